@@ -1,0 +1,3 @@
+from aetherius.cli import main
+
+main()

@@ -1,0 +1,67 @@
+"""Options every role shares, and the one way a command turns them into ``Settings``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from aetherius.config import ConfigError, Settings, load_settings
+from aetherius.logs import configure_logging
+
+ConfigOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--config",
+        help="watcher.yaml, app.yaml or a directory holding them; may be repeated.",
+        envvar="AETHERIUS_CONFIG",
+    ),
+]
+LogLevelOption = Annotated[str | None, typer.Option("--log-level", help="debug, info, warning, error")]
+InClusterOption = Annotated[
+    bool, typer.Option("--in-cluster", help="Use the pod's ServiceAccount instead of a kubeconfig.")
+]
+KubeconfigOption = Annotated[
+    Path | None,
+    typer.Option("--kubeconfig", help="Path to a kubeconfig (default: $KUBECONFIG, ~/.kube/config)."),
+]
+ContextOption = Annotated[str | None, typer.Option("--context", help="kubeconfig context to use.")]
+
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, *, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    """Print one clear line on stderr and return the Exit to raise."""
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def settings_from_cli(
+    *,
+    config: list[Path] | None,
+    log_level: str | None = None,
+    in_cluster: bool = False,
+    kubeconfig: Path | None = None,
+    context: str | None = None,
+    overrides: dict[tuple[str, ...], Any] | None = None,
+    role: str,
+    configure_logs: bool = True,
+) -> Settings:
+    """Load settings (exit 2 with a one-line message on any problem) and configure logging."""
+    flags: dict[tuple[str, ...], Any] = {
+        ("log_level",): log_level,
+        ("kube", "kubeconfig"): str(kubeconfig) if kubeconfig else None,
+        ("kube", "context"): context,
+        ("kube", "in_cluster"): True if in_cluster else None,
+    }
+    flags.update(overrides or {})
+    try:
+        settings = load_settings(config_paths=config, overrides=flags)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    if configure_logs:
+        configure_logging(
+            level=settings.log_level, fmt=settings.log_format, role=role, cluster_id=settings.cluster_id
+        )
+    return settings

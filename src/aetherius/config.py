@@ -1,0 +1,323 @@
+"""One validated settings model for every role.
+
+The shapes follow the user's deployment guide: ``watcher.yaml`` (what to watch and filter) and
+``app.yaml`` (logging, message bus, metrics, health), both mounted from the ``aetherius-config``
+ConfigMap into one directory. Later sections (database, redis, api…) live in ``app.yaml`` too.
+
+Sources, lowest precedence first: the files, then the environment (``CLUSTER_ID``, ``LOG_LEVEL``,
+``AETHERIUS_<SECTION>__<KEY>`` and a few documented shortcuts), then command-line flags. Every
+value remembers where it came from, so a bad value is reported as one line naming the key and the
+file (or variable, or flag) that set it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+SEVERITIES = ("info", "warning", "critical")
+Severity = Literal["info", "warning", "critical"]
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse Go-style durations (``2s``, ``30m``, ``1h30m``) and plain seconds.
+
+    The seed's YAML writes durations the way Go does; a bare number means seconds.
+    """
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m or 1h30m")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return timedelta(seconds=float(value))
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"\d+(?:\.\d+)?", text):
+            return timedelta(seconds=float(text))
+        pos, total = 0, 0.0
+        for match in _DURATION_PART.finditer(text):
+            if match.start() != pos:
+                break
+            total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+            pos = match.end()
+        if pos == len(text) and text:
+            return timedelta(seconds=total)
+    raise ValueError(f"expected a duration such as 30s, 5m or 1h30m, got {value!r}")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _normalize_severity(value: object) -> object:
+    # NB: the seed writes Kubernetes Event types ("Warning", "Normal"); map them onto our scale.
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        return {"normal": "info"}.get(lowered, lowered)
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _warning_only() -> list[Literal["Normal", "Warning"]]:
+    return ["Warning"]
+
+
+class WatcherSettings(_Section):
+    """``watcher.yaml``: what the Watcher lists and watches, and which Signals it keeps."""
+
+    namespaces: list[str] = Field(default_factory=list, description="empty means every namespace")
+    resync_period: Duration = timedelta(minutes=30)
+    event_types: list[Literal["Normal", "Warning"]] = Field(default_factory=_warning_only)
+    reason_filters: list[str] = Field(
+        default_factory=list, description="Signal reasons to keep; empty keeps every reason"
+    )
+    min_severity: Annotated[Severity, BeforeValidator(_normalize_severity)] = "warning"
+    worker_count: int = Field(default=5, ge=1, le=256)
+    buffer_size: int = Field(default=1000, ge=1, le=1_000_000)
+    watch_timeout_min: Duration = timedelta(minutes=5)
+    watch_timeout_max: Duration = timedelta(minutes=10)
+    read_inactivity_timeout: Duration = timedelta(seconds=90)
+    page_size: int = Field(default=500, ge=1, le=10_000)
+    dedup_window: Duration = timedelta(hours=1)
+
+
+class MessageBusSettings(_Section):
+    url: str = "nats://127.0.0.1:4222"
+    reconnect_delay: Duration = timedelta(seconds=2)
+    max_reconnect_attempts: int = Field(default=10, ge=-1)
+    stream: str = "AETHERIUS_SIGNALS"
+    subject_prefix: str = "aetherius.signals"
+    publish_window: int = Field(default=256, ge=1, le=65_536)
+
+    @field_validator("url")
+    @classmethod
+    def _url_scheme(cls, value: str) -> str:
+        if not (value.startswith(("nats://", "tls://")) or value == "memory://"):
+            raise ValueError("must be nats://host:port, tls://host:port or memory:// (in-process bus)")
+        return value
+
+
+class MetricsSettings(_Section):
+    enabled: bool = True
+    port: int = Field(default=9090, ge=0, le=65535)
+    path: str = "/metrics"
+
+
+class HealthSettings(_Section):
+    port: int = Field(default=8080, ge=0, le=65535)
+    liveness_path: str = "/health/live"
+    readiness_path: str = "/health/ready"
+    progress_timeout: Duration = timedelta(minutes=15)
+
+
+class KubeSettings(_Section):
+    kubeconfig: Path | None = None
+    context: str | None = None
+    in_cluster: bool = False
+    qps: float = Field(default=50.0, gt=0)
+    burst: int = Field(default=100, ge=1)
+    request_timeout: Duration = timedelta(seconds=30)
+
+
+class DatabaseSettings(_Section):
+    url: str = ""  # empty: a SQLite file under the user's data directory
+    migrate_on_start: bool = True
+    retention: Duration = timedelta(days=30)
+
+
+class RedisSettings(_Section):
+    url: str = ""  # empty: cooldowns and rate limits kept in process
+
+
+class Settings(BaseModel):
+    """Everything a role reads. ``app.yaml`` keys sit at the top; ``watcher.yaml`` is ``watcher``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cluster_id: str | None = None
+    log_level: Annotated[
+        Literal["debug", "info", "warning", "error", "critical"], BeforeValidator(_normalize_severity)
+    ] = "info"
+    log_format: Literal["json", "console"] = "json"
+    message_bus: MessageBusSettings = MessageBusSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    health: HealthSettings = HealthSettings()
+    kube: KubeSettings = KubeSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    watcher: WatcherSettings = WatcherSettings()
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for a person: key, source, what is wrong."""
+
+
+# Environment shortcuts the deployment guide and the docs name, mapped onto settings paths.
+ENV_SHORTCUTS: Mapping[str, tuple[str, ...]] = {
+    "CLUSTER_ID": ("cluster_id",),
+    "LOG_LEVEL": ("log_level",),
+    "AETHERIUS_DATABASE_URL": ("database", "url"),
+    "AETHERIUS_REDIS_URL": ("redis", "url"),
+    "AETHERIUS_BUS_URL": ("message_bus", "url"),
+    "KUBECONFIG": ("kube", "kubeconfig"),
+}
+ENV_PREFIX = "AETHERIUS_"
+_WATCHER_FILE_NAMES = {"watcher.yaml", "watcher.yml"}
+_APP_FILE_NAMES = {"app.yaml", "app.yml"}
+
+
+class _Layered:
+    """A nested dict built from several sources, remembering the source of every leaf."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.origin: dict[tuple[str, ...], str] = {}
+
+    def merge(self, values: Mapping[str, Any], *, source: str, prefix: tuple[str, ...] = ()) -> None:
+        target = self.data
+        for key in prefix:
+            target = target.setdefault(key, {})
+        self._merge_into(target, values, source=source, path=prefix)
+
+    def _merge_into(
+        self, target: dict[str, Any], values: Mapping[str, Any], *, source: str, path: tuple[str, ...]
+    ) -> None:
+        for key, value in values.items():
+            key_path = (*path, str(key))
+            if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+                self._merge_into(target[key], value, source=source, path=key_path)
+            else:
+                target[str(key)] = dict(value) if isinstance(value, Mapping) else value
+            self.origin[key_path] = source
+
+    def set(self, path: tuple[str, ...], value: Any, *, source: str) -> None:
+        target = self.data
+        for key in path[:-1]:
+            existing = target.get(key)
+            if not isinstance(existing, dict):
+                existing = {}
+                target[key] = existing
+            target = existing
+        target[path[-1]] = value
+        self.origin[path] = source
+
+    def source_of(self, path: tuple[str, ...]) -> str:
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.origin:
+                return self.origin[path[:end]]
+        return "defaults"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config error: {path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"config error: {path}:{where}: {problem}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config error: {path}: expected a mapping of keys, got {type(loaded).__name__}")
+    return loaded
+
+
+def _config_files(paths: list[Path]) -> list[Path]:
+    """Expand ``--config`` values: a directory means its watcher.yaml and app.yaml.
+
+    NB: the guide passes ``--config=/etc/aetherius/watcher.yaml`` while the ConfigMap mounts both
+    files beside each other, so naming one of the pair loads its sibling too.
+    """
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            candidates = [path / "app.yaml", path / "watcher.yaml"]
+            files.extend(c for c in candidates if c.is_file())
+            continue
+        if not path.exists():
+            raise ConfigError(f"config error: {path}: no such file")
+        if path.name in _WATCHER_FILE_NAMES | _APP_FILE_NAMES:
+            sibling_name = "app.yaml" if path.name in _WATCHER_FILE_NAMES else "watcher.yaml"
+            sibling = path.with_name(sibling_name)
+            if sibling.is_file() and sibling not in files and sibling not in paths:
+                files.append(sibling)
+        files.append(path)
+    return files
+
+
+def _env_layers(env: Mapping[str, str]) -> list[tuple[tuple[str, ...], str, str]]:
+    found: list[tuple[tuple[str, ...], str, str]] = []
+    for name, path in ENV_SHORTCUTS.items():
+        if env.get(name):
+            found.append((path, env[name], f"environment {name}"))
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name in ENV_SHORTCUTS or "__" not in name:
+            continue
+        parts = tuple(p.lower() for p in name[len(ENV_PREFIX) :].split("__"))
+        if all(parts):
+            found.append((parts, _env_value(value), f"environment {name}"))
+    return found
+
+
+def _env_value(value: str) -> Any:
+    # Lists and mappings may be given as YAML/JSON flow text: AETHERIUS_WATCHER__NAMESPACES='[a, b]'.
+    stripped = value.strip()
+    if stripped.startswith(("[", "{")):
+        try:
+            return yaml.safe_load(stripped)
+        except yaml.YAMLError:
+            return value
+    return value
+
+
+def load_settings(
+    *,
+    config_paths: list[Path] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[tuple[str, ...], Any] | None = None,
+) -> Settings:
+    """Build the settings from files, environment and flags; raise ``ConfigError`` on any problem."""
+    layered = _Layered()
+    for path in _config_files(list(config_paths or [])):
+        values = _read_yaml(path)
+        if path.name in _WATCHER_FILE_NAMES:
+            layered.merge(values, source=str(path), prefix=("watcher",))
+        else:
+            layered.merge(values, source=str(path))
+    for key_path, value, source in _env_layers(os.environ if env is None else env):
+        layered.set(key_path, value, source=source)
+    for key_path, value in (overrides or {}).items():
+        if value is not None:
+            layered.set(key_path, value, source=f"flag --{key_path[-1].replace('_', '-')}")
+    try:
+        return Settings.model_validate(layered.data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(str(p) for p in error["loc"])
+        key = ".".join(loc) or "(top level)"
+        if loc and loc[0] == "watcher" and layered.source_of(loc).endswith(tuple(_WATCHER_FILE_NAMES)):
+            key = ".".join(loc[1:])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"config error: {layered.source_of(loc)}: {key}: {message}{more}") from None

@@ -1,0 +1,240 @@
+"""``KubeClient``: read-only, rate-limited, raw-JSON access to one Kubernetes API server.
+
+It has no write method, and its single request path refuses every HTTP verb but GET, so nothing
+built on it can change a cluster. Responses are returned as bytes or orjson-decoded dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from aetherius.config import KubeSettings
+from aetherius.kube.credentials import Credentials, CredentialsError, load_credentials
+from aetherius.kube.ratelimit import TokenBucket
+
+__all__ = ["CredentialsError", "KubeApiError", "KubeClient", "KubeConnectionError", "ReadOnlyViolation"]
+
+Params = Mapping[str, str | int | bool | None]
+
+
+class ReadOnlyViolation(Exception):
+    """Something tried to send a request that could change the cluster."""
+
+
+class KubeConnectionError(Exception):
+    """The API server could not be reached, or the connection broke or went silent."""
+
+
+class KubeApiError(Exception):
+    """The API server answered with an error ``Status``."""
+
+    def __init__(self, *, status: int, reason: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+
+    @property
+    def gone(self) -> bool:
+        """410: the resourceVersion or continue token is too old; the caller must relist."""
+        return self.status == 410
+
+
+def _clean(params: Params | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (params or {}).items():
+        if value is None:
+            continue
+        out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return out
+
+
+async def _api_error(response: aiohttp.ClientResponse) -> KubeApiError:
+    body = await response.read()
+    reason, message = response.reason or "Error", body[:500].decode("utf-8", "replace")
+    try:
+        status_doc = orjson.loads(body)
+        if isinstance(status_doc, dict):
+            reason = str(status_doc.get("reason") or reason)
+            message = str(status_doc.get("message") or message)
+    except orjson.JSONDecodeError:
+        pass
+    retry_after: float | None = None
+    header = response.headers.get("Retry-After")
+    if header:
+        try:
+            retry_after = float(header)
+        except ValueError:
+            retry_after = None
+    return KubeApiError(status=response.status, reason=reason, message=message, retry_after=retry_after)
+
+
+class KubeClient:
+    """One API server, one connection pool, one token bucket."""
+
+    def __init__(
+        self,
+        *,
+        credentials: Credentials,
+        qps: float = 50.0,
+        burst: int = 100,
+        request_timeout: float = 30.0,
+    ) -> None:
+        self.credentials = credentials
+        self.host = credentials.host
+        self.limiter = TokenBucket(qps=qps, burst=burst)
+        self.request_timeout = request_timeout
+        self.requests_sent = 0
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    async def from_settings(cls, settings: KubeSettings) -> KubeClient:
+        credentials = await load_credentials(
+            in_cluster=settings.in_cluster, kubeconfig=settings.kubeconfig, context=settings.context
+        )
+        return cls(
+            credentials=credentials,
+            qps=settings.qps,
+            burst=settings.burst,
+            request_timeout=settings.request_timeout.total_seconds(),
+        )
+
+    @classmethod
+    async def from_kubeconfig(cls, path: Path, *, context: str | None = None, **kwargs: Any) -> KubeClient:
+        credentials = await load_credentials(kubeconfig=path, context=context)
+        return cls(credentials=credentials, **kwargs)
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self.credentials.ssl_context, limit=64)
+            self._session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        timeout: aiohttp.ClientTimeout | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        if method != "GET":
+            raise ReadOnlyViolation(f"refused {method} {path}: Aetherius only reads from a cluster")
+        await self.limiter.acquire()
+        headers = {"Accept": "application/json", "User-Agent": "aetherius"}
+        authorization = await self.credentials.authorization()
+        if authorization:
+            headers["Authorization"] = authorization
+        self.requests_sent += 1
+        try:
+            async with self._get_session().request(
+                method,
+                self.host + path,
+                params=_clean(params),
+                headers=headers,
+                timeout=timeout or aiohttp.ClientTimeout(total=self.request_timeout),
+            ) as response:
+                if response.status >= 400:
+                    raise await _api_error(response)
+                yield response
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise KubeConnectionError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+
+    async def get_bytes(
+        self, path: str, *, params: Params | None = None, max_bytes: int | None = None
+    ) -> bytes:
+        """The raw body, optionally cut at ``max_bytes`` (pod logs can be large)."""
+        async with self._request("GET", path, params=params) as response:
+            if max_bytes is None:
+                return await response.read()
+            return await response.content.read(max_bytes)
+
+    async def get_json(self, path: str, *, params: Params | None = None) -> dict[str, Any]:
+        body = await self.get_bytes(path, params=params)
+        try:
+            decoded = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise KubeConnectionError(f"GET {path}: the server sent invalid JSON: {exc}") from None
+        if not isinstance(decoded, dict):
+            raise KubeConnectionError(f"GET {path}: expected a JSON object")
+        return decoded
+
+    async def list_pages(
+        self, path: str, *, params: Params | None = None, limit: int = 500
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield each page of a paged LIST; the last page carries the list's resourceVersion.
+
+        A 410 on a ``continue`` token (the snapshot expired) is raised to the caller, who must
+        restart the list: pages from two snapshots must not be mixed.
+        """
+        query: dict[str, str | int | bool | None] = dict(params or {})
+        query["limit"] = limit
+        while True:
+            page = await self.get_json(path, params=query)
+            yield page
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
+            query["continue"] = token
+
+    async def list_all(
+        self, path: str, *, params: Params | None = None, limit: int = 500
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Every item of a LIST and its resourceVersion (the point to watch from)."""
+        items: list[dict[str, Any]] = []
+        resource_version = ""
+        async for page in self.list_pages(path, params=params, limit=limit):
+            items.extend(page.get("items") or [])
+            resource_version = str((page.get("metadata") or {}).get("resourceVersion") or "")
+        return items, resource_version
+
+    @asynccontextmanager
+    async def stream_lines(
+        self, path: str, *, params: Params | None = None, inactivity_timeout: float = 90.0
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Open a streaming GET (watch, follow logs) and yield its newline-delimited lines.
+
+        Every read has ``inactivity_timeout``: a half-open connection that sends nothing raises
+        ``KubeConnectionError`` instead of hanging forever.
+        """
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.request_timeout, sock_read=inactivity_timeout
+        )
+        async with self._request("GET", path, params=params, timeout=timeout) as response:
+            yield _lines(response, path)
+
+
+async def _lines(response: aiohttp.ClientResponse, path: str) -> AsyncIterator[bytes]:
+    pending = b""
+    try:
+        async for chunk in response.content.iter_any():
+            if pending:
+                chunk = pending + chunk
+            lines = chunk.split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                if line:
+                    yield line
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise KubeConnectionError(f"stream {path}: {type(exc).__name__}: {exc}") from exc
+    if pending.strip():
+        yield pending

@@ -1,0 +1,53 @@
+"""Structured logs: one JSON object a line, the cluster id on every line.
+
+Every role logs through structlog bound to the process-wide context (cluster id, role), so a
+log aggregator can split a multi-cluster stream without parsing messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+
+def configure_logging(*, level: str = "info", fmt: str = "json", **context: Any) -> None:
+    """Configure structlog and the stdlib root logger once per process.
+
+    ``context`` (e.g. ``cluster_id=…``, ``role=…``) is bound to every line that follows.
+    """
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        renderer,
+    ]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, force=True)
+    bind_context(**context)
+
+
+def bind_context(**context: Any) -> None:
+    """Add keys (cluster id once detected, role) to every later log line of this process."""
+    structlog.contextvars.bind_contextvars(**{k: v for k, v in context.items() if v is not None})
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)
