@@ -1,0 +1,40 @@
+"""The bus interface every producer (Watcher, Event Gateway) and consumer (orchestrator) uses.
+
+Two implementations stand behind it: NATS JetStream for production and an in-process bus for
+``aetherius run`` and unit tests. Both keep the same promises: ``publish`` returns only once every
+Signal is durably accepted (acknowledged), a Signal's ``msg_id`` is published at most once within
+the dedup window, and a pulled ``Delivery`` comes back until it is acked or dead-lettered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from aetherius.signals import Signal
+
+
+class BusUnavailable(Exception):
+    """The bus cannot take or give Signals right now; the caller keeps its data and retries."""
+
+
+class Delivery(Protocol):
+    signal: Signal
+    deliveries: int  # 1 on the first delivery, more on redelivery
+
+    async def ack(self) -> None: ...
+
+    async def nak(self, *, delay: float | None = None) -> None: ...
+
+    async def term(self) -> None:
+        """Give up on this Signal: it goes to the dead-letter subject, counted."""
+
+
+class SignalBus(Protocol):
+    async def publish(self, signals: Sequence[Signal]) -> None:
+        """Publish, pipelined, and return once all are acknowledged; raises ``BusUnavailable``."""
+
+    async def pull(self, *, durable: str, batch: int, timeout: float) -> list[Delivery]:
+        """Up to ``batch`` Deliveries for the shared durable consumer ``durable`` (work sharing)."""
+
+    async def close(self) -> None: ...
