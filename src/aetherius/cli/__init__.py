@@ -26,7 +26,6 @@ _COMMAND_ROOMS = (
     "aetherius.store.cli",
     "aetherius.orchestrator.cli",
     "aetherius.api.cli",
-    "aetherius.agent.cli",
 )
 
 

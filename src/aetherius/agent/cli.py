@@ -1,9 +1,0 @@
-"""Subcommands of the agent room."""
-
-from __future__ import annotations
-
-import typer
-
-
-def register(app: typer.Typer) -> None:
-    """Add this room's subcommands to the aetherius command."""
