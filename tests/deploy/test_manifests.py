@@ -120,7 +120,7 @@ def test_every_role_runs_its_subcommand_and_reads_secrets_only_as_env(sources: d
     expected = {
         "aetherius-event-watcher": ["watch", "--in-cluster", "--config", "/etc/aetherius/watcher.yaml"],
         "aetherius-orchestrator": ["orchestrator", "--in-cluster", "--config", "/etc/aetherius/"],
-        "aetherius-api": ["api", "--config", "/etc/aetherius/"],
+        "aetherius-api": ["api", "--config", "/etc/aetherius/", "--host", "0.0.0.0"],
     }
     for source in ("kustomize", "chart-defaults"):
         for name, args in expected.items():
