@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import re
 import shutil
@@ -17,10 +19,11 @@ from tests.deploy.test_validation import validate
 SCRIPT = ROOT / "deploy" / "deploy-to-cluster.sh"
 
 
+@functools.cache
 def _bin_without_kubectl() -> str:
     """A PATH holding the tools the script uses but no kubectl: proves the dry run never calls it."""
-    tools = Path(tempfile.gettempdir()) / f"aetherius-deploy-bin-{os.getpid()}"
-    tools.mkdir(exist_ok=True)
+    tools = Path(tempfile.mkdtemp(prefix="aetherius-deploy-bin-"))
+    atexit.register(shutil.rmtree, tools, ignore_errors=True)
     for tool in ("bash", "dirname", "grep", "sed", "cat", "mktemp", "chmod", "rm"):
         found = shutil.which(tool)
         assert found, tool
