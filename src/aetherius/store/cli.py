@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -51,7 +51,7 @@ def _url(config: list[Path] | None, database_url: str | None) -> str:
     return settings.database.url
 
 
-def _run(action: Callable[[], Awaitable[T]]) -> T:
+def _run(action: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         return asyncio.run(action())
     except (NotFound, InvalidCursor) as exc:
@@ -62,7 +62,7 @@ def _run(action: Callable[[], Awaitable[T]]) -> T:
         raise fail(str(exc), code=1 if "aetherius db upgrade" in str(exc) else 2) from None
 
 
-def _with_store(url: str, action: Callable[[Store], Awaitable[T]]) -> T:
+def _with_store(url: str, action: Callable[[Store], Coroutine[Any, Any, T]]) -> T:
     async def run() -> T:
         store = await Store.open(url)
         try:
@@ -215,7 +215,7 @@ def token_create(
     """Create an API token and print it once (only its hash is stored)."""
     if role not in ROLES:
         raise fail(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
-    chosen: Role = role  # type: ignore[assignment]
+    chosen: Role = role
     created = _with_store(_url(config, database_url), lambda s: s.create_token(name=name, role=chosen))
     typer.echo(created.secret)
     typer.echo(
