@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, literal, literal_column, or_, select, text
+from sqlalchemy import bindparam, column, delete, func, literal, literal_column, or_, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aetherius.store.base import StoreBase, to_record
@@ -23,6 +23,7 @@ from aetherius.store.records import KnowledgeDocument
 
 _WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
 MAX_QUERY_WORDS = 40
+_FTS = table("knowledge_fts", column("rowid"))  # SQLite's FTS5 index (created by the migration)
 
 
 def query_words(text_: str) -> list[str]:
@@ -172,11 +173,12 @@ class KnowledgeOps(StoreBase):
         async with self.sessions() as session:
             if self.is_postgresql:
                 tsquery = " | ".join(f"'{w}'" for w in words)
-                query_sql = "to_tsquery('english', :q) || to_tsquery('simple', :q)"
-                rank: Any = literal_column(f"ts_rank_cd(knowledge_documents.search, {query_sql}, 1)")
-                statement = select(KnowledgeRow, rank).where(
-                    text(f"knowledge_documents.search @@ ({query_sql})")
+                query_: Any = func.to_tsquery("english", bindparam("q")).op("||")(
+                    func.to_tsquery("simple", bindparam("q"))
                 )
+                search = literal_column("knowledge_documents.search")
+                rank: Any = func.ts_rank_cd(search, query_, 1)
+                statement = select(KnowledgeRow, rank).where(search.op("@@")(query_))
                 statement = statement.order_by(rank.desc(), KnowledgeRow.id)
                 params: dict[str, Any] = {"q": tsquery}
             else:
@@ -184,7 +186,7 @@ class KnowledgeOps(StoreBase):
                 bm25: Any = literal_column("bm25(knowledge_fts, 5.0, 3.0, 3.0, 1.0)")
                 statement = (
                     select(KnowledgeRow, -func.coalesce(bm25, 0.0))
-                    .join(text("knowledge_fts"), text("knowledge_fts.rowid = knowledge_documents.id"))
+                    .join(_FTS, _FTS.c.rowid == KnowledgeRow.id)
                     .where(text("knowledge_fts MATCH :q"))
                     .order_by(bm25, KnowledgeRow.id)
                 )
