@@ -176,7 +176,7 @@ class KnowledgeOps(StoreBase):
                 query_: Any = func.to_tsquery("english", bindparam("q")).op("||")(
                     func.to_tsquery("simple", bindparam("q"))
                 )
-                search = literal_column("knowledge_documents.search")
+                search: Any = literal_column("knowledge_documents.search")
                 rank: Any = func.ts_rank_cd(search, query_, 1)
                 statement = select(KnowledgeRow, rank).where(search.op("@@")(query_))
                 statement = statement.order_by(rank.desc(), KnowledgeRow.id)
