@@ -51,6 +51,7 @@ class NotificationDispatcher:
         http: aiohttp.ClientSession | None = None,
         batch: int = 20,
         poll_interval: float = 1.0,
+        lease: float | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
@@ -62,7 +63,7 @@ class NotificationDispatcher:
         timeout = settings.request_timeout.total_seconds()
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         # NB: the lease outlives one request by a margin, so a slow but successful send is not retaken.
-        self._lease = timeout * 2 + 5
+        self._lease = timeout * 2 + 5 if lease is None else lease
 
     async def __aenter__(self) -> NotificationDispatcher:
         return self
