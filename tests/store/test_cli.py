@@ -75,6 +75,10 @@ def test_db_incidents_and_tokens_from_the_command_line(tmp_path: Path) -> None:
         revoked = aetherius("token", "revoke", str(tokens[0]["id"]), "--database-url", url)
         assert revoked.returncode == 0 and "revoked" in revoked.stdout
         assert "revoked" in aetherius("token", "list", "--database-url", url).stdout
+        pruned = aetherius("db", "prune", "--database-url", url, "--older-than", "30d")
+        assert pruned.returncode == 0 and pruned.stdout.startswith("pruned 0 signals"), pruned.stderr
+        bad_age = aetherius("db", "prune", "--database-url", url, "--older-than", "soon")
+        assert bad_age.returncode == 2 and "--older-than" in bad_age.stderr
         bad_role = aetherius("token", "create", "--role", "root", "--name", "x", "--database-url", url)
         assert bad_role.returncode == 2 and "--role must be one of" in bad_role.stderr
 

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import typer
 
 from aetherius.cli.common import ConfigOption, fail, settings_from_cli
+from aetherius.config import parse_duration
 from aetherius.store import migrate
 from aetherius.store.engine import (
     InvalidCursor,
@@ -129,6 +130,25 @@ def db_current(config: ConfigOption = None, database_url: DatabaseUrlOption = No
         return f"{describe(resolved)}: revision {current or 'none (empty)'}, head {head}: {state}"
 
     typer.echo(_run(run))
+
+
+@db_app.command("prune")
+def db_prune(
+    config: ConfigOption = None,
+    database_url: DatabaseUrlOption = None,
+    older_than: Annotated[str | None, typer.Option(help="e.g. 30d (default: database.retention).")] = None,
+) -> None:
+    """Delete signals and audit rows older than the retention, in batches."""
+    settings = settings_from_cli(config=config, role="cli", configure_logs=False)
+    try:
+        age = parse_duration(older_than) if older_than is not None else settings.database.retention
+    except ValueError as exc:
+        raise fail(f"--older-than: {exc}") from None
+    url = database_url if database_url is not None else settings.database.url
+    result = _with_store(url, lambda s: s.prune(older_than=age))
+    typer.echo(
+        f"pruned {result.signals} signals, {result.audit} audit rows, {result.cooldowns} expired marks"
+    )
 
 
 @incidents_app.command("list")
