@@ -1,0 +1,176 @@
+"""Building a Report for an incident from the engine's findings, the Signals and the knowledge base.
+
+``compose_report`` gathers what a report cites (the incident's timeline, its runbook, up to three
+similar past incidents); ``build_report`` is the pure part, so it is testable without a database;
+``save_report`` stores the next version, JSON and Markdown side by side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from aetherius.knowledge import KnowledgeRetriever, RunbookRef, SimilarIncident
+from aetherius.reports.model import (
+    AffectedObject,
+    Finding,
+    Report,
+    RunbookCitation,
+    SimilarIncidentCitation,
+    TimelineEntry,
+)
+from aetherius.reports.render import render_markdown
+from aetherius.signals import SEVERITY_RANK
+from aetherius.store import Incident, SignalRecord, Store
+from aetherius.store import Report as StoredReport
+
+
+class InvalidFinding(ValueError):
+    """A finding that does not have the contract's shape; the message names the field."""
+
+
+def parse_findings(findings: Iterable[Mapping[str, Any]]) -> list[Finding]:
+    parsed: list[Finding] = []
+    for index, raw in enumerate(findings):
+        try:
+            parsed.append(Finding.model_validate(dict(raw)))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"]) or "(finding)"
+            raise InvalidFinding(f"finding {index}: {where}: {error['msg']}") from None
+    return parsed
+
+
+def primary_finding(findings: Sequence[Finding]) -> Finding | None:
+    """The finding the report leads with: the most severe, a known root cause before Unknown."""
+    if not findings:
+        return None
+    return max(
+        findings,
+        key=lambda f: (SEVERITY_RANK.get(f.severity, 0), f.root_cause != "Unknown", len(f.evidence)),
+    )
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(item for item in items if item))
+
+
+def build_report(
+    *,
+    incident: Incident,
+    findings: Sequence[Finding],
+    signals: Sequence[SignalRecord] = (),
+    runbook: RunbookRef | None = None,
+    similar: Sequence[SimilarIncident] = (),
+    generated_at: datetime | None = None,
+) -> Report:
+    lead = primary_finding(findings)
+    subject = f"{incident.owner_kind or incident.object_kind} {incident.owner_name or incident.object_name}"
+    root_cause = lead.root_cause if lead else (incident.root_cause or "Unknown")
+    summary = (
+        lead.summary if lead and lead.summary else (incident.summary or f"{incident.reason} on {subject}.")
+    )
+    severities = [incident.severity, *(f.severity for f in findings)]
+    affected = [
+        AffectedObject(kind=o["kind"], namespace=o.get("namespace", ""), name=o["name"])
+        for o in incident.affected_objects
+    ]
+    for finding in findings:
+        obj = AffectedObject(kind=finding.kind, namespace=finding.namespace, name=finding.name)
+        if obj not in affected:
+            affected.append(obj)
+    ordered = sorted(findings, key=lambda f: f is not lead)  # the lead's evidence first
+    return Report(
+        incident_id=incident.id,
+        cluster_id=incident.cluster_id,
+        namespace=incident.namespace,
+        title=f"{incident.reason} in {subject}" + (f": {root_cause}" if root_cause != "Unknown" else ""),
+        summary=summary,
+        root_cause=root_cause,
+        severity=max(severities, key=lambda s: SEVERITY_RANK.get(s, 0)),
+        state=incident.state,
+        first_seen=incident.first_seen,
+        last_seen=incident.last_seen,
+        generated_at=generated_at or datetime.now(UTC),
+        affected_objects=affected,
+        evidence=_unique(line for f in ordered for line in f.evidence),
+        timeline=[
+            TimelineEntry(
+                at=s.received_at,
+                source=s.source,
+                kind=s.kind,
+                namespace=s.namespace,
+                name=s.name,
+                reason=s.reason,
+                message=s.message,
+                severity=s.severity,
+                count=s.count,
+            )
+            for s in signals
+        ],
+        recommendations=_unique(line for f in ordered for line in f.recommendations),
+        runbook=RunbookCitation(slug=runbook.slug, title=runbook.title, source=runbook.source)
+        if runbook
+        else None,
+        similar_incidents=[
+            SimilarIncidentCitation(
+                incident_id=s.incident_id, title=s.title, root_cause=s.root_cause, resolution=s.resolution
+            )
+            for s in similar
+        ],
+        findings=list(findings),
+    )
+
+
+def evidence_hash(findings: Sequence[Finding]) -> str:
+    """Stable across runs: the orchestrator re-diagnoses within a cooldown only when this changes."""
+    material = sorted(
+        (f.kind, f.namespace, f.name, f.reason, f.root_cause, tuple(sorted(f.evidence))) for f in findings
+    )
+    return hashlib.sha256(json.dumps(material).encode()).hexdigest()
+
+
+async def compose_report(
+    store: Store,
+    retriever: KnowledgeRetriever,
+    *,
+    incident_id: int,
+    findings: Iterable[Mapping[str, Any]],
+    similar_limit: int = 3,
+) -> Report:
+    """The report for an incident, with its timeline and what the knowledge base can cite."""
+    parsed = parse_findings(findings)
+    incident = await store.get_incident(incident_id)
+    lead = primary_finding(parsed)
+    reason = lead.reason if lead else incident.reason
+    root_cause = lead.root_cause if lead else incident.root_cause
+    runbook = await retriever.runbook_for(
+        reason=reason, root_cause=root_cause, slug=lead.runbook if lead else ""
+    )
+    similar = await retriever.similar_incidents(
+        text=(lead.summary if lead else "") or incident.summary,
+        reason=reason,
+        root_cause=root_cause,
+        exclude_incident=incident.id,
+        limit=similar_limit,
+    )
+    signals = await store.incident_signals(incident_id)
+    return build_report(incident=incident, findings=parsed, signals=signals, runbook=runbook, similar=similar)
+
+
+async def save_report(store: Store, report: Report) -> StoredReport:
+    """Store the report as the incident's next version (releasing its held notifications)."""
+    return await store.add_report(
+        report.incident_id,
+        document=report.document(),
+        markdown=render_markdown(report),
+        root_cause=report.root_cause,
+        severity=report.severity,
+        summary=report.summary,
+        evidence_hash=evidence_hash(report.findings),
+    )

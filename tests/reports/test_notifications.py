@@ -1,0 +1,249 @@
+"""Notifications through the outbox to a real HTTP receiver on loopback that fails on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from aetherius.config import NotificationSettings, NotificationSinkSettings
+from aetherius.reports import NotificationDispatcher, backoff, verify
+from aetherius.reports.sinks import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
+from aetherius.store import Store
+from tests.services import free_port
+from tests.store.helpers import make_signal, unique, upsert_for
+
+SECRET = "s3cret-key"
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint: answers 500 to the first ``fail_first`` requests, can hang on demand."""
+
+    fail_first: int = 0
+    hang: asyncio.Event | None = None
+    url: str = ""
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        entry = {"path": request.path, "headers": dict(request.headers), "body": body}
+        self.requests.append(entry)
+        self.arrived.set()
+        if self.hang is not None and not self.hang.is_set():
+            await self.hang.wait()
+        if len(self.requests) <= self.fail_first:
+            return web.Response(status=500, text="receiver down")
+        if request.path == "/hook":
+            headers = request.headers
+            if not verify(SECRET, headers.get(TIMESTAMP_HEADER, ""), body, headers.get(SIGNATURE_HEADER, "")):
+                return web.Response(status=401, text="bad signature")
+        self.accepted.append({**entry, "json": json.loads(body)})
+        return web.Response(status=204)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    state = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", state.handle)
+    app.router.add_post("/slack", state.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    state.url = f"http://127.0.0.1:{port}"
+    try:
+        yield state
+    finally:
+        if state.hang is not None:
+            state.hang.set()
+        await runner.cleanup()
+
+
+def _settings(url: str, **sink: Any) -> NotificationSettings:
+    return NotificationSettings(
+        sinks=[
+            NotificationSinkSettings(name="hook", type="webhook", url=f"{url}/hook", secret=SECRET, **sink),
+            NotificationSinkSettings(name="chat", type="slack", url=f"{url}/slack", min_severity="critical"),
+        ],
+        wait_for_report=0,
+        base_backoff=0.05,
+        max_backoff=0.2,
+        request_timeout=5,
+    )
+
+
+async def _drain(
+    dispatcher: NotificationDispatcher, store: Store, *, incident_id: int, rounds: int = 100
+) -> None:
+    for _ in range(rounds):
+        await dispatcher.run_once()
+        if not await store.list_deliveries(incident_id=incident_id, status="pending"):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("deliveries still pending")
+
+
+async def test_one_notice_per_incident_not_per_signal_with_retries(db_url: str, receiver: Receiver) -> None:
+    receiver.fail_first = 3
+    settings = _settings(receiver.url)
+    store = await Store.open(db_url, sinks=settings.sinks, wait_for_report=0)
+    try:
+        cluster, fingerprint = unique("c"), unique("fp")
+        incident_id = 0
+        for i in range(10):
+            signal = make_signal(cluster=cluster, pod=f"api-{i % 2}", occurrence=i + 1, severity="warning")
+            change = await store.upsert_incident(upsert_for(signal, fingerprint=fingerprint), signal=signal)
+            assert change.incident is not None
+            incident_id = change.incident.id
+        deliveries = await store.list_deliveries(incident_id=incident_id)
+        assert [(d.sink, d.event) for d in deliveries] == [("hook", "new")]  # Slack wants critical
+
+        async with NotificationDispatcher(store, settings) as dispatcher:
+            await _drain(dispatcher, store, incident_id=incident_id)
+        [sent] = await store.list_deliveries(incident_id=incident_id)
+        assert sent.status == "sent" and sent.attempts == 4 and sent.last_error == ""
+        assert len(receiver.requests) == 4 and len(receiver.accepted) == 1
+        payload = receiver.accepted[0]["json"]
+        assert payload["event"] == "new" and payload["incident"]["id"] == incident_id
+        assert payload["incident"]["signal_count"] == 10
+        ids = {r["headers"][DELIVERY_HEADER] for r in receiver.requests}
+        assert ids == {str(sent.id)}  # the same delivery id on every retry
+
+        critical = make_signal(cluster=cluster, pod="api-0", occurrence=99, severity="critical")
+        change = await store.upsert_incident(upsert_for(critical, fingerprint=fingerprint), signal=critical)
+        assert change.events == ("escalated",)
+        async with NotificationDispatcher(store, settings) as dispatcher:
+            await _drain(dispatcher, store, incident_id=incident_id)
+        escalations = [
+            r for r in receiver.accepted if r["json"].get("event") == "escalated" or r["path"] == "/slack"
+        ]
+        assert {r["path"] for r in escalations} == {"/hook", "/slack"}
+        slack = next(r["json"] for r in escalations if r["path"] == "/slack")
+        assert (
+            slack["blocks"][0]["type"] == "header"
+            and "Incident escalated" in slack["blocks"][0]["text"]["text"]
+        )
+        assert SIGNATURE_HEADER not in next(r for r in receiver.requests if r["path"] == "/slack")["headers"]
+    finally:
+        await store.close()
+
+
+async def test_a_wrong_secret_is_refused_and_retried_not_lost(db_url: str, receiver: Receiver) -> None:
+    settings = _settings(receiver.url)
+    wrong = NotificationSettings(
+        sinks=[
+            NotificationSinkSettings(name="hook", type="webhook", url=f"{receiver.url}/hook", secret="wrong")
+        ],
+        base_backoff=0.05,
+        max_backoff=0.1,
+    )
+    store = await Store.open(db_url, sinks=settings.sinks[:1], wait_for_report=0)
+    try:
+        signal = make_signal(cluster=unique("c"), pod="api-1")
+        change = await store.upsert_incident(upsert_for(signal, fingerprint=unique("fp")), signal=signal)
+        assert change.incident is not None
+        async with NotificationDispatcher(store, wrong) as dispatcher:
+            await dispatcher.run_once()
+        [pending] = await store.list_deliveries(incident_id=change.incident.id)
+        assert pending.status == "pending" and "401" in pending.last_error and receiver.accepted == []
+        await asyncio.sleep(0.15)
+        async with NotificationDispatcher(store, settings) as dispatcher:  # the secret is fixed
+            await _drain(dispatcher, store, incident_id=change.incident.id)
+        assert [r["path"] for r in receiver.accepted] == ["/hook"]
+        [sent] = await store.list_deliveries(incident_id=change.incident.id)
+        assert sent.status == "sent" and sent.attempts == 2
+    finally:
+        await store.close()
+
+
+async def test_a_dispatcher_killed_mid_send_leaves_the_notice_for_the_next(
+    db_url: str, receiver: Receiver
+) -> None:
+    receiver.hang = asyncio.Event()
+    settings = _settings(receiver.url)
+    store = await Store.open(db_url, sinks=settings.sinks[:1], wait_for_report=60)
+    try:
+        signal = make_signal(cluster=unique("c"), pod="api-1")
+        change = await store.upsert_incident(upsert_for(signal, fingerprint=unique("fp")), signal=signal)
+        assert change.incident is not None
+        incident_id = change.incident.id
+        # NB: a short lease so the test need not wait out the production margin.
+        dispatcher = NotificationDispatcher(store, settings, lease=0.3)
+        assert await dispatcher.run_once() == 0  # held for the report
+        await store.add_report(incident_id, document={"evidence": ["limits.memory=256Mi"]}, markdown="# r")
+
+        sending = asyncio.create_task(dispatcher.run_once())
+        await asyncio.wait_for(receiver.arrived.wait(), timeout=10)
+        sending.cancel()  # the process dies while the request is in flight
+        with pytest.raises(asyncio.CancelledError):
+            await sending
+        await dispatcher.close()
+        receiver.hang.set()
+
+        second_store = await Store.open(db_url, sinks=settings.sinks[:1])
+        try:
+            [claimed] = await second_store.list_deliveries(incident_id=incident_id)
+            assert claimed.status == "pending" and claimed.attempts == 1
+            assert await second_store.claim_deliveries() == []  # still leased to the dead one
+            await asyncio.sleep(0.35)
+            async with NotificationDispatcher(second_store, settings) as restarted:
+                await _drain(restarted, second_store, incident_id=incident_id)
+            [sent] = await second_store.list_deliveries(incident_id=incident_id)
+            assert sent.status == "sent" and sent.attempts == 2
+            assert receiver.accepted[-1]["json"]["report"]["evidence"] == ["limits.memory=256Mi"]
+        finally:
+            await second_store.close()
+    finally:
+        await store.close()
+
+
+async def test_deliveries_for_a_removed_sink_are_dropped_and_counted(db_url: str, receiver: Receiver) -> None:
+    settings = _settings(receiver.url)
+    store = await Store.open(db_url, sinks=settings.sinks[:1], wait_for_report=0)
+    try:
+        signal = make_signal(cluster=unique("c"), pod="api-1")
+        change = await store.upsert_incident(upsert_for(signal, fingerprint=unique("fp")), signal=signal)
+        assert change.incident is not None
+        async with NotificationDispatcher(store, NotificationSettings(sinks=[])) as dispatcher:
+            assert await dispatcher.run_once() == 1
+        [dropped] = await store.list_deliveries(incident_id=change.incident.id)
+        assert dropped.status == "dropped" and "not configured" in dropped.last_error
+    finally:
+        await store.close()
+
+
+def test_backoff_grows_exponentially_and_is_capped() -> None:
+    delays = [backoff(n, base=1.0, cap=30.0, jitter=0) for n in range(1, 8)]
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    assert 0.8 <= backoff(1, base=1.0, cap=30.0) <= 1.2
+
+
+def test_sinks_are_configured_in_app_yaml_with_the_secret_from_the_environment(tmp_path: Any) -> None:
+    from aetherius.config import ConfigError, load_settings
+
+    app = tmp_path / "app.yaml"
+    app.write_text(
+        "notifications:\n"
+        "  sinks:\n"
+        "    - {name: ops, type: webhook, url: 'https://hooks.example/x', secret_env: OPS_HOOK_SECRET,"
+        " events: [new], min_severity: Warning}\n"
+        "    - {name: chat, type: slack, url: 'https://hooks.slack.com/services/T/B/X'}\n"
+    )
+    settings = load_settings(config_paths=[app], env={})
+    ops, chat = settings.notifications.sinks
+    assert ops.events == ["new"] and ops.min_severity == "warning"
+    assert ops.resolved_secret({"OPS_HOOK_SECRET": "k"}) == "k" and ops.resolved_secret({}) == ""
+    assert chat.events == ["new", "reopened", "escalated"]
+    app.write_text("notifications:\n  sinks:\n    - {name: x, type: email, url: 'https://a'}\n")
+    with pytest.raises(ConfigError, match=r"notifications.sinks.0.type"):
+        load_settings(config_paths=[app], env={})
