@@ -135,15 +135,15 @@ async def test_claim_taken_before_death_is_found_by_the_redelivery() -> None:
     with pytest.raises(RuntimeError):
         await orch.handle(signal)
     other = await orch.handle(pod_signal(reason="OOMKilled", pod="api-7d9f8c6b5-zzzzz"))
-    assert other.outcome is Outcome.CLAIMED_ELSEWHERE
-    retried = await orch.handle(signal)
+    assert other.outcome is Outcome.RECORDED, "the same evidence is being diagnosed already"
+    retried = await orch.handle(signal, redelivered=True)
     assert retried.outcome is Outcome.DIAGNOSED
     assert len(repo.reports) == 1
     assert len(diag.calls) == 2
 
 
 async def test_rate_limit_defers_without_losing_the_diagnosis() -> None:
-    orch, repo, diag, clock = build(per_minute=6, burst=1)
+    orch, repo, _, clock = build(per_minute=6, burst=1)
     assert (await orch.handle(pod_signal(reason="OOMKilled"))).outcome is Outcome.DIAGNOSED
     image = pod_signal(reason="ErrImagePull", rs="web-5c8d7bf9d4", pod="web-5c8d7bf9d4-aaaaa")
     deferred = await orch.handle(image)
@@ -156,7 +156,7 @@ async def test_rate_limit_defers_without_losing_the_diagnosis() -> None:
 
 
 async def test_resolve_after_healthy_time_and_reopen_on_recurrence() -> None:
-    orch, repo, diag, clock = build()
+    orch, repo, _, clock = build()
     first = await orch.handle(pod_signal(reason="Unhealthy", message="Readiness probe failed"))
     assert first.incident_id is not None
     resolver = Resolver(
@@ -164,6 +164,7 @@ async def test_resolve_after_healthy_time_and_reopen_on_recurrence() -> None:
         probe=None,
         resolve_after=timedelta(minutes=10),
         recheck_interval=timedelta(minutes=1),
+        health=orch.health,
         clock=clock,
     )
     await orch.handle(pod_signal(reason="Unhealthy", occurrence=9, resolved=True))
@@ -189,6 +190,7 @@ async def test_new_failure_stops_the_healthy_clock() -> None:
         probe=None,
         resolve_after=timedelta(minutes=10),
         recheck_interval=timedelta(minutes=1),
+        health=orch.health,
         clock=clock,
     )
     await orch.handle(pod_signal(reason="FailedMount", occurrence=2, resolved=True))
@@ -220,18 +222,60 @@ async def test_periodic_recheck_starts_and_stops_the_healthy_clock() -> None:
         probe=probe,
         resolve_after=timedelta(minutes=10),
         recheck_interval=timedelta(minutes=1),
+        health=orch.health,
         clock=clock,
     )
     assert await resolver.sweep() == []
     assert probe.asked == 0, "an incident with fresh Signals is not re-checked"
     clock.advance(120)
     await resolver.sweep()
-    assert repo.incidents[first.incident_id].healthy_since == clock.now
+    assert orch.health.since(repo.incidents[first.incident_id]) == clock.now
     probe.answer = False
     clock.advance(120)
     await resolver.sweep()
-    assert repo.incidents[first.incident_id].healthy_since is None
+    assert orch.health.since(repo.incidents[first.incident_id]) is None
     probe.answer = True
     await resolver.sweep()
     clock.advance(10 * 60)
     assert await resolver.sweep() == [first.incident_id]
+
+
+class OwnerlessMarks:
+    """Cooldown marks without an owner, like the store's fallback marks: a claim is taken once."""
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+
+    async def claim(self, key: str, *, owner: str, ttl: float) -> bool:
+        if key in self.keys:
+            return False
+        self.keys.add(key)
+        return True
+
+
+async def test_ownerless_marks_still_let_a_redelivery_finish_its_diagnosis() -> None:
+    orch, repo, diag, _ = build(diagnoser=RecordingDiagnoser(fail_times=1))
+    orch.cooldown = OwnerlessMarks()
+    signal = pod_signal(reason="CreateContainerConfigError")
+    with pytest.raises(RuntimeError):
+        await orch.handle(signal)
+    assert (await orch.handle(pod_signal(reason="CreateContainerConfigError", occurrence=2))).outcome is (
+        Outcome.RECORDED
+    )
+    assert (await orch.handle(signal, redelivered=True)).outcome is Outcome.DIAGNOSED
+    assert (await orch.handle(signal, redelivered=True)).outcome is Outcome.DUPLICATE
+    assert len(repo.reports) == 1
+    assert len(diag.calls) == 2
+
+
+async def test_failure_seen_by_another_replica_stops_this_replicas_healthy_clock() -> None:
+    orch, repo, _, clock = build()
+    first = await orch.handle(pod_signal(reason="FailedMount"))
+    assert first.incident_id is not None
+    orch.health.mark(first.incident_id, since=clock.now)
+    clock.advance(30)
+    other_replica, *_ = build()
+    other_replica.repository = repo
+    other_replica.clock = clock
+    await other_replica.handle(pod_signal(reason="FailedMount", occurrence=2))
+    assert orch.health.since(repo.incidents[first.incident_id]) is None

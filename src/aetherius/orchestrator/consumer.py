@@ -87,7 +87,7 @@ class Consumer:
     async def _process(self, delivery: Delivery) -> None:
         signal = delivery.signal
         try:
-            handled = await self.orchestrator.handle(signal)
+            handled = await self.orchestrator.handle(signal, redelivered=delivery.deliveries > 1)
         except Exception as exc:
             FAILURES.labels(error=type(exc).__name__).inc()
             await self._failed(delivery, exc)

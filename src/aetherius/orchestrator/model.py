@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from aetherius.orchestrator.grouping import IncidentKey
-from aetherius.signals import SEVERITY_RANK, ObjectRef, Signal, dedup_key
+from aetherius.signals import ObjectRef, Signal, dedup_key
 
 IncidentState = Literal["open", "resolved"]
-Notice = Literal["", "new", "reopened", "escalated"]
 
 # Different words for the same observation; a synonym is not new evidence.
 _REASON_SYNONYMS = {
@@ -35,41 +34,37 @@ def canonical_reason(reason: str) -> str:
 
 @dataclass(slots=True)
 class Incident:
+    """The orchestrator's view of a stored incident (the store keeps more)."""
+
     id: str
     cluster_id: str
     fingerprint: str
-    failure_class: str
     workload: ObjectRef
     state: IncidentState
     severity: str
-    reasons: list[str]
-    containers: list[str]
+    reason: str
     objects: list[str]  # "Kind/namespace/name" of every object a Signal named
     signal_count: int
     first_seen: datetime
     last_seen: datetime
-    title: str = ""
-    healthy_since: datetime | None = None
-    resolved_at: datetime | None = None
     reopen_count: int = 0
-    diagnosed_digest: str = ""
     report_version: int = 0
-    pending_notice: Notice = ""
 
-    @property
-    def evidence_digest(self) -> str:
-        """Changes only when the evidence does: a new reason, a severity step up, a new container."""
-        return dedup_key(
-            self.failure_class,
-            self.severity,
-            ",".join(sorted({canonical_reason(r) for r in self.reasons})),
-            ",".join(sorted(self.containers)),
-        )
+
+def evidence_digest(incident: Incident, signal: Signal) -> str:
+    """What was observed, in a key that changes only when the evidence does.
+
+    A new reason (synonyms aside), a severity step up (the incident's severity only rises) or a
+    new container is new evidence; the hundredth ``BackOff`` of the same container is not.
+    """
+    return dedup_key(
+        incident.fingerprint, canonical_reason(signal.reason), incident.severity, signal.container
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class SignalOutcome:
-    incident: Incident
+    incident: Incident | None  # None: a redelivered Signal whose incident has resolved since
     duplicate: bool  # this Signal (dedup key + occurrence) was already stored: a redelivery
 
 
@@ -88,48 +83,12 @@ class ReportDraft:
     diagnosis_id: str = ""
 
 
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 def object_label(ref: ObjectRef) -> str:
     return f"{ref.kind}/{ref.namespace}/{ref.name}"
-
-
-def merge_signal(incident: Incident, signal: Signal, *, now: datetime) -> Notice:
-    """Fold one Signal into an open incident; return the notice it causes (escalation or none)."""
-    notice: Notice = ""
-    if SEVERITY_RANK.get(signal.severity, 0) > SEVERITY_RANK.get(incident.severity, 0):
-        incident.severity = signal.severity
-        notice = "escalated"
-    if signal.reason not in incident.reasons:
-        incident.reasons.append(signal.reason)
-    if signal.container and signal.container not in incident.containers:
-        incident.containers.append(signal.container)
-    label = object_label(signal.object)
-    if label not in incident.objects:
-        incident.objects.append(label)
-    incident.signal_count += 1
-    incident.last_seen = max(incident.last_seen, now)
-    incident.healthy_since = None
-    return notice
-
-
-def new_incident(*, incident_id: str, key: IncidentKey, signal: Signal, now: datetime) -> Incident:
-    w = key.workload
-    return Incident(
-        id=incident_id,
-        cluster_id=key.cluster_id,
-        fingerprint=key.fingerprint,
-        failure_class=key.failure_class,
-        workload=w,
-        state="open",
-        severity=signal.severity,
-        reasons=[signal.reason],
-        containers=[signal.container] if signal.container else [],
-        objects=[object_label(signal.object)],
-        signal_count=1,
-        first_seen=now,
-        last_seen=now,
-        title=f"{w.kind} {w.namespace}/{w.name}: {signal.reason}" if w.namespace else f"{w.kind} {w.name}",
-        pending_notice="new",
-    )
 
 
 class IncidentRepository(Protocol):
@@ -138,28 +97,20 @@ class IncidentRepository(Protocol):
     async def record_signal(self, signal: Signal, *, key: IncidentKey, now: datetime) -> SignalOutcome:
         """Store the Signal (once per dedup key + occurrence) and open, update or reopen its incident.
 
-        A redelivered Signal is reported as ``duplicate`` and changes nothing. A new incident gets
-        notice ``new``, a recurrence of a resolved one ``reopened`` (and its diagnosed evidence is
-        forgotten), a severity step ``escalated``; the notice waits on the incident until a report
-        carries it.
+        A redelivered Signal is reported as ``duplicate`` and changes nothing. A new, reopened or
+        escalated incident owes a notification; it is held until the next report carries it.
         """
 
     async def record_resolving(self, signal: Signal, *, key: IncidentKey, now: datetime) -> Incident | None:
-        """Store a resolving Signal (once) and start the healthy clock of the open incident it names."""
+        """Store a resolving Signal (once) and return the open incident it names, if any."""
 
-    async def save_report(
-        self, *, incident_id: str, digest: str, report: ReportDraft, now: datetime
-    ) -> tuple[int, Notice]:
-        """Add a report version, remember the diagnosed evidence, and enqueue the pending notice.
+    async def report_exists(self, incident_id: str, *, digest: str, since: datetime) -> bool:
+        """Whether a report for this evidence was committed since ``since``."""
 
-        Returns the new version and the notice sent with it.
-        """
-
-    async def get_incident(self, incident_id: str) -> Incident | None: ...
+    async def save_report(self, *, incident_id: str, digest: str, report: ReportDraft, now: datetime) -> int:
+        """Add a report version (releasing held notifications); return the version."""
 
     async def open_incidents(self, *, cluster_id: str | None = None) -> list[Incident]: ...
-
-    async def set_healthy_since(self, incident_id: str, *, since: datetime | None) -> None: ...
 
     async def resolve(self, incident_id: str, *, now: datetime) -> bool:
         """Resolve an open incident; False when it was no longer open."""

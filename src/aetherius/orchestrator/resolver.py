@@ -18,8 +18,7 @@ from prometheus_client import Counter
 
 from aetherius.kube import KubeApiError, KubeClient
 from aetherius.logs import get_logger
-from aetherius.orchestrator.model import Incident, IncidentRepository
-from aetherius.orchestrator.service import utcnow
+from aetherius.orchestrator.model import Incident, IncidentRepository, utcnow
 
 log = get_logger(__name__)
 
@@ -27,6 +26,34 @@ RESOLVED = Counter("aetherius_orchestrator_resolved_total", "Incidents resolved 
 RECHECKS = Counter(
     "aetherius_orchestrator_rechecks_total", "Workload health re-checks, by result", ["result"]
 )
+
+
+class HealthClock:
+    """When each open incident was last seen healthy, in this replica.
+
+    NB: kept in process, not in the store: a replica that dies forgets its clocks and the
+    periodic re-check starts them again; a failure Signal handled by another replica stops a
+    clock through the incident's ``last_seen``, which the store keeps.
+    """
+
+    def __init__(self) -> None:
+        self._since: dict[str, datetime] = {}
+
+    def mark(self, incident_id: str, *, since: datetime) -> None:
+        self._since.setdefault(incident_id, since)
+
+    def clear(self, incident_id: str) -> None:
+        self._since.pop(incident_id, None)
+
+    def since(self, incident: Incident) -> datetime | None:
+        since = self._since.get(incident.id)
+        if since is not None and incident.last_seen > since:
+            self.clear(incident.id)  # it failed again after it looked healthy
+            return None
+        return since
+
+    def retain(self, incident_ids: set[str]) -> None:
+        self._since = {k: v for k, v in self._since.items() if k in incident_ids}
 
 
 class HealthProbe(Protocol):
@@ -105,26 +132,30 @@ class Resolver:
         probe: HealthProbe | None,
         resolve_after: timedelta,
         recheck_interval: timedelta,
+        health: HealthClock,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.repository = repository
         self.probe = probe
         self.resolve_after = resolve_after
         self.recheck_interval = recheck_interval
+        self.health = health
         self.clock = clock
 
     async def sweep(self) -> list[str]:
         """One pass over the open incidents; returns the ids it resolved."""
         resolved: list[str] = []
+        open_ids: set[str] = set()
         for incident in await self.repository.open_incidents():
+            open_ids.add(incident.id)
             now = self.clock()
-            if incident.healthy_since is not None and now - incident.healthy_since >= self.resolve_after:
+            since = self.health.since(incident)
+            if since is not None and now - since >= self.resolve_after:
                 if await self.repository.resolve(incident.id, now=now):
                     RESOLVED.labels(by="healthy").inc()
-                    log.info(
-                        "incident resolved", incident=incident.id, healthy_since=str(incident.healthy_since)
-                    )
+                    log.info("incident resolved", incident=incident.id, healthy_since=since.isoformat())
                     resolved.append(incident.id)
+                self.health.clear(incident.id)
                 continue
             if self.probe is None or now - incident.last_seen < self.recheck_interval:
                 continue
@@ -135,10 +166,11 @@ class Resolver:
                 log.warning("health re-check failed", incident=incident.id, error=str(exc))
                 continue
             RECHECKS.labels(result={True: "healthy", False: "failing", None: "unknown"}[healthy]).inc()
-            if healthy and incident.healthy_since is None:
-                await self.repository.set_healthy_since(incident.id, since=now)
-            elif healthy is False and incident.healthy_since is not None:
-                await self.repository.set_healthy_since(incident.id, since=None)
+            if healthy:
+                self.health.mark(incident.id, since=now)
+            elif healthy is False:
+                self.health.clear(incident.id)
+        self.health.retain(open_ids)
         return resolved
 
     async def run(self, stop: asyncio.Event) -> None:

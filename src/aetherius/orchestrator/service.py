@@ -13,7 +13,7 @@ import enum
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from prometheus_client import Counter, Histogram
@@ -22,8 +22,9 @@ from aetherius.config import OrchestratorSettings
 from aetherius.logs import get_logger
 from aetherius.orchestrator.cooldown import CooldownMarks
 from aetherius.orchestrator.grouping import incident_key
-from aetherius.orchestrator.model import Incident, IncidentRepository, ReportDraft
+from aetherius.orchestrator.model import Incident, IncidentRepository, ReportDraft, evidence_digest, utcnow
 from aetherius.orchestrator.ratelimit import DiagnosisRateLimiter
+from aetherius.orchestrator.resolver import HealthClock
 from aetherius.signals import Signal
 
 log = get_logger(__name__)
@@ -34,7 +35,6 @@ DIAGNOSIS_SECONDS = Histogram(
     "Time to diagnose an incident and commit its report",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-NOTICES = Counter("aetherius_orchestrator_notices_total", "Notifications enqueued, by kind", ["notice"])
 
 
 class Diagnoser(Protocol):
@@ -44,8 +44,7 @@ class Diagnoser(Protocol):
 
 class Outcome(enum.StrEnum):
     DIAGNOSED = "diagnosed"
-    RECORDED = "recorded"  # stored; same evidence diagnosed recently (cooldown)
-    CLAIMED_ELSEWHERE = "claimed_elsewhere"  # another Signal is diagnosing this evidence
+    RECORDED = "recorded"  # stored; this evidence is diagnosed already (cooldown) or right now
     DUPLICATE = "duplicate"  # a redelivery of a Signal already fully handled
     RESOLVING = "resolving"
     DEFERRED = "deferred"  # rate limited: back to the bus for later
@@ -59,10 +58,6 @@ class Handled:
     report_version: int = 0
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Orchestrator:
     def __init__(
         self,
@@ -72,41 +67,51 @@ class Orchestrator:
         cooldown: CooldownMarks,
         limiter: DiagnosisRateLimiter,
         settings: OrchestratorSettings,
+        health: HealthClock | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.repository = repository
+        self.health = health or HealthClock()
         self.diagnoser = diagnoser
         self.cooldown = cooldown
         self.limiter = limiter
         self.settings = settings
         self.clock = clock
 
-    async def handle(self, signal: Signal) -> Handled:
+    async def handle(self, signal: Signal, *, redelivered: bool = False) -> Handled:
         """Handle one Signal; raises when the store or the diagnosis fails (the caller naks)."""
         key = incident_key(signal)
         now = self.clock()
         if signal.resolved:
             resolving = await self.repository.record_resolving(signal, key=key, now=now)
-            return Handled(Outcome.RESOLVING, incident_id=resolving.id if resolving else None)
+            if resolving is None:
+                return Handled(Outcome.RESOLVING)
+            self.health.mark(resolving.id, since=now)
+            return Handled(Outcome.RESOLVING, incident_id=resolving.id)
         recorded = await self.repository.record_signal(signal, key=key, now=now)
         incident = recorded.incident
-        digest = incident.evidence_digest
-        # NB: the claim key names the evidence (per reopening), its owner the Signal: the same
-        # evidence is claimed once per cooldown, and a redelivery finds the claim it took before.
+        if incident is None:
+            return Handled(Outcome.DUPLICATE)
+        self.health.clear(incident.id)
+        digest = evidence_digest(incident, signal)
+        cooldown = self.settings.cooldown
+        # NB: the claim names the evidence per reopening: the same evidence is diagnosed once per
+        # cooldown, whichever replica and however many Signals carry it.
         claimed = await self.cooldown.claim(
             f"{incident.fingerprint}:{incident.reopen_count}:{digest}",
             owner=signal.msg_id,
-            ttl=self.settings.cooldown.total_seconds(),
+            ttl=cooldown.total_seconds(),
         )
-        if not claimed:
-            if incident.diagnosed_digest == digest or recorded.duplicate:
-                outcome = Outcome.DUPLICATE if recorded.duplicate else Outcome.RECORDED
-            else:
-                outcome = Outcome.CLAIMED_ELSEWHERE
-            return Handled(outcome, incident_id=incident.id)
-        if recorded.duplicate and incident.diagnosed_digest == digest:
-            # A redelivery whose diagnosis was committed before the ack was lost.
+        maybe_ours = redelivered or recorded.duplicate
+        if not claimed and not maybe_ours:
+            return Handled(Outcome.RECORDED, incident_id=incident.id)
+        if maybe_ours and await self.repository.report_exists(
+            incident.id, digest=digest, since=now - cooldown
+        ):
+            # A redelivery whose work was committed before its ack was lost.
             return Handled(Outcome.DUPLICATE, incident_id=incident.id)
+        # Here: the claim is ours, or this redelivered Signal may have taken it before its
+        # replica died — finishing its diagnosis is what keeps a report from being lost.
         wait = await self.limiter.try_acquire(incident.cluster_id)
         if wait > 0:
             return Handled(Outcome.DEFERRED, incident_id=incident.id, retry_after=wait)
@@ -122,18 +127,15 @@ class Orchestrator:
                 DIAGNOSES.labels(result="error").inc()
                 raise
             report.diagnosis_id = diagnosis_id
-            version, notice = await self.repository.save_report(
+            version = await self.repository.save_report(
                 incident_id=incident.id, digest=digest, report=report, now=self.clock()
             )
         DIAGNOSES.labels(result="ok").inc()
-        if notice:
-            NOTICES.labels(notice=notice).inc()
         log.info(
             "incident diagnosed",
             incident=incident.id,
             workload=f"{incident.workload.kind}/{incident.workload.namespace}/{incident.workload.name}",
             root_cause=report.root_cause,
             version=version,
-            notice=notice or None,
         )
         return version
