@@ -37,7 +37,9 @@ def _view(row: StoredIncident) -> Incident:
         state="resolved" if row.state == "resolved" else "open",
         severity=row.severity,
         reason=row.reason,
-        objects=[f"{o.get('kind', '')}/{o.get('namespace', '')}/{o.get('name', '')}" for o in row.affected_objects],
+        objects=[
+            f"{o.get('kind', '')}/{o.get('namespace', '')}/{o.get('name', '')}" for o in row.affected_objects
+        ],
         signal_count=row.signal_count,
         first_seen=row.first_seen,
         last_seen=row.last_seen,
