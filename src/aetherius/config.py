@@ -193,6 +193,20 @@ class RedisSettings(_Section):
     url: str = ""  # empty: cooldowns and rate limits kept in process
 
 
+class OrchestratorSettings(_Section):
+    """How Signals become incidents and how often an incident is diagnosed."""
+
+    cooldown: Duration = timedelta(minutes=15)
+    resolve_after: Duration = timedelta(minutes=10)
+    recheck_interval: Duration = timedelta(minutes=1)
+    max_deliver: int = Field(default=5, ge=1, le=1000)
+    diagnoses_per_minute: float = Field(default=60.0, gt=0, description="per cluster")
+    diagnosis_burst: int = Field(default=20, ge=1)
+    batch_size: int = Field(default=64, ge=1, le=10_000)
+    pull_timeout: Duration = timedelta(seconds=1)
+    durable: str = "aetherius-orchestrator"
+
+
 class Settings(BaseModel):
     """Everything a role reads. ``app.yaml`` keys sit at the top; ``watcher.yaml`` is ``watcher``."""
 
@@ -209,6 +223,7 @@ class Settings(BaseModel):
     kube: KubeSettings = KubeSettings()
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
+    orchestrator: OrchestratorSettings = OrchestratorSettings()
     notifications: NotificationSettings = NotificationSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     watcher: WatcherSettings = WatcherSettings()

@@ -1,0 +1,119 @@
+"""What the orchestrator knows about an incident, and what it asks of the store.
+
+The orchestrator is stateless: every fact that must survive a replica dying (which Signals were
+seen, which incident they belong to, which evidence was last diagnosed, which notice is owed)
+lives in the store and changes in the store's transactions. ``IncidentRepository`` is the narrow
+contract it needs; the store room provides the SQL implementation, ``MemoryRepository`` the
+in-process one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from aetherius.orchestrator.grouping import IncidentKey
+from aetherius.signals import ObjectRef, Signal, dedup_key
+
+IncidentState = Literal["open", "resolved"]
+
+# Different words for the same observation; a synonym is not new evidence.
+_REASON_SYNONYMS = {
+    "BackOff": "CrashLoopBackOff",
+    "Error": "CrashLoopBackOff",
+    "ImagePullBackOff": "ErrImagePull",
+    "Unschedulable": "FailedScheduling",
+}
+
+
+def canonical_reason(reason: str) -> str:
+    return _REASON_SYNONYMS.get(reason, reason)
+
+
+@dataclass(slots=True)
+class Incident:
+    """The orchestrator's view of a stored incident (the store keeps more)."""
+
+    id: str
+    cluster_id: str
+    fingerprint: str
+    workload: ObjectRef
+    state: IncidentState
+    severity: str
+    reason: str
+    objects: list[str]  # "Kind/namespace/name" of every object a Signal named
+    signal_count: int
+    first_seen: datetime
+    last_seen: datetime
+    reopen_count: int = 0
+    report_version: int = 0
+
+
+def evidence_digest(incident: Incident, signal: Signal) -> str:
+    """What was observed, in a key that changes only when the evidence does.
+
+    A new reason (synonyms aside), a severity step up (the incident's severity only rises) or a
+    new container is new evidence; the hundredth ``BackOff`` of the same container is not.
+    """
+    return dedup_key(
+        incident.fingerprint, canonical_reason(signal.reason), incident.severity, signal.container
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SignalOutcome:
+    incident: Incident | None  # None: a redelivered Signal whose incident has resolved since
+    duplicate: bool  # this Signal (dedup key + occurrence) was already stored: a redelivery
+
+
+@dataclass(slots=True)
+class ReportDraft:
+    """One diagnosis of an incident, as the store keeps it (a new version each time)."""
+
+    summary: str
+    root_cause: str
+    severity: str
+    findings: list[dict[str, Any]]
+    evidence: list[str] = field(default_factory=list)
+    recommendations: list[str] = field(default_factory=list)
+    runbook: str = ""
+    similar: list[dict[str, Any]] = field(default_factory=list)
+    diagnosis_id: str = ""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def object_label(ref: ObjectRef) -> str:
+    return f"{ref.kind}/{ref.namespace}/{ref.name}"
+
+
+class IncidentRepository(Protocol):
+    """The store operations the orchestrator needs; each one is a single transaction."""
+
+    async def record_signal(self, signal: Signal, *, key: IncidentKey, now: datetime) -> SignalOutcome:
+        """Store the Signal (once per dedup key + occurrence) and open, update or reopen its incident.
+
+        A redelivered Signal is reported as ``duplicate`` and changes nothing. A new, reopened or
+        escalated incident owes a notification; it is held until the next report carries it.
+        """
+
+    async def record_resolving(self, signal: Signal, *, key: IncidentKey, now: datetime) -> Incident | None:
+        """Store a resolving Signal (once) and return the open incident it names, if any."""
+
+    async def report_exists(self, incident_id: str, *, digest: str, since: datetime) -> bool:
+        """Whether a report for this evidence was committed since ``since``."""
+
+    async def save_report(self, *, incident_id: str, digest: str, report: ReportDraft, now: datetime) -> int:
+        """Add a report version (releasing held notifications); return the version."""
+
+    async def open_incidents(self, *, cluster_id: str | None = None) -> list[Incident]: ...
+
+    async def resolve(self, incident_id: str, *, now: datetime) -> bool:
+        """Resolve an open incident; False when it was no longer open."""
+
+    async def record_audit(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Keep Execution Gateway reads, each naming the incident it served."""

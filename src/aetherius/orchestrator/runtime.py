@@ -1,0 +1,139 @@
+"""Assemble an orchestrator from settings and run it until told to stop.
+
+One function builds the parts (cooldown and rate limit in Redis when a URL is configured, in
+process otherwise; the consumer and the resolver), one runs them, so ``aetherius orchestrator``,
+``aetherius run`` and the tests start the orchestrator the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal as signals
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+
+from aetherius.bus.base import SignalBus
+from aetherius.config import Settings
+from aetherius.logs import get_logger
+from aetherius.orchestrator.consumer import Consumer
+from aetherius.orchestrator.cooldown import (
+    CooldownMarks,
+    FallbackCooldown,
+    MemoryCooldown,
+    RedisBreaker,
+    RedisCooldown,
+    redis_client,
+)
+from aetherius.orchestrator.model import IncidentRepository
+from aetherius.orchestrator.ratelimit import DiagnosisRateLimiter, MemoryRateLimiter, RedisRateLimiter
+from aetherius.orchestrator.resolver import HealthClock, HealthProbe, Resolver
+from aetherius.orchestrator.service import Diagnoser, Orchestrator
+
+log = get_logger(__name__)
+
+
+@dataclass
+class OrchestratorRole:
+    orchestrator: Orchestrator
+    consumer: Consumer
+    resolver: Resolver
+    redis: aioredis.Redis | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume and resolve until ``stop``; the batch in hand is finished, then acked."""
+        resolver_stop = asyncio.Event()
+        resolver = asyncio.create_task(self.resolver.run(resolver_stop), name="resolver")
+        try:
+            await self.consumer.run(stop)
+        finally:
+            resolver_stop.set()
+            await resolver
+            await self.close()
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+            self.redis = None
+
+
+def build_orchestrator(
+    settings: Settings,
+    *,
+    bus: SignalBus,
+    repository: IncidentRepository,
+    diagnoser: Diagnoser,
+    probe: HealthProbe | None,
+    store_marks: CooldownMarks | None = None,
+    redis_url: str | None = None,
+) -> OrchestratorRole:
+    """The orchestrator role over the given bus, store and engine.
+
+    ``store_marks`` are the store's cooldown marks, the fallback while Redis is down (and the
+    shared cooldown when no Redis is configured); without them, marks are kept in process.
+    """
+    conf = settings.orchestrator
+    url = settings.redis.url if redis_url is None else redis_url
+    fallback: CooldownMarks = store_marks or MemoryCooldown()
+    client: aioredis.Redis | None = None
+    cooldown: CooldownMarks
+    limiter: DiagnosisRateLimiter
+    if url:
+        client = redis_client(url)
+        breaker = RedisBreaker()
+        cooldown = FallbackCooldown(RedisCooldown(client), fallback, breaker=breaker)
+        limiter = RedisRateLimiter(
+            client, per_minute=conf.diagnoses_per_minute, burst=conf.diagnosis_burst, breaker=breaker
+        )
+    else:
+        cooldown = fallback
+        limiter = MemoryRateLimiter(per_minute=conf.diagnoses_per_minute, burst=conf.diagnosis_burst)
+    health = HealthClock()
+    orchestrator = Orchestrator(
+        repository=repository,
+        diagnoser=diagnoser,
+        cooldown=cooldown,
+        limiter=limiter,
+        settings=conf,
+        health=health,
+    )
+    consumer = Consumer(
+        bus=bus,
+        orchestrator=orchestrator,
+        durable=conf.durable,
+        batch=conf.batch_size,
+        pull_timeout=conf.pull_timeout.total_seconds(),
+        max_deliver=conf.max_deliver,
+    )
+    resolver = Resolver(
+        repository=repository,
+        probe=probe,
+        resolve_after=conf.resolve_after,
+        recheck_interval=conf.recheck_interval,
+        health=health,
+    )
+    return OrchestratorRole(orchestrator=orchestrator, consumer=consumer, resolver=resolver, redis=client)
+
+
+async def run_until_stopped(
+    main: Callable[[asyncio.Event], Awaitable[None]], *, duration: float | None = None
+) -> None:
+    """Run ``main(stop)``; SIGINT/SIGTERM (or ``duration`` seconds) set ``stop`` for a clean exit."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[signals.Signals] = []
+    for sig in (signals.SIGINT, signals.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    timer = loop.call_later(duration, stop.set) if duration is not None else None
+    try:
+        await main(stop)
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for sig in installed:
+            loop.remove_signal_handler(sig)

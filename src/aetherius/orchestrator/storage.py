@@ -1,0 +1,160 @@
+"""The orchestrator's repository over the SQL store (PostgreSQL or SQLite).
+
+Each method is one of the store's transactions: ``upsert_incident`` stores the Signal and opens,
+updates or reopens the incident together (and queues the notification it owes, held until a
+report carries it), ``add_report`` adds a version and releases held notifications.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from aetherius.orchestrator.grouping import IncidentKey
+from aetherius.orchestrator.model import Incident, ReportDraft, SignalOutcome
+from aetherius.signals import ObjectRef, Signal
+from aetherius.store import AuditEntry, IncidentFilters, IncidentUpsert, InvalidTransition, Store
+from aetherius.store import Incident as StoredIncident
+
+_OPEN_PAGE = 500
+
+
+def _view(row: StoredIncident) -> Incident:
+    workload = ObjectRef(
+        kind=row.owner_kind or row.object_kind,
+        namespace=row.namespace,
+        name=row.owner_name or row.object_name,
+    )
+    return Incident(
+        id=str(row.id),
+        cluster_id=row.cluster_id,
+        fingerprint=row.fingerprint,
+        workload=workload,
+        state="resolved" if row.state == "resolved" else "open",
+        severity=row.severity,
+        reason=row.reason,
+        objects=[
+            f"{o.get('kind', '')}/{o.get('namespace', '')}/{o.get('name', '')}" for o in row.affected_objects
+        ],
+        signal_count=row.signal_count,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        reopen_count=row.reopen_count,
+        report_version=row.report_version,
+    )
+
+
+def _upsert(signal: Signal, key: IncidentKey, *, now: datetime) -> IncidentUpsert:
+    w = key.workload
+    obj = signal.object
+    owned = (w.kind, w.name) != (obj.kind, obj.name)
+    return IncidentUpsert(
+        cluster_id=key.cluster_id,
+        fingerprint=key.fingerprint,
+        namespace=w.namespace,
+        object_kind=obj.kind if owned else w.kind,
+        object_name=obj.name if owned else w.name,
+        owner_kind=w.kind if owned else "",
+        owner_name=w.name if owned else "",
+        reason=signal.reason,
+        severity=signal.severity,
+        summary=signal.message[:500],
+        affected=((obj.kind, obj.namespace, obj.name),),
+        event_count=max(1, signal.count),
+        seen_at=now,
+    )
+
+
+def report_markdown(incident: Incident, report: ReportDraft) -> str:
+    w = incident.workload
+    lines = [
+        f"# {w.kind} {w.namespace}/{w.name}: {report.root_cause}",
+        "",
+        report.summary,
+        "",
+        f"Severity: {report.severity}",
+    ]
+    if report.evidence:
+        lines += ["", "## Evidence", *(f"- {e}" for e in report.evidence)]
+    if report.recommendations:
+        lines += ["", "## What to do", *(f"- {r}" for r in report.recommendations)]
+    if report.runbook:
+        lines += ["", f"Runbook: {report.runbook}"]
+    if report.similar:
+        lines += ["", "## Similar incidents", *(f"- {s.get('title', s)}" for s in report.similar)]
+    return "\n".join(lines) + "\n"
+
+
+class StoreRepository:
+    """``IncidentRepository`` over ``aetherius.store.Store``."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def record_signal(self, signal: Signal, *, key: IncidentKey, now: datetime) -> SignalOutcome:
+        change = await self.store.upsert_incident(_upsert(signal, key, now=now), signal=signal)
+        if change.duplicate or change.incident is None:
+            current = await self.store.find_open_incident(key.fingerprint)
+            return SignalOutcome(incident=_view(current) if current else None, duplicate=True)
+        return SignalOutcome(incident=_view(change.incident), duplicate=False)
+
+    async def record_resolving(self, signal: Signal, *, key: IncidentKey, now: datetime) -> Incident | None:
+        current = await self.store.find_open_incident(key.fingerprint)
+        await self.store.record_signal(signal, incident_id=current.id if current else None)
+        return _view(current) if current else None
+
+    async def report_exists(self, incident_id: str, *, digest: str, since: datetime) -> bool:
+        reports = await self.store.list_reports(int(incident_id))
+        return any(r.evidence_hash == digest and r.created_at >= since for r in reports)
+
+    async def save_report(self, *, incident_id: str, digest: str, report: ReportDraft, now: datetime) -> int:
+        row = await self.store.get_incident(int(incident_id))
+        document = msgspec.to_builtins(asdict(report))
+        saved = await self.store.add_report(
+            int(incident_id),
+            document=document,
+            markdown=report_markdown(_view(row), report),
+            root_cause=report.root_cause,
+            severity=report.severity,
+            summary=report.summary,
+            evidence_hash=digest,
+        )
+        return saved.version
+
+    async def open_incidents(self, *, cluster_id: str | None = None) -> list[Incident]:
+        found: list[Incident] = []
+        cursor: str | None = None
+        while True:
+            page = await self.store.list_incidents(
+                IncidentFilters(cluster_id=cluster_id, unresolved=True), cursor=cursor, limit=_OPEN_PAGE
+            )
+            found.extend(_view(i) for i in page.items)
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
+
+    async def resolve(self, incident_id: str, *, now: datetime) -> bool:
+        try:
+            await self.store.resolve_incident(int(incident_id), by="aetherius", note="healthy again")
+        except InvalidTransition:
+            return False
+        return True
+
+    async def record_audit(self, rows: Sequence[dict[str, Any]]) -> None:
+        await self.store.record_audit([AuditEntry(**row) for row in rows])
+
+
+class StoreCooldownMarks:
+    """The store's cooldown marks as ``CooldownMarks``: the fallback while Redis is down."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def claim(self, key: str, *, owner: str, ttl: float) -> bool:
+        # NB: the store's marks have no owner; a redelivered Signal finds out whether its work
+        # was done from the reports instead (see Orchestrator.handle).
+        return await self.store.acquire_cooldown(key, ttl=ttl)
