@@ -15,10 +15,12 @@ from fastapi.responses import ORJSONResponse
 from aetherius import __version__
 from aetherius.api.auth import SessionSigner, TokenAuthority
 from aetherius.api.deps import ApiContext, DiagnoseFn
+from aetherius.api.events import IncidentEvents
 from aetherius.api.limits import BodyLimitMiddleware, RateLimiter, TimeoutMiddleware
 from aetherius.api.problems import ProblemDocument, install_problem_handlers
 from aetherius.bus.base import SignalBus
 from aetherius.config import Settings
+from aetherius.store import Store
 
 API_PREFIX = "/api/v1"
 OPENAPI_URL = f"{API_PREFIX}/openapi.json"
@@ -28,7 +30,7 @@ STREAM_PREFIXES = (f"{API_PREFIX}/events", "/events")
 def create_app(
     *,
     settings: Settings,
-    store: Any,
+    store: Store,
     bus: SignalBus,
     authority: TokenAuthority | None = None,
     diagnose: DiagnoseFn | None = None,
@@ -65,6 +67,7 @@ def create_app(
         limiter=RateLimiter(rate=api.rate_limit_per_second, burst=api.rate_limit_burst),
         webhook_limiter=RateLimiter(rate=api.rate_limit_per_second, burst=api.rate_limit_burst),
         diagnose=diagnose,
+        events=IncidentEvents(),
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=api.max_body_bytes)

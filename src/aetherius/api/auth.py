@@ -54,6 +54,9 @@ class TokenAuthority(Protocol):
     async def lookup(self, token_id: str) -> Principal | None:
         """The principal of a token id still valid (for sessions), or None."""
 
+    def forget(self) -> None:
+        """Drop any remembered verification (called after a token is revoked)."""
+
 
 class SessionSigner:
     """Signs and checks session cookies and derives each session's CSRF token."""

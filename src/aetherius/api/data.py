@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+from aetherius.api.auth import ROLES, Role
 from aetherius.api.problems import Problem
 from aetherius.api.schemas import (
     AuditOut,
@@ -63,10 +64,11 @@ async def list_clusters(store: Store) -> list[Any]:
 
 
 async def cluster_detail(store: Store, cluster_id: str) -> ClusterDetail | None:
-    with store_errors():
+    try:
         cluster = await store.get_cluster(cluster_id)
-        if cluster is None:
-            return None
+    except NotFound:
+        return None
+    with store_errors():
         page = await store.list_incidents(IncidentFilters(cluster_id=cluster_id, unresolved=True), limit=500)
         last = await store.last_signal(cluster_id)
     return ClusterDetail(
@@ -124,10 +126,10 @@ async def incident_detail(store: Store, incident_id: int) -> IncidentDetail | No
     with store_errors():
         reports = await store.list_reports(incident_id)
         signals = await store.incident_signals(incident_id, limit=TIMELINE_LIMIT)
-        audit = await store.incident_audit(incident_id, limit=AUDIT_LIMIT)
+        audit = await store.list_audit(incident_id=incident_id, limit=AUDIT_LIMIT)
     return IncidentDetail(
         incident=incident,
-        reports=[ReportOut.model_validate(r) for r in sorted(reports, key=lambda r: -r.version)],
+        reports=[ReportOut.model_validate(r) for r in reports],
         signals=[SignalOut.model_validate(s) for s in signals],
         audit=[AuditOut.model_validate(a) for a in audit],
     )
@@ -171,7 +173,7 @@ def rediagnose_signal(incident: IncidentOut, *, requested_by: str) -> Signal:
 
 async def search_knowledge(store: Store, query: str, *, limit: int) -> list[KnowledgeHit]:
     with store_errors():
-        documents = await store.search_knowledge(query, limit=limit)
+        documents = await store.search_documents(query, limit=limit)
     return [
         KnowledgeHit(
             id=d.id,
@@ -250,14 +252,25 @@ async def list_tokens(store: Store) -> list[TokenOut]:
 
 async def create_token(store: Store, *, name: str, role: str) -> TokenCreated:
     with store_errors():
-        created = await store.create_token(name=name, role=role)  # type: ignore[arg-type]
+        created = await store.create_token(name=name, role=_role(role))
     return TokenCreated(**_token_out(created.token).model_dump(), token=created.secret)
 
 
+def _role(role: str) -> Role:
+    for known in ROLES:
+        if role == known:
+            return known
+    raise Problem(422, f"role must be one of {', '.join(ROLES)}")
+
+
 async def revoke_token(store: Store, token_id: int) -> bool:
+    """Revoke; False when no such token exists or it was already revoked."""
     try:
+        current = {t.id: t for t in await store.list_tokens()}.get(token_id)
+        if current is None or current.revoked_at is not None:
+            return False
         await store.revoke_token(token_id)
-    except (NotFound, InvalidTransition):
+    except NotFound:
         return False
     return True
 

@@ -16,6 +16,7 @@ from aetherius.api.auth import Principal, Role, SessionSigner, TokenAuthority, a
 from aetherius.api.limits import RateLimiter
 from aetherius.bus.base import SignalBus
 from aetherius.config import Settings
+from aetherius.store import Store
 
 if TYPE_CHECKING:
     from aetherius.api.events import IncidentEvents
@@ -27,7 +28,7 @@ DiagnoseFn = Callable[[str, str | None], Awaitable[dict[str, Any]]]
 @dataclass
 class ApiContext:
     settings: Settings
-    store: Any
+    store: Store
     bus: SignalBus
     authority: TokenAuthority
     signer: SessionSigner

@@ -49,7 +49,7 @@ class IncidentEvents:
 
 def format_event(incident: IncidentOut) -> bytes:
     payload = orjson.dumps(incident.model_dump(mode="json"))
-    return b"event: incident\nid: %d.%d\ndata: %s\n\n" % (incident.id, incident.report_version, payload)
+    return b"event: incident\nid: %d.%d\ndata: %s\n\n" % (incident.id, incident.version, payload)
 
 
 async def incident_stream(
@@ -62,16 +62,15 @@ async def incident_stream(
     """Yield SSE frames until the client goes away; the first poll only sets the baseline."""
     events = ctx.events
     queue = events.subscribe() if events is not None else None
-    seen: dict[int, tuple[int, str]] = {}
+    seen: dict[int, int] = {}
     try:
         yield b"retry: 3000\n: connected\n\n"
         first = True
         idle = 0.0
         while True:
             for incident in await data.recent_incidents(ctx.store, limit=100):
-                key = (incident.report_version, f"{incident.state}|{incident.updated_at}")
-                if seen.get(incident.id) != key:
-                    seen[incident.id] = key
+                if seen.get(incident.id) != incident.version:
+                    seen[incident.id] = incident.version
                     if not first:
                         yield format_event(incident)
             first = False
@@ -80,7 +79,7 @@ async def incident_stream(
                 step = min(0.25, poll - waited)
                 if queue is not None and not queue.empty():
                     incident = queue.get_nowait()
-                    seen[incident.id] = (incident.report_version, f"{incident.state}|{incident.updated_at}")
+                    seen[incident.id] = incident.version
                     yield format_event(incident)
                     continue
                 await asyncio.sleep(step)

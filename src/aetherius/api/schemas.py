@@ -76,6 +76,7 @@ class IncidentOut(_Out):
     reopen_count: int = 0
     report_version: int = 0
     updated_at: datetime | None = None
+    version: int = Field(default=1, description="bumped on every change of the incident")
 
 
 class IncidentPage(BaseModel):

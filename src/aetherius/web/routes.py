@@ -27,6 +27,7 @@ from aetherius.web import views
 
 HERE = Path(__file__).parent
 LOGIN_CSRF_COOKIE = "aetherius_login_csrf"
+NEW_TOKEN_COOKIE = "aetherius_new_token"
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["version"] = __version__
 templates.env.filters["ago"] = views.ago
@@ -202,14 +203,16 @@ async def knowledge(request: Request, q: str = "") -> Response:
 @router.get("/settings", response_class=HTMLResponse)
 async def settings_page(request: Request, created: str = "") -> Response:
     ctx, me = await _session(request, role="admin")
-    return _render(
+    response = _render(
         request,
         "settings.html",
         me,
         tokens=await data.list_tokens(ctx.store),
         sinks=data.sinks(ctx.settings),
-        created=request.cookies.get("aetherius_new_token", "") if created else "",
+        created=request.cookies.get(NEW_TOKEN_COOKIE, "") if created else "",
     )
+    response.delete_cookie(NEW_TOKEN_COOKIE, path="/settings")
+    return response
 
 
 @router.post("/settings/tokens")
@@ -225,7 +228,7 @@ async def settings_create_token(
     # NB: the secret travels to the next page in a short-lived HttpOnly cookie, never in a URL.
     response = RedirectResponse("/settings?created=1", status_code=303)
     response.set_cookie(
-        "aetherius_new_token", created.token, max_age=60, httponly=True, samesite="strict", path="/settings"
+        NEW_TOKEN_COOKIE, created.token, max_age=60, httponly=True, samesite="strict", path="/settings"
     )
     return response
 
@@ -239,6 +242,7 @@ async def settings_revoke_token(
     if str(token_id) == me.token_id:
         raise Problem(409, "you cannot revoke the token of your own session")
     await data.revoke_token(ctx.store, token_id)
+    ctx.authority.forget()
     return RedirectResponse("/settings", status_code=303)
 
 

@@ -34,6 +34,7 @@ async def revoke_token(token_id: int, ctx: Ctx, who: Admin) -> None:
         raise Problem(409, "a token cannot revoke itself; use another admin token")
     if not await data.revoke_token(ctx.store, token_id):
         raise Problem(404, f"no active token {token_id}")
+    ctx.authority.forget()
 
 
 @router.get("/sinks")

@@ -65,13 +65,19 @@ async def get_incident(incident_id: int, ctx: Ctx, _: Viewer) -> IncidentDetail:
 
 @router.post("/{incident_id}/acknowledge", responses=problem_responses(404, 409, 422))
 async def acknowledge_incident(incident_id: int, body: NoteIn, ctx: Ctx, who: Operator) -> IncidentOut:
-    return await data.acknowledge(ctx.store, incident_id, note=body.note, by=who.name)
+    changed = await data.acknowledge(ctx.store, incident_id, note=body.note, by=who.name)
+    if ctx.events is not None:
+        ctx.events.publish(changed)
+    return changed
 
 
 @router.post("/{incident_id}/resolve", responses=problem_responses(404, 409, 422))
 async def resolve_incident(incident_id: int, body: NoteIn, ctx: Ctx, who: Operator) -> IncidentOut:
     """Resolve with a note; the note is kept with the incident and feeds the knowledge base."""
-    return await data.resolve(ctx.store, incident_id, note=body.note, by=who.name)
+    changed = await data.resolve(ctx.store, incident_id, note=body.note, by=who.name)
+    if ctx.events is not None:
+        ctx.events.publish(changed)
+    return changed
 
 
 @router.post("/{incident_id}/rediagnose", status_code=202, responses=problem_responses(404, 503))
