@@ -139,6 +139,56 @@ class DatabaseSettings(_Section):
     retention: Duration = timedelta(days=30)
 
 
+NotificationEvent = Literal["new", "reopened", "escalated"]
+
+
+def _all_events() -> list[NotificationEvent]:
+    return ["new", "reopened", "escalated"]
+
+
+class NotificationSinkSettings(_Section):
+    """One place incidents are announced: a generic JSON webhook (HMAC-signed) or Slack."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    type: Literal["webhook", "slack"]
+    url: str = Field(pattern=r"^https?://")
+    secret: str = ""  # HMAC-SHA256 key for webhooks; prefer secret_env in a cluster
+    secret_env: str = ""  # name of an environment variable holding the secret (a mounted Secret)
+    events: list[NotificationEvent] = Field(default_factory=_all_events)
+    min_severity: Annotated[Severity, BeforeValidator(_normalize_severity)] = "warning"
+
+    def resolved_secret(self, env: Mapping[str, str] | None = None) -> str:
+        """The HMAC key: the inline value, else the named environment variable, else empty."""
+        if self.secret:
+            return self.secret
+        if self.secret_env:
+            return (os.environ if env is None else env).get(self.secret_env, "")
+        return ""
+
+
+class NotificationSettings(_Section):
+    sinks: list[NotificationSinkSettings] = Field(default_factory=list)
+    wait_for_report: Duration = timedelta(seconds=10)  # hold a "new" notice until its report exists
+    base_backoff: Duration = timedelta(seconds=1)
+    max_backoff: Duration = timedelta(minutes=10)
+    request_timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("sinks")
+    @classmethod
+    def _unique_names(cls, value: list[NotificationSinkSettings]) -> list[NotificationSinkSettings]:
+        names = [sink.name for sink in value]
+        if len(names) != len(set(names)):
+            raise ValueError("sink names must be unique")
+        return value
+
+
+class KnowledgeSettings(_Section):
+    runbook_dirs: list[Path] = Field(
+        default_factory=list, description="the user's own runbooks (markdown), e.g. a mounted ConfigMap"
+    )
+    similar_incidents: int = Field(default=3, ge=0, le=20)
+
+
 class RedisSettings(_Section):
     url: str = ""  # empty: cooldowns and rate limits kept in process
 
@@ -183,6 +233,8 @@ class Settings(BaseModel):
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
     api: ApiSettings = ApiSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
     watcher: WatcherSettings = WatcherSettings()
 
 

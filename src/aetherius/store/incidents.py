@@ -1,0 +1,316 @@
+"""Incidents: grouping upserts that never duplicate, state changes, the dashboard's list.
+
+Several orchestrator replicas may see Signals of the same failure at the same moment. Each upsert
+takes a per-fingerprint lock for its transaction (``pg_advisory_xact_lock`` on PostgreSQL; the
+single writer lock on SQLite), and the unique partial index on the unresolved fingerprint stays as
+the last line of defence: at most one open incident per failure, whatever the interleaving.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aetherius.signals import SEVERITY_RANK, Signal
+from aetherius.store.base import StoreBase, to_record
+from aetherius.store.engine import InvalidCursor, InvalidTransition, NotFound
+from aetherius.store.knowledge import KnowledgeOps
+from aetherius.store.models import IncidentRow
+from aetherius.store.outbox import OutboxOps
+from aetherius.store.records import (
+    Incident,
+    IncidentChange,
+    IncidentFilters,
+    IncidentPage,
+    IncidentUpsert,
+    NotificationEvent,
+)
+from aetherius.store.signals import SignalOps
+
+DEFAULT_REOPEN_WITHIN = timedelta(hours=24)
+MAX_PAGE = 500
+
+
+def incident_record(row: IncidentRow) -> Incident:
+    return to_record(Incident, row, affected_objects=list(row.affected_objects or []))
+
+
+def _merge_affected(
+    current: list[dict[str, str]], new: tuple[tuple[str, str, str], ...]
+) -> list[dict[str, str]]:
+    seen = {(o.get("kind", ""), o.get("namespace", ""), o.get("name", "")) for o in current}
+    merged = list(current)
+    for kind, namespace, name in new:
+        if (kind, namespace, name) not in seen:
+            seen.add((kind, namespace, name))
+            merged.append({"kind": kind, "namespace": namespace, "name": name})
+    return merged
+
+
+def encode_cursor(row: Incident | IncidentRow) -> str:
+    raw = json.dumps([row.last_seen.isoformat(), row.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        stamp, ident = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        when = datetime.fromisoformat(stamp)
+        if when.tzinfo is None or not isinstance(ident, int):
+            raise ValueError(cursor)
+    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidCursor(
+            f"invalid cursor {cursor[:40]!r}: use the next_cursor of a previous page"
+        ) from None
+    return when, ident
+
+
+class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
+    async def upsert_incident(
+        self,
+        change: IncidentUpsert,
+        *,
+        signal: Signal | None = None,
+        reopen_within: timedelta | None = DEFAULT_REOPEN_WITHIN,
+    ) -> IncidentChange:
+        """Open, update or reopen the incident for ``change.fingerprint``, in one transaction.
+
+        With ``signal``, the Signal is stored in the same transaction and a duplicate Signal
+        (same dedup key and occurrence) changes nothing: this is what makes redelivery safe.
+        A resolved incident recurring within ``reopen_within`` is reopened instead of a new one.
+        Notifications for new/reopened/escalated incidents are queued in the same transaction.
+        """
+        now = self.clock()
+        seen_at = change.seen_at or now
+        async with self.sessions.begin() as session:
+            await self.advisory_lock(session, f"incident:{change.fingerprint}")
+            signal_id: int | None = None
+            if signal is not None:
+                signal_id = await self._insert_signal(session, signal, received_at=now)
+                if signal_id is None:
+                    return IncidentChange(incident=None, duplicate=True)
+            row = await self._open_incident(session, change.fingerprint)
+            created = reopened = escalated = False
+            if row is None:
+                row = await self._recent_resolved(session, change.fingerprint, now, reopen_within)
+                if row is not None:
+                    reopened = True
+                    row.state = "open"
+                    row.reopen_count += 1
+                    row.resolved_at = row.acknowledged_at = None
+                    row.resolved_by = row.resolution_note = ""
+                else:
+                    created = True
+                    row = self._new_incident(change, seen_at=seen_at, now=now)
+                    session.add(row)
+            if not created:
+                escalated = not reopened and SEVERITY_RANK.get(change.severity, 0) > SEVERITY_RANK.get(
+                    row.severity, 0
+                )
+                self._apply(row, change, seen_at=seen_at, now=now, reopened=reopened)
+            row.signal_count += 1 if signal is not None else 0
+            await session.flush()
+            if signal_id is not None:
+                await self._link_signal(session, signal_id, row.id)
+            events: list[NotificationEvent] = []
+            if created:
+                events.append("new")
+            elif reopened:
+                events.append("reopened")
+            elif escalated:
+                events.append("escalated")
+            queued = await self._enqueue_notifications(session, row, events, now=now)
+            return IncidentChange(
+                incident=incident_record(row),
+                created=created,
+                reopened=reopened,
+                escalated=escalated,
+                signal_id=signal_id,
+                events=tuple(queued),
+            )
+
+    @staticmethod
+    def _new_incident(change: IncidentUpsert, *, seen_at: datetime, now: datetime) -> IncidentRow:
+        return IncidentRow(
+            cluster_id=change.cluster_id,
+            namespace=change.namespace,
+            fingerprint=change.fingerprint,
+            object_kind=change.object_kind,
+            object_name=change.object_name,
+            owner_kind=change.owner_kind,
+            owner_name=change.owner_name,
+            reason=change.reason,
+            root_cause=change.root_cause,
+            summary=change.summary,
+            severity=change.severity,
+            state="open",
+            signal_count=0,
+            event_count=change.event_count,
+            first_seen=seen_at,
+            last_seen=seen_at,
+            affected_objects=_merge_affected([], change.affected),
+            created_at=now,
+            updated_at=now,
+            resolved_by="",
+            resolution_note="",
+            reopen_count=0,
+            report_version=0,
+            version=1,
+        )
+
+    @staticmethod
+    def _apply(
+        row: IncidentRow, change: IncidentUpsert, *, seen_at: datetime, now: datetime, reopened: bool
+    ) -> None:
+        row.last_seen = max(row.last_seen, seen_at)
+        row.first_seen = min(row.first_seen, seen_at)
+        row.event_count += change.event_count
+        if reopened or SEVERITY_RANK.get(change.severity, 0) > SEVERITY_RANK.get(row.severity, 0):
+            row.severity = change.severity
+        if change.root_cause:
+            row.root_cause = change.root_cause
+        if change.summary:
+            row.summary = change.summary
+        # NB: a fresh JSON list, so the ORM sees the change (in-place mutation is not tracked).
+        row.affected_objects = _merge_affected(list(row.affected_objects or []), change.affected)
+        row.updated_at = now
+        row.version += 1
+
+    @staticmethod
+    async def _open_incident(session: AsyncSession, fingerprint: str) -> IncidentRow | None:
+        query = select(IncidentRow).where(
+            IncidentRow.fingerprint == fingerprint, IncidentRow.state != "resolved"
+        )
+        return (await session.execute(query.with_for_update())).scalar_one_or_none()
+
+    @staticmethod
+    async def _recent_resolved(
+        session: AsyncSession, fingerprint: str, now: datetime, within: timedelta | None
+    ) -> IncidentRow | None:
+        if within is None:
+            return None
+        query = (
+            select(IncidentRow)
+            .where(
+                IncidentRow.fingerprint == fingerprint,
+                IncidentRow.state == "resolved",
+                IncidentRow.resolved_at >= now - within,
+            )
+            .order_by(IncidentRow.resolved_at.desc())
+            .limit(1)
+            .with_for_update()
+        )
+        return (await session.execute(query)).scalar_one_or_none()
+
+    async def get_incident(self, incident_id: int) -> Incident:
+        async with self.sessions() as session:
+            row = await session.get(IncidentRow, incident_id)
+            if row is None:
+                raise NotFound(f"incident {incident_id} does not exist")
+            return incident_record(row)
+
+    async def find_open_incident(self, fingerprint: str) -> Incident | None:
+        async with self.sessions() as session:
+            query = select(IncidentRow).where(
+                IncidentRow.fingerprint == fingerprint, IncidentRow.state != "resolved"
+            )
+            row = (await session.execute(query)).scalar_one_or_none()
+            return None if row is None else incident_record(row)
+
+    async def list_incidents(
+        self, filters: IncidentFilters | None = None, *, cursor: str | None = None, limit: int = 50
+    ) -> IncidentPage:
+        """Incidents matching ``filters``, most recently active first, ``limit`` at a time."""
+        limit = max(1, min(limit, MAX_PAGE))
+        query = self._filtered(filters or IncidentFilters())
+        if cursor:
+            when, ident = decode_cursor(cursor)
+            query = query.where(
+                or_(IncidentRow.last_seen < when, and_(IncidentRow.last_seen == when, IncidentRow.id < ident))
+            )
+        query = query.order_by(IncidentRow.last_seen.desc(), IncidentRow.id.desc()).limit(limit + 1)
+        async with self.sessions() as session:
+            rows = list((await session.execute(query)).scalars())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return IncidentPage(
+            items=[incident_record(r) for r in rows],
+            next_cursor=encode_cursor(rows[-1]) if more and rows else None,
+        )
+
+    @staticmethod
+    def _filtered(filters: IncidentFilters) -> Select[IncidentRow]:
+        query = select(IncidentRow)
+        for column, value in (
+            (IncidentRow.cluster_id, filters.cluster_id),
+            (IncidentRow.namespace, filters.namespace),
+            (IncidentRow.severity, filters.severity),
+            (IncidentRow.state, filters.state),
+            (IncidentRow.reason, filters.reason),
+            (IncidentRow.root_cause, filters.root_cause),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if filters.unresolved:
+            query = query.where(IncidentRow.state != "resolved")
+        if filters.text:
+            pattern = "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(
+                or_(
+                    *(
+                        column.ilike(pattern, escape="\\")
+                        for column in (
+                            IncidentRow.summary,
+                            IncidentRow.object_name,
+                            IncidentRow.owner_name,
+                            IncidentRow.reason,
+                            IncidentRow.root_cause,
+                        )
+                    )
+                )
+            )
+        return query
+
+    async def acknowledge_incident(self, incident_id: int, *, note: str = "") -> Incident:
+        """Someone is on it: open → acknowledged (idempotent); a resolved incident cannot be."""
+        async with self.sessions.begin() as session:
+            row = await self._locked(session, incident_id)
+            if row.state == "resolved":
+                raise InvalidTransition(f"incident {incident_id} is resolved; it cannot be acknowledged")
+            if row.state == "open":
+                now = self.clock()
+                row.state = "acknowledged"
+                row.acknowledged_at = now
+                if note:
+                    row.resolution_note = note
+                row.updated_at = now
+                row.version += 1
+            return incident_record(row)
+
+    async def resolve_incident(self, incident_id: int, *, by: str, note: str = "") -> Incident:
+        """Close an incident. Its summary, root cause and note become a past-incident document."""
+        async with self.sessions.begin() as session:
+            row = await self._locked(session, incident_id)
+            if row.state == "resolved":
+                raise InvalidTransition(f"incident {incident_id} is already resolved")
+            now = self.clock()
+            row.state = "resolved"
+            row.resolved_at = now
+            row.resolved_by = by
+            row.resolution_note = note or row.resolution_note
+            row.updated_at = now
+            row.version += 1
+            await self._remember_incident(session, row, now=now)
+            return incident_record(row)
+
+    async def _locked(self, session: AsyncSession, incident_id: int) -> IncidentRow:
+        query = select(IncidentRow).where(IncidentRow.id == incident_id).with_for_update()
+        row = (await session.execute(query)).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"incident {incident_id} does not exist")
+        return row

@@ -1,0 +1,84 @@
+"""Report versions: every (re-)diagnosis of an incident adds one; none is ever overwritten."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from aetherius.store.base import StoreBase, to_record
+from aetherius.store.engine import NotFound
+from aetherius.store.models import IncidentRow, ReportRow
+from aetherius.store.outbox import OutboxOps
+from aetherius.store.records import Report
+
+
+class ReportOps(OutboxOps, StoreBase):
+    async def add_report(
+        self,
+        incident_id: int,
+        *,
+        document: dict[str, Any],
+        markdown: str,
+        root_cause: str = "",
+        severity: str = "",
+        summary: str = "",
+        evidence_hash: str = "",
+    ) -> Report:
+        """Store the next report version and carry its root cause and summary onto the incident.
+
+        Held notifications of the incident are released, so they go out with this diagnosis.
+        """
+        now = self.clock()
+        async with self.sessions.begin() as session:
+            query = select(IncidentRow).where(IncidentRow.id == incident_id).with_for_update()
+            incident = (await session.execute(query)).scalar_one_or_none()
+            if incident is None:
+                raise NotFound(f"incident {incident_id} does not exist")
+            latest = await session.execute(
+                select(func.coalesce(func.max(ReportRow.version), 0)).where(
+                    ReportRow.incident_id == incident_id
+                )
+            )
+            version = int(latest.scalar_one()) + 1
+            row = ReportRow(
+                incident_id=incident_id,
+                version=version,
+                created_at=now,
+                root_cause=root_cause,
+                severity=severity or incident.severity,
+                summary=summary,
+                evidence_hash=evidence_hash,
+                document=document,
+                markdown=markdown,
+            )
+            session.add(row)
+            incident.report_version = version
+            if root_cause:
+                incident.root_cause = root_cause
+            if summary:
+                incident.summary = summary
+            incident.updated_at = now
+            incident.version += 1
+            await session.flush()
+            await self._release_deliveries(session, incident_id, now=now)
+            return to_record(Report, row)
+
+    async def list_reports(self, incident_id: int) -> list[Report]:
+        """Every version of the incident's report, newest first."""
+        query = (
+            select(ReportRow).where(ReportRow.incident_id == incident_id).order_by(ReportRow.version.desc())
+        )
+        async with self.sessions() as session:
+            return [to_record(Report, row) for row in (await session.execute(query)).scalars()]
+
+    async def latest_report(self, incident_id: int) -> Report | None:
+        query = (
+            select(ReportRow)
+            .where(ReportRow.incident_id == incident_id)
+            .order_by(ReportRow.version.desc())
+            .limit(1)
+        )
+        async with self.sessions() as session:
+            row = (await session.execute(query)).scalar_one_or_none()
+            return None if row is None else to_record(Report, row)

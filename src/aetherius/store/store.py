@@ -1,0 +1,114 @@
+"""``Store``: the one object through which every role reads and writes the database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aetherius.config import NotificationSinkSettings, Settings
+from aetherius.store import migrate
+from aetherius.store.audit import AuditOps
+from aetherius.store.base import utcnow
+from aetherius.store.clusters import ClusterOps
+from aetherius.store.cooldown import CooldownOps
+from aetherius.store.engine import SchemaOutOfDate, StoreUnavailable, create_engine, describe, resolve_url
+from aetherius.store.incidents import IncidentOps
+from aetherius.store.reports import ReportOps
+from aetherius.store.retention import RetentionOps
+from aetherius.store.tokens import TokenOps
+
+
+def explain_connection_error(exc: BaseException) -> str:
+    """The root cause of a failed connection, in a few words (never a traceback)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        orig = getattr(cause, "orig", None)
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, TimeoutError | asyncio.TimeoutError):
+            return "timed out"
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror.lower()
+        name = type(cause).__name__
+        if name == "InvalidCatalogNameError":
+            return "the database does not exist (create it first)"
+        if name in ("InvalidPasswordError", "InvalidAuthorizationSpecificationError"):
+            return "authentication failed"
+        if orig is not None and orig is not cause:
+            cause = orig
+            continue
+        cause = cause.__cause__ or cause.__context__
+    text_ = str(exc).strip().splitlines()
+    return text_[0] if text_ else type(exc).__name__
+
+
+class Store(IncidentOps, ReportOps, AuditOps, TokenOps, ClusterOps, CooldownOps, RetentionOps):
+    """Async repository over the Aetherius schema; see the package docstring for the methods."""
+
+    url: URL
+
+    @classmethod
+    async def open(
+        cls,
+        url: str = "",
+        *,
+        migrate_schema: bool = False,
+        sinks: Sequence[NotificationSinkSettings] = (),
+        wait_for_report: float = 10.0,
+        clock: Callable[[], datetime] = utcnow,
+        pool_size: int = 10,
+    ) -> Store:
+        """Connect, check (or, with ``migrate_schema``, bring up to date) the schema.
+
+        Raises ``StoreUnavailable`` when the database does not answer and ``SchemaOutOfDate``
+        when it is not at this version's head and may not be migrated.
+        """
+        resolved = resolve_url(url)
+        engine = create_engine(resolved, pool_size=pool_size)
+        try:
+            await ping(engine, resolved)
+            if migrate_schema:
+                await migrate.upgrade(engine)
+            else:
+                current, head = await migrate.current_revision(engine), migrate.head_revision()
+                if current != head:
+                    raise SchemaOutOfDate(
+                        f"the database schema of {describe(resolved)} is at {current or 'nothing (empty)'}, "
+                        f"this Aetherius needs {head}: run `aetherius db upgrade`"
+                    )
+        except BaseException:
+            await engine.dispose()
+            raise
+        store = cls(engine, sinks=sinks, wait_for_report=wait_for_report, clock=clock)
+        store.url = resolved
+        return store
+
+    @classmethod
+    async def from_settings(cls, settings: Settings, *, migrate_schema: bool | None = None) -> Store:
+        """The store a role uses: URL, migrate-on-start and notification sinks from ``settings``."""
+        return await cls.open(
+            settings.database.url,
+            migrate_schema=settings.database.migrate_on_start if migrate_schema is None else migrate_schema,
+            sinks=settings.notifications.sinks,
+            wait_for_report=settings.notifications.wait_for_report.total_seconds(),
+        )
+
+    async def ping(self) -> None:
+        """Raise ``StoreUnavailable`` unless the database answers (readiness probes use it)."""
+        await ping(self.engine, self.url)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def ping(engine: AsyncEngine, url: URL) -> None:
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as exc:  # NB: drivers raise their own types (asyncpg, sqlite3, OSError)
+        raise StoreUnavailable(f"cannot reach {describe(url)}: {explain_connection_error(exc)}") from exc
