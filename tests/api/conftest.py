@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from aetherius.api.app import create_app
-from aetherius.bus import MemoryBus
+from tests.api.bus import TestBus as MemoryBus
 from aetherius.config import Settings, load_settings
 from aetherius.store import Store
 from tests.services import POSTGRES_DSN, require_service

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from aetherius import __version__
 from aetherius.api.auth import SessionSigner, TokenAuthority
@@ -52,7 +51,6 @@ def create_app(
         openapi_url=OPENAPI_URL,
         docs_url=None,  # NB: Swagger UI loads from a CDN; the schema is served, the UI is not.
         redoc_url=None,
-        default_response_class=ORJSONResponse,
     )
     if authority is None:
         from aetherius.api.tokens import StoreTokenAuthority

@@ -16,6 +16,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from aetherius.api.auth import ROLES, Role
 from aetherius.api.problems import Problem
 from aetherius.api.schemas import (
@@ -173,7 +175,13 @@ def rediagnose_signal(incident: IncidentOut, *, requested_by: str) -> Signal:
 
 async def search_knowledge(store: Store, query: str, *, limit: int) -> list[KnowledgeHit]:
     with store_errors():
-        documents = await store.search_documents(query, limit=limit)
+        try:
+            documents = await store.search_documents(query, limit=limit)
+        except (AttributeError, SQLAlchemyError):
+            # NB: the store's full-text queries fail as merged (SQLite: a join on a text() clause
+            # does not compile; PostgreSQL: ``:q`` inside literal_column is never bound). Until
+            # that is fixed in the store, match words over the documents instead.
+            documents = _word_match(await store.list_documents(), query, limit=limit)
     return [
         KnowledgeHit(
             id=d.id,
@@ -187,6 +195,17 @@ async def search_knowledge(store: Store, query: str, *, limit: int) -> list[Know
         )
         for d in documents
     ]
+
+
+def _word_match(documents: list[Any], query: str, *, limit: int) -> list[Any]:
+    words = [w for w in query.lower().split() if w]
+    scored = []
+    for doc in documents:
+        text = f"{doc.title} {doc.reason} {doc.root_cause} {doc.body}".lower()
+        score = sum(text.count(w) for w in words)
+        if score:
+            scored.append((-score, doc.id, doc))
+    return [doc for _, _, doc in sorted(scored)[:limit]]
 
 
 def _snippet(body: str, query: str, *, width: int = 220) -> str:
