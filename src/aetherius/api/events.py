@@ -10,11 +10,12 @@ proxies keep the connection and the client notices a dead one.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from aetherius.api import data
@@ -58,8 +59,13 @@ async def incident_stream(
     *,
     poll: float,
     heartbeat: float,
+    since: datetime | None = None,
 ) -> AsyncIterator[bytes]:
-    """Yield SSE frames until the client goes away; the first poll only sets the baseline."""
+    """Yield SSE frames until the client goes away.
+
+    The first poll sets the baseline: it reports only incidents changed after ``since`` (the
+    moment the client's page was rendered), so nothing that happened in between is missed.
+    """
     events = ctx.events
     queue = events.subscribe() if events is not None else None
     seen: dict[int, int] = {}
@@ -71,7 +77,10 @@ async def incident_stream(
             for incident in await data.recent_incidents(ctx.store, limit=100):
                 if seen.get(incident.id) != incident.version:
                     seen[incident.id] = incident.version
-                    if not first:
+                    changed_since = (
+                        since is not None and incident.updated_at is not None and incident.updated_at > since
+                    )
+                    if not first or changed_since:
                         yield format_event(incident)
             first = False
             waited = 0.0
@@ -104,6 +113,9 @@ async def incident_events(
     request: Request,
     ctx: Annotated[ApiContext, Depends(context)],
     _: Annotated[Principal, Depends(requires("viewer"))],
+    since: Annotated[
+        datetime | None, Query(description="also report changes after this moment (RFC 3339)")
+    ] = None,
 ) -> StreamingResponse:
     """``event: incident`` frames (JSON incident) whenever an incident changes; heartbeats as comments."""
     api = ctx.settings.api
@@ -112,6 +124,7 @@ async def incident_events(
         request,
         poll=api.events_poll_interval.total_seconds(),
         heartbeat=api.events_heartbeat.total_seconds(),
+        since=since if since is None or since.tzinfo is not None else since.replace(tzinfo=UTC),
     )
     return StreamingResponse(
         stream,

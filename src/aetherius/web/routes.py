@@ -8,6 +8,7 @@ that changes something carries the session's CSRF token.
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
@@ -142,6 +143,7 @@ async def incidents(
     cursor: str = "",
 ) -> Response:
     ctx, me = await _session(request)
+    rendered_at = datetime.now(UTC)
     filters = views.IncidentFilterForm.parse(
         cluster=cluster, namespace=namespace, severity=severity, state=state, q=q
     )
@@ -155,7 +157,15 @@ async def incidents(
         cursor=cursor or None,
         limit=50,
     )
-    return _render(request, "incidents.html", me, page=page, filters=filters, next_query=filters.query(page.next_cursor))
+    return _render(
+        request,
+        "incidents.html",
+        me,
+        page=page,
+        filters=filters,
+        next_query=filters.query(page.next_cursor),
+        rendered_at=rendered_at.isoformat(),
+    )
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
