@@ -7,10 +7,13 @@ store's internals can change without the API's contract changing. Add fields; ne
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="a row id (64-bit)")]
 IncidentState = Literal["open", "acknowledged", "resolved"]
 SeverityName = Literal["info", "warning", "critical"]
 

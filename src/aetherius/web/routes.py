@@ -24,6 +24,7 @@ from aetherius.api import data
 from aetherius.api.auth import SESSION_COOKIE, Principal, Role, identify
 from aetherius.api.deps import ApiContext, context
 from aetherius.api.problems import Problem
+from aetherius.api.schemas import RowId
 from aetherius.web import views
 
 HERE = Path(__file__).parent
@@ -169,7 +170,7 @@ async def incidents(
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
-async def incident(request: Request, incident_id: int, done: str = "") -> Response:
+async def incident(request: Request, incident_id: RowId, done: str = "") -> Response:
     ctx, me = await _session(request)
     detail = await data.incident_detail(ctx.store, incident_id)
     if detail is None:
@@ -184,7 +185,7 @@ async def incident(request: Request, incident_id: int, done: str = "") -> Respon
 @router.post("/incidents/{incident_id}/{action}")
 async def incident_action(
     request: Request,
-    incident_id: int,
+    incident_id: RowId,
     action: str,
     note: Annotated[str, Form(max_length=10_000)] = "",
     csrf_token: Annotated[str, Form(max_length=64)] = "",
@@ -245,7 +246,7 @@ async def settings_create_token(
 
 @router.post("/settings/tokens/{token_id}/revoke")
 async def settings_revoke_token(
-    request: Request, token_id: int, csrf_token: Annotated[str, Form(max_length=64)] = ""
+    request: Request, token_id: RowId, csrf_token: Annotated[str, Form(max_length=64)] = ""
 ) -> Response:
     ctx, me = await _session(request, role="admin")
     _check_csrf(ctx, me, csrf_token)

@@ -10,7 +10,7 @@ from aetherius.api import data
 from aetherius.api.auth import Principal
 from aetherius.api.deps import ApiContext, context, requires
 from aetherius.api.problems import Problem, problem_responses
-from aetherius.api.schemas import SinkOut, TokenCreate, TokenCreated, TokenOut
+from aetherius.api.schemas import RowId, SinkOut, TokenCreate, TokenCreated, TokenOut
 
 router = APIRouter(tags=["admin"], responses=problem_responses(401, 403, 429))
 Ctx = Annotated[ApiContext, Depends(context)]
@@ -29,7 +29,7 @@ async def create_token(body: TokenCreate, ctx: Ctx, _: Admin) -> TokenCreated:
 
 
 @router.delete("/tokens/{token_id}", status_code=204, responses=problem_responses(404, 409))
-async def revoke_token(token_id: int, ctx: Ctx, who: Admin) -> None:
+async def revoke_token(token_id: RowId, ctx: Ctx, who: Admin) -> None:
     if str(token_id) == who.token_id:
         raise Problem(409, "a token cannot revoke itself; use another admin token")
     if not await data.revoke_token(ctx.store, token_id):

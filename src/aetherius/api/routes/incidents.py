@@ -11,6 +11,7 @@ from aetherius.api.auth import Principal
 from aetherius.api.deps import ApiContext, context, requires
 from aetherius.api.problems import Problem, problem_responses
 from aetherius.api.schemas import (
+    RowId,
     IncidentDetail,
     IncidentOut,
     IncidentPage,
@@ -55,7 +56,7 @@ async def list_incidents(
 
 
 @router.get("/{incident_id}", responses=problem_responses(404))
-async def get_incident(incident_id: int, ctx: Ctx, _: Viewer) -> IncidentDetail:
+async def get_incident(incident_id: RowId, ctx: Ctx, _: Viewer) -> IncidentDetail:
     """The incident with every report version, its Signals timeline and the audit trail."""
     detail = await data.incident_detail(ctx.store, incident_id)
     if detail is None:
@@ -64,7 +65,7 @@ async def get_incident(incident_id: int, ctx: Ctx, _: Viewer) -> IncidentDetail:
 
 
 @router.post("/{incident_id}/acknowledge", responses=problem_responses(404, 409, 422))
-async def acknowledge_incident(incident_id: int, body: NoteIn, ctx: Ctx, who: Operator) -> IncidentOut:
+async def acknowledge_incident(incident_id: RowId, body: NoteIn, ctx: Ctx, who: Operator) -> IncidentOut:
     changed = await data.acknowledge(ctx.store, incident_id, note=body.note, by=who.name)
     if ctx.events is not None:
         ctx.events.publish(changed)
@@ -72,7 +73,7 @@ async def acknowledge_incident(incident_id: int, body: NoteIn, ctx: Ctx, who: Op
 
 
 @router.post("/{incident_id}/resolve", responses=problem_responses(404, 409, 422))
-async def resolve_incident(incident_id: int, body: NoteIn, ctx: Ctx, who: Operator) -> IncidentOut:
+async def resolve_incident(incident_id: RowId, body: NoteIn, ctx: Ctx, who: Operator) -> IncidentOut:
     """Resolve with a note; the note is kept with the incident and feeds the knowledge base."""
     changed = await data.resolve(ctx.store, incident_id, note=body.note, by=who.name)
     if ctx.events is not None:
@@ -81,7 +82,7 @@ async def resolve_incident(incident_id: int, body: NoteIn, ctx: Ctx, who: Operat
 
 
 @router.post("/{incident_id}/rediagnose", status_code=202, responses=problem_responses(404, 503))
-async def rediagnose_incident(incident_id: int, ctx: Ctx, who: Operator) -> RediagnoseAccepted:
+async def rediagnose_incident(incident_id: RowId, ctx: Ctx, who: Operator) -> RediagnoseAccepted:
     """Ask the orchestrator to diagnose again, bypassing its cooldown.
 
     The request travels as a Signal on the bus (``source="api"``, ``reason="RediagnoseRequested"``,
