@@ -24,7 +24,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-
 from tests.services import POSTGRES_DSN, free_port, wait_for_port
 
 
@@ -67,7 +66,9 @@ async def seed(url: str, *, incidents: int) -> tuple[str, int]:
                     "event_count": 3,
                     "first_seen": seen - timedelta(minutes=5),
                     "last_seen": seen,
-                    "affected_objects": [{"kind": "Pod", "namespace": f"ns-{n % 40}", "name": f"app-{n}-7d9f8"}],
+                    "affected_objects": [
+                        {"kind": "Pod", "namespace": f"ns-{n % 40}", "name": f"app-{n}-7d9f8"}
+                    ],
                     "created_at": seen,
                     "updated_at": seen,
                 }
@@ -101,9 +102,13 @@ async def serve(url: str, port: int) -> None:
             return None
 
     store = await Store.open(url)
-    settings = load_settings(env={}, overrides={("api", "rate_limit_per_second"): 1e6, ("api", "rate_limit_burst"): 1_000_000})
+    settings = load_settings(
+        env={}, overrides={("api", "rate_limit_per_second"): 1e6, ("api", "rate_limit_burst"): 1_000_000}
+    )
     app = create_app(settings=settings, store=store, bus=NoBus(), with_dashboard=True)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
+    )
     await uvicorn.Server(config).serve()
 
 
@@ -112,7 +117,9 @@ async def drive(base: str, path: str, *, token: str, rate: float, seconds: float
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=10) as http:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=10
+    ) as http:
         for _ in range(20):  # warm the pool and the caches
             await http.get(path)
         total = int(rate * seconds)
@@ -135,7 +142,12 @@ async def drive(base: str, path: str, *, token: str, rate: float, seconds: float
         elapsed = time.perf_counter() - start
     latencies.sort()
     p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
-    return {"rps": round(len(latencies) / elapsed, 1), "p50_ms": round(p(0.5), 2), "p99_ms": round(p(0.99), 2), "errors": errors}
+    return {
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(p(0.5), 2),
+        "p99_ms": round(p(0.99), 2),
+        "errors": errors,
+    }
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -146,15 +158,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         token, incident = await seed(url, incidents=args.incidents)
         port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.api", "--serve", url, "--port", str(port)], env=os.environ.copy()
+        server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load is driven
+            [sys.executable, "-m", "benchmarks.api", "--serve", url, "--port", str(port)],
+            env=os.environ.copy(),
         )
         wait_for_port("127.0.0.1", port, timeout=30)
         base = f"http://127.0.0.1:{port}"
-        listing = await drive(base, "/api/v1/incidents?limit=50", token=token, rate=args.rate, seconds=args.seconds)
-        page = await drive(base, f"/api/v1/incidents/{incident}", token=token, rate=args.rate / 5, seconds=args.seconds)
+        listing = await drive(
+            base, "/api/v1/incidents?limit=50", token=token, rate=args.rate, seconds=args.seconds
+        )
+        page = await drive(
+            base, f"/api/v1/incidents/{incident}", token=token, rate=args.rate / 5, seconds=args.seconds
+        )
         filtered = await drive(
-            base, "/api/v1/incidents?severity=critical&state=open&limit=50", token=token, rate=args.rate / 5, seconds=args.seconds
+            base,
+            "/api/v1/incidents?severity=critical&state=open&limit=50",
+            token=token,
+            rate=args.rate / 5,
+            seconds=args.seconds,
         )
     finally:
         if server is not None:
@@ -169,7 +190,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "list": listing,
         "incident": page,
         "filtered_list": filtered,
-        "target_met": listing["p99_ms"] <= 50 and listing["rps"] >= 0.95 * args.rate and listing["errors"] == 0,
+        "target_met": listing["p99_ms"] <= 50
+        and listing["rps"] >= 0.95 * args.rate
+        and listing["errors"] == 0,
     }
 
 
@@ -191,8 +214,12 @@ def main() -> None:
     else:
         for key in ("list", "incident", "filtered_list"):
             r = result[key]
-            print(f"{key:14} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  errors {r['errors']}")
-        print(f"target (p99 ≤ 50 ms at {args.rate:g} req/s for the list): {'met' if result['target_met'] else 'NOT met'}")
+            print(
+                f"{key:14} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  errors {r['errors']}"
+            )
+        print(
+            f"target (p99 ≤ 50 ms at {args.rate:g} req/s for the list): {'met' if result['target_met'] else 'NOT met'}"
+        )
 
 
 if __name__ == "__main__":

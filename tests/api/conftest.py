@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from aetherius.api.app import create_app
-from tests.api.bus import TestBus as MemoryBus
+from aetherius.bus import MemoryBus
 from aetherius.config import Settings, load_settings
 from aetherius.store import Store
 from tests.services import POSTGRES_DSN, require_service
@@ -80,7 +80,9 @@ def make_settings(**api: object) -> Settings:
         "rate_limit_burst": 1000,
         **api,
     }
-    return load_settings(env={}, overrides={("api", k): v for k, v in values.items()} | {("cluster_id",): "test"})
+    return load_settings(
+        env={}, overrides={("api", k): v for k, v in values.items()} | {("cluster_id",): "test"}
+    )
 
 
 @dataclass

@@ -9,7 +9,18 @@ import sys
 
 def test_api_benchmark_smoke() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.api", "--incidents", "200", "--rate", "20", "--seconds", "1", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.api",
+            "--incidents",
+            "200",
+            "--rate",
+            "20",
+            "--seconds",
+            "1",
+            "--json",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from aetherius.api.app import create_app
-from tests.api.bus import TestBus as MemoryBus
+from aetherius.bus import MemoryBus
 from aetherius.store import Store
 from tests.api.conftest import Tokens, make_settings
 

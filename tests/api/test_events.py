@@ -17,7 +17,9 @@ from tests.api.server import serving
 
 async def test_stream_reports_changes_from_any_writer(store: Store, tokens: Tokens) -> None:
     app = create_app(
-        settings=make_settings(events_poll_interval="0.2s", events_heartbeat="0.4s"), store=store, bus=TestBus()
+        settings=make_settings(events_poll_interval="0.2s", events_heartbeat="0.4s"),
+        store=store,
+        bus=TestBus(),
     )
     incident = await seed_incident(store, cluster=unique_cluster())
     async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:

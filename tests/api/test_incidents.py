@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.api.bus import TestBus as MemoryBus
+from aetherius.bus import MemoryBus
 from aetherius.store import Store
 from tests.api.conftest import Tokens
 from tests.api.seed import seed_incident, seed_many, unique_cluster
@@ -27,41 +27,70 @@ async def test_list_filters_and_cursor_pages_newest_first(
             break
     assert seen == [i.id for i in reversed(made)]
 
-    critical = (await client.get("/api/v1/incidents", params={"cluster": cluster, "severity": "critical"}, headers=viewer)).json()
+    critical = (
+        await client.get(
+            "/api/v1/incidents", params={"cluster": cluster, "severity": "critical"}, headers=viewer
+        )
+    ).json()
     assert {i["severity"] for i in critical["items"]} == {"critical"} and len(critical["items"]) == 3
-    data_ns = (await client.get("/api/v1/incidents", params={"cluster": cluster, "namespace": "data"}, headers=viewer)).json()
+    data_ns = (
+        await client.get(
+            "/api/v1/incidents", params={"cluster": cluster, "namespace": "data"}, headers=viewer
+        )
+    ).json()
     assert len(data_ns["items"]) == 4
-    text = (await client.get("/api/v1/incidents", params={"cluster": cluster, "q": "svc3"}, headers=viewer)).json()
+    text = (
+        await client.get("/api/v1/incidents", params={"cluster": cluster, "q": "svc3"}, headers=viewer)
+    ).json()
     assert [i["owner_name"] for i in text["items"]] == ["svc3"]
-    none = (await client.get("/api/v1/incidents", params={"cluster": cluster, "state": "resolved"}, headers=viewer)).json()
+    none = (
+        await client.get(
+            "/api/v1/incidents", params={"cluster": cluster, "state": "resolved"}, headers=viewer
+        )
+    ).json()
     assert none == {"items": [], "next_cursor": None}
 
 
-async def test_detail_has_reports_timeline_and_audit(client: httpx.AsyncClient, store: Store, tokens: Tokens) -> None:
+async def test_detail_has_reports_timeline_and_audit(
+    client: httpx.AsyncClient, store: Store, tokens: Tokens
+) -> None:
     incident = await seed_incident(store, cluster=unique_cluster())
     detail = (await client.get(f"/api/v1/incidents/{incident.id}", headers=tokens.header("viewer"))).json()
     assert detail["incident"]["root_cause"] == "OutOfMemory"
-    assert detail["reports"][0]["version"] == 1 and "OOMKilled" in detail["reports"][0]["document"]["evidence"][0]
+    assert (
+        detail["reports"][0]["version"] == 1
+        and "OOMKilled" in detail["reports"][0]["document"]["evidence"][0]
+    )
     assert len(detail["signals"]) == 1 and detail["signals"][0]["reason"] == "CrashLoopBackOff"
     assert [a["operation"] for a in detail["audit"]] == ["get", "logs"]
     missing = await client.get("/api/v1/incidents/999999999", headers=tokens.header("viewer"))
     assert missing.status_code == 404
 
 
-async def test_acknowledge_then_resolve_feeds_knowledge(client: httpx.AsyncClient, store: Store, tokens: Tokens) -> None:
-    incident = await seed_incident(store, cluster=unique_cluster(), summary="Pod zebrafish-api ran out of memory")
+async def test_acknowledge_then_resolve_feeds_knowledge(
+    client: httpx.AsyncClient, store: Store, tokens: Tokens
+) -> None:
+    incident = await seed_incident(
+        store, cluster=unique_cluster(), summary="Pod zebrafish-api ran out of memory"
+    )
     op = tokens.header("operator")
-    acked = await client.post(f"/api/v1/incidents/{incident.id}/acknowledge", json={"note": "on it"}, headers=op)
+    acked = await client.post(
+        f"/api/v1/incidents/{incident.id}/acknowledge", json={"note": "on it"}, headers=op
+    )
     assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
     resolved = await client.post(
-        f"/api/v1/incidents/{incident.id}/resolve", json={"note": "raised limit to 512Mi for zebrafish"}, headers=op
+        f"/api/v1/incidents/{incident.id}/resolve",
+        json={"note": "raised limit to 512Mi for zebrafish"},
+        headers=op,
     )
     assert resolved.json()["state"] == "resolved" and resolved.json()["resolved_by"].startswith("operator-")
     twice = await client.post(f"/api/v1/incidents/{incident.id}/resolve", json={"note": ""}, headers=op)
     assert twice.status_code == 409 and twice.headers["content-type"].startswith("application/problem+json")
     hits = (await client.get("/api/v1/knowledge", params={"q": "zebrafish"}, headers=op)).json()
     assert any(h["incident_id"] == incident.id for h in hits)
-    extra = await client.post(f"/api/v1/incidents/{incident.id}/resolve", json={"note": "x", "bogus": 1}, headers=op)
+    extra = await client.post(
+        f"/api/v1/incidents/{incident.id}/resolve", json={"note": "x", "bogus": 1}, headers=op
+    )
     assert extra.status_code == 422
 
 
@@ -69,7 +98,9 @@ async def test_rediagnose_publishes_a_request_signal(
     client: httpx.AsyncClient, store: Store, bus: MemoryBus, tokens: Tokens
 ) -> None:
     incident = await seed_incident(store, cluster=unique_cluster())
-    response = await client.post(f"/api/v1/incidents/{incident.id}/rediagnose", headers=tokens.header("operator"))
+    response = await client.post(
+        f"/api/v1/incidents/{incident.id}/rediagnose", headers=tokens.header("operator")
+    )
     assert response.status_code == 202
     deliveries = await bus.pull(durable="test-rediagnose", batch=10, timeout=1.0)
     requests = [d.signal for d in deliveries if d.signal.reason == "RediagnoseRequested"]

@@ -28,7 +28,9 @@ ROUTES: list[tuple[str, str, str, object]] = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "least", "body"), ROUTES, ids=[f"{m} {p}" for m, p, _, _ in ROUTES])
+@pytest.mark.parametrize(
+    ("method", "path", "least", "body"), ROUTES, ids=[f"{m} {p}" for m, p, _, _ in ROUTES]
+)
 async def test_route_roles(
     client: httpx.AsyncClient, store: Store, tokens: Tokens, method: str, path: str, least: str, body: object
 ) -> None:
@@ -63,12 +65,16 @@ async def test_revoked_token_stops_working(client: httpx.AsyncClient, tokens: To
     assert (await client.get("/api/v1/incidents", headers=me)).status_code == 200
     listed = (await client.get("/api/v1/tokens", headers=tokens.header("admin"))).json()
     assert all("token" not in t for t in listed) and any(t["id"] == token_id for t in listed)
-    assert (await client.delete(f"/api/v1/tokens/{token_id}", headers=tokens.header("admin"))).status_code == 204
+    assert (
+        await client.delete(f"/api/v1/tokens/{token_id}", headers=tokens.header("admin"))
+    ).status_code == 204
     assert (await client.get("/api/v1/incidents", headers=me)).status_code == 401
     again = await client.delete(f"/api/v1/tokens/{token_id}", headers=tokens.header("admin"))
     assert again.status_code == 404
 
 
 async def test_diagnose_without_kube_client_is_503(client: httpx.AsyncClient, tokens: Tokens) -> None:
-    response = await client.post("/api/v1/diagnose", json={"namespace": "shop"}, headers=tokens.header("operator"))
+    response = await client.post(
+        "/api/v1/diagnose", json={"namespace": "shop"}, headers=tokens.header("operator")
+    )
     assert response.status_code == 503 and "diagnosis not configured" in response.json()["detail"]

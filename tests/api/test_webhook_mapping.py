@@ -74,7 +74,13 @@ def test_minimal_payload_without_fingerprint_still_gets_a_stable_key() -> None:
 
 @pytest.mark.parametrize(
     ("label", "expected"),
-    [("critical", "critical"), ("Error", "critical"), ("warning", "warning"), ("none", "info"), (None, "warning")],
+    [
+        ("critical", "critical"),
+        ("Error", "critical"),
+        ("warning", "warning"),
+        ("none", "info"),
+        (None, "warning"),
+    ],
 )
 def test_severity_labels_map_onto_our_scale(label: str | None, expected: str) -> None:
     assert alert_severity(label) == expected
@@ -91,7 +97,11 @@ def test_wrong_version_or_status_is_refused() -> None:
 
 def test_generic_signal_keys_on_the_senders_id() -> None:
     payload = GenericPayload.model_validate(
-        {"signals": [{"id": "check-42", "name": "db-0", "kind": "Pod", "namespace": "data", "reason": "Unhealthy"}]}
+        {
+            "signals": [
+                {"id": "check-42", "name": "db-0", "kind": "Pod", "namespace": "data", "reason": "Unhealthy"}
+            ]
+        }
     )
     signal = generic_to_signal(payload.signals[0], source="generic", default_cluster="prod")
     assert signal.source == "webhook" and signal.object.name == "db-0" and signal.message == "Unhealthy"

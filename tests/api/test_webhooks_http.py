@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from aetherius.api.app import create_app
-from tests.api.bus import TestBus as MemoryBus
+from aetherius.bus import MemoryBus
 from aetherius.signals import Signal
 from aetherius.store import Store
 from tests.api.conftest import GENERIC_TOKEN, WEBHOOK_TOKEN, make_settings
@@ -26,7 +26,9 @@ async def published(bus: MemoryBus) -> list[Signal]:
 
 async def test_alertmanager_firing_then_resolved(client: httpx.AsyncClient, bus: MemoryBus) -> None:
     firing = (FIXTURES / "firing.json").read_bytes()
-    response = await client.post("/webhooks/alertmanager", content=firing, headers={**AM, "Content-Type": "application/json"})
+    response = await client.post(
+        "/webhooks/alertmanager", content=firing, headers={**AM, "Content-Type": "application/json"}
+    )
     assert response.status_code == 202, response.text
     assert response.json()["accepted"] == 3
     signals = await published(bus)
@@ -40,7 +42,9 @@ async def test_alertmanager_firing_then_resolved(client: httpx.AsyncClient, bus:
     assert ended.resolved and ended.dedup_key == signals[0].dedup_key
 
 
-async def test_repeat_notification_is_deduplicated_by_the_bus(client: httpx.AsyncClient, bus: MemoryBus) -> None:
+async def test_repeat_notification_is_deduplicated_by_the_bus(
+    client: httpx.AsyncClient, bus: MemoryBus
+) -> None:
     body = json.loads((FIXTURES / "minimal.json").read_text())
     for _ in range(2):
         assert (await client.post("/webhooks/alertmanager", json=body, headers=AM)).status_code == 202
@@ -50,8 +54,12 @@ async def test_repeat_notification_is_deduplicated_by_the_bus(client: httpx.Asyn
 async def test_tokens_are_per_source(client: httpx.AsyncClient, bus: MemoryBus) -> None:
     body = json.loads((FIXTURES / "minimal.json").read_text())
     missing = await client.post("/webhooks/alertmanager", json=body)
-    assert missing.status_code == 401 and missing.headers["content-type"].startswith("application/problem+json")
-    other_source = await client.post("/webhooks/alertmanager", json=body, headers={"Authorization": f"Bearer {GENERIC_TOKEN}"})
+    assert missing.status_code == 401 and missing.headers["content-type"].startswith(
+        "application/problem+json"
+    )
+    other_source = await client.post(
+        "/webhooks/alertmanager", json=body, headers={"Authorization": f"Bearer {GENERIC_TOKEN}"}
+    )
     assert other_source.status_code == 401
     assert await published(bus) == []
 
@@ -60,14 +68,22 @@ async def test_disabled_source_and_query_tokens_off(store: Store, bus: MemoryBus
     settings = make_settings(webhook_tokens={"alertmanager": WEBHOOK_TOKEN}, webhook_query_token=False)
     app = create_app(settings=settings, store=store, bus=bus)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-        generic = await http.post("/webhooks/generic", json={"signals": []}, headers={"Authorization": "Bearer x"})
+        generic = await http.post(
+            "/webhooks/generic", json={"signals": []}, headers={"Authorization": "Bearer x"}
+        )
         assert generic.status_code == 403 and "api.webhook_tokens.generic" in generic.json()["detail"]
         body = json.loads((FIXTURES / "minimal.json").read_text())
-        assert (await http.post(f"/webhooks/alertmanager?token={WEBHOOK_TOKEN}", json=body)).status_code == 401
+        assert (
+            await http.post(f"/webhooks/alertmanager?token={WEBHOOK_TOKEN}", json=body)
+        ).status_code == 401
 
 
-async def test_malformed_bodies_are_4xx_and_publish_nothing(client: httpx.AsyncClient, bus: MemoryBus) -> None:
-    not_json = await client.post("/webhooks/alertmanager", content=b"{not json", headers={**AM, "Content-Type": "application/json"})
+async def test_malformed_bodies_are_4xx_and_publish_nothing(
+    client: httpx.AsyncClient, bus: MemoryBus
+) -> None:
+    not_json = await client.post(
+        "/webhooks/alertmanager", content=b"{not json", headers={**AM, "Content-Type": "application/json"}
+    )
     assert not_json.status_code == 422 and not_json.json()["detail"]
     wrong_version = json.loads((FIXTURES / "firing.json").read_text()) | {"version": "3"}
     assert (await client.post("/webhooks/alertmanager", json=wrong_version, headers=AM)).status_code == 422
@@ -104,10 +120,29 @@ async def test_bus_down_is_503_with_retry_after(store: Store) -> None:
 
 
 async def test_generic_webhook(client: httpx.AsyncClient, bus: MemoryBus) -> None:
-    body = {"signals": [{"id": "probe-1", "kind": "Service", "name": "db", "namespace": "data", "reason": "ServiceNoEndpoints", "severity": "critical"}]}
-    response = await client.post("/webhooks/generic", json=body, headers={"Authorization": f"Bearer {GENERIC_TOKEN}"})
+    body = {
+        "signals": [
+            {
+                "id": "probe-1",
+                "kind": "Service",
+                "name": "db",
+                "namespace": "data",
+                "reason": "ServiceNoEndpoints",
+                "severity": "critical",
+            }
+        ]
+    }
+    response = await client.post(
+        "/webhooks/generic", json=body, headers={"Authorization": f"Bearer {GENERIC_TOKEN}"}
+    )
     assert response.status_code == 202
     (signal,) = await published(bus)
-    assert (signal.object.kind, signal.reason, signal.severity) == ("Service", "ServiceNoEndpoints", "critical")
-    empty = await client.post("/webhooks/generic", json={"signals": []}, headers={"Authorization": f"Bearer {GENERIC_TOKEN}"})
+    assert (signal.object.kind, signal.reason, signal.severity) == (
+        "Service",
+        "ServiceNoEndpoints",
+        "critical",
+    )
+    empty = await client.post(
+        "/webhooks/generic", json={"signals": []}, headers={"Authorization": f"Bearer {GENERIC_TOKEN}"}
+    )
     assert empty.status_code == 422

@@ -6,6 +6,7 @@ page: desktop and phone, light and dark.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from pathlib import Path
@@ -50,7 +51,9 @@ async def test_login_read_root_cause_resolve(store: Store, tokens: Tokens) -> No
     if executable is None:
         pytest.fail("chromium is not installed (apt-get install -y chromium)", pytrace=False)
     cluster = unique_cluster()
-    await store.upsert_cluster(cluster, name="prod-eu-1", detected_by="config", watcher_health={"status": "ok"})
+    await store.upsert_cluster(
+        cluster, name="prod-eu-1", detected_by="config", watcher_health={"status": "ok"}
+    )
     await seed_many(store, cluster=cluster, count=5)
     incident = await seed_incident(store, cluster=cluster, name="checkout")
     app = create_app(settings=make_settings(events_poll_interval="0.3s"), store=store, bus=TestBus())
@@ -86,7 +89,7 @@ async def test_login_read_root_cause_resolve(store: Store, tokens: Tokens) -> No
 
 
 async def _screenshots(browser: Browser, base: str, tokens: Tokens, incident_id: int, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     pages = {
         "login": "/login",
         "overview": "/",
@@ -95,7 +98,10 @@ async def _screenshots(browser: Browser, base: str, tokens: Tokens, incident_id:
         "knowledge": "/knowledge?q=memory",
         "settings": "/settings",
     }
-    for device, viewport in (("desktop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})):
+    for device, viewport in (
+        ("desktop", {"width": 1280, "height": 900}),
+        ("phone", {"width": 390, "height": 844}),
+    ):
         for scheme in ("light", "dark"):
             context = await browser.new_context(viewport=viewport, color_scheme=scheme)  # type: ignore[arg-type]
             page = await context.new_page()

@@ -15,7 +15,9 @@ async def login(client: httpx.AsyncClient, token: str) -> httpx.Response:
     form = await client.get("/login?next=/incidents")
     nonce = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
     assert nonce is not None
-    return await client.post("/login", data={"token": token, "csrf_token": nonce.group(1), "next": "/incidents"})
+    return await client.post(
+        "/login", data={"token": token, "csrf_token": nonce.group(1), "next": "/incidents"}
+    )
 
 
 def csrf_of(page: str) -> str:
@@ -51,7 +53,9 @@ async def test_open_redirects_are_refused(client: httpx.AsyncClient, tokens: Tok
     assert 'name="next" value="/"' in form.text
 
 
-async def test_resolve_form_needs_csrf_and_operator(client: httpx.AsyncClient, store: Store, tokens: Tokens) -> None:
+async def test_resolve_form_needs_csrf_and_operator(
+    client: httpx.AsyncClient, store: Store, tokens: Tokens
+) -> None:
     incident = await seed_incident(store, cluster=unique_cluster())
     await login(client, tokens.operator)
     page = await client.get(f"/incidents/{incident.id}")
@@ -60,7 +64,8 @@ async def test_resolve_form_needs_csrf_and_operator(client: httpx.AsyncClient, s
     assert forged.status_code == 403
     assert (await store.get_incident(incident.id)).state == "open"
     done = await client.post(
-        f"/incidents/{incident.id}/resolve", data={"note": "raised the limit", "csrf_token": csrf_of(page.text)}
+        f"/incidents/{incident.id}/resolve",
+        data={"note": "raised the limit", "csrf_token": csrf_of(page.text)},
     )
     assert done.status_code == 303
     resolved = await store.get_incident(incident.id)
@@ -90,13 +95,17 @@ async def test_api_calls_with_a_session_need_the_csrf_header(
     assert accepted.status_code == 200 and accepted.json()["state"] == "acknowledged"
 
 
-async def test_settings_is_admin_only_and_shows_a_new_token_once(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_settings_is_admin_only_and_shows_a_new_token_once(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await login(client, tokens.operator)
     assert (await client.get("/settings")).status_code == 403
     client.cookies.clear()
     await login(client, tokens.admin)
     page = await client.get("/settings")
-    created = await client.post("/settings/tokens", data={"name": "ci-bot", "role": "viewer", "csrf_token": csrf_of(page.text)})
+    created = await client.post(
+        "/settings/tokens", data={"name": "ci-bot", "role": "viewer", "csrf_token": csrf_of(page.text)}
+    )
     assert created.status_code == 303
     shown = await client.get("/settings?created=1")
     secret = re.search(r'class="secret">([^<]+)<', shown.text)
@@ -110,5 +119,9 @@ async def test_overview_and_knowledge_pages(client: httpx.AsyncClient, store: St
     await seed_incident(store, cluster=cluster)
     await login(client, tokens.viewer)
     overview = await client.get("/")
-    assert "edge-1" in overview.text and "<svg" in overview.text and "incidents opened in the last 14 days" in overview.text
+    assert (
+        "edge-1" in overview.text
+        and "<svg" in overview.text
+        and "incidents opened in the last 14 days" in overview.text
+    )
     assert (await client.get("/knowledge?q=memory")).status_code == 200

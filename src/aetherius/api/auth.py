@@ -121,9 +121,7 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
-async def identify(
-    request: Request, *, authority: TokenAuthority, signer: SessionSigner
-) -> Principal | None:
+async def identify(request: Request, *, authority: TokenAuthority, signer: SessionSigner) -> Principal | None:
     """The caller, from a bearer token first, else from a session cookie; None if neither."""
     token = bearer_token(request)
     if token is not None:

@@ -10,8 +10,8 @@ proxies keep the connection and the client notices a dead one.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 import orjson

@@ -260,7 +260,9 @@ def source_guard(source: str) -> object:
             )
         wait = ctx.webhook_limiter.acquire(f"webhook:{source}")
         if wait > 0:
-            raise Problem(429, f"rate limit exceeded for the {source} webhook", headers=retry_after_header(wait))
+            raise Problem(
+                429, f"rate limit exceeded for the {source} webhook", headers=retry_after_header(wait)
+            )
         return ctx
 
     guard.__name__ = f"webhook_{source}"
@@ -310,5 +312,7 @@ async def generic_webhook(
         WEBHOOK_SIGNALS.labels("generic", "refused").inc(len(payload.signals))
         raise Problem(413, f"{len(payload.signals)} signals in one request; the limit is {limit}")
     default_cluster = ctx.settings.cluster_id or "default"
-    signals = [generic_to_signal(s, source="generic", default_cluster=default_cluster) for s in payload.signals]
+    signals = [
+        generic_to_signal(s, source="generic", default_cluster=default_cluster) for s in payload.signals
+    ]
     return await _publish(ctx, source="generic", signals=signals)

@@ -8,8 +8,8 @@ that changes something carries the session's CSRF token.
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
 import secrets
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote

@@ -24,7 +24,7 @@ STALE_AFTER = timedelta(minutes=5)
 
 def markdown(text: str) -> Markup:
     """Render markdown without raw HTML (runbooks may come from a user's ConfigMap)."""
-    return Markup(_md.render(text or ""))  # noqa: S704 - html disabled in the parser
+    return Markup(_md.render(text or ""))
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
@@ -70,7 +70,9 @@ def cluster_health(cluster: Any, *, now: datetime | None = None) -> ClusterHealt
     reported = str(health.get("status", "")).lower()
     healthy = not stale and reported in ("", "ok", "healthy", "ready")
     status = "stale: no report for over 5 minutes" if stale else (reported or "ok")
-    return ClusterHealth(id=cluster.id, name=cluster.name, healthy=healthy, status=status, last_seen=last_seen)
+    return ClusterHealth(
+        id=cluster.id, name=cluster.name, healthy=healthy, status=status, last_seen=last_seen
+    )
 
 
 def count_by_severity(incidents: list[IncidentOut]) -> list[tuple[str, int]]:
@@ -120,7 +122,9 @@ def incidents_chart(incidents: list[IncidentOut], *, days: int = 14, now: dateti
             )
         )
     total = sum(b.count for b in bars)
-    description = f"{total} incidents opened in the last {days} days; the busiest day had {peak if total else 0}."
+    description = (
+        f"{total} incidents opened in the last {days} days; the busiest day had {peak if total else 0}."
+    )
     return Chart(width=width, height=height, bars=bars, max_count=peak, days=days, description=description)
 
 

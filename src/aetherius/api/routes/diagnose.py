@@ -20,5 +20,9 @@ Operator = Annotated[Principal, Depends(requires("operator"))]
 async def diagnose_namespace(body: DiagnoseIn, ctx: Ctx, _: Operator) -> dict[str, Any]:
     """Run the diagnosis engine now; the findings document follows ``DIAGNOSIS_CONTRACT``."""
     if ctx.diagnose is None:
-        raise Problem(503, "diagnosis not configured: this API has no Kubernetes client", kind="diagnosis-not-configured")
+        raise Problem(
+            503,
+            "diagnosis not configured: this API has no Kubernetes client",
+            kind="diagnosis-not-configured",
+        )
     return await ctx.diagnose(body.namespace, body.cluster_id)

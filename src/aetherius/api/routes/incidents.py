@@ -11,13 +11,13 @@ from aetherius.api.auth import Principal
 from aetherius.api.deps import ApiContext, context, requires
 from aetherius.api.problems import Problem, problem_responses
 from aetherius.api.schemas import (
-    RowId,
     IncidentDetail,
     IncidentOut,
     IncidentPage,
     IncidentState,
     NoteIn,
     RediagnoseAccepted,
+    RowId,
     SeverityName,
 )
 from aetherius.bus.base import BusUnavailable
@@ -96,5 +96,7 @@ async def rediagnose_incident(incident_id: RowId, ctx: Ctx, who: Operator) -> Re
     try:
         await ctx.bus.publish([signal])
     except BusUnavailable as exc:
-        raise Problem(503, f"the message bus is unavailable ({exc}); retry later", headers={"Retry-After": "5"}) from None
+        raise Problem(
+            503, f"the message bus is unavailable ({exc}); retry later", headers={"Retry-After": "5"}
+        ) from None
     return RediagnoseAccepted(incident_id=incident_id, msg_id=signal.msg_id)
