@@ -13,7 +13,11 @@ from tests.services import free_port, wait_for_port
 
 
 def _start(tmp_path: Path, port: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "AETHERIUS_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}", "AETHERIUS_BUS_URL": "memory://"}
+    env = {
+        **os.environ,
+        "AETHERIUS_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}",
+        "AETHERIUS_BUS_URL": "memory://",
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "aetherius", "api", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.PIPE,
@@ -46,7 +50,9 @@ def test_api_command_first_token_then_none(tmp_path: Path) -> None:
     second = _start(tmp_path, port)
     try:
         wait_for_port("127.0.0.1", port, timeout=30)
-        me = httpx.get(f"http://127.0.0.1:{port}/api/v1/tokens", headers={"Authorization": f"Bearer {secret}"})
+        me = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/tokens", headers={"Authorization": f"Bearer {secret}"}
+        )
         assert me.status_code == 200 and me.json()[0]["role"] == "admin"
     finally:
         out, _ = _stop(second)
@@ -57,6 +63,9 @@ def test_api_command_bad_config_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "app.yaml"
     bad.write_text("api:\n  port: eighty\n")
     result = subprocess.run(
-        [sys.executable, "-m", "aetherius", "api", "--config", str(bad)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "aetherius", "api", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2 and "api.port" in result.stderr and "Traceback" not in result.stderr

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -72,6 +72,25 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
         thread.join(timeout=15)
 
 
+def make_check(operation: schemathesis.APIOperation, token: str) -> Callable[[], None]:
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(case: schemathesis.Case) -> None:
+        case.call_and_validate(
+            headers={"Authorization": f"Bearer {token}"},
+            checks=[no_internal_error, response_schema_conformance],
+            timeout=10,
+        )
+
+    return check
+
+
 def test_no_server_errors_and_responses_match_the_schema(live_api: tuple[str, str], tmp_path: Path) -> None:
     base, admin = live_api
     schema = schemathesis.openapi.from_url(f"{base}/api/v1/openapi.json")
@@ -82,21 +101,6 @@ def test_no_server_errors_and_responses_match_the_schema(live_api: tuple[str, st
             continue
         token = WEBHOOK_TOKEN if operation.path.startswith("/webhooks") else admin
 
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            database=None,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        def check(case: schemathesis.Case, token: str = token) -> None:
-            case.call_and_validate(
-                headers={"Authorization": f"Bearer {token}"},
-                checks=[no_internal_error, response_schema_conformance],
-                timeout=10,
-            )
-
-        check()
+        make_check(operation, token)()
         checked += 1
     assert checked >= 14

@@ -36,7 +36,15 @@ async def serve(settings: Settings, *, announce: Callable[[str], None]) -> None:
             if secret is not None:
                 # NB: stdout only, once; never through the logger.
                 announce(f"First admin token (shown once, store it now): {secret}")
-            app = create_app(settings=settings, store=store, bus=bus)
+            kube = None
+            diagnose = None
+            if settings.kube.kubeconfig is not None or settings.kube.in_cluster:
+                from aetherius.api.diagnosis import live_diagnose
+                from aetherius.kube import KubeClient
+
+                kube = await KubeClient.from_settings(settings.kube)
+                diagnose = live_diagnose(kube, store=store, cluster=settings.cluster_id or "default")
+            app = create_app(settings=settings, store=store, bus=bus, diagnose=diagnose)
             api = settings.api
             config = uvicorn.Config(
                 app,
@@ -54,6 +62,8 @@ async def serve(settings: Settings, *, announce: Callable[[str], None]) -> None:
             if not server.started:
                 raise ServeError(f"could not listen on {api.host}:{api.port} (is the port in use?)")
         finally:
+            if kube is not None:
+                await kube.close()
             await bus.close()
     finally:
         await store.close()
