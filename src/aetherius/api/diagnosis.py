@@ -1,0 +1,48 @@
+"""On-demand diagnosis for the API: the engine run live through the read-only gateway.
+
+Every read of a scan is audited to the store under the scan's id, like the orchestrator's reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from aetherius.api.deps import DiagnoseFn
+from aetherius.diagnosis import diagnose, new_scan_id
+from aetherius.gateway import MemoryAuditSink, live_gateway
+from aetherius.kube import KubeClient
+from aetherius.store import AuditEntry, Store
+
+
+def live_diagnose(client: KubeClient, *, store: Store, cluster: str) -> DiagnoseFn:
+    """A ``DiagnoseFn`` scanning one namespace of the cluster ``client`` talks to."""
+
+    async def run(namespace: str, cluster_id: str | None) -> dict[str, Any]:
+        scan_id = new_scan_id()
+        audit = MemoryAuditSink()
+        result = await diagnose(
+            live_gateway(client, cluster=cluster, audit=audit), namespace=namespace, scan_id=scan_id
+        )
+        await store.record_audit(
+            [
+                AuditEntry(
+                    operation=r.operation,
+                    resource=r.resource,
+                    namespace=r.namespace,
+                    name=r.name,
+                    bytes=r.bytes,
+                    outcome=r.outcome,
+                    cluster_id=cluster_id or cluster,
+                    scan_id=scan_id,
+                    at=r.time,
+                )
+                for r in audit.records
+            ]
+        )
+        document: dict[str, Any] = msgspec.to_builtins(result)
+        document["scan_id"] = scan_id
+        return document
+
+    return run

@@ -1,0 +1,32 @@
+"""benchmarks/api.py at smoke size: it runs end to end and prints its JSON (no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def test_api_benchmark_smoke() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.api",
+            "--incidents",
+            "200",
+            "--rate",
+            "20",
+            "--seconds",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["rps"] > 0 and report["p99_ms"] > 0 and report["incidents"] == 200
+    assert report["list"]["errors"] == 0 and report["incident"]["errors"] == 0

@@ -1,0 +1,46 @@
+"""``POST /api/v1/diagnose`` runs the engine live against the simulated cluster, audited."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from aetherius.api.app import create_app
+from aetherius.api.diagnosis import live_diagnose
+from aetherius.bus import MemoryBus
+from aetherius.kube import KubeClient
+from aetherius.sim import SimCluster
+from aetherius.store import Store
+from tests.api.conftest import Tokens, make_settings
+from tests.scenarios.library import ROOT
+
+
+async def test_diagnose_namespace_live(store: Store, bus: MemoryBus, tokens: Tokens, tmp_path: Path) -> None:
+    async with SimCluster(scenario=ROOT / "crashloop-causes" / "snapshot.yaml") as sim:
+        kubeconfig = Path(sim.write_kubeconfig(tmp_path / "kubeconfig"))
+        async with await KubeClient.from_kubeconfig(kubeconfig) as kube:
+            app = create_app(
+                settings=make_settings(),
+                store=store,
+                bus=bus,
+                diagnose=live_diagnose(kube, store=store, cluster="sim"),
+            )
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=60
+            ) as http:
+                response = await http.post(
+                    "/api/v1/diagnose", json={"namespace": "shop"}, headers=tokens.header("operator")
+                )
+                bad = await http.post(
+                    "/api/v1/diagnose", json={"namespace": "Not Valid"}, headers=tokens.header("operator")
+                )
+    assert response.status_code == 200, response.text
+    document = response.json()
+    assert document["findings"] and all(f["namespace"] == "shop" for f in document["findings"])
+    assert any(
+        f["name"] == "billing" and f["root_cause"] == "MissingConfiguration" for f in document["findings"]
+    )
+    audit = await store.list_audit(scan_id=document["scan_id"])
+    assert audit and {a.operation for a in audit} <= {"list", "logs", "get", "events", "node"}
+    assert bad.status_code == 422
