@@ -124,3 +124,25 @@ async def test_snapshot_capture_round_trips(tmp_path: Path) -> None:
     assert state.cluster == "sim" and state.logs
     result = await diagnose(snapshot_gateway(state), now=await _reference("controllers"))
     assert observed(result) == expected("controllers")
+
+
+async def test_sim_demo_is_diagnosed_with_the_right_root_causes(tmp_path: Path) -> None:
+    async with SimCluster(scenario="demo") as sim:
+        sim.timeline.run_to_end()
+        async with await _client(sim, tmp_path) as client:
+            result = await diagnose(live_gateway(client))
+    pods = {
+        (f.namespace, f.owner.name if f.owner else f.name, f.reason, f.root_cause)
+        for f in result.findings
+        if f.kind == "Pod"
+    }
+    assert {
+        ("shop", "checkout", "CrashLoopBackOff", "OutOfMemory"),
+        ("shop", "frontend", "ImagePullBackOff", "ImageNotFound"),
+        ("analytics", "report-builder", "FailedScheduling", "InsufficientResources"),
+        ("shop", "payments", "CreateContainerConfigError", "MissingConfiguration"),
+        ("web", "blog", "Unhealthy", "ProbeFailure"),
+        ("shop", "orders", "CrashLoopBackOff", "DependencyUnavailable"),
+    } <= pods
+    services = {(f.name, f.root_cause) for f in result.findings if f.kind == "Service"}
+    assert ("orders", "DependencyUnavailable") in services and ("blog", "ProbeFailure") in services
