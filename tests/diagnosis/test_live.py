@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -23,6 +24,15 @@ async def _client(sim: SimCluster, tmp_path: Path) -> KubeClient:
     return await KubeClient.from_kubeconfig(Path(sim.write_kubeconfig(tmp_path / "kubeconfig")))
 
 
+@asynccontextmanager
+async def _live(name: str, tmp_path: Path) -> AsyncIterator[tuple[SimCluster, KubeClient]]:
+    async with (
+        SimCluster(scenario=ROOT / name / "snapshot.yaml") as sim,
+        await _client(sim, tmp_path) as client,
+    ):
+        yield sim, client
+
+
 async def _reference(name: str) -> datetime:
     result = await diagnose(snapshot_gateway(ROOT / name / "snapshot.yaml"))
     return datetime.fromisoformat(result.reference_time)
@@ -31,10 +41,9 @@ async def _reference(name: str) -> datetime:
 @pytest.mark.parametrize("name", scenario_names())
 async def test_scenario_live_matches_snapshot(name: str, tmp_path: Path) -> None:
     now = await _reference(name)
-    async with SimCluster(scenario=ROOT / name / "snapshot.yaml") as sim:
-        async with await _client(sim, tmp_path) as client:
-            audit = MemoryAuditSink()
-            result = await diagnose(live_gateway(client, audit=audit), now=now, scan_id="scan-live")
+    async with _live(name, tmp_path) as (_, client):
+        audit = MemoryAuditSink()
+        result = await diagnose(live_gateway(client, audit=audit), now=now, scan_id="scan-live")
     got, want = observed(result), expected(name)
     assert got == want, f"missing: {sorted(want - got)}\nunexpected: {sorted(got - want)}"
     lists = Counter(r.resource for r in audit.records if r.operation == "list")
@@ -86,16 +95,15 @@ async def test_logs_read_live_are_scrubbed_and_audited(oom_sim: SimCluster, tmp_
 
 
 async def test_diagnose_object_reads_only_what_it_needs(tmp_path: Path) -> None:
-    async with SimCluster(scenario=ROOT / "crashloop-oom" / "snapshot.yaml") as sim:
-        async with await _client(sim, tmp_path) as client:
-            audit = MemoryAuditSink()
-            result = await diagnose_object(
-                live_gateway(client, audit=audit),
-                kind="Pod",
-                namespace="shop",
-                name="api-7d9f8c6b5-x2k4q",
-                now=await _reference("crashloop-oom"),
-            )
+    async with _live("crashloop-oom", tmp_path) as (_, client):
+        audit = MemoryAuditSink()
+        result = await diagnose_object(
+            live_gateway(client, audit=audit),
+            kind="Pod",
+            namespace="shop",
+            name="api-7d9f8c6b5-x2k4q",
+            now=await _reference("crashloop-oom"),
+        )
     assert [(f.kind, f.name, f.reason, f.root_cause) for f in result.findings] == [
         ("Deployment", "api", "DeploymentUnavailable", "OutOfMemory"),  # its owner, seen from its pod
         ("Pod", "api-7d9f8c6b5-x2k4q", "CrashLoopBackOff", "OutOfMemory"),
@@ -109,11 +117,32 @@ async def test_diagnose_object_reads_only_what_it_needs(tmp_path: Path) -> None:
 
 
 async def test_snapshot_capture_round_trips(tmp_path: Path) -> None:
-    async with SimCluster(scenario=ROOT / "controllers" / "snapshot.yaml") as sim:
-        async with await _client(sim, tmp_path) as client:
-            count = await capture(client, tmp_path / "captured.json", cluster="sim")
+    async with _live("controllers", tmp_path) as (_, client):
+        count = await capture(client, tmp_path / "captured.json", cluster="sim")
     assert count > 10
     state = load_snapshot(tmp_path / "captured.json")
     assert state.cluster == "sim" and state.logs
     result = await diagnose(snapshot_gateway(state), now=await _reference("controllers"))
     assert observed(result) == expected("controllers")
+
+
+async def test_sim_demo_is_diagnosed_with_the_right_root_causes(tmp_path: Path) -> None:
+    async with SimCluster(scenario="demo") as sim:
+        sim.timeline.run_to_end()
+        async with await _client(sim, tmp_path) as client:
+            result = await diagnose(live_gateway(client))
+    pods = {
+        (f.namespace, f.owner.name if f.owner else f.name, f.reason, f.root_cause)
+        for f in result.findings
+        if f.kind == "Pod"
+    }
+    assert {
+        ("shop", "checkout", "CrashLoopBackOff", "OutOfMemory"),
+        ("shop", "frontend", "ImagePullBackOff", "ImageNotFound"),
+        ("analytics", "report-builder", "FailedScheduling", "InsufficientResources"),
+        ("shop", "payments", "CreateContainerConfigError", "MissingConfiguration"),
+        ("web", "blog", "Unhealthy", "ProbeFailure"),
+        ("shop", "orders", "CrashLoopBackOff", "DependencyUnavailable"),
+    } <= pods
+    services = {(f.name, f.root_cause) for f in result.findings if f.kind == "Service"}
+    assert ("orders", "DependencyUnavailable") in services and ("blog", "ProbeFailure") in services

@@ -82,12 +82,16 @@ def diagnose_command(
     from aetherius.diagnosis.engine import diagnose
     from aetherius.diagnosis.render import render_json, render_text
     from aetherius.gateway import SnapshotError, snapshot_gateway
+    from aetherius.gateway.snapshot import paused_gc
     from aetherius.kube import KubeConnectionError
     from aetherius.kube.credentials import CredentialsError
 
     try:
         if snapshot is not None:
-            result = asyncio.run(diagnose(snapshot_gateway(snapshot), namespace=namespace, selector=selector))
+            with paused_gc():  # one pause for reading and diagnosing (see paused_gc)
+                result = asyncio.run(
+                    diagnose(snapshot_gateway(snapshot), namespace=namespace, selector=selector)
+                )
         else:
             result = asyncio.run(
                 _diagnose_live(

@@ -43,6 +43,8 @@ class Context:
     warnings: list[str] = field(default_factory=list)
     # Findings of pods by owner group, for workload analyzers to name their cause.
     by_group: dict[str, list[Finding]] = field(default_factory=dict)
+    # Values derived from the whole state once per scan (e.g. the largest node's allocatable).
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def age(self, stamp: Any) -> float | None:
         return age_seconds(stamp, self.now)

@@ -33,6 +33,7 @@ from aetherius.diagnosis.logplan import MAX_LOG_GROUPS, read_logs
 from aetherius.diagnosis.model import SEVERITY_RANK, DiagnosisResult, Finding
 from aetherius.gateway import KINDS, BackendError, ExecutionGateway
 from aetherius.gateway.selectors import SelectorError, label_matcher
+from aetherius.gateway.snapshot import paused_gc
 
 __all__ = ["SCAN_KINDS", "analyze_state", "diagnose", "new_scan_id"]
 
@@ -154,7 +155,28 @@ async def diagnose(
     progress: Callable[[str], None] | None = None,
 ) -> DiagnosisResult:
     """Diagnose a whole cluster (or one namespace) through the gateway."""
-    scan_id = scan_id or new_scan_id()
+    with paused_gc():
+        return await _diagnose(
+            gateway,
+            namespace=namespace,
+            selector=selector,
+            scan_id=scan_id or new_scan_id(),
+            now=now,
+            max_log_groups=max_log_groups,
+            progress=progress,
+        )
+
+
+async def _diagnose(
+    gateway: ExecutionGateway,
+    *,
+    namespace: str | None,
+    selector: str | None,
+    scan_id: str,
+    now: datetime | None,
+    max_log_groups: int,
+    progress: Callable[[str], None] | None,
+) -> DiagnosisResult:
     if selector:
         try:
             label_matcher(selector)

@@ -57,6 +57,11 @@ class Ev:
         return f"event {self.reason} x{self.count}: {self.message}"
 
 
+def as_list(value: Any) -> list[Any]:
+    """A list field, or nothing when it is missing or of the wrong type."""
+    return value if isinstance(value, list) else []
+
+
 def meta(obj: Obj) -> Obj:
     metadata = obj.get("metadata")
     if not isinstance(metadata, dict):
@@ -147,7 +152,7 @@ class Index:
     def _add_pod(self, pod: Obj, namespace: str, metadata: Obj) -> str:
         self.pods.append(pod)
         self.pods_by_ns[namespace].append(pod)
-        for ref in metadata.get("ownerReferences") or ():
+        for ref in as_list(metadata.get("ownerReferences")):
             if isinstance(ref, dict) and ref.get("controller") and isinstance(ref.get("uid"), str):
                 self.pods_by_owner[ref["uid"]].append(pod)
         spec, status = pod.get("spec"), pod.get("status")
@@ -156,7 +161,7 @@ class Index:
         newest = ""
         if isinstance(status, dict):
             for key in ("containerStatuses", "initContainerStatuses"):
-                for cs in status.get(key) or ():
+                for cs in as_list(status.get(key)):
                     if not isinstance(cs, dict):
                         continue
                     for state_key in ("state", "lastState"):
@@ -167,7 +172,7 @@ class Index:
                                     for stamp in (detail.get("finishedAt"), detail.get("startedAt")):
                                         if isinstance(stamp, str) and stamp > newest:
                                             newest = stamp
-            for cond in status.get("conditions") or ():
+            for cond in as_list(status.get("conditions")):
                 if isinstance(cond, dict):
                     stamp = cond.get("lastTransitionTime")
                     if isinstance(stamp, str) and stamp > newest:

@@ -12,7 +12,7 @@ import asyncio
 from typing import Any
 
 from aetherius.diagnosis.context import RECENT_RESTART_S, Context, LogText
-from aetherius.diagnosis.index import group_of
+from aetherius.diagnosis.index import as_list, group_of
 from aetherius.gateway import BackendError, ExecutionGateway
 
 __all__ = ["MAX_LOG_GROUPS", "read_logs"]
@@ -35,7 +35,8 @@ def _needs(cs: Obj, ctx: Context) -> bool | None:
         return False
     if isinstance(last, dict) and last.get("reason") != "OOMKilled":
         age = ctx.age(last.get("finishedAt"))
-        if age is not None and age <= RECENT_RESTART_S and (cs.get("restartCount") or 0) >= 3:
+        restarts = cs.get("restartCount")
+        if age is not None and age <= RECENT_RESTART_S and isinstance(restarts, int) and restarts >= 3:
             return True
     return None
 
@@ -47,7 +48,7 @@ def plan(ctx: Context) -> dict[tuple[str, str], list[tuple[str, str, bool]]]:
         status = pod.get("status")
         if not isinstance(status, dict) or status.get("phase") == "Succeeded":
             continue
-        statuses = [*(status.get("initContainerStatuses") or ()), *(status.get("containerStatuses") or ())]
+        statuses = [*as_list(status.get("initContainerStatuses")), *as_list(status.get("containerStatuses"))]
         wanted = []
         for cs in statuses:
             if isinstance(cs, dict) and isinstance(cs.get("name"), str):

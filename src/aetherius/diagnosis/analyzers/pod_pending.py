@@ -124,13 +124,7 @@ def _scheduling_advice(
             if resource == "pods":
                 recs.append("Nodes are at their pod limit: add nodes or raise maxPods.")
                 continue
-            best = max(
-                (
-                    parse_quantity(((n.get("status") or {}).get("allocatable") or {}).get(resource)) or 0.0
-                    for n in nodes
-                ),
-                default=0.0,
-            )
+            best = _largest(ctx, nodes, resource)
             memory = resource == "memory"
             asked = requests.get(resource)
             asked_text = format_quantity(asked, memory=memory) if asked is not None else "?"
@@ -181,6 +175,20 @@ def _scheduling_advice(
             f"Bind PersistentVolumeClaim(s) {', '.join(map(str, claims))}: see the PVC finding for why it is Pending."
         ]
     return [f"Read the scheduler's message: kubectl describe pod -n {view.namespace} {view.name}"]
+
+
+def _largest(ctx: Context, nodes: list[Obj], resource: str) -> float:
+    key = f"largest-allocatable/{resource}"
+    if key not in ctx.memo:
+        ctx.memo[key] = max(
+            (
+                parse_quantity(((n.get("status") or {}).get("allocatable") or {}).get(resource)) or 0.0
+                for n in nodes
+            ),
+            default=0.0,
+        )
+    value: float = ctx.memo[key]
+    return value
 
 
 def creating(view: PodView, ctx: Context) -> list[Finding]:
