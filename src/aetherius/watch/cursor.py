@@ -44,31 +44,34 @@ class DedupWindow:
         self.window = window
         self.max_entries = max_entries
         self._acked: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self._pending: dict[str, int] = {}  # handed to the bus, not yet acknowledged
         self.changed = False
 
     def __len__(self) -> int:
         return len(self._acked)
 
     def fresh(self, signals: Iterable[Signal]) -> list[Signal]:
-        """The signals not yet published (an occurrence at or below the acked one is not news)."""
-        acked = self._acked
+        """The signals not yet published nor being published (an occurrence at or below a known
+        one is not news); the caller must ``record`` them once the bus acknowledged them."""
+        acked, pending = self._acked, self._pending
         out: list[Signal] = []
-        batch: dict[str, int] = {}
         for signal in signals:
             key, occurrence = signal.dedup_key, signal.occurrence
             known = acked.get(key)
-            if (known is not None and known[0] >= occurrence) or batch.get(key, 0) >= occurrence:
+            if (known is not None and known[0] >= occurrence) or pending.get(key, 0) >= occurrence:
                 SIGNALS_DEDUPLICATED.labels(where="watcher").inc()
                 continue
-            batch[key] = occurrence
+            pending[key] = occurrence
             out.append(signal)
         return out
 
     def record(self, signals: Iterable[Signal], *, now: float | None = None) -> None:
         stamp = time.time() if now is None else now
-        acked = self._acked
+        acked, pending = self._acked, self._pending
         for signal in signals:
             key = signal.dedup_key
+            if pending.get(key, 0) <= signal.occurrence:
+                pending.pop(key, None)
             known = acked.pop(key, None)
             occurrence = max(signal.occurrence, known[0] if known else 0)
             acked[key] = (occurrence, stamp)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from aetherius.config import SEVERITIES, WatcherSettings
 from aetherius.ops.metrics import SIGNALS_DERIVED, SIGNALS_FILTERED
@@ -45,6 +46,16 @@ WAITING_REASONS: dict[str, str] = {
 TERMINATED_SEVERITY: dict[str, str] = {"OOMKilled": "critical"}  # any other failure: warning
 CRITICAL_EVENT_REASONS = frozenset({"OOMKilling", "SystemOOM", "Evicted", "NodeNotReady", "Rebooted"})
 POD_SEVERITY = {"Evicted": "warning", "Unschedulable": "warning", "SchedulingGated": "info"}
+
+
+_DERIVED: dict[tuple[str, str], Any] = {}
+
+
+def _count_derived(source: str, reason: str) -> None:
+    counter = _DERIVED.get((source, reason))
+    if counter is None:
+        counter = _DERIVED[(source, reason)] = SIGNALS_DERIVED.labels(source=source, reason=reason)
+    counter.inc()
 
 
 def _now() -> str:
@@ -136,7 +147,7 @@ class Deriver:
         if involved.kind == "Pod" and involved.uid:
             memo = self._pods.get(involved.uid)
             owner = memo[1] if memo else None
-        SIGNALS_DERIVED.labels(source="event", reason=reason).inc()
+        _count_derived("event", reason)
         return Signal(
             cluster_id=self.cluster_id,
             source="event",
@@ -195,7 +206,7 @@ class Deriver:
             if signal.msg_id in seen_before:
                 continue  # the same problem, still there: not a transition
             if self.filter.keep(reason=signal.reason, severity=signal.severity):
-                SIGNALS_DERIVED.labels(source="pod", reason=signal.reason).inc()
+                _count_derived("pod", signal.reason)
                 out.append(signal)
         return out
 

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,8 @@ from aetherius.watch.derive import Deriver
 from aetherius.watch.reflector import EVENTS, PODS, Reflector
 
 log = get_logger(__name__)
+
+MAX_BATCHES_IN_FLIGHT = 2
 
 
 @dataclass(slots=True)
@@ -126,18 +129,27 @@ class Watcher:
     # -- publishing -----------------------------------------------------------------------
 
     async def _publish_loop(self) -> None:
-        queue, batch_size = self.queue, self.settings.watcher.publish_batch
+        """Batches go out back to back (up to ``MAX_BATCHES_IN_FLIGHT``, all sharing the bus's
+        window of un-acked messages) and are settled strictly in order: a batch's cursors move
+        only when it and every batch before it were acknowledged."""
+        queue = self.queue
+        in_flight: deque[tuple[list[_Item], list[Signal], asyncio.Task[None]]] = deque()
         while True:
-            first = await queue.get()
-            self._busy = True
-            items = [first]
-            pending = len(first.signals)
-            while pending < batch_size and not queue.empty():
-                item = queue.get_nowait()
-                items.append(item)
-                pending += len(item.signals)
-            signals = self.dedup.fresh(s for item in items for s in item.signals)
-            await self._publish(signals)
+            if not in_flight or (not queue.empty() and len(in_flight) < MAX_BATCHES_IN_FLIGHT):
+                items = await self._take_batch()
+                self._busy = True
+                signals = self.dedup.fresh(s for item in items for s in item.signals)
+                task = asyncio.create_task(self.bus.publish(signals))
+                in_flight.append((items, signals, task))
+                continue
+            items, signals, task = in_flight.popleft()
+            try:
+                await task
+                self.stats.batches += 1
+            except BusUnavailable as exc:
+                self.stats.publish_retries += 1
+                log.warning("bus unavailable; holding the watch", error=str(exc))
+                await self._publish(signals)
             self.dedup.record(signals)
             cursors = self.cursors
             for item in items:
@@ -145,7 +157,18 @@ class Watcher:
                     cursors[item.key] = item.rv
                 queue.task_done()
             self._count(signals)
-            self._busy = not queue.empty()
+            self._busy = bool(in_flight) or not queue.empty()
+
+    async def _take_batch(self) -> list[_Item]:
+        queue, batch_size = self.queue, self.settings.watcher.publish_batch
+        first = await queue.get()
+        items = [first]
+        pending = len(first.signals)
+        while pending < batch_size and not queue.empty():
+            item = queue.get_nowait()
+            items.append(item)
+            pending += len(item.signals)
+        return items
 
     async def _publish(self, signals: list[Signal]) -> None:
         delay = 0.2
@@ -156,7 +179,7 @@ class Watcher:
                 return
             except BusUnavailable as exc:
                 self.stats.publish_retries += 1
-                log.warning("bus unavailable; holding the watch", error=str(exc), retry_in=round(delay, 2))
+                log.warning("bus still unavailable", error=str(exc), retry_in=round(delay, 2))
                 await asyncio.sleep(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, 5.0)
 
