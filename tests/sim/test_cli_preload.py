@@ -18,8 +18,22 @@ def test_cli_serves_writes_kubeconfig_and_stops_on_sigterm(tmp_path: Path) -> No
     port = free_port()
     config = tmp_path / "kubeconfig"
     process = subprocess.Popen(
-        [sys.executable, "-m", "aetherius", "sim", "--port", str(port), "--scenario", "demo",
-         "--kubeconfig-out", str(config), "--speed", "50", "--history", "5000"],
+        [
+            sys.executable,
+            "-m",
+            "aetherius",
+            "sim",
+            "--port",
+            str(port),
+            "--scenario",
+            "demo",
+            "--kubeconfig-out",
+            str(config),
+            "--speed",
+            "50",
+            "--history",
+            "5000",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -28,7 +42,10 @@ def test_cli_serves_writes_kubeconfig_and_stops_on_sigterm(tmp_path: Path) -> No
         wait_for_port("127.0.0.1", port, timeout=20)
         pods = subprocess.run(
             ["kubectl", "--kubeconfig", str(config), "get", "pods", "-n", "shop", "-o", "name"],
-            capture_output=True, text=True, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
         assert pods.returncode == 0, pods.stderr
         assert "pod/cart-" in pods.stdout
@@ -42,7 +59,10 @@ def test_cli_serves_writes_kubeconfig_and_stops_on_sigterm(tmp_path: Path) -> No
 def test_cli_bad_scenario_is_a_one_line_error() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "aetherius", "sim", "--scenario", "no-such-scenario"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "no scenario named" in result.stderr
@@ -55,10 +75,17 @@ async def test_preload_replays_every_event_once_in_order(tmp_path: Path) -> None
         assert len(sim.ledger) == 3_000
         client = await KubeClient.from_kubeconfig(sim.write_kubeconfig(tmp_path / "kc"))
         async with client:
-            params = {"watch": True, "resourceVersion": str(result.start_rv), "timeoutSeconds": 1}
+            params: dict[str, str | int | bool | None] = {
+                "watch": True,
+                "resourceVersion": str(result.start_rv),
+                "timeoutSeconds": 1,
+            }
             async with client.stream_lines("/api/v1/namespaces/bench/events", params=params) as lines:
                 events = [orjson.loads(line) async for line in lines]
-            filtered_params = {**params, "fieldSelector": "reason=BackOff,type=Warning"}
+            filtered_params: dict[str, str | int | bool | None] = {
+                **params,
+                "fieldSelector": "reason=BackOff,type=Warning",
+            }
             async with client.stream_lines("/api/v1/events", params=filtered_params) as lines:
                 backoffs = [orjson.loads(line) async for line in lines]
     rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]

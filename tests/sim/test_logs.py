@@ -50,7 +50,7 @@ async def test_follow_streams_appended_lines(with_logs: SimCluster, kube: KubeCl
 
     task = asyncio.create_task(later())
     received: list[bytes] = []
-    params = {"container": "app", "follow": True, "tailLines": 1}
+    params: dict[str, str | int | bool | None] = {"container": "app", "follow": True, "tailLines": 1}
     async with kube.stream_lines(LOG, params=params, inactivity_timeout=5) as lines:
         async for line in lines:
             received.append(line)

@@ -32,8 +32,17 @@ async def test_crashloop_oom_sequence(sim: SimCluster) -> None:
     sim.timeline.extend(
         [
             {"at": 0, "pod": "shop/api", "schedule": {"node": "node-1"}},
-            {"at": "2s", "pod": "shop/api", "crashloop": {"reason": "OOMKilled", "exit_code": 137,
-                                                          "run_for": "5s", "restarts": 3, "logs": "heap=250Mi"}},
+            {
+                "at": "2s",
+                "pod": "shop/api",
+                "crashloop": {
+                    "reason": "OOMKilled",
+                    "exit_code": 137,
+                    "run_for": "5s",
+                    "restarts": 3,
+                    "logs": "heap=250Mi",
+                },
+            },
         ]
     )
     assert sim.timeline.advance(1) == 1
@@ -76,11 +85,21 @@ async def test_image_pull_config_probe_and_scheduling_failures(sim: SimCluster) 
             {"pod": "shop/img", "schedule": {"node": "node-2"}},
             {"at": 1, "pod": "shop/img", "image_pull_error": {"error": "unauthorized", "retries": 2}},
             {"pod": "shop/cfg", "schedule": {"node": "node-2"}},
-            {"at": 1, "pod": "shop/cfg", "config_error": {"message": 'configmap "x" not found', "retries": 1}},
+            {
+                "at": 1,
+                "pod": "shop/cfg",
+                "config_error": {"message": 'configmap "x" not found', "retries": 1},
+            },
             {"pod": "shop/probe", "schedule": {"node": "node-3"}},
             {"at": 1, "pod": "shop/probe", "probe_failure": {"repeat": 3, "every": "10s"}},
-            {"pod": "shop/big", "unschedulable": {"message": "0/3 nodes are available: 3 Insufficient memory.",
-                                                  "retries": 2, "every": 5}},
+            {
+                "pod": "shop/big",
+                "unschedulable": {
+                    "message": "0/3 nodes are available: 3 Insufficient memory.",
+                    "retries": 2,
+                    "every": 5,
+                },
+            },
         ]
     )
     sim.timeline.advance(1.5)
@@ -89,15 +108,25 @@ async def test_image_pull_config_probe_and_scheduling_failures(sim: SimCluster) 
     sim.timeline.run_to_end()
     img = sim.get("Pod", "shop", "img")["status"]["containerStatuses"][0]["state"]["waiting"]
     assert img == {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "registry.local/app:1"'}
-    img_events = {(e["reason"], e["type"], e["message"]) for e in sim.list("Event", "shop")
-                  if e["involvedObject"]["name"] == "img"}
+    img_events = {
+        (e["reason"], e["type"], e["message"])
+        for e in sim.list("Event", "shop")
+        if e["involvedObject"]["name"] == "img"
+    }
     assert ("BackOff", "Normal", 'Back-off pulling image "registry.local/app:1"') in img_events
     assert ("Failed", "Warning", "Error: ErrImagePull") in img_events
-    assert any(r == "Failed" and m.startswith('Failed to pull image "registry.local/app:1": ') for r, _, m in img_events)
+    assert any(
+        r == "Failed" and m.startswith('Failed to pull image "registry.local/app:1": ')
+        for r, _, m in img_events
+    )
 
     cfg = sim.get("Pod", "shop", "cfg")["status"]["containerStatuses"][0]["state"]["waiting"]
     assert cfg == {"reason": "CreateContainerConfigError", "message": 'configmap "x" not found'}
-    failed = next(e for e in sim.list("Event", "shop") if e["involvedObject"]["name"] == "cfg" and e["reason"] == "Failed")
+    failed = next(
+        e
+        for e in sim.list("Event", "shop")
+        if e["involvedObject"]["name"] == "cfg" and e["reason"] == "Failed"
+    )
     assert failed["message"] == 'Error: configmap "x" not found' and failed["count"] == 2
 
     probe = sim.get("Pod", "shop", "probe")["status"]
@@ -118,7 +147,11 @@ async def test_image_pull_config_probe_and_scheduling_failures(sim: SimCluster) 
 
 
 async def test_timeline_rejects_bad_steps(sim: SimCluster) -> None:
-    for step in ({"pod": "shop/x", "explode": {}}, {"pod": "shop/x", "run": {}, "log": {}}, {"at": "soon", "pod": "a/b", "log": {"text": "x"}}):
+    for step in (
+        {"pod": "shop/x", "explode": {}},
+        {"pod": "shop/x", "run": {}, "log": {}},
+        {"at": "soon", "pod": "a/b", "log": {"text": "x"}},
+    ):
         with pytest.raises(TimelineError):
             sim.timeline.extend([step])
     with pytest.raises(ValueError):
@@ -128,9 +161,26 @@ async def test_timeline_rejects_bad_steps(sim: SimCluster) -> None:
 def test_demo_scenario_shape() -> None:
     scenario = load_scenario("demo")
     kinds = {obj["kind"] for obj in scenario.objects}
-    assert {"Namespace", "Node", "Deployment", "ReplicaSet", "Pod", "Service", "Endpoints", "ConfigMap",
-            "StatefulSet", "DaemonSet", "Ingress", "IngressClass", "StorageClass", "PersistentVolumeClaim",
-            "PersistentVolume", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ResourceQuota"} <= kinds
+    assert {
+        "Namespace",
+        "Node",
+        "Deployment",
+        "ReplicaSet",
+        "Pod",
+        "Service",
+        "Endpoints",
+        "ConfigMap",
+        "StatefulSet",
+        "DaemonSet",
+        "Ingress",
+        "IngressClass",
+        "StorageClass",
+        "PersistentVolumeClaim",
+        "PersistentVolume",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "ResourceQuota",
+    } <= kinds
     assert len([o for o in scenario.objects if o["kind"] == "Node"]) == 3
     by_uid = {o["metadata"]["uid"]: o for o in scenario.objects}
     for obj in scenario.objects:
