@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from datetime import timedelta
 
@@ -35,10 +36,8 @@ async def _cleanup(bus: NatsBus) -> None:
     nc = await nats.connect(bus.settings.url)
     js = nc.jetstream()
     for stream in (bus.stream, bus.dead_stream, f"KV_{bus.settings.kv_bucket}"):
-        try:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_stream(stream)
-        except nats.js.errors.NotFoundError:
-            pass
     await nc.close()
 
 

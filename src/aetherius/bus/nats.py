@@ -116,6 +116,7 @@ class NatsBus:
         self._js: JetStreamContext | None = None
         self._subscriptions: dict[str, Any] = {}
         self._connect_lock = asyncio.Lock()
+        self._subjects: dict[tuple[str, str], str] = {}
         self._stream_ready = False
 
     @property
@@ -194,7 +195,13 @@ class NatsBus:
         log.info("bus reconnected", url=self.settings.url)
 
     def subject_for(self, signal: Signal) -> str:
-        return f"{self.prefix}.{subject_token(signal.cluster_id)}.{subject_token(signal.source)}"
+        key = (signal.cluster_id, signal.source)
+        subject = self._subjects.get(key)
+        if subject is None:
+            subject = f"{self.prefix}.{subject_token(signal.cluster_id)}.{subject_token(signal.source)}"
+            if len(self._subjects) < 10_000:
+                self._subjects[key] = subject
+        return subject
 
     async def publish(self, signals: Sequence[Signal]) -> None:
         if not signals:
@@ -202,17 +209,19 @@ class NatsBus:
         js = await self._ensure()
         started = time.perf_counter()
         futures: list[asyncio.Future[Any]] = []
+        timeout = self.settings.publish_timeout.total_seconds()
+        subject_for, publish_async = self.subject_for, js.publish_async
         try:
-            for signal in signals:
-                futures.append(
-                    await js.publish_async(
-                        self.subject_for(signal),
-                        encode_signal(signal),
-                        wait_stall=self.settings.publish_timeout.total_seconds(),
-                        headers={"Nats-Msg-Id": signal.msg_id},
+            # NB: no ``wait_stall``: nats-py then wraps every acquire of its window in a task
+            # (a loop turn and a socket write per message); one deadline covers the batch.
+            async with asyncio.timeout(timeout):
+                for signal in signals:
+                    futures.append(
+                        await publish_async(
+                            subject_for(signal), encode_signal(signal), headers={"Nats-Msg-Id": signal.msg_id}
+                        )
                     )
-                )
-            done, pending = await asyncio.wait(futures, timeout=self.settings.publish_timeout.total_seconds())
+            done, pending = await asyncio.wait(futures, timeout=timeout)
         except _NATS_ERRORS as exc:
             for future in futures:
                 future.cancel()
