@@ -1,1 +1,57 @@
-"""gateway room."""
+"""The Execution Gateway: read-only, redacted, audited access to a cluster or a snapshot file.
+
+Diagnosis reads the cluster only through ``ExecutionGateway``. Build one with ``snapshot_gateway``
+(a file) or ``live_gateway`` (a ``KubeClient``); both apply the same redaction and audit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aetherius.gateway.audit import AuditRecord, AuditSink, MemoryAuditSink
+from aetherius.gateway.base import Backend, BackendError, ExecutionGateway
+from aetherius.gateway.kinds import KINDS, KindInfo, UnknownKind
+from aetherius.gateway.live import LiveBackend
+from aetherius.gateway.redact import MASK, redact_object, scrub_text
+from aetherius.gateway.snapshot import (
+    SnapshotBackend,
+    SnapshotError,
+    SnapshotState,
+    load_snapshot,
+    parse_snapshot,
+)
+from aetherius.kube import KubeClient
+
+__all__ = [
+    "KINDS",
+    "MASK",
+    "AuditRecord",
+    "AuditSink",
+    "Backend",
+    "BackendError",
+    "ExecutionGateway",
+    "KindInfo",
+    "LiveBackend",
+    "MemoryAuditSink",
+    "SnapshotBackend",
+    "SnapshotError",
+    "SnapshotState",
+    "UnknownKind",
+    "live_gateway",
+    "load_snapshot",
+    "parse_snapshot",
+    "redact_object",
+    "scrub_text",
+    "snapshot_gateway",
+]
+
+
+def snapshot_gateway(source: Path | SnapshotState, *, audit: AuditSink | None = None) -> ExecutionGateway:
+    state = load_snapshot(source) if isinstance(source, Path) else source
+    return ExecutionGateway(SnapshotBackend(state), audit=audit)
+
+
+def live_gateway(
+    client: KubeClient, *, cluster: str = "", audit: AuditSink | None = None
+) -> ExecutionGateway:
+    return ExecutionGateway(LiveBackend(client, cluster=cluster), audit=audit)

@@ -1,0 +1,101 @@
+"""Ingress analyzer: an IngressClass that does not exist, a backend Service or port that does not
+exist, a TLS Secret that does not exist (checked only when the state includes Secrets' metadata)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aetherius.diagnosis.context import Context
+from aetherius.diagnosis.index import meta, section
+from aetherius.diagnosis.model import Finding
+
+Obj = dict[str, Any]
+
+
+def _backends(spec: Obj) -> list[tuple[str, Obj]]:
+    out = []
+    default = spec.get("defaultBackend")
+    if isinstance(default, dict) and isinstance(default.get("service"), dict):
+        out.append(("defaultBackend", default["service"]))
+    for rule in spec.get("rules") or ():
+        for path in ((rule or {}).get("http") or {}).get("paths") or ():
+            service = ((path or {}).get("backend") or {}).get("service")
+            if isinstance(service, dict):
+                out.append((f"{(rule or {}).get('host', '*')}{path.get('path', '/')}", service))
+    return out
+
+
+def ingress(obj: Obj, ctx: Context) -> list[Finding]:
+    metadata, spec = meta(obj), section(obj, "spec")
+    namespace, name = str(metadata.get("namespace") or ""), str(metadata["name"])
+    problems: list[tuple[str, str]] = []  # (evidence, recommendation)
+    class_name = spec.get("ingressClassName") or (metadata.get("annotations") or {}).get(
+        "kubernetes.io/ingress.class"
+    )
+    if ctx.index.has("IngressClass"):
+        classes = sorted(n for _, n in ctx.index.of_kind("IngressClass"))
+        if isinstance(class_name, str) and class_name not in classes:
+            problems.append(
+                (
+                    f"ingressClassName={class_name}: no such IngressClass (exist: {', '.join(classes) or 'none'})",
+                    f"Set ingressClassName to one of {', '.join(classes) or '(none: install an ingress controller)'}.",
+                )
+            )
+    for where, backend in _backends(spec):
+        svc_name = str(backend.get("name"))
+        svc = ctx.index.get("Service", namespace, svc_name)
+        if svc is None:
+            if ctx.index.has("Service"):
+                problems.append(
+                    (
+                        f"{where} → service {svc_name}: no such Service",
+                        f"Create Service {svc_name} or point {where} at an existing one.",
+                    )
+                )
+            continue
+        port = backend.get("port") or {}
+        ports = [p for p in (svc.get("spec") or {}).get("ports") or [] if isinstance(p, dict)]
+        wanted = port.get("number") if isinstance(port, dict) else None
+        wanted_name = port.get("name") if isinstance(port, dict) else None
+        if wanted is not None and all(p.get("port") != wanted for p in ports):
+            problems.append(
+                (
+                    f"{where} → service {svc_name} port {wanted}: the Service exposes {[p.get('port') for p in ports]}",
+                    f"Use one of the ports Service {svc_name} exposes.",
+                )
+            )
+        elif wanted_name is not None and all(p.get("name") != wanted_name for p in ports):
+            problems.append(
+                (
+                    f"{where} → service {svc_name} port {wanted_name!r}: no port of that name",
+                    f"Use one of the port names of Service {svc_name}: {[p.get('name') for p in ports]}.",
+                )
+            )
+    if ctx.index.has("Secret"):
+        for tls in spec.get("tls") or ():
+            secret = (tls or {}).get("secretName")
+            if isinstance(secret, str) and ctx.index.get("Secret", namespace, secret) is None:
+                problems.append(
+                    (
+                        f"tls secretName={secret}: no such Secret",
+                        f"Create the TLS Secret {secret} (kubernetes.io/tls) in {namespace}, or let cert-manager issue it.",
+                    )
+                )
+    if not problems:
+        return []
+    return [
+        ctx.finding(
+            kind="Ingress",
+            namespace=namespace,
+            name=name,
+            reason="IngressMisconfigured",
+            root_cause="MissingReference",
+            severity="critical" if any("service" in e for e, _ in problems) else "warning",
+            summary=f"Ingress {name} points at what does not exist: {problems[0][0]}.",
+            evidence=[e for e, _ in problems],
+            recommendations=[r for _, r in problems],
+        )
+    ]
+
+
+CHECKS = {"Ingress": ingress}

@@ -1,0 +1,360 @@
+"""Pods that do not get to run: scheduling, gates, mounts, sandboxes, stuck creation; evictions
+and failing probes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aetherius.diagnosis.analyzers._crash import Cause, memory_advice, probe_text
+from aetherius.diagnosis.analyzers._pod import PodView, describe_requests
+from aetherius.diagnosis.context import (
+    GATED_GRACE_S,
+    STARTUP_GRACE_S,
+    Context,
+    event_count,
+    format_quantity,
+    parse_quantity,
+)
+from aetherius.diagnosis.model import Finding, Severity
+from aetherius.diagnosis.rules.kubelet import classify_mount
+from aetherius.diagnosis.rules.scheduling import classify_scheduling
+
+Obj = dict[str, Any]
+_MOUNT_GRACE_S = 60.0
+
+
+def _make(
+    view: PodView,
+    ctx: Context,
+    *,
+    reason: str,
+    cause: Cause,
+    severity: Severity,
+    summary: str,
+    container: str | None = None,
+) -> Finding:
+    return ctx.finding(
+        kind="Pod",
+        namespace=view.namespace,
+        name=view.name,
+        owner=view.owner,
+        group=view.group,
+        container=container,
+        reason=reason,
+        root_cause=cause.root_cause,
+        severity=severity,
+        summary=summary,
+        evidence=cause.evidence,
+        recommendations=cause.recommendations,
+    )
+
+
+def scheduling(view: PodView, ctx: Context) -> list[Finding]:
+    cond = view.condition("PodScheduled")
+    if cond is None or cond.get("status") != "False":
+        return []
+    reason = cond.get("reason")
+    if reason == "SchedulingGated":
+        gates = [g.get("name") for g in view.spec.get("schedulingGates") or [] if isinstance(g, dict)]
+        age = ctx.age(cond.get("lastTransitionTime")) or view.age or 0.0
+        if age < GATED_GRACE_S:
+            return []
+        cause = Cause(
+            "SchedulingConstraint",
+            "",
+            [
+                "status.conditions[PodScheduled].reason=SchedulingGated",
+                f"spec.schedulingGates={gates}",
+                f"gated for {int(age // 60)}m",
+            ],
+            [
+                f"The controller that owns gate(s) {', '.join(map(str, gates))} has not removed them: check that it runs (e.g. the queueing system), or remove the gate if it is stale."
+            ],
+        )
+        return [
+            _make(
+                view,
+                ctx,
+                reason="SchedulingGated",
+                cause=cause,
+                severity="warning",
+                summary=f"Pod is held by scheduling gate(s) {', '.join(map(str, gates))} for {int(age // 60)}m.",
+            )
+        ]
+    if reason != "Unschedulable":
+        return []
+    message = str(cond.get("message") or "")
+    verdict = classify_scheduling(message)
+    evidence = [f"status.conditions[PodScheduled].message={message}"]
+    count = event_count(view.events, "FailedScheduling")
+    if count:
+        evidence.append(f"event FailedScheduling x{count}")
+    requests = view.requests()
+    if requests:
+        evidence.append(f"requests: {describe_requests(requests)}")
+    recs = _scheduling_advice(view, ctx, verdict.root_cause, verdict.resources, requests)
+    severity: Severity = "critical" if (view.age or 0) >= STARTUP_GRACE_S else "warning"
+    words = {
+        "InsufficientResources": f"no node has enough free {', '.join(dict.fromkeys(verdict.resources)) or 'capacity'}",
+        "SchedulingConstraint": "no node satisfies its nodeSelector/affinity/tolerations",
+        "VolumeProvisioningFailure": "its PersistentVolumeClaim is not bound",
+        "MissingReference": "it references an object that does not exist",
+    }.get(verdict.root_cause, "the scheduler cannot place it")
+    cause = Cause(verdict.root_cause, words, evidence, recs)
+    return [
+        _make(
+            view,
+            ctx,
+            reason="FailedScheduling",
+            cause=cause,
+            severity=severity,
+            summary=f"Pod cannot be scheduled: {words}.",
+        )
+    ]
+
+
+def _scheduling_advice(
+    view: PodView, ctx: Context, root: str, resources: list[str], requests: dict[str, float]
+) -> list[str]:
+    nodes = list(ctx.index.of_kind("Node").values())
+    if root == "InsufficientResources":
+        recs = []
+        for resource in dict.fromkeys(resources):
+            if resource == "pods":
+                recs.append("Nodes are at their pod limit: add nodes or raise maxPods.")
+                continue
+            best = max(
+                (
+                    parse_quantity(((n.get("status") or {}).get("allocatable") or {}).get(resource)) or 0.0
+                    for n in nodes
+                ),
+                default=0.0,
+            )
+            memory = resource == "memory"
+            asked = requests.get(resource)
+            asked_text = format_quantity(asked, memory=memory) if asked is not None else "?"
+            if best:
+                recs.append(
+                    f"Requests {resource}={asked_text} in {view.where()}; the largest node allocates {format_quantity(best, memory=memory)} of {resource}: lower the request or add nodes with more {resource} (cluster autoscaler / node pool)."
+                )
+            else:
+                recs.append(
+                    f"No node offers {resource} for a request of {asked_text}: lower the request in {view.where()} or add capable nodes."
+                )
+        return recs
+    if root == "SchedulingConstraint":
+        selector = view.spec.get("nodeSelector") or {}
+        recs = []
+        if isinstance(selector, dict) and selector:
+            for key, value in selector.items():
+                matching = sum(
+                    1 for n in nodes if ((n.get("metadata") or {}).get("labels") or {}).get(key) == value
+                )
+                values = sorted(
+                    {
+                        str(((n.get("metadata") or {}).get("labels") or {}).get(key))
+                        for n in nodes
+                        if key in (((n.get("metadata") or {}).get("labels")) or {})
+                    }
+                )
+                recs.append(
+                    f"nodeSelector {key}={value} matches {matching} node(s)"
+                    + (
+                        f" (nodes have {key}={', '.join(values)})"
+                        if values
+                        else f" (no node has label {key})"
+                    )
+                    + f": fix the selector in {view.where()} or label a node."
+                )
+        recs.append(
+            f"Check affinity and tolerations of {view.where()} against the nodes' labels and taints (kubectl get nodes --show-labels; kubectl describe node | grep Taints)."
+        )
+        return recs
+    if root == "VolumeProvisioningFailure":
+        claims = [
+            v["persistentVolumeClaim"].get("claimName")
+            for v in view.spec.get("volumes") or []
+            if isinstance(v, dict) and isinstance(v.get("persistentVolumeClaim"), dict)
+        ]
+        return [
+            f"Bind PersistentVolumeClaim(s) {', '.join(map(str, claims))}: see the PVC finding for why it is Pending."
+        ]
+    return [f"Read the scheduler's message: kubectl describe pod -n {view.namespace} {view.name}"]
+
+
+def creating(view: PodView, ctx: Context) -> list[Finding]:
+    """Scheduled but not running: mount and sandbox failures, or creation stuck past its grace."""
+    if view.status.get("phase") != "Pending" or (view.age is not None and view.age < _MOUNT_GRACE_S):
+        return []
+    mount = [ev for ev in view.events if ev.reason in ("FailedMount", "FailedAttachVolume")]
+    if mount:
+        mount.sort(key=lambda ev: ev.last, reverse=True)
+        verdict = classify_mount(mount[0].message)
+        evidence = [ev.line() for ev in mount[:2]]
+        if verdict.object_name:
+            words = f"volume source {verdict.object_kind} {verdict.object_name} does not exist"
+            recs = [
+                f"Create {verdict.object_kind} {verdict.object_name} in namespace {view.namespace}, or fix the volume in {view.where()}."
+            ]
+        else:
+            words = "a volume cannot be attached or mounted"
+            recs = [
+                "Check the volume's attachment (kubectl get volumeattachment), a Multi-Attach from another node (ReadWriteOnce used by two nodes), and the CSI driver pods on the node."
+            ]
+        return [
+            _make(
+                view,
+                ctx,
+                reason="FailedMount",
+                cause=Cause(verdict.root_cause, words, evidence, recs),
+                severity="critical",
+                summary=f"Pod cannot start: {words}.",
+            )
+        ]
+    sandbox = [ev for ev in view.events if ev.reason == "FailedCreatePodSandBox"]
+    if sandbox:
+        message = sandbox[-1].message
+        exhausted = re.search(
+            r"no IP addresses available|failed to allocate for range|IP pool", message, re.I
+        )
+        root = "InsufficientResources" if exhausted else "NodeFailure"
+        node = view.spec.get("nodeName") or "?"
+        recs = (
+            ["The pod network ran out of addresses: enlarge the pod CIDR/IP pool or free addresses."]
+            if exhausted
+            else [
+                f"The CNI plugin on node {node} fails: check the CNI daemon pods (calico/cilium/aws-node) on that node and their logs."
+            ]
+        )
+        return [
+            _make(
+                view,
+                ctx,
+                reason="FailedCreatePodSandBox",
+                cause=Cause(root, "", [sandbox[-1].line()], recs),
+                severity="critical",
+                summary=f"The pod sandbox (network) cannot be created on node {node}.",
+            )
+        ]
+    if view.age is None or view.age < STARTUP_GRACE_S:
+        return []
+    stuck = [
+        cs
+        for cs in view.statuses("containerStatuses")
+        if ((cs.get("state") or {}).get("waiting") or {}).get("reason")
+        in ("ContainerCreating", "PodInitializing")
+    ]
+    if not stuck:
+        return []
+    evidence = [
+        f"state.waiting.reason=ContainerCreating for {int(view.age // 60)}m",
+        "no FailedMount/FailedCreatePodSandBox/Failed event explains it",
+    ]
+    recs = [
+        f"Look at the node's kubelet and runtime: kubectl describe pod -n {view.namespace} {view.name}; journalctl -u kubelet on node {view.spec.get('nodeName', '?')}."
+    ]
+    return [
+        _make(
+            view,
+            ctx,
+            reason="CreateContainerError",
+            cause=Cause("Unknown", "", evidence, recs),
+            severity="warning",
+            container=stuck[0]["name"],
+            summary=f"Pod is stuck in ContainerCreating for {int(view.age // 60)}m with no event saying why.",
+        )
+    ]
+
+
+def liveness_failures(view: PodView) -> int:
+    return event_count(view.events, "Unhealthy", "Liveness probe failed")
+
+
+def probes(view: PodView, ctx: Context) -> list[Finding]:
+    unhealthy = [ev for ev in view.events if ev.reason == "Unhealthy"]
+    if not unhealthy or view.status.get("phase") != "Running":
+        return []
+    ready = view.condition("Ready")
+    not_ready = ready is not None and ready.get("status") == "False"
+    liveness = [ev for ev in unhealthy if ev.message.startswith("Liveness")]
+    restarted = any(
+        isinstance((cs.get("lastState") or {}).get("terminated"), dict)
+        and (ctx.age(cs["lastState"]["terminated"].get("finishedAt")) or 1e9) < 3600
+        for cs in view.statuses("containerStatuses")
+    )
+    if not (not_ready or (liveness and restarted)):
+        return []
+    latest = max(unhealthy, key=lambda ev: ev.last)
+    probe_kind = latest.message.split(" ", 1)[0].lower()  # readiness | liveness | startup
+    container = next((cs["name"] for cs in view.statuses("containerStatuses") if not cs.get("ready")), None)
+    spec = view.containers.get(container or "", {}).get(f"{probe_kind}Probe") or {}
+    evidence = [
+        f"event Unhealthy x{sum(ev.count for ev in unhealthy)}: {latest.message}",
+        f"{probe_kind}Probe: {probe_text(spec)}",
+    ]
+    if not_ready:
+        evidence.insert(0, "status.conditions[Ready]=False")
+    message = latest.message.lower()
+    if "connection refused" in message:
+        hint = (
+            "nothing listens on the probed port: check the probe's port against the port the app listens on"
+        )
+    elif "statuscode" in message:
+        hint = "the endpoint answers with an error status: check the path and what the app reports"
+    elif "timeout" in message or "deadline" in message:
+        hint = f"the app answers too slowly: raise timeoutSeconds (now {spec.get('timeoutSeconds', 1)}s) or fix the slow handler"
+    else:
+        hint = "check the probe command and what it checks"
+    cause = Cause(
+        "ProbeFailure",
+        "",
+        evidence,
+        [f"The {probe_kind} probe of {container or 'the container'} in {view.where()} fails: {hint}."],
+    )
+    return [
+        _make(
+            view,
+            ctx,
+            reason="Unhealthy",
+            cause=cause,
+            severity="warning",
+            container=container,
+            summary=f"The {probe_kind} probe of container {container} fails, so the pod is {'not ready' if not_ready else 'restarted'}.",
+        )
+    ]
+
+
+_EVICT = re.compile(r"Container (\S+) was using (\S+), request is (\S+)")
+
+
+def evicted(view: PodView, ctx: Context) -> list[Finding]:
+    message = str(view.status.get("message") or "")
+    evidence = ["status.reason=Evicted", f"status.message={message}"]
+    memory = "resource: memory" in message
+    match = _EVICT.search(message)
+    if memory:
+        root = "OutOfMemory"
+        recs = (
+            [
+                f"Container {match.group(1)} used {match.group(2)} with a request of {match.group(3)}: raise resources.requests.memory in {view.where()} toward its real usage so the scheduler reserves it."
+            ]
+            if match
+            else memory_advice(view, next(iter(view.containers), ""))[1]
+        )
+    else:
+        root = "NodeFailure"
+        recs = [
+            f"Node {view.spec.get('nodeName', '?')} was under pressure ({message.split('.')[0]}): free disk/ephemeral storage or set ephemeral-storage requests/limits."
+        ]
+    cause = Cause(root, "", evidence, recs)
+    return [
+        _make(
+            view,
+            ctx,
+            reason="Evicted",
+            cause=cause,
+            severity="warning",
+            summary=f"Pod was evicted from node {view.spec.get('nodeName', '?')}: {message.split('.')[0] or 'node pressure'}.",
+        )
+    ]

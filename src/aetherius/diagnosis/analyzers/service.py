@@ -1,0 +1,115 @@
+"""Service analyzer: a selector that matches no pod (and the labels the pods do have), or pods that
+match but none is ready (and why those pods are not)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aetherius.diagnosis.context import Context
+from aetherius.diagnosis.index import group_of, meta, section
+from aetherius.diagnosis.model import Finding
+
+Obj = dict[str, Any]
+
+
+def _ready_addresses(ctx: Context, namespace: str, name: str, pods: list[Obj]) -> int | None:
+    endpoints = ctx.index.get("Endpoints", namespace, name)
+    if endpoints is not None:
+        return sum(
+            len(s.get("addresses") or []) for s in endpoints.get("subsets") or [] if isinstance(s, dict)
+        )
+    slices = [
+        s
+        for s in ctx.index.of_kind("EndpointSlice").values()
+        if (s.get("metadata") or {}).get("namespace") == namespace
+        and ((s.get("metadata") or {}).get("labels") or {}).get("kubernetes.io/service-name") == name
+    ]
+    if slices:
+        return sum(
+            1
+            for s in slices
+            for e in s.get("endpoints") or []
+            if isinstance(e, dict) and (e.get("conditions") or {}).get("ready") is not False
+        )
+    if not pods:
+        return None
+    return sum(1 for pod in pods if _pod_ready(pod))
+
+
+def _pod_ready(pod: Obj) -> bool:
+    for cond in (pod.get("status") or {}).get("conditions") or ():
+        if isinstance(cond, dict) and cond.get("type") == "Ready":
+            return cond.get("status") == "True"
+    return False
+
+
+def service(obj: Obj, ctx: Context) -> list[Finding]:
+    metadata, spec = meta(obj), section(obj, "spec")
+    namespace, name = str(metadata.get("namespace") or ""), str(metadata["name"])
+    selector = spec.get("selector")
+    if spec.get("type") == "ExternalName" or not isinstance(selector, dict) or not selector:
+        return []  # no selector: endpoints are managed by hand or by another controller
+    pods = [
+        p
+        for p in ctx.index.pods_matching(namespace, selector)
+        if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    ]
+    wanted = ", ".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    if not pods:
+        hints = []
+        for key, value in sorted(selector.items()):
+            values = [v for v in ctx.index.label_values(namespace, str(key)) if v != value]
+            hints.append(
+                f"pods in {namespace} have {key}={', '.join(values)}"
+                if values
+                else f"no pod in {namespace} has label {key}"
+            )
+        return [
+            ctx.finding(
+                kind="Service",
+                namespace=namespace,
+                name=name,
+                reason="ServiceNoEndpoints",
+                root_cause="SelectorMismatch",
+                severity="critical",
+                summary=f"Service {name} selects no pod: no pod in {namespace} has labels {wanted}.",
+                evidence=[f"spec.selector={wanted}", "0 pods match", *hints],
+                recommendations=[
+                    f"Make spec.selector of Service {name} match the pod template labels ({'; '.join(hints)}), or fix the labels of the pods."
+                ],
+            )
+        ]
+    ready = _ready_addresses(ctx, namespace, name, pods)
+    if ready is None or ready > 0:
+        return []
+    pod_findings = [f for pod in pods for f in _findings_of(ctx, pod)]
+    if pod_findings:
+        root, first = pod_findings[0].root_cause, pod_findings[0]
+        evidence = [f"pod {first.name}: {first.reason} ({first.root_cause}): {first.summary}"]
+        recs = first.recommendations[:2]
+    else:
+        root, evidence = "ProbeFailure", ["the pods run but none passes its readiness probe"]
+        recs = [f"Check the readiness probes of the pods selected by {wanted}."]
+    return [
+        ctx.finding(
+            kind="Service",
+            namespace=namespace,
+            name=name,
+            reason="ServiceNoEndpoints",
+            root_cause=root,
+            severity="critical",
+            summary=f"Service {name} has no ready endpoint: {len(pods)} pod(s) match {wanted} but none is ready.",
+            evidence=[f"spec.selector={wanted}", f"{len(pods)} pods match, 0 ready addresses", *evidence],
+            recommendations=recs,
+        )
+    ]
+
+
+def _findings_of(ctx: Context, pod: Obj) -> list[Finding]:
+    metadata = pod["metadata"]
+    owner, _ = ctx.index.owner_of(pod)
+    group = group_of(owner, "Pod", str(metadata.get("namespace") or ""), str(metadata["name"]))
+    return [f for f in ctx.by_group.get(group, []) if f.name == metadata["name"]]
+
+
+CHECKS = {"Service": service}

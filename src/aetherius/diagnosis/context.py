@@ -1,0 +1,131 @@
+"""What every analyzer receives: the index, the reference time, the logs read, and a finding maker."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aetherius.diagnosis.index import Ev, Index, age_seconds
+from aetherius.diagnosis.model import Finding, Owner, Severity
+
+__all__ = ["Context", "LogText", "format_quantity", "parse_quantity"]
+
+Obj = dict[str, Any]
+
+# Graces and windows: a problem younger than these is "still starting", not a finding.
+STARTUP_GRACE_S = 300.0
+RECENT_RESTART_S = 3600.0
+PENDING_CLAIM_GRACE_S = 120.0
+GATED_GRACE_S = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class LogText:
+    text: str
+    pod: str
+    previous: bool
+
+    def label(self, for_pod: str) -> str:
+        instance = "previous instance" if self.previous else "current instance"
+        sibling = "" if self.pod == for_pod else f" of sibling pod {self.pod}"
+        return f"log ({instance}{sibling})"
+
+
+@dataclass
+class Context:
+    index: Index
+    now: datetime
+    # (namespace, pod, container) → the log read for it; (group, container) → one for the group.
+    logs: dict[tuple[str, str, str], LogText] = field(default_factory=dict)
+    group_logs: dict[tuple[str, str], LogText] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    # Findings of pods by owner group, for workload analyzers to name their cause.
+    by_group: dict[str, list[Finding]] = field(default_factory=dict)
+
+    def age(self, stamp: Any) -> float | None:
+        return age_seconds(stamp, self.now)
+
+    def log_for(self, namespace: str, pod: str, container: str, group: str) -> LogText | None:
+        return self.logs.get((namespace, pod, container)) or self.group_logs.get((group, container))
+
+    def finding(
+        self,
+        *,
+        kind: str,
+        namespace: str,
+        name: str,
+        reason: str,
+        root_cause: str,
+        severity: Severity,
+        summary: str,
+        evidence: list[str],
+        recommendations: list[str],
+        owner: Owner | None = None,
+        container: str | None = None,
+        group: str = "",
+    ) -> Finding:
+        return Finding(
+            kind=kind,
+            namespace=namespace,
+            name=name,
+            reason=reason,
+            root_cause=root_cause,
+            severity=severity,
+            summary=summary,
+            evidence=[line[:400] for line in evidence],
+            recommendations=recommendations,
+            owner=owner,
+            container=container,
+            group=group or f"{kind}/{namespace}/{name}",
+        )
+
+
+def event_lines(events: list[Ev], *reasons: str, limit: int = 2) -> list[str]:
+    chosen = [ev for ev in events if ev.reason in reasons]
+    chosen.sort(key=lambda ev: ev.last, reverse=True)
+    return [ev.line() for ev in chosen[:limit]]
+
+
+def event_count(events: list[Ev], reason: str, contains: str = "") -> int:
+    return sum(ev.count for ev in events if ev.reason == reason and contains in ev.message)
+
+
+_QUANTITY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
+_SUFFIX = {
+    "": 1.0,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "Ki": 1024.0,
+    "Mi": 1024.0**2,
+    "Gi": 1024.0**3,
+    "Ti": 1024.0**4,
+}
+
+
+def parse_quantity(value: Any) -> float | None:
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    match = _QUANTITY.match(value.strip())
+    if not match or match.group(2) not in _SUFFIX:
+        return None
+    try:
+        return float(match.group(1)) * _SUFFIX[match.group(2)]
+    except ValueError:
+        return None
+
+
+def format_quantity(value: float, *, memory: bool) -> str:
+    if not memory:
+        return f"{round(value * 1000)}m" if value < 10 else f"{value:g}"
+    for suffix in ("Gi", "Mi", "Ki"):
+        unit = _SUFFIX[suffix]
+        if value >= unit:
+            return f"{round(value / unit)}{suffix}" if value / unit >= 10 else f"{value / unit:.1f}{suffix}"
+    return f"{int(value)}"

@@ -1,0 +1,185 @@
+"""``diagnose``: read the state through the gateway once, index it, run every analyzer.
+
+Reads: one LIST per kind (namespaced kinds in the requested namespace), then the logs of crashed
+containers (bounded, see ``logplan``). Analysis is pure and synchronous over the index. "Now" is
+the newest timestamp of a snapshot (so a snapshot diagnoses the same on any day) or the wall clock
+on a live cluster; callers may pass ``now`` to pin it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any
+
+from aetherius.diagnosis.analyzers import (
+    hpa,
+    ingress,
+    jobs,
+    node,
+    pdb,
+    pod,
+    policy,
+    service,
+    storage,
+    workloads,
+)
+from aetherius.diagnosis.context import Context
+from aetherius.diagnosis.index import Index, Malformed, parse_time
+from aetherius.diagnosis.logplan import MAX_LOG_GROUPS, read_logs
+from aetherius.diagnosis.model import SEVERITY_RANK, DiagnosisResult, Finding
+from aetherius.gateway import KINDS, BackendError, ExecutionGateway
+from aetherius.gateway.selectors import SelectorError, label_matcher
+
+__all__ = ["SCAN_KINDS", "analyze_state", "diagnose", "new_scan_id"]
+
+Obj = dict[str, Any]
+Check = Callable[[Obj, Context], list[Finding]]
+
+# Pods first: workload analyzers name their cause from their pods' findings.
+_MODULES: tuple[ModuleType, ...] = (pod, workloads, jobs, storage, service, ingress, node, hpa, pdb, policy)
+# Secrets are listed from snapshots only (metadata); a live LIST would carry their data.
+SCAN_KINDS = tuple(kind for kind in KINDS if kind != "Secret")
+_CLUSTER_FINDING_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+
+
+def new_scan_id() -> str:
+    return f"scan-{uuid.uuid4().hex[:12]}"
+
+
+async def _list_all(
+    gateway: ExecutionGateway,
+    kinds: Iterable[str],
+    *,
+    namespace: str | None,
+    requester: str,
+    warnings: list[str],
+) -> dict[str, list[Obj]]:
+    async def one(kind: str) -> tuple[str, list[Obj]]:
+        try:
+            return kind, await gateway.list_objects(kind, requester=requester, namespace=namespace)
+        except BackendError as exc:
+            warnings.append(f"{kind} not read: {exc}")
+            return kind, []
+
+    results = await asyncio.gather(*(one(kind) for kind in kinds))
+    return {kind: items for kind, items in results if items or gateway.source == "live"}
+
+
+def analyze_state(
+    state: dict[str, list[Obj]], ctx: Context | None = None, *, now: datetime | None = None
+) -> tuple[list[Finding], Context]:
+    """Run every analyzer over already-read state (logs, if any, are in ``ctx``)."""
+    if ctx is None:
+        index = Index.build(state)
+        ctx = Context(index=index, now=now or parse_time(index.newest) or datetime.now(UTC))
+    findings: list[Finding] = []
+    seen: set[tuple[str, str, str, str]] = set()
+    for module in _MODULES:
+        checks: dict[str, Check] = module.CHECKS
+        for kind, check in checks.items():
+            for obj in ctx.index.of_kind(kind).values() if kind != "Pod" else ctx.index.pods:
+                try:
+                    produced = check(obj, ctx)
+                except (Malformed, TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+                    ctx.warnings.append(
+                        f"{kind} {_name(obj)} skipped: malformed ({type(exc).__name__}: {exc})"
+                    )
+                    continue
+                for finding in produced:
+                    key = (finding.kind, finding.namespace, finding.name, finding.reason)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    findings.append(finding)
+                    if finding.kind == "Pod":
+                        ctx.by_group.setdefault(finding.group, []).append(finding)
+    return findings, ctx
+
+
+def _name(obj: Any) -> str:
+    metadata = obj.get("metadata") if isinstance(obj, dict) else None
+    if not isinstance(metadata, dict):
+        return "?"
+    ns = metadata.get("namespace")
+    return f"{ns}/{metadata.get('name')}" if ns else str(metadata.get("name"))
+
+
+def _labels_of(ctx: Context, finding: Finding) -> dict[str, Any]:
+    obj = ctx.index.get(finding.kind, finding.namespace, finding.name)
+    labels = ((obj or {}).get("metadata") or {}).get("labels")
+    return labels if isinstance(labels, dict) else {}
+
+
+def _in_scope(finding: Finding, ctx: Context, *, namespace: str | None, selector: str | None) -> bool:
+    if namespace and finding.namespace != namespace:
+        if finding.kind == "Node":
+            return any(
+                (p.get("metadata") or {}).get("namespace") == namespace
+                for p in ctx.index.pods_by_node.get(finding.name, [])
+            )
+        return finding.kind in _CLUSTER_FINDING_KINDS
+    if selector:
+        return label_matcher(selector)(_labels_of(ctx, finding))
+    return True
+
+
+def order(findings: list[Finding]) -> list[Finding]:
+    return sorted(
+        findings,
+        key=lambda f: (
+            f.namespace,
+            f.group,
+            -SEVERITY_RANK[f.severity],
+            f.kind != (f.owner.kind if f.owner else f.kind),
+            f.kind,
+            f.name,
+            f.reason,
+        ),
+    )
+
+
+async def diagnose(
+    gateway: ExecutionGateway,
+    *,
+    namespace: str | None = None,
+    selector: str | None = None,
+    scan_id: str | None = None,
+    now: datetime | None = None,
+    max_log_groups: int = MAX_LOG_GROUPS,
+    progress: Callable[[str], None] | None = None,
+) -> DiagnosisResult:
+    """Diagnose a whole cluster (or one namespace) through the gateway."""
+    scan_id = scan_id or new_scan_id()
+    if selector:
+        try:
+            label_matcher(selector)
+        except SelectorError as exc:
+            raise ValueError(str(exc)) from None
+    warnings: list[str] = gateway.input_warnings
+    if progress:
+        progress("listing objects")
+    kinds = [kind for kind in SCAN_KINDS] + (["Secret"] if gateway.source == "snapshot" else [])
+    state = await _list_all(gateway, kinds, namespace=namespace, requester=scan_id, warnings=warnings)
+    index = Index.build(state)
+    if now is None:
+        now = (parse_time(index.newest) if gateway.source == "snapshot" else None) or datetime.now(UTC)
+    ctx = Context(index=index, now=now, warnings=warnings + index.warnings)
+    if progress:
+        progress(f"reading logs of failing containers ({len(index.pods)} pods listed)")
+    await read_logs(gateway, ctx, requester=scan_id, max_groups=max_log_groups)
+    if progress:
+        progress("analyzing")
+    findings, ctx = analyze_state(state, ctx)
+    scoped = [f for f in findings if _in_scope(f, ctx, namespace=namespace, selector=selector)]
+    return DiagnosisResult(
+        cluster=gateway.cluster,
+        source=gateway.source,
+        findings=order(scoped),
+        warnings=ctx.warnings,
+        scan_id=scan_id,
+        reference_time=now.isoformat().replace("+00:00", "Z"),
+    )

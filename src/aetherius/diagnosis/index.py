@@ -1,0 +1,259 @@
+"""The cluster state indexed once, so every analyzer is a lookup, not a scan.
+
+Built in one pass over each kind: pods by namespace, owner uid and node; events by involved object;
+objects by (namespace, name); the owner chain of each pod. Analyzers never loop over another kind's
+objects per object, which keeps a diagnosis O(objects).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aetherius.diagnosis.model import Owner
+
+__all__ = ["Ev", "Index", "Malformed", "age_seconds", "parse_time"]
+
+Obj = dict[str, Any]
+Key = tuple[str, str]  # namespace, name
+
+
+class Malformed(ValueError):
+    """An object lacks a field its analyzer needs; it is skipped with a warning."""
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def age_seconds(value: Any, now: datetime) -> float | None:
+    parsed = parse_time(value)
+    return None if parsed is None else (now - parsed).total_seconds()
+
+
+@dataclass(slots=True)
+class Ev:
+    """An event in the core/v1 shape, reduced to what rules read."""
+
+    reason: str
+    message: str
+    count: int
+    type: str
+    last: str  # RFC 3339
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+
+    def line(self) -> str:
+        return f"event {self.reason} x{self.count}: {self.message}"
+
+
+def meta(obj: Obj) -> Obj:
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict):
+        raise Malformed("no metadata")
+    return metadata
+
+
+def section(obj: Obj, name: str) -> Obj:
+    """``obj[name]`` as a dict; a missing or mistyped spec/status makes the object malformed."""
+    value = obj.get(name)
+    if not isinstance(value, dict):
+        raise Malformed(f"no {name}" if value is None else f"{name} is a {type(value).__name__}")
+    return value
+
+
+def _ev(obj: Obj) -> Ev | None:
+    involved = obj.get("involvedObject")
+    if not isinstance(involved, dict):
+        return None
+    count = obj.get("count")
+    last = obj.get("lastTimestamp") or obj.get("eventTime") or obj.get("firstTimestamp") or ""
+    if not isinstance(last, str):
+        last = ""
+    return Ev(
+        reason=str(obj.get("reason") or ""),
+        message=str(obj.get("message") or "").strip(),
+        count=count if isinstance(count, int) and count > 0 else 1,
+        type=str(obj.get("type") or ""),
+        last=last,
+        kind=str(involved.get("kind") or ""),
+        namespace=str(involved.get("namespace") or ""),
+        name=str(involved.get("name") or ""),
+        uid=str(involved.get("uid") or ""),
+    )
+
+
+@dataclass
+class Index:
+    objects: dict[str, dict[Key, Obj]] = field(default_factory=dict)
+    pods: list[Obj] = field(default_factory=list)
+    pods_by_ns: dict[str, list[Obj]] = field(default_factory=lambda: defaultdict(list))
+    pods_by_owner: dict[str, list[Obj]] = field(default_factory=lambda: defaultdict(list))
+    pods_by_node: dict[str, list[Obj]] = field(default_factory=lambda: defaultdict(list))
+    events_by_ref: dict[tuple[str, str, str], list[Ev]] = field(default_factory=lambda: defaultdict(list))
+    events_by_ns: dict[str, list[Ev]] = field(default_factory=lambda: defaultdict(list))
+    kinds_present: set[str] = field(default_factory=set)
+    _labels: dict[str, dict[tuple[str, str], list[int]]] | None = None
+    newest: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, state: dict[str, list[Obj]]) -> Index:
+        index = cls()
+        newest = ""
+        for kind, items in state.items():
+            index.kinds_present.add(kind)
+            if kind == "Event":
+                for obj in items:
+                    ev = _ev(obj)
+                    if ev is None:
+                        index.warnings.append("Event without involvedObject skipped")
+                        continue
+                    index.events_by_ref[(ev.kind, ev.namespace, ev.name)].append(ev)
+                    index.events_by_ns[ev.namespace].append(ev)
+                    if ev.last > newest:
+                        newest = ev.last
+                continue
+            table: dict[Key, Obj] = {}
+            for obj in items:
+                metadata = obj.get("metadata")
+                if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+                    index.warnings.append(f"{kind} without metadata.name skipped")
+                    continue
+                namespace = metadata.get("namespace") or ""
+                if not isinstance(namespace, str):
+                    index.warnings.append(f"{kind} {metadata['name']}: bad namespace, skipped")
+                    continue
+                table[(namespace, metadata["name"])] = obj
+                created = metadata.get("creationTimestamp")
+                if isinstance(created, str) and created > newest:
+                    newest = created
+                if kind == "Pod":
+                    newest = max(newest, index._add_pod(obj, namespace, metadata))
+            index.objects[kind] = table
+        index.newest = newest
+        return index
+
+    def _add_pod(self, pod: Obj, namespace: str, metadata: Obj) -> str:
+        self.pods.append(pod)
+        self.pods_by_ns[namespace].append(pod)
+        for ref in metadata.get("ownerReferences") or ():
+            if isinstance(ref, dict) and ref.get("controller") and isinstance(ref.get("uid"), str):
+                self.pods_by_owner[ref["uid"]].append(pod)
+        spec, status = pod.get("spec"), pod.get("status")
+        if isinstance(spec, dict) and isinstance(spec.get("nodeName"), str):
+            self.pods_by_node[spec["nodeName"]].append(pod)
+        newest = ""
+        if isinstance(status, dict):
+            for key in ("containerStatuses", "initContainerStatuses"):
+                for cs in status.get(key) or ():
+                    if not isinstance(cs, dict):
+                        continue
+                    for state_key in ("state", "lastState"):
+                        state = cs.get(state_key)
+                        if isinstance(state, dict):
+                            for detail in state.values():
+                                if isinstance(detail, dict):
+                                    for stamp in (detail.get("finishedAt"), detail.get("startedAt")):
+                                        if isinstance(stamp, str) and stamp > newest:
+                                            newest = stamp
+            for cond in status.get("conditions") or ():
+                if isinstance(cond, dict):
+                    stamp = cond.get("lastTransitionTime")
+                    if isinstance(stamp, str) and stamp > newest:
+                        newest = stamp
+        return newest
+
+    # lookups -------------------------------------------------------------------------------
+
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        return self.objects.get(kind, {}).get((namespace, name))
+
+    def of_kind(self, kind: str) -> dict[Key, Obj]:
+        return self.objects.get(kind, {})
+
+    def has(self, kind: str) -> bool:
+        """Whether the state includes this kind at all (absent ≠ empty: no false 'missing')."""
+        return kind in self.kinds_present
+
+    def events(self, kind: str, namespace: str, name: str, uid: str = "") -> list[Ev]:
+        found = self.events_by_ref.get((kind, namespace, name), [])
+        if uid and found:
+            return [ev for ev in found if not ev.uid or ev.uid == uid]
+        return found
+
+    def pods_matching(self, namespace: str, selector: dict[str, Any]) -> list[Obj]:
+        """Pods of a namespace whose labels include every pair of ``selector`` (an inverted index)."""
+        if self._labels is None:
+            self._labels = {}
+            for ns, pods in self.pods_by_ns.items():
+                table: dict[tuple[str, str], list[int]] = defaultdict(list)
+                for i, pod in enumerate(pods):
+                    labels = pod["metadata"].get("labels")
+                    if isinstance(labels, dict):
+                        for pair in labels.items():
+                            if isinstance(pair[1], str):
+                                table[pair].append(i)
+                self._labels[ns] = table
+        found = self._labels.get(namespace)
+        if not found or not selector:
+            return []
+        sets = sorted((found.get((str(k), str(v)), []) for k, v in selector.items()), key=len)
+        if not sets[0]:
+            return []
+        chosen = set(sets[0]).intersection(*sets[1:]) if len(sets) > 1 else set(sets[0])
+        pods = self.pods_by_ns[namespace]
+        return [pods[i] for i in sorted(chosen)]
+
+    def label_values(self, namespace: str, key: str) -> list[str]:
+        self.pods_matching(namespace, {"": ""})
+        table = (self._labels or {}).get(namespace, {})
+        return sorted({v for (k, v) in table if k == key})
+
+    def owner_of(self, obj: Obj) -> tuple[Owner | None, str]:
+        """The top controller (Deployment over ReplicaSet, CronJob over Job) and its uid."""
+        metadata = meta(obj)
+        namespace = metadata.get("namespace") or ""
+        ref = _controller(metadata)
+        if ref is None:
+            return None, ""
+        kind, name, uid = ref
+        if kind in ("ReplicaSet", "Job"):
+            parent_kind = "Deployment" if kind == "ReplicaSet" else "CronJob"
+            parent = self.get(kind, namespace, name)
+            if parent is not None:
+                up = _controller(meta(parent))
+                if up is not None and up[0] == parent_kind:
+                    return Owner(kind=up[0], name=up[1]), up[2]
+            elif kind == "ReplicaSet":
+                labels = metadata.get("labels") or {}
+                template_hash = labels.get("pod-template-hash") if isinstance(labels, dict) else None
+                if isinstance(template_hash, str) and name.endswith("-" + template_hash):
+                    return Owner(kind="Deployment", name=name[: -len(template_hash) - 1]), ""
+        return Owner(kind=kind, name=name), uid
+
+
+def _controller(metadata: Obj) -> tuple[str, str, str] | None:
+    refs = metadata.get("ownerReferences")
+    if not isinstance(refs, list):
+        return None
+    for ref in refs:
+        if isinstance(ref, dict) and ref.get("controller") and isinstance(ref.get("name"), str):
+            return str(ref.get("kind") or ""), ref["name"], str(ref.get("uid") or "")
+    return None
+
+
+def group_of(owner: Owner | None, kind: str, namespace: str, name: str) -> str:
+    if owner is None:
+        return f"{kind}/{namespace}/{name}"
+    return f"{owner.kind}/{namespace}/{owner.name}"

@@ -1,0 +1,103 @@
+"""Which container logs to read, and reading them through the gateway.
+
+Logs are read only for containers that crashed, one representative pod per (owner, container):
+a Deployment's twenty crashing replicas fail for one reason, so one log answers for all of them
+(the finding says which pod's log it quotes). The previous instance is read first — it is the one
+that died. The number of reads is bounded, so a scan of a large broken cluster stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aetherius.diagnosis.context import RECENT_RESTART_S, Context, LogText
+from aetherius.diagnosis.index import group_of
+from aetherius.gateway import BackendError, ExecutionGateway
+
+__all__ = ["MAX_LOG_GROUPS", "read_logs"]
+
+MAX_LOG_GROUPS = 200
+_CANDIDATES = 3
+_PARALLEL = 8
+Obj = dict[str, Any]
+
+
+def _needs(cs: Obj, ctx: Context) -> bool | None:
+    """None: no log needed; True: read the previous instance; False: the current one."""
+    state = cs.get("state") or {}
+    waiting = state.get("waiting") if isinstance(state, dict) else None
+    terminated = state.get("terminated") if isinstance(state, dict) else None
+    last = (cs.get("lastState") or {}).get("terminated") if isinstance(cs.get("lastState"), dict) else None
+    if isinstance(waiting, dict) and waiting.get("reason") == "CrashLoopBackOff":
+        return True
+    if isinstance(terminated, dict) and terminated.get("exitCode") not in (0, None):
+        return False
+    if isinstance(last, dict) and last.get("reason") != "OOMKilled":
+        age = ctx.age(last.get("finishedAt"))
+        if age is not None and age <= RECENT_RESTART_S and (cs.get("restartCount") or 0) >= 3:
+            return True
+    return None
+
+
+def plan(ctx: Context) -> dict[tuple[str, str], list[tuple[str, str, bool]]]:
+    """(group, container) → candidate (namespace, pod, previous) reads, in name order."""
+    groups: dict[tuple[str, str], list[tuple[str, str, bool]]] = {}
+    for pod in ctx.index.pods:
+        status = pod.get("status")
+        if not isinstance(status, dict) or status.get("phase") == "Succeeded":
+            continue
+        statuses = [*(status.get("initContainerStatuses") or ()), *(status.get("containerStatuses") or ())]
+        wanted = []
+        for cs in statuses:
+            if isinstance(cs, dict) and isinstance(cs.get("name"), str):
+                previous = _needs(cs, ctx)
+                if previous is not None:
+                    wanted.append((cs["name"], previous))
+        if not wanted:
+            continue
+        metadata = pod["metadata"]
+        namespace, name = str(metadata.get("namespace") or ""), str(metadata["name"])
+        try:
+            owner, _ = ctx.index.owner_of(pod)
+        except (TypeError, ValueError, AttributeError):
+            owner = None
+        group = group_of(owner, "Pod", namespace, name)
+        for container, previous in wanted:
+            groups.setdefault((group, container), []).append((namespace, name, previous))
+    for candidates in groups.values():
+        candidates.sort()
+    return groups
+
+
+async def read_logs(
+    gateway: ExecutionGateway, ctx: Context, *, requester: str, max_groups: int = MAX_LOG_GROUPS
+) -> None:
+    planned = sorted(plan(ctx).items())
+    if len(planned) > max_groups:
+        ctx.warnings.append(f"logs read for {max_groups} of {len(planned)} failing container groups (budget)")
+        planned = planned[:max_groups]
+    semaphore = asyncio.Semaphore(_PARALLEL)
+
+    async def one(key: tuple[str, str], candidates: list[tuple[str, str, bool]]) -> None:
+        group, container = key
+        async with semaphore:
+            for namespace, pod, previous in candidates[:_CANDIDATES]:
+                try:
+                    text = await gateway.pod_logs(
+                        requester=requester,
+                        namespace=namespace,
+                        name=pod,
+                        container=container,
+                        previous=previous,
+                    )
+                except BackendError as exc:
+                    ctx.warnings.append(f"logs of {namespace}/{pod}/{container} not read: {exc}")
+                    return
+                if text and text.strip():
+                    log = LogText(text=text, pod=pod, previous=previous)
+                    ctx.logs[(namespace, pod, container)] = log
+                    ctx.group_logs[(group, container)] = log
+                    return
+
+    await asyncio.gather(*(one(key, candidates) for key, candidates in planned))

@@ -1,0 +1,135 @@
+"""Findings and the fixed vocabularies of DIAGNOSIS_CONTRACT.md (change only by adding)."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import msgspec
+
+__all__ = [
+    "REASONS",
+    "ROOT_CAUSES",
+    "SEVERITY_RANK",
+    "DiagnosisResult",
+    "Finding",
+    "Owner",
+    "Severity",
+    "runbook_for",
+    "slug",
+]
+
+REASONS: tuple[str, ...] = (
+    "OOMKilled",
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+    "ContainerFailed",
+    "InitContainerFailed",
+    "FailedScheduling",
+    "SchedulingGated",
+    "FailedMount",
+    "FailedCreatePodSandBox",
+    "Unhealthy",
+    "Evicted",
+    "NodeNotReady",
+    "NodePressure",
+    "PVCPending",
+    "ServiceNoEndpoints",
+    "IngressMisconfigured",
+    "DeploymentUnavailable",
+    "StatefulSetUnavailable",
+    "DaemonSetUnavailable",
+    "ReplicaSetFailedCreate",
+    "JobFailed",
+    "CronJobInvalid",
+    "HPAMisconfigured",
+    "PDBBlocking",
+    "NetworkPolicyNoMatch",
+    "WebhookUnavailable",
+    "QuotaExceeded",
+)
+
+ROOT_CAUSES: tuple[str, ...] = (
+    "OutOfMemory",
+    "ApplicationError",
+    "MissingConfiguration",
+    "DependencyUnavailable",
+    "InvalidCommand",
+    "ImageNotFound",
+    "RegistryAuthFailure",
+    "InsufficientResources",
+    "SchedulingConstraint",
+    "VolumeProvisioningFailure",
+    "VolumeMountFailure",
+    "ProbeFailure",
+    "NodeFailure",
+    "SelectorMismatch",
+    "MissingReference",
+    "QuotaExceeded",
+    "PermissionDenied",
+    "Unknown",
+)
+
+Severity = Literal["critical", "warning", "info"]
+SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
+
+# A finding whose root cause has its own, more specific runbook points there.
+_RUNBOOK_BY_CAUSE = {
+    ("CrashLoopBackOff", "OutOfMemory"): "oom-killed",
+    ("CrashLoopBackOff", "ProbeFailure"): "unhealthy",
+}
+
+
+def slug(reason: str) -> str:
+    """``OOMKilled`` → ``oom-killed``, ``PVCPending`` → ``pvc-pending``."""
+    spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1-\2", reason)
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", spaced)
+    return spaced.lower()
+
+
+def runbook_for(reason: str, root_cause: str) -> str:
+    return _RUNBOOK_BY_CAUSE.get((reason, root_cause), slug(reason))
+
+
+class Owner(msgspec.Struct, frozen=True):
+    kind: str
+    name: str
+
+
+class Finding(msgspec.Struct, kw_only=True):
+    kind: str
+    namespace: str
+    name: str
+    reason: str
+    root_cause: str
+    severity: Severity
+    summary: str
+    evidence: list[str]
+    recommendations: list[str]
+    runbook: str = ""
+    owner: Owner | None = None
+    container: str | None = None
+    # Additions to the contract: the workload this finding rolls up to ("Deployment/shop/api").
+    group: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.runbook:
+            self.runbook = runbook_for(self.reason, self.root_cause)
+
+
+class DiagnosisResult(msgspec.Struct, kw_only=True):
+    cluster: str
+    source: str  # "snapshot" | "live"
+    findings: list[Finding]
+    warnings: list[str] = msgspec.field(default_factory=list)
+    scan_id: str = ""
+    reference_time: str = ""  # the "now" ages were measured against
+
+    def worst(self) -> str | None:
+        if not self.findings:
+            return None
+        return max((f.severity for f in self.findings), key=SEVERITY_RANK.__getitem__)

@@ -1,0 +1,31 @@
+"""Every scenario of the library diagnosed from its snapshot file yields exactly its expected findings."""
+
+from __future__ import annotations
+
+import pytest
+
+from aetherius.diagnosis.engine import diagnose
+from aetherius.diagnosis.model import REASONS, ROOT_CAUSES
+from aetherius.gateway import snapshot_gateway
+from tests.scenarios.library import ROOT, expected, observed, scenario_names
+
+
+@pytest.mark.parametrize("name", scenario_names())
+async def test_scenario_from_snapshot(name: str) -> None:
+    result = await diagnose(snapshot_gateway(ROOT / name / "snapshot.yaml"))
+    assert not result.warnings, result.warnings
+    got, want = observed(result), expected(name)
+    assert got == want, f"missing: {sorted(want - got)}\nunexpected: {sorted(got - want)}"
+    for finding in result.findings:
+        assert finding.evidence and finding.recommendations and finding.summary
+        assert finding.reason in REASONS and finding.root_cause in ROOT_CAUSES
+
+
+def test_library_covers_every_reason_and_root_cause() -> None:
+    rows = set().union(*(expected(name) for name in scenario_names()))
+    assert set(REASONS) - {row[3] for row in rows} == set()
+    assert set(ROOT_CAUSES) - {row[4] for row in rows} == set()
+
+
+def test_library_has_healthy_lookalikes() -> None:
+    assert [name for name in scenario_names() if not expected(name)], "a scenario expecting no finding"
