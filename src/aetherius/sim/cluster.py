@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -119,10 +120,17 @@ class SimCluster:
     # -- state ---------------------------------------------------------------------------------
 
     def load(self, scenario: Scenario) -> None:
-        """Create a scenario's objects and logs, and queue its timeline."""
+        """Create a scenario's objects and logs, and queue its timeline.
+
+        Objects without a creationTimestamp are dated as far back as the timeline reaches, so
+        that what the timeline writes (even fast-forwarded) never predates what it is about.
+        """
+        self.timeline.extend(scenario.timeline)
+        lookback = max(0.0, self.timeline.end - self.timeline.now)
+        born = (datetime.now(UTC) - timedelta(seconds=lookback)).strftime("%Y-%m-%dT%H:%M:%SZ")
         for obj in scenario.objects:
             rt = resolve_kind(obj["kind"], obj.get("apiVersion"))
-            self.store.create(views.storage_type(rt), views.to_storage(rt, obj))
+            self.store.create(views.storage_type(rt), views.to_storage(rt, obj), created=born)
         for item in scenario.logs:
             meta = item.get("metadata") or {}
             self.logs.append(
@@ -132,7 +140,6 @@ class SimCluster:
                 str(item.get("text", "")),
                 previous=bool(item.get("previous", False)),
             )
-        self.timeline.extend(scenario.timeline)
 
     @property
     def resource_version(self) -> int:

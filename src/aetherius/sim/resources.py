@@ -143,7 +143,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     _r("storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False, short=("sc",)),
     _r("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", short=("hpa",)),
     _r("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short=("pdb",)),
-    _r("events.k8s.io", "v1", "events", "Event", short=("ev",), fields=_EVENTS_V1_FIELDS, storage="events"),
+    _r("events.k8s.io", "v1", "events", "Event", fields=_EVENTS_V1_FIELDS, storage="events"),
     _r(
         "admissionregistration.k8s.io",
         "v1",

@@ -236,7 +236,9 @@ class Store:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def create(self, rt: ResourceType, obj: Obj, *, namespace: str | None = None) -> Obj:
+    def create(
+        self, rt: ResourceType, obj: Obj, *, namespace: str | None = None, created: str | None = None
+    ) -> Obj:
         obj = copy.deepcopy(obj)
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
         meta = obj.setdefault("metadata", {})
@@ -258,7 +260,7 @@ class Store:
         if self.find(rt, meta.get("namespace", ""), meta["name"]) is not None:
             raise errors.already_exists(rt, meta["name"])
         meta["uid"] = meta.get("uid") or str(uuid.uuid4())
-        meta["creationTimestamp"] = meta.get("creationTimestamp") or self.clock()
+        meta["creationTimestamp"] = meta.get("creationTimestamp") or created or self.clock()
         if rt.kind not in _NO_GENERATION:
             meta["generation"] = 1
         meta.pop("resourceVersion", None)
