@@ -207,6 +207,29 @@ class OrchestratorSettings(_Section):
     durable: str = "aetherius-orchestrator"
 
 
+class ApiSettings(_Section):
+    """``api``: the REST API, Event Gateway webhooks and dashboard (``aetherius api``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    session_secret: str = Field(
+        default="", description="signs dashboard session cookies; empty: random per process"
+    )
+    session_ttl: Duration = timedelta(hours=12)
+    secure_cookies: bool = False
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    request_timeout: Duration = timedelta(seconds=30)
+    rate_limit_per_second: float = Field(default=20.0, gt=0)
+    rate_limit_burst: int = Field(default=60, ge=1)
+    webhook_tokens: dict[str, str] = Field(
+        default_factory=dict, description="Event Gateway token per source (alertmanager, generic…)"
+    )
+    webhook_query_token: bool = True
+    webhook_max_alerts: int = Field(default=1000, ge=1, le=100_000)
+    events_poll_interval: Duration = timedelta(seconds=1)
+    events_heartbeat: Duration = timedelta(seconds=15)
+
+
 class Settings(BaseModel):
     """Everything a role reads. ``app.yaml`` keys sit at the top; ``watcher.yaml`` is ``watcher``."""
 
@@ -224,6 +247,7 @@ class Settings(BaseModel):
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
     orchestrator: OrchestratorSettings = OrchestratorSettings()
+    api: ApiSettings = ApiSettings()
     notifications: NotificationSettings = NotificationSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     watcher: WatcherSettings = WatcherSettings()
@@ -241,6 +265,7 @@ ENV_SHORTCUTS: Mapping[str, tuple[str, ...]] = {
     "AETHERIUS_REDIS_URL": ("redis", "url"),
     "AETHERIUS_BUS_URL": ("message_bus", "url"),
     "KUBECONFIG": ("kube", "kubeconfig"),
+    "AETHERIUS_SESSION_SECRET": ("api", "session_secret"),
 }
 ENV_PREFIX = "AETHERIUS_"
 _WATCHER_FILE_NAMES = {"watcher.yaml", "watcher.yml"}

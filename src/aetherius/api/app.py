@@ -1,0 +1,98 @@
+"""The FastAPI application factory: one app per (settings, store, bus), nothing global.
+
+``create_app`` wires the problem handlers, the request limits, the Event Gateway, the REST API
+under ``/api/v1`` and the dashboard; ``aetherius api`` serves it with uvicorn, and tests build
+their own with a real store and bus.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from aetherius import __version__
+from aetherius.api.auth import SessionSigner, TokenAuthority
+from aetherius.api.deps import ApiContext, DiagnoseFn
+from aetherius.api.events import IncidentEvents
+from aetherius.api.limits import BodyLimitMiddleware, RateLimiter, TimeoutMiddleware
+from aetherius.api.problems import ProblemDocument, install_problem_handlers
+from aetherius.bus.base import SignalBus
+from aetherius.config import Settings
+from aetherius.store import Store
+
+API_PREFIX = "/api/v1"
+OPENAPI_URL = f"{API_PREFIX}/openapi.json"
+STREAM_PREFIXES = (f"{API_PREFIX}/events", "/events")
+
+
+def create_app(
+    *,
+    settings: Settings,
+    store: Store,
+    bus: SignalBus,
+    authority: TokenAuthority | None = None,
+    diagnose: DiagnoseFn | None = None,
+    with_dashboard: bool = True,
+) -> FastAPI:
+    """Build the API + Event Gateway + dashboard app over ``store`` and ``bus``.
+
+    ``authority`` defaults to the store's API tokens; ``diagnose`` (on-demand scans) is optional,
+    and its routes answer 503 "diagnosis not configured" without it.
+    """
+    from aetherius.api import health, webhooks
+    from aetherius.api.routes import register_routes
+
+    api = settings.api
+    app = FastAPI(
+        title="Aetherius",
+        version=__version__,
+        description="Read-only Kubernetes diagnostics: incidents, reports, knowledge, Event Gateway.",
+        openapi_url=OPENAPI_URL,
+        docs_url=None,  # NB: Swagger UI loads from a CDN; the schema is served, the UI is not.
+        redoc_url=None,
+    )
+    if authority is None:
+        from aetherius.api.tokens import StoreTokenAuthority
+
+        authority = StoreTokenAuthority(store)
+    app.state.ctx = ApiContext(
+        settings=settings,
+        store=store,
+        bus=bus,
+        authority=authority,
+        signer=SessionSigner(secret=api.session_secret, ttl_seconds=api.session_ttl.total_seconds()),
+        limiter=RateLimiter(rate=api.rate_limit_per_second, burst=api.rate_limit_burst),
+        webhook_limiter=RateLimiter(rate=api.rate_limit_per_second, burst=api.rate_limit_burst),
+        diagnose=diagnose,
+        events=IncidentEvents(),
+    )
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=api.max_body_bytes)
+    app.add_middleware(
+        TimeoutMiddleware, seconds=api.request_timeout.total_seconds(), exempt_prefixes=STREAM_PREFIXES
+    )
+    app.include_router(health.router)
+    app.include_router(webhooks.router)
+    register_routes(app, prefix=API_PREFIX)
+    if with_dashboard:
+        from aetherius.web.routes import install_dashboard
+
+        install_dashboard(app)
+    _document_problems(app)
+    return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Make ``ProblemDocument`` part of the schema even before any route references it."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas.setdefault("ProblemDocument", ProblemDocument.model_json_schema())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

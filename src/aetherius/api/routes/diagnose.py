@@ -1,0 +1,24 @@
+"""On-demand diagnosis of one namespace, through the read-only Execution Gateway."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from aetherius.api.auth import Principal
+from aetherius.api.deps import ApiContext, context, requires
+from aetherius.api.problems import Problem, problem_responses
+from aetherius.api.schemas import DiagnoseIn
+
+router = APIRouter(tags=["diagnosis"], responses=problem_responses(401, 403, 429))
+Ctx = Annotated[ApiContext, Depends(context)]
+Operator = Annotated[Principal, Depends(requires("operator"))]
+
+
+@router.post("/diagnose", responses=problem_responses(422, 503))
+async def diagnose_namespace(body: DiagnoseIn, ctx: Ctx, _: Operator) -> dict[str, Any]:
+    """Run the diagnosis engine now; the findings document follows ``DIAGNOSIS_CONTRACT``."""
+    if ctx.diagnose is None:
+        raise Problem(503, "diagnosis not configured: this API has no Kubernetes client", kind="diagnosis-not-configured")
+    return await ctx.diagnose(body.namespace, body.cluster_id)

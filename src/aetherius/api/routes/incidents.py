@@ -1,0 +1,99 @@
+"""Incidents: the list a person triages, one incident's full story, and acting on it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from aetherius.api import data
+from aetherius.api.auth import Principal
+from aetherius.api.deps import ApiContext, context, requires
+from aetherius.api.problems import Problem, problem_responses
+from aetherius.api.schemas import (
+    IncidentDetail,
+    IncidentOut,
+    IncidentPage,
+    IncidentState,
+    NoteIn,
+    RediagnoseAccepted,
+    SeverityName,
+)
+from aetherius.bus.base import BusUnavailable
+
+router = APIRouter(prefix="/incidents", tags=["incidents"], responses=problem_responses(401, 403, 429))
+Ctx = Annotated[ApiContext, Depends(context)]
+Viewer = Annotated[Principal, Depends(requires("viewer"))]
+Operator = Annotated[Principal, Depends(requires("operator"))]
+
+
+@router.get("", responses=problem_responses(400, 422))
+async def list_incidents(
+    ctx: Ctx,
+    _: Viewer,
+    cluster: Annotated[str | None, Query(max_length=253)] = None,
+    namespace: Annotated[str | None, Query(max_length=253)] = None,
+    severity: SeverityName | None = None,
+    state: IncidentState | None = None,
+    reason: Annotated[str | None, Query(max_length=128)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="text in summary or object name")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> IncidentPage:
+    """Newest first (by last seen), filtered; follow ``next_cursor`` for older ones."""
+    return await data.list_incidents(
+        ctx.store,
+        cluster=cluster,
+        namespace=namespace,
+        severity=severity,
+        state=state,
+        reason=reason,
+        text=q,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@router.get("/{incident_id}", responses=problem_responses(404))
+async def get_incident(incident_id: int, ctx: Ctx, _: Viewer) -> IncidentDetail:
+    """The incident with every report version, its Signals timeline and the audit trail."""
+    detail = await data.incident_detail(ctx.store, incident_id)
+    if detail is None:
+        raise Problem(404, f"no incident {incident_id}")
+    return detail
+
+
+@router.post("/{incident_id}/acknowledge", responses=problem_responses(404, 409, 422))
+async def acknowledge_incident(incident_id: int, body: NoteIn, ctx: Ctx, who: Operator) -> IncidentOut:
+    changed = await data.acknowledge(ctx.store, incident_id, note=body.note, by=who.name)
+    if ctx.events is not None:
+        ctx.events.publish(changed)
+    return changed
+
+
+@router.post("/{incident_id}/resolve", responses=problem_responses(404, 409, 422))
+async def resolve_incident(incident_id: int, body: NoteIn, ctx: Ctx, who: Operator) -> IncidentOut:
+    """Resolve with a note; the note is kept with the incident and feeds the knowledge base."""
+    changed = await data.resolve(ctx.store, incident_id, note=body.note, by=who.name)
+    if ctx.events is not None:
+        ctx.events.publish(changed)
+    return changed
+
+
+@router.post("/{incident_id}/rediagnose", status_code=202, responses=problem_responses(404, 503))
+async def rediagnose_incident(incident_id: int, ctx: Ctx, who: Operator) -> RediagnoseAccepted:
+    """Ask the orchestrator to diagnose again, bypassing its cooldown.
+
+    The request travels as a Signal on the bus (``source="api"``, ``reason="RediagnoseRequested"``,
+    label ``aetherius.io/rediagnose=<incident id>``) so whichever orchestrator replica pulls it does
+    the work, exactly as for any other Signal.
+    """
+    incident = await data.get_incident(ctx.store, incident_id)
+    if incident is None:
+        raise Problem(404, f"no incident {incident_id}")
+    signal = data.rediagnose_signal(incident, requested_by=who.name)
+    try:
+        await ctx.bus.publish([signal])
+    except BusUnavailable as exc:
+        raise Problem(503, f"the message bus is unavailable ({exc}); retry later", headers={"Retry-After": "5"}) from None
+    return RediagnoseAccepted(incident_id=incident_id, msg_id=signal.msg_id)

@@ -1,0 +1,188 @@
+"""Response and request bodies of ``/api/v1``: the public, versioned shapes scripts rely on.
+
+They are read ``from_attributes`` off whatever the store returns (rows or records), so the
+store's internals can change without the API's contract changing. Add fields; never rename.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+IncidentState = Literal["open", "acknowledged", "resolved"]
+SeverityName = Literal["info", "warning", "critical"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ClusterOut(_Out):
+    id: str
+    name: str
+    detected_by: str = ""
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    watcher_health: dict[str, Any] = Field(default_factory=dict)
+
+
+class SignalOut(_Out):
+    id: int
+    cluster_id: str
+    source: str
+    kind: str
+    namespace: str = ""
+    name: str
+    container: str = ""
+    reason: str
+    message: str = ""
+    severity: str
+    count: int = 1
+    first_seen: str = ""
+    last_seen: str = ""
+    resolved: bool = False
+    received_at: datetime | None = None
+
+
+class ClusterDetail(ClusterOut):
+    open_incidents: int = 0
+    last_signal: SignalOut | None = None
+
+
+class IncidentOut(_Out):
+    id: int
+    cluster_id: str
+    namespace: str = ""
+    object_kind: str
+    object_name: str
+    owner_kind: str = ""
+    owner_name: str = ""
+    reason: str
+    root_cause: str = ""
+    summary: str = ""
+    severity: str
+    state: str
+    signal_count: int = 0
+    event_count: int = 0
+    first_seen: datetime
+    last_seen: datetime
+    affected_objects: list[dict[str, Any]] = Field(default_factory=list)
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str = ""
+    resolution_note: str = ""
+    reopen_count: int = 0
+    report_version: int = 0
+    updated_at: datetime | None = None
+    version: int = Field(default=1, description="bumped on every change of the incident")
+
+
+class IncidentPage(BaseModel):
+    items: list[IncidentOut]
+    next_cursor: str | None = Field(default=None, description="pass as ?cursor= for the next page")
+
+
+class ReportOut(_Out):
+    id: int
+    incident_id: int
+    version: int
+    created_at: datetime
+    root_cause: str = ""
+    severity: str
+    summary: str = ""
+    document: dict[str, Any] = Field(default_factory=dict)
+    markdown: str = ""
+
+
+class AuditOut(_Out):
+    id: int
+    at: datetime
+    cluster_id: str = ""
+    operation: str
+    resource: str
+    namespace: str = ""
+    name: str = ""
+    bytes: int = 0
+    outcome: str = ""
+    report_id: int | None = None
+
+
+class SimilarIncident(BaseModel):
+    id: int
+    title: str
+    root_cause: str = ""
+    resolution_note: str = ""
+
+
+class IncidentDetail(BaseModel):
+    incident: IncidentOut
+    reports: list[ReportOut]
+    signals: list[SignalOut]
+    audit: list[AuditOut]
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=10_000, description="what was done; feeds the knowledge base")
+
+
+class RediagnoseAccepted(BaseModel):
+    incident_id: int
+    msg_id: str = Field(description="the re-diagnose request Signal published on the bus")
+
+
+class KnowledgeHit(BaseModel):
+    id: int | None = None
+    source: str
+    slug: str
+    title: str
+    reason: str = ""
+    root_cause: str = ""
+    snippet: str = ""
+    incident_id: int | None = None
+
+
+class RunbookSummary(BaseModel):
+    slug: str
+    title: str
+
+
+class RunbookOut(RunbookSummary):
+    markdown: str
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    role: str
+    prefix: str = ""
+    created_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    role: Literal["viewer", "operator", "admin"]
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="the secret, shown this once only")
+
+
+class SinkOut(BaseModel):
+    name: str
+    kind: str
+    target: str = Field(description="where it sends, with credentials removed")
+
+
+class DiagnoseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    namespace: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    cluster_id: str | None = Field(default=None, max_length=253)

@@ -1,0 +1,59 @@
+"""Run the API role: open the store and bus, print the first admin token once, serve uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import uvicorn
+
+from aetherius.api.app import create_app
+from aetherius.api.tokens import ensure_first_admin
+from aetherius.bus import BusUnavailable, open_bus
+from aetherius.config import Settings
+from aetherius.logs import get_logger
+from aetherius.store import Store, StoreError
+
+_log = get_logger(__name__)
+
+
+class ServeError(Exception):
+    """The API cannot start (store or bus unreachable, port taken); phrased for a person."""
+
+
+async def serve(settings: Settings, *, announce: Callable[[str], None]) -> None:
+    """Serve until interrupted. ``announce`` prints to stdout (the address, the first token)."""
+    try:
+        store = await Store.from_settings(settings)
+    except StoreError as exc:
+        raise ServeError(f"cannot open the store: {exc}") from None
+    try:
+        try:
+            bus = await open_bus(settings.message_bus, name="aetherius-api")
+        except BusUnavailable as exc:
+            raise ServeError(f"cannot reach the message bus: {exc}") from None
+        try:
+            secret = await ensure_first_admin(store)
+            if secret is not None:
+                # NB: stdout only, once; never through the logger.
+                announce(f"First admin token (shown once, store it now): {secret}")
+            app = create_app(settings=settings, store=store, bus=bus)
+            api = settings.api
+            config = uvicorn.Config(
+                app,
+                host=api.host,
+                port=api.port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=10,
+            )
+            server = uvicorn.Server(config)
+            announce(f"Aetherius API and dashboard on http://{api.host}:{api.port}")
+            _log.info("api serving", host=api.host, port=api.port)
+            await server.serve()
+            if not server.started:
+                raise ServeError(f"could not listen on {api.host}:{api.port} (is the port in use?)")
+        finally:
+            await bus.close()
+    finally:
+        await store.close()

@@ -1,0 +1,268 @@
+"""The dashboard: server-rendered pages over the same data functions the REST API uses.
+
+Pages work without JavaScript; ``static/app.js`` only adds live updates (SSE). A person logs in
+by pasting an API token once; the session cookie is HttpOnly and SameSite=Strict, and every form
+that changes something carries the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from aetherius import __version__
+from aetherius.api import data
+from aetherius.api.auth import SESSION_COOKIE, Principal, Role, identify
+from aetherius.api.deps import ApiContext, context
+from aetherius.api.problems import Problem
+from aetherius.web import views
+
+HERE = Path(__file__).parent
+LOGIN_CSRF_COOKIE = "aetherius_login_csrf"
+NEW_TOKEN_COOKIE = "aetherius_new_token"
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.globals["version"] = __version__
+templates.env.filters["ago"] = views.ago
+templates.env.filters["stamp"] = views.stamp
+templates.env.filters["markdown"] = views.markdown
+router = APIRouter(include_in_schema=False)
+
+
+class _LoginRequired(Exception):
+    pass
+
+
+async def _session(request: Request, *, role: Role = "viewer") -> tuple[ApiContext, Principal]:
+    ctx = context(request)
+    principal = await identify(request, authority=ctx.authority, signer=ctx.signer)
+    if principal is None or principal.via != "session":
+        raise _LoginRequired
+    if ctx.limiter.acquire(f"token:{principal.token_id}") > 0:
+        raise Problem(429, "rate limit exceeded for this session", headers={"Retry-After": "1"})
+    if not principal.has(role):
+        raise Problem(403, f"this page needs the {role} role; you are {principal.role}")
+    return ctx, principal
+
+
+def _check_csrf(ctx: ApiContext, principal: Principal, token: str) -> None:
+    if not ctx.signer.check_csrf(principal.session_id, token):
+        raise Problem(403, "the form's CSRF token is missing or stale: reload the page", kind="csrf")
+
+
+def _render(request: Request, name: str, principal: Principal | None, **values: Any) -> HTMLResponse:
+    ctx = context(request)
+    csrf = ctx.signer.csrf_token(principal.session_id) if principal is not None else ""
+    return templates.TemplateResponse(
+        request, name, {"me": principal, "csrf": csrf, "page": name.removesuffix(".html"), **values}
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str = "/", error: str = "") -> Response:
+    nonce = secrets.token_urlsafe(18)
+    response = _render(request, "login.html", None, next=views.safe_next(next), error=error, login_csrf=nonce)
+    response.set_cookie(LOGIN_CSRF_COOKIE, nonce, httponly=True, samesite="strict", path="/login")
+    return response
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    token: Annotated[str, Form(max_length=256)] = "",
+    csrf_token: Annotated[str, Form(max_length=64)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    ctx = context(request)
+    target = views.safe_next(next)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, csrf_token):
+        return RedirectResponse(f"/login?error=expired&next={quote(target)}", status_code=303)
+    if ctx.limiter.acquire(f"login:{request.client.host if request.client else '-'}") > 0:
+        raise Problem(429, "too many login attempts; wait a moment", headers={"Retry-After": "5"})
+    principal = await ctx.authority.authenticate(token.strip())
+    if principal is None:
+        return RedirectResponse(f"/login?error=invalid&next={quote(target)}", status_code=303)
+    cookie, _ = ctx.signer.issue(token_id=principal.token_id)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        httponly=True,
+        samesite="strict",
+        secure=ctx.settings.api.secure_cookies,
+        max_age=int(ctx.signer.ttl),
+        path="/",
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, csrf_token: Annotated[str, Form(max_length=64)] = "") -> Response:
+    ctx, me = await _session(request)
+    _check_csrf(ctx, me, csrf_token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+async def overview(request: Request) -> Response:
+    ctx, me = await _session(request)
+    clusters = await data.list_clusters(ctx.store)
+    recent = await data.recent_incidents(ctx.store, limit=500)
+    open_ = [i for i in recent if i.state != "resolved"]
+    return _render(
+        request,
+        "overview.html",
+        me,
+        clusters=[views.cluster_health(c) for c in clusters],
+        by_severity=views.count_by_severity(open_),
+        open_incidents=open_[:10],
+        chart=views.incidents_chart(recent),
+    )
+
+
+@router.get("/incidents", response_class=HTMLResponse)
+async def incidents(
+    request: Request,
+    cluster: str = "",
+    namespace: str = "",
+    severity: str = "",
+    state: str = "",
+    q: str = "",
+    cursor: str = "",
+) -> Response:
+    ctx, me = await _session(request)
+    rendered_at = datetime.now(UTC)
+    filters = views.IncidentFilterForm.parse(
+        cluster=cluster, namespace=namespace, severity=severity, state=state, q=q
+    )
+    page = await data.list_incidents(
+        ctx.store,
+        cluster=filters.cluster or None,
+        namespace=filters.namespace or None,
+        severity=filters.severity or None,
+        state=filters.state or None,
+        text=filters.q or None,
+        cursor=cursor or None,
+        limit=50,
+    )
+    return _render(
+        request,
+        "incidents.html",
+        me,
+        page=page,
+        filters=filters,
+        next_query=filters.query(page.next_cursor),
+        rendered_at=rendered_at.isoformat(),
+    )
+
+
+@router.get("/incidents/{incident_id}", response_class=HTMLResponse)
+async def incident(request: Request, incident_id: int, done: str = "") -> Response:
+    ctx, me = await _session(request)
+    detail = await data.incident_detail(ctx.store, incident_id)
+    if detail is None:
+        raise Problem(404, f"no incident {incident_id}")
+    report = views.ReportView.of(detail)
+    runbook = data.runbook(report.runbook) if report.runbook else None
+    return _render(
+        request, "incident.html", me, d=detail, i=detail.incident, report=report, runbook=runbook, done=done
+    )
+
+
+@router.post("/incidents/{incident_id}/{action}")
+async def incident_action(
+    request: Request,
+    incident_id: int,
+    action: str,
+    note: Annotated[str, Form(max_length=10_000)] = "",
+    csrf_token: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    ctx, me = await _session(request, role="operator")
+    _check_csrf(ctx, me, csrf_token)
+    if action == "acknowledge":
+        changed = await data.acknowledge(ctx.store, incident_id, note=note, by=me.name)
+    elif action == "resolve":
+        changed = await data.resolve(ctx.store, incident_id, note=note, by=me.name)
+    else:
+        raise Problem(404, f"no action {action!r}; use acknowledge or resolve")
+    if ctx.events is not None:
+        ctx.events.publish(changed)
+    return RedirectResponse(f"/incidents/{incident_id}?done={action}", status_code=303)
+
+
+@router.get("/knowledge", response_class=HTMLResponse)
+async def knowledge(request: Request, q: str = "") -> Response:
+    ctx, me = await _session(request)
+    query = q.strip()[:200]
+    hits = await data.search_knowledge(ctx.store, query, limit=20) if query else []
+    return _render(request, "knowledge.html", me, q=query, hits=hits, runbooks=data.runbooks())
+
+
+@router.get("/settings", response_class=HTMLResponse)
+async def settings_page(request: Request, created: str = "") -> Response:
+    ctx, me = await _session(request, role="admin")
+    response = _render(
+        request,
+        "settings.html",
+        me,
+        tokens=await data.list_tokens(ctx.store),
+        sinks=data.sinks(ctx.settings),
+        created=request.cookies.get(NEW_TOKEN_COOKIE, "") if created else "",
+    )
+    response.delete_cookie(NEW_TOKEN_COOKIE, path="/settings")
+    return response
+
+
+@router.post("/settings/tokens")
+async def settings_create_token(
+    request: Request,
+    name: Annotated[str, Form(min_length=1, max_length=128)],
+    role: Annotated[str, Form(pattern="^(viewer|operator|admin)$")],
+    csrf_token: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    ctx, me = await _session(request, role="admin")
+    _check_csrf(ctx, me, csrf_token)
+    created = await data.create_token(ctx.store, name=name, role=role)
+    # NB: the secret travels to the next page in a short-lived HttpOnly cookie, never in a URL.
+    response = RedirectResponse("/settings?created=1", status_code=303)
+    response.set_cookie(
+        NEW_TOKEN_COOKIE, created.token, max_age=60, httponly=True, samesite="strict", path="/settings"
+    )
+    return response
+
+
+@router.post("/settings/tokens/{token_id}/revoke")
+async def settings_revoke_token(
+    request: Request, token_id: int, csrf_token: Annotated[str, Form(max_length=64)] = ""
+) -> Response:
+    ctx, me = await _session(request, role="admin")
+    _check_csrf(ctx, me, csrf_token)
+    if str(token_id) == me.token_id:
+        raise Problem(409, "you cannot revoke the token of your own session")
+    await data.revoke_token(ctx.store, token_id)
+    ctx.authority.forget()
+    return RedirectResponse("/settings", status_code=303)
+
+
+def install_dashboard(app: FastAPI) -> None:
+    """Mount the pages and their static files on ``app``."""
+
+    async def login_required(request: Request, exc: Exception) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(views.safe_next(target))}", status_code=303)
+
+    app.add_exception_handler(_LoginRequired, login_required)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(router)

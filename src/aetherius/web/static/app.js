@@ -1,0 +1,45 @@
+// Aetherius dashboard: live incident updates over server-sent events. The pages work without it.
+"use strict";
+(function () {
+  var live = document.getElementById("live");
+  if (!live || !window.EventSource) { return; }
+  var table = document.querySelector("table[data-live=incidents] tbody");
+  var fresh = 0;
+
+  function ago(iso) {
+    var s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    if (s >= 86400) { return Math.floor(s / 86400) + "d ago"; }
+    if (s >= 3600) { return Math.floor(s / 3600) + "h ago"; }
+    if (s >= 60) { return Math.floor(s / 60) + "m ago"; }
+    return s + "s ago";
+  }
+
+  function update(incident) {
+    var row = table ? table.querySelector('tr[data-id="' + incident.id + '"]') : null;
+    if (row) {
+      var state = row.querySelector(".state span");
+      state.textContent = incident.state;
+      state.className = "state-" + incident.state;
+      var seen = row.querySelector(".seen time");
+      seen.setAttribute("datetime", incident.last_seen);
+      seen.textContent = ago(incident.last_seen);
+      row.classList.remove("flash");
+      void row.offsetWidth;
+      row.classList.add("flash");
+      live.textContent = "Incident #" + incident.id + " is now " + incident.state + ".";
+      return;
+    }
+    fresh += 1;
+    live.textContent = "";
+    var link = document.createElement("a");
+    link.href = window.location.pathname + window.location.search;
+    link.textContent = fresh + " new or changed incident" + (fresh === 1 ? "" : "s") +
+      " (latest: #" + incident.id + " " + incident.reason + ") — show them";
+    live.appendChild(link);
+  }
+
+  var source = new EventSource(live.getAttribute("data-events"));
+  source.addEventListener("incident", function (event) {
+    try { update(JSON.parse(event.data)); } catch (e) { /* a malformed frame is skipped */ }
+  });
+})();

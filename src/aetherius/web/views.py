@@ -1,0 +1,201 @@
+"""What the templates show, computed in Python: health, counts, the chart, a report's parts.
+
+Templates only lay things out; anything that needs a decision (is a cluster healthy, which
+evidence lines, how tall a bar) is made here, where it is typed and tested.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from aetherius.api.schemas import IncidentDetail, IncidentOut
+
+SEVERITY_ORDER = ("critical", "warning", "info")
+_md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+STALE_AFTER = timedelta(minutes=5)
+
+
+def markdown(text: str) -> Markup:
+    """Render markdown without raw HTML (runbooks may come from a user's ConfigMap)."""
+    return Markup(_md.render(text or ""))  # noqa: S704 - html disabled in the parser
+
+
+def ago(moment: datetime | None, now: datetime | None = None) -> str:
+    if moment is None:
+        return "never"
+    seconds = int(((now or datetime.now(UTC)) - moment).total_seconds())
+    if seconds < 0:
+        return "just now"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def stamp(moment: datetime | str | None) -> str:
+    if moment is None or moment == "":
+        return ""
+    if isinstance(moment, str):
+        return moment.replace("T", " ").removesuffix("Z") + (" UTC" if moment.endswith("Z") else "")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def safe_next(target: str) -> str:
+    """Only same-site paths after login: never an open redirect to another host."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@dataclass(frozen=True)
+class ClusterHealth:
+    id: str
+    name: str
+    healthy: bool
+    status: str
+    last_seen: datetime | None
+
+
+def cluster_health(cluster: Any, *, now: datetime | None = None) -> ClusterHealth:
+    health = dict(getattr(cluster, "watcher_health", {}) or {})
+    last_seen: datetime | None = getattr(cluster, "last_seen", None)
+    stale = last_seen is None or (now or datetime.now(UTC)) - last_seen > STALE_AFTER
+    reported = str(health.get("status", "")).lower()
+    healthy = not stale and reported in ("", "ok", "healthy", "ready")
+    status = "stale: no report for over 5 minutes" if stale else (reported or "ok")
+    return ClusterHealth(id=cluster.id, name=cluster.name, healthy=healthy, status=status, last_seen=last_seen)
+
+
+def count_by_severity(incidents: list[IncidentOut]) -> list[tuple[str, int]]:
+    counts = Counter(i.severity for i in incidents)
+    return [(s, counts.get(s, 0)) for s in SEVERITY_ORDER]
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    height: float
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    bars: list[Bar]
+    max_count: int
+    days: int
+    description: str
+
+
+def incidents_chart(incidents: list[IncidentOut], *, days: int = 14, now: datetime | None = None) -> Chart:
+    """New incidents per day over ``days`` days, as bar geometry for an inline SVG."""
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    start = today - timedelta(days=days - 1)
+    counts = Counter(i.first_seen.astimezone(UTC).date() for i in incidents)
+    width, height, top = 560, 160, 16
+    slot = width / days
+    peak = max([counts.get(start + timedelta(d), 0) for d in range(days)] + [1])
+    bars = []
+    for d in range(days):
+        day = start + timedelta(d)
+        count = counts.get(day, 0)
+        bar_height = (height - top - 20) * count / peak
+        bars.append(
+            Bar(
+                x=round(d * slot + slot * 0.15, 1),
+                y=round(height - 20 - bar_height, 1),
+                height=round(bar_height, 1),
+                label=day.strftime("%m-%d"),
+                count=count,
+            )
+        )
+    total = sum(b.count for b in bars)
+    description = f"{total} incidents opened in the last {days} days; the busiest day had {peak if total else 0}."
+    return Chart(width=width, height=height, bars=bars, max_count=peak, days=days, description=description)
+
+
+@dataclass(frozen=True)
+class IncidentFilterForm:
+    cluster: str = ""
+    namespace: str = ""
+    severity: str = ""
+    state: str = ""
+    q: str = ""
+
+    @classmethod
+    def parse(cls, *, cluster: str, namespace: str, severity: str, state: str, q: str) -> IncidentFilterForm:
+        return cls(
+            cluster=cluster.strip()[:253],
+            namespace=namespace.strip()[:253],
+            severity=severity if severity in SEVERITY_ORDER else "",
+            state=state if state in ("open", "acknowledged", "resolved") else "",
+            q=q.strip()[:200],
+        )
+
+    def query(self, cursor: str | None) -> str:
+        if not cursor:
+            return ""
+        values = {k: v for k, v in vars(self).items() if v}
+        return urlencode({**values, "cursor": cursor})
+
+
+def _lines(value: Any) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [value]
+    out = []
+    for item in value:
+        if isinstance(item, dict):
+            out.append(str(item.get("text") or item.get("line") or item.get("summary") or item))
+        else:
+            out.append(str(item))
+    return out
+
+
+@dataclass
+class ReportView:
+    """The latest report's parts, read defensively: reports only ever gain fields."""
+
+    version: int = 0
+    root_cause: str = ""
+    sentence: str = ""
+    evidence: list[str] = field(default_factory=list)
+    recommendations: list[str] = field(default_factory=list)
+    runbook: str = ""
+    similar: list[dict[str, Any]] = field(default_factory=list)
+    affected: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, detail: IncidentDetail) -> ReportView:
+        incident = detail.incident
+        view = cls(root_cause=incident.root_cause or "Unknown", sentence=incident.summary)
+        view.affected = list(incident.affected_objects)
+        if not detail.reports:
+            view.sentence = view.sentence or "Not diagnosed yet: the report appears here when it is ready."
+            return view
+        latest = detail.reports[0]
+        doc = latest.document
+        view.version = latest.version
+        view.root_cause = latest.root_cause or doc.get("root_cause") or view.root_cause
+        view.sentence = latest.summary or str(doc.get("summary", "")) or view.sentence
+        view.evidence = _lines(doc.get("evidence"))
+        view.recommendations = _lines(doc.get("recommendations"))
+        runbook = doc.get("runbook")
+        view.runbook = str(runbook.get("slug", "")) if isinstance(runbook, dict) else str(runbook or "")
+        similar = doc.get("similar_incidents") or doc.get("similar") or []
+        view.similar = [s for s in similar if isinstance(s, dict)]
+        affected = doc.get("affected_objects") or doc.get("affected")
+        if isinstance(affected, list) and affected:
+            view.affected = [a for a in affected if isinstance(a, dict)]
+        return view

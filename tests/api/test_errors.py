@@ -1,0 +1,91 @@
+"""Every failure is a problem document: unknown routes, validation, size, time, our own bugs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from fastapi import FastAPI
+
+from aetherius.api.app import create_app
+from tests.api.bus import TestBus as MemoryBus
+from aetherius.store import Store
+from tests.api.conftest import Tokens, make_settings
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["type"].startswith("https://")
+    assert "Traceback" not in response.text
+    return dict(body)
+
+
+async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
+    body = assert_problem(await client.get("/api/v1/nope"), 404)
+    assert "no route GET /api/v1/nope" in str(body["detail"])
+    assert_problem(await client.put("/health/live"), 405)
+
+
+async def test_validation_error_names_the_field(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    response = await client.get("/api/v1/incidents?limit=0", headers=tokens.header("viewer"))
+    body = assert_problem(response, 422)
+    assert "limit" in str(body["detail"]) and isinstance(body["errors"], list)
+    bad = await client.get("/api/v1/incidents/not-a-number", headers=tokens.header("viewer"))
+    assert_problem(bad, 422)
+
+
+async def test_bad_cursor_is_a_400(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    response = await client.get("/api/v1/incidents?cursor=%%%garbage", headers=tokens.header("viewer"))
+    assert "cursor" in str(assert_problem(response, 400)["detail"])
+
+
+async def test_oversized_body_is_refused_before_parsing(store: Store, bus: MemoryBus, tokens: Tokens) -> None:
+    app = create_app(settings=make_settings(max_body_bytes=2048), store=store, bus=bus)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        response = await http.post(
+            "/api/v1/tokens", content=b"{" + b" " * 4096 + b"}", headers=tokens.header("admin")
+        )
+        body = assert_problem(response, 413)
+        assert "2048 bytes" in str(body["detail"])
+
+        async def chunks():  # type: ignore[no-untyped-def]
+            for _ in range(10):
+                yield b" " * 1000
+
+        streamed = await http.post("/api/v1/tokens", content=chunks(), headers=tokens.header("admin"))
+        assert_problem(streamed, 413)
+
+
+async def test_slow_handler_times_out_with_504(store: Store, bus: MemoryBus) -> None:
+    app = create_app(settings=make_settings(request_timeout="0.2s"), store=store, bus=bus)
+
+    @app.get("/slow-for-test")
+    async def slow() -> dict[str, str]:
+        await asyncio.sleep(5)
+        return {}
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        assert "0.2s" in str(assert_problem(await http.get("/slow-for-test"), 504)["detail"])
+
+
+async def test_a_bug_is_a_500_problem_without_internals(app: FastAPI) -> None:
+    @app.get("/boom-for-test")
+    async def boom() -> dict[str, str]:
+        raise RuntimeError("secret internal detail")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        response = await http.get("/boom-for-test")
+    body = assert_problem(response, 500)
+    assert "secret internal detail" not in response.text and "logged" in str(body["detail"])
+
+
+async def test_health(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health/live")).json() == {"status": "ok"}
+    assert (await client.get("/health/ready")).json() == {"status": "ok"}

@@ -1,0 +1,50 @@
+"""The SSE stream over a real socket: heartbeats, and a frame when an incident changes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+
+from aetherius.api.app import create_app
+from aetherius.store import Store
+from tests.api.bus import TestBus
+from tests.api.conftest import Tokens, make_settings
+from tests.api.seed import seed_incident, unique_cluster
+from tests.api.server import serving
+
+
+async def test_stream_reports_changes_from_any_writer(store: Store, tokens: Tokens) -> None:
+    app = create_app(
+        settings=make_settings(events_poll_interval="0.2s", events_heartbeat="0.4s"), store=store, bus=TestBus()
+    )
+    incident = await seed_incident(store, cluster=unique_cluster())
+    async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
+        assert (await http.get("/api/v1/events")).status_code == 401
+        async with http.stream("GET", "/api/v1/events", headers=tokens.header("viewer")) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.aiter_lines()
+            heartbeat = False
+            frames: list[dict[str, object]] = []
+
+            async def read() -> None:
+                nonlocal heartbeat
+                event = ""
+                async for line in lines:
+                    if line.startswith(": heartbeat"):
+                        heartbeat = True
+                    elif line.startswith("event: "):
+                        event = line[7:]
+                    elif line.startswith("data: ") and event == "incident":
+                        frames.append(json.loads(line[6:]))
+                        if heartbeat and any(f["state"] == "acknowledged" for f in frames):
+                            return
+
+            reader = asyncio.create_task(read())
+            await asyncio.sleep(0.5)
+            # A change made by another writer (straight to the store, as the orchestrator would).
+            await store.acknowledge_incident(incident.id, note="someone else")
+            await asyncio.wait_for(reader, timeout=8)
+    assert heartbeat
+    assert any(f["id"] == incident.id and f["state"] == "acknowledged" for f in frames)
