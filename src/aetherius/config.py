@@ -93,6 +93,9 @@ class WatcherSettings(_Section):
     read_inactivity_timeout: Duration = timedelta(seconds=90)
     page_size: int = Field(default=500, ge=1, le=10_000)
     dedup_window: Duration = timedelta(hours=1)
+    dedup_max_entries: int = Field(default=200_000, ge=1, le=10_000_000)
+    checkpoint_interval: Duration = timedelta(seconds=2)
+    publish_batch: int = Field(default=512, ge=1, le=65_536)
 
 
 class MessageBusSettings(_Section):
@@ -102,11 +105,17 @@ class MessageBusSettings(_Section):
     stream: str = "AETHERIUS_SIGNALS"
     subject_prefix: str = "aetherius.signals"
     publish_window: int = Field(default=256, ge=1, le=65_536)
+    publish_timeout: Duration = timedelta(seconds=10)
+    duplicate_window: Duration = timedelta(hours=1)
+    max_deliver: int = Field(default=5, ge=1, le=1000)
+    ack_wait: Duration = timedelta(seconds=60)
+    kv_bucket: str = "aetherius_state"
+    max_messages: int = Field(default=1_000_000, ge=1)
 
     @field_validator("url")
     @classmethod
     def _url_scheme(cls, value: str) -> str:
-        if not (value.startswith(("nats://", "tls://")) or value == "memory://"):
+        if not value.startswith(("nats://", "tls://", "memory://")):
             raise ValueError("must be nats://host:port, tls://host:port or memory:// (in-process bus)")
         return value
 

@@ -53,7 +53,7 @@ def test_get_pods_shows_the_demo_failures(demo: tuple[SimHandle, Path]) -> None:
     assert by_prefix["payments"] == "CreateContainerConfigError"
     assert by_prefix["report-builder"] == "Pending"
     assert "ImagePullBackOff" in statuses.values()
-    assert [line for line in result.stdout.splitlines() if "blog-" in line][0].split()[2:4] == [
+    assert next(line for line in result.stdout.splitlines() if "blog-" in line).split()[2:4] == [
         "0/1",
         "Running",
     ]

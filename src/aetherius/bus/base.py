@@ -38,3 +38,24 @@ class SignalBus(Protocol):
         """Up to ``batch`` Deliveries for the shared durable consumer ``durable`` (work sharing)."""
 
     async def close(self) -> None: ...
+
+
+class KeyValue(Protocol):
+    """A small durable key/value bucket beside the bus (the Watcher's cursor and dedup window).
+
+    It lives with the bus so that the state that says "published up to here" survives exactly as
+    long as the published Signals do: JetStream KV for NATS, a dict for the in-process bus.
+    """
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def put(self, key: str, value: bytes) -> None: ...
+
+
+class StatefulBus(SignalBus, Protocol):
+    """A bus that also keeps a producer's state; both implementations are one."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def key_value(self, bucket: str) -> KeyValue: ...

@@ -34,6 +34,7 @@ nothing ever looks like it happened in the future.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import logging
@@ -175,9 +176,12 @@ class Timeline:
 
     def _step_run(self, at: float, ref: str, args: Step) -> None:
         self._step_schedule(at, ref, args)
-        self._at(
-            at + 2, f"{ref} start", lambda: [self._start(ref, c, True, True) for c in self._containers(ref)]
-        )
+
+        def start_all() -> None:
+            for container in self._containers(ref):
+                self._start(ref, container, True, True)
+
+        self._at(at + 2, f"{ref} start", start_all)
 
     def _step_schedule(self, at: float, ref: str, args: Step) -> None:
         node = str(args["node"])
@@ -244,17 +248,18 @@ class Timeline:
             if logs:
                 self.cluster.logs.append(namespace, name, which(), logs)
 
+        def die(wait: float) -> None:
+            self.kubelet.crash(ref, which(), reason=reason, exit_code=code, backoff_seconds=wait)
+
         t = at
         for attempt in range(restarts + 1):
-            self._at(t, f"{ref} start#{attempt}", lambda first=attempt == 0: begin(first))
+            self._at(t, f"{ref} start#{attempt}", functools.partial(begin, attempt == 0))
             t += run_for
             wait = backoff(attempt)
             self._at(
                 t,
                 f"{ref} crash#{attempt}",
-                lambda wait=wait: self.kubelet.crash(
-                    ref, which(), reason=reason, exit_code=code, backoff_seconds=wait
-                ),
+                functools.partial(die, wait),
             )
             # The kubelet re-syncs the pod during the back-off and reports BackOff each time.
             beat = 1.0

@@ -1,0 +1,315 @@
+"""``NatsBus``: Signals on NATS JetStream.
+
+- One stream (``message_bus.stream``) holds ``<prefix>.>``; a Signal goes to
+  ``<prefix>.<cluster_id>.<source>``, so one stream serves one cluster or many (agent mode) and a
+  consumer may filter on one cluster.
+- ``Nats-Msg-Id`` is ``signal.msg_id`` and the stream's duplicate window is long (an hour by
+  default), so a relist or a restart that re-publishes an occurrence is dropped by the server.
+- ``publish`` is pipelined: up to ``publish_window`` un-acknowledged messages in flight, and it
+  returns only once every one is acknowledged (or raises ``BusUnavailable``; re-publishing the same
+  batch is safe thanks to the message ids).
+- A durable pull consumer per ``durable`` name is shared by every replica (work sharing). The
+  server delivers a message ``max_deliver + 1`` times at most; we dead-letter it ourselves at
+  ``max_deliver`` (on nak, on term, or when a crashed consumer let ``ack_wait`` lapse), publishing
+  it to ``<prefix>_dead.<cluster_id>`` in the ``<stream>_DEAD`` stream, counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+
+from aetherius.bus.base import BusUnavailable, Delivery, KeyValue
+from aetherius.config import MessageBusSettings
+from aetherius.logs import get_logger
+from aetherius.ops.metrics import (
+    BUS_DEAD_LETTERED,
+    BUS_DUPLICATES,
+    BUS_REDELIVERIES,
+    PUBLISH_FAILURES,
+    PUBLISH_LATENCY,
+)
+from aetherius.signals import Signal, decode_signal, encode_signal
+
+log = get_logger(__name__)
+
+_TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_NATS_ERRORS = (nats.errors.Error, nats.js.errors.Error, OSError, TimeoutError)
+
+
+def subject_token(value: str) -> str:
+    """A value made safe as one subject token (no dots, wildcards or spaces)."""
+    return _TOKEN_UNSAFE.sub("_", value) or "_"
+
+
+class NatsDelivery:
+    def __init__(self, bus: NatsBus, msg: Msg, signal: Signal, deliveries: int) -> None:
+        self.signal = signal
+        self.deliveries = deliveries
+        self._bus = bus
+        self._msg = msg
+
+    async def ack(self) -> None:
+        await self._settle(self._msg.ack())
+
+    async def nak(self, *, delay: float | None = None) -> None:
+        if self.deliveries >= self._bus.settings.max_deliver:
+            await self._bus._dead_letter(self._msg, cause="max_deliver")
+            return
+        await self._settle(self._msg.nak(delay=delay))
+
+    async def term(self) -> None:
+        await self._bus._dead_letter(self._msg, cause="term")
+
+    async def _settle(self, operation: Any) -> None:
+        try:
+            await operation
+        except _NATS_ERRORS as exc:
+            # NB: an ack lost with the connection means a redelivery later, never a loss.
+            raise BusUnavailable(f"cannot settle a delivery: {type(exc).__name__}: {exc}") from exc
+
+
+class NatsKeyValue:
+    def __init__(self, kv: Any) -> None:
+        self._kv = kv
+
+    async def get(self, key: str) -> bytes | None:
+        try:
+            entry = await self._kv.get(key)
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        except _NATS_ERRORS as exc:
+            raise BusUnavailable(f"KV get {key}: {type(exc).__name__}: {exc}") from exc
+        value = entry.value
+        return bytes(value) if value is not None else None
+
+    async def put(self, key: str, value: bytes) -> None:
+        try:
+            await self._kv.put(key, value)
+        except _NATS_ERRORS as exc:
+            raise BusUnavailable(f"KV put {key}: {type(exc).__name__}: {exc}") from exc
+
+
+class NatsBus:
+    """Publish and consume Signals through one NATS connection (re-established when it dies)."""
+
+    def __init__(self, settings: MessageBusSettings, *, name: str = "aetherius") -> None:
+        self.settings = settings
+        self.name = name
+        self.stream = settings.stream
+        self.prefix = settings.subject_prefix
+        self.dead_stream = f"{settings.stream}_DEAD"
+        self.dead_prefix = f"{settings.subject_prefix}_dead"
+        self._nc: NatsClient | None = None
+        self._js: JetStreamContext | None = None
+        self._subscriptions: dict[str, Any] = {}
+        self._connect_lock = asyncio.Lock()
+        self._stream_ready = False
+
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    async def connect(self) -> None:
+        """Connect and make sure the streams exist; raises ``BusUnavailable``."""
+        await self._ensure()
+
+    async def _ensure(self) -> JetStreamContext:
+        if self._js is not None and self._nc is not None and not self._nc.is_closed:
+            return self._js
+        async with self._connect_lock:
+            if self._js is not None and self._nc is not None and not self._nc.is_closed:
+                return self._js
+            attempts = self.settings.max_reconnect_attempts
+            try:
+                # NB: nats-py retries a failing first connect forever; bound it so the caller
+                # (readiness, the watcher's retry loop) hears about an unreachable server.
+                self._nc = await asyncio.wait_for(
+                    nats.connect(
+                        self.settings.url,
+                        name=self.name,
+                        allow_reconnect=attempts != 0,
+                        connect_timeout=2,
+                        reconnect_time_wait=self.settings.reconnect_delay.total_seconds(),
+                        max_reconnect_attempts=attempts,
+                        error_cb=self._on_error,
+                        disconnected_cb=self._on_disconnected,
+                        reconnected_cb=self._on_reconnected,
+                    ),
+                    timeout=self.settings.publish_timeout.total_seconds(),
+                )
+            except (*_NATS_ERRORS, nats.errors.NoServersError) as exc:
+                raise BusUnavailable(
+                    f"cannot connect to {self.settings.url}: {type(exc).__name__}: {exc}"
+                ) from exc
+            self._js = self._nc.jetstream(publish_async_max_pending=self.settings.publish_window)
+            self._subscriptions.clear()
+            self._stream_ready = False
+            await self._ensure_streams(self._js)
+            log.info("bus connected", url=self.settings.url, stream=self.stream)
+            return self._js
+
+    async def _ensure_streams(self, js: JetStreamContext) -> None:
+        duplicate_window = self.settings.duplicate_window.total_seconds()
+        wanted = [
+            (self.stream, f"{self.prefix}.>", self.settings.max_messages),
+            (self.dead_stream, f"{self.dead_prefix}.>", -1),
+        ]
+        try:
+            for name, subject, max_msgs in wanted:
+                try:
+                    await js.stream_info(name)
+                except nats.js.errors.NotFoundError:
+                    await js.add_stream(
+                        name=name,
+                        subjects=[subject],
+                        duplicate_window=duplicate_window,
+                        max_msgs=max_msgs,
+                        discard=api.DiscardPolicy.NEW,
+                    )
+                    log.info("bus stream created", stream=name, subjects=subject)
+        except _NATS_ERRORS as exc:
+            raise BusUnavailable(f"cannot create stream {self.stream}: {type(exc).__name__}: {exc}") from exc
+        self._stream_ready = True
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("bus error", error=f"{type(exc).__name__}: {exc}")
+
+    async def _on_disconnected(self) -> None:
+        log.warning("bus disconnected", url=self.settings.url)
+
+    async def _on_reconnected(self) -> None:
+        log.info("bus reconnected", url=self.settings.url)
+
+    def subject_for(self, signal: Signal) -> str:
+        return f"{self.prefix}.{subject_token(signal.cluster_id)}.{subject_token(signal.source)}"
+
+    async def publish(self, signals: Sequence[Signal]) -> None:
+        if not signals:
+            return
+        js = await self._ensure()
+        started = time.perf_counter()
+        futures: list[asyncio.Future[Any]] = []
+        try:
+            for signal in signals:
+                futures.append(
+                    await js.publish_async(
+                        self.subject_for(signal),
+                        encode_signal(signal),
+                        wait_stall=self.settings.publish_timeout.total_seconds(),
+                        headers={"Nats-Msg-Id": signal.msg_id},
+                    )
+                )
+            done, pending = await asyncio.wait(futures, timeout=self.settings.publish_timeout.total_seconds())
+        except _NATS_ERRORS as exc:
+            for future in futures:
+                future.cancel()
+            PUBLISH_FAILURES.inc()
+            raise BusUnavailable(f"publish failed: {type(exc).__name__}: {exc}") from exc
+        for future in pending:
+            future.cancel()
+        if pending:
+            PUBLISH_FAILURES.inc()
+            raise BusUnavailable(f"{len(pending)} of {len(futures)} publishes not acknowledged in time")
+        duplicates = 0
+        for future in done:
+            error = future.exception()
+            if error is not None:
+                PUBLISH_FAILURES.inc()
+                raise BusUnavailable(f"publish rejected: {type(error).__name__}: {error}")
+            duplicates += bool(future.result().duplicate)
+        if duplicates:
+            BUS_DUPLICATES.inc(duplicates)
+        PUBLISH_LATENCY.observe(time.perf_counter() - started)
+
+    async def _subscription(self, durable: str) -> Any:
+        subscription = self._subscriptions.get(durable)
+        if subscription is None:
+            js = await self._ensure()
+            config = api.ConsumerConfig(
+                durable_name=durable,
+                ack_policy=api.AckPolicy.EXPLICIT,
+                max_deliver=self.settings.max_deliver + 1,
+                ack_wait=self.settings.ack_wait.total_seconds(),
+                filter_subject=f"{self.prefix}.>",
+            )
+            try:
+                subscription = await js.pull_subscribe(
+                    f"{self.prefix}.>", durable=durable, stream=self.stream, config=config
+                )
+            except _NATS_ERRORS as exc:
+                raise BusUnavailable(f"cannot open consumer {durable}: {type(exc).__name__}: {exc}") from exc
+            self._subscriptions[durable] = subscription
+        return subscription
+
+    async def pull(self, *, durable: str, batch: int, timeout: float) -> list[Delivery]:
+        subscription = await self._subscription(durable)
+        try:
+            messages = await subscription.fetch(batch, timeout=timeout)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+        except _NATS_ERRORS as exc:
+            raise BusUnavailable(f"pull {durable}: {type(exc).__name__}: {exc}") from exc
+        out: list[Delivery] = []
+        for msg in messages:
+            deliveries = int(msg.metadata.num_delivered)
+            if deliveries > self.settings.max_deliver:
+                await self._dead_letter(msg, cause="ack_wait")
+                continue
+            try:
+                signal = decode_signal(msg.data)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                await self._dead_letter(msg, cause="undecodable")
+                continue
+            if deliveries > 1:
+                BUS_REDELIVERIES.inc()
+            out.append(NatsDelivery(self, msg, signal, deliveries))
+        return out
+
+    async def _dead_letter(self, msg: Msg, *, cause: str) -> None:
+        js = await self._ensure()
+        cluster = msg.subject[len(self.prefix) + 1 :].split(".", 1)[0] or "_"
+        headers = {"Aetherius-Dead-Cause": cause, "Aetherius-Subject": msg.subject}
+        msg_id = (msg.headers or {}).get("Nats-Msg-Id")
+        if msg_id:
+            headers["Nats-Msg-Id"] = msg_id
+        try:
+            await js.publish(f"{self.dead_prefix}.{cluster}", msg.data, headers=headers)
+            await msg.term()
+        except _NATS_ERRORS as exc:
+            raise BusUnavailable(f"dead-letter failed: {type(exc).__name__}: {exc}") from exc
+        BUS_DEAD_LETTERED.labels(cause=cause).inc()
+        log.warning("signal dead-lettered", cause=cause, subject=msg.subject, msg_id=msg_id)
+
+    async def key_value(self, bucket: str) -> KeyValue:
+        js = await self._ensure()
+        try:
+            try:
+                kv = await js.key_value(bucket)
+            except nats.js.errors.BucketNotFoundError:
+                kv = await js.create_key_value(bucket=bucket, history=1)
+        except _NATS_ERRORS as exc:
+            raise BusUnavailable(f"KV bucket {bucket}: {type(exc).__name__}: {exc}") from exc
+        return NatsKeyValue(kv)
+
+    async def close(self) -> None:
+        if self._nc is not None and not self._nc.is_closed:
+            # NB: not drain(): publish already awaited every ack, and draining a pull
+            # subscription waits out its timeout; un-acked deliveries simply come back.
+            with contextlib.suppress(*_NATS_ERRORS):
+                await asyncio.wait_for(self._nc.flush(timeout=2), timeout=3)
+            await self._nc.close()
+        self._nc = None
+        self._js = None
