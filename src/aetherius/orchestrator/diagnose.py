@@ -70,7 +70,9 @@ class EngineDiagnoser:
         sink = MemoryAuditSink()
         gateway = ExecutionGateway(self.backend, audit=sink)
         try:
-            result = await diagnose(gateway, namespace=incident.workload.namespace or None, scan_id=diagnosis_id)
+            result = await diagnose(
+                gateway, namespace=incident.workload.namespace or None, scan_id=diagnosis_id
+            )
         finally:
             # NB: the reads are kept even when the diagnosis failed half way: they happened.
             if sink.records:
@@ -108,14 +110,16 @@ class EngineDiagnoser:
 class GatewayHealthProbe:
     """``HealthProbe`` reading the workload's status through the gateway (one audited GET)."""
 
-    def __init__(self, backend: Backend, *, repository: IncidentRepository, cluster_id: str) -> None:
+    def __init__(self, backend: Backend, *, repository: IncidentRepository, cluster_id: str | None) -> None:
         self.backend = backend
         self.repository = repository
         self.cluster_id = cluster_id
 
     async def healthy(self, incident: Incident) -> bool | None:
         w = incident.workload
-        if incident.cluster_id != self.cluster_id or w.kind not in _PROBED_KINDS:
+        # NB: ``cluster_id`` None: this orchestrator serves one cluster, whatever its Signals call it.
+        foreign = self.cluster_id is not None and incident.cluster_id != self.cluster_id
+        if foreign or w.kind not in _PROBED_KINDS:
             return None
         sink = MemoryAuditSink()
         gateway = ExecutionGateway(self.backend, audit=sink)
@@ -129,7 +133,9 @@ class GatewayHealthProbe:
             return None
         finally:
             if sink.records:
-                await self.repository.record_audit(audit_rows(sink.records, incident=incident, scan_id=scan_id))
+                await self.repository.record_audit(
+                    audit_rows(sink.records, incident=incident, scan_id=scan_id)
+                )
         if obj is None:
             return True  # gone: nothing is failing any more
         return workload_healthy(w.kind, obj)
