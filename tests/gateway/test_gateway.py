@@ -21,11 +21,35 @@ SNAPSHOT = {
     "apiVersion": "v1",
     "kind": "List",
     "items": [
-        {"kind": "Pod", "metadata": {"name": "api-1", "namespace": "shop", "labels": {"app": "api"}}, "spec": {}, "status": {}},
-        {"kind": "Pod", "metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web"}}, "spec": {}, "status": {}},
-        {"kind": "Pod", "metadata": {"name": "db-1", "namespace": "data", "labels": {"app": "db"}}, "spec": {}, "status": {}},
-        {"kind": "Secret", "metadata": {"name": "db-credentials", "namespace": "shop"}, "type": "Opaque", "data": {"password": "aHVudGVyMg=="}},
-        {"kind": "Node", "metadata": {"name": "node-1"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+        {
+            "kind": "Pod",
+            "metadata": {"name": "api-1", "namespace": "shop", "labels": {"app": "api"}},
+            "spec": {},
+            "status": {},
+        },
+        {
+            "kind": "Pod",
+            "metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web"}},
+            "spec": {},
+            "status": {},
+        },
+        {
+            "kind": "Pod",
+            "metadata": {"name": "db-1", "namespace": "data", "labels": {"app": "db"}},
+            "spec": {},
+            "status": {},
+        },
+        {
+            "kind": "Secret",
+            "metadata": {"name": "db-credentials", "namespace": "shop"},
+            "type": "Opaque",
+            "data": {"password": "aHVudGVyMg=="},
+        },
+        {
+            "kind": "Node",
+            "metadata": {"name": "node-1"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+        },
         {
             "kind": "Event",
             "metadata": {"name": "e1", "namespace": "shop"},
@@ -45,7 +69,20 @@ SNAPSHOT = {
     ],
 }
 
-WRITE_WORDS = ("create", "update", "patch", "delete", "apply", "replace", "exec", "evict", "scale", "write", "post", "put")
+WRITE_WORDS = (
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "apply",
+    "replace",
+    "exec",
+    "evict",
+    "scale",
+    "write",
+    "post",
+    "put",
+)
 
 
 @pytest.fixture
@@ -66,7 +103,9 @@ async def test_every_read_is_audited_with_its_requester(gateway: ExecutionGatewa
     assert sorted(p["metadata"]["name"] for p in pods) == ["api-1", "web-1"]
     assert await gateway.get_object("Pod", requester="scan-1", namespace="shop", name="nope") is None
     events = await gateway.events_for(requester="diag-7", kind="Pod", namespace="shop", name="api-1")
-    logs = await gateway.pod_logs(requester="diag-7", namespace="shop", name="api-1", container="api", previous=True, tail_lines=2)
+    logs = await gateway.pod_logs(
+        requester="diag-7", namespace="shop", name="api-1", container="api", previous=True, tail_lines=2
+    )
     node = await gateway.node_state(requester="diag-7", name="node-1")
     assert node is not None and len(events) == 1
     assert logs is not None and logs.splitlines()[0].startswith("connecting") and "pw9999" not in logs
@@ -93,7 +132,9 @@ async def test_label_selector_and_unknown_kind(gateway: ExecutionGateway) -> Non
 
 async def test_secret_data_never_leaves_even_from_a_snapshot(gateway: ExecutionGateway) -> None:
     secrets = await gateway.list_objects("Secret", requester="s")
-    assert secrets == [{"kind": "Secret", "metadata": {"name": "db-credentials", "namespace": "shop"}, "type": "Opaque"}]
+    assert secrets == [
+        {"kind": "Secret", "metadata": {"name": "db-credentials", "namespace": "shop"}, "type": "Opaque"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -114,7 +155,17 @@ def test_not_a_snapshot(data: bytes, message: str) -> None:
 
 def test_malformed_items_are_warnings() -> None:
     state = parse_snapshot(
-        orjson.dumps({"kind": "List", "items": [{"kind": "Pod"}, 7, {"metadata": {"name": "x"}}, {"kind": "Pod", "metadata": {"name": "ok"}}]})
+        orjson.dumps(
+            {
+                "kind": "List",
+                "items": [
+                    {"kind": "Pod"},
+                    7,
+                    {"metadata": {"name": "x"}},
+                    {"kind": "Pod", "metadata": {"name": "ok"}},
+                ],
+            }
+        )
     )
     assert len(state.objects["Pod"]) == 1 and len(state.warnings) == 3
 
@@ -129,5 +180,9 @@ def test_events_k8s_io_are_normalized(tmp_path: Path) -> None:
     event = snapshot_gateway(path).list_objects
     state = parse_snapshot(path.read_bytes())
     ev = state.objects["Event"][0]
-    assert ev["involvedObject"]["name"] == "api-1" and ev["count"] == 7 and ev["message"] == "Readiness probe failed"
+    assert (
+        ev["involvedObject"]["name"] == "api-1"
+        and ev["count"] == 7
+        and ev["message"] == "Readiness probe failed"
+    )
     assert callable(event)

@@ -9,7 +9,10 @@ import pytest
 from aetherius.gateway import MASK, redact_object, scrub_text
 
 LEAKS = [
-    ("Authorization: Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2lnbmF0dXJl", "eyJzdWIi"),
+    (
+        "Authorization: Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2lnbmF0dXJl",
+        "eyJzdWIi",
+    ),
     ("GET /api with header authorization=Bearer abcdef0123456789abcdef", "abcdef0123456789abcdef"),
     ("connecting to postgres://shop:hunter2pass@db.shop.svc:5432/orders", "hunter2pass"),
     ("redis url redis://:S3cr3tRedis@redis:6379/0", "S3cr3tRedis"),
@@ -24,7 +27,10 @@ LEAKS = [
         '{"type": "service_account", "private_key_id": "8f2a9c0b1d", "private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\n-----END PRIVATE KEY-----\\n"}',
         "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
     ),
-    ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq9\nabc\n-----END RSA PRIVATE KEY-----", "MIIEowIBAAKCAQEA7bq9"),
+    (
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq9\nabc\n-----END RSA PRIVATE KEY-----",
+        "MIIEowIBAAKCAQEA7bq9",
+    ),
     ("token eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyIjoiYWRtaW4ifQ.dGVzdHNpZ25hdHVyZQ", "eyJ1c2VyIjoiYWRtaW4ifQ"),
     ("export GITHUB_TOKEN ghp_1234567890abcdefghijklmnopqrstuvwxyz", "ghp_1234567890abcdefghij"),
 ]
@@ -56,7 +62,9 @@ def test_secret_keeps_metadata_only() -> None:
         "metadata": {
             "name": "db-credentials",
             "namespace": "shop",
-            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": '{"data":{"password":"aHVudGVyMg=="}}'},
+            "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": '{"data":{"password":"aHVudGVyMg=="}}'
+            },
         },
         "data": {"password": "aHVudGVyMg=="},
         "stringData": {"password": "hunter2"},
@@ -76,8 +84,14 @@ def test_pod_env_reported_by_source_and_masked() -> None:
                     "name": "api",
                     "args": ["--dsn=postgres://app:Sup3rS3cret@db:5432/shop"],
                     "env": [
-                        {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db-credentials", "key": "password"}}},
-                        {"name": "LOG_LEVEL", "valueFrom": {"configMapKeyRef": {"name": "app-config", "key": "level"}}},
+                        {
+                            "name": "DB_PASSWORD",
+                            "valueFrom": {"secretKeyRef": {"name": "db-credentials", "key": "password"}},
+                        },
+                        {
+                            "name": "LOG_LEVEL",
+                            "valueFrom": {"configMapKeyRef": {"name": "app-config", "key": "level"}},
+                        },
                         {"name": "API_TOKEN", "value": "tok_live_51HxYz"},
                         {"name": "STRIPE_KEY", "value": "sk_live_abcdef"},
                         {"name": "DATABASE_URL", "value": "postgres://app:Pa55word@db/shop"},
@@ -86,7 +100,11 @@ def test_pod_env_reported_by_source_and_masked() -> None:
                 }
             ]
         },
-        "status": {"containerStatuses": [{"name": "api", "state": {"terminated": {"message": "password=hunter22 rejected"}}}]},
+        "status": {
+            "containerStatuses": [
+                {"name": "api", "state": {"terminated": {"message": "password=hunter22 rejected"}}}
+            ]
+        },
     }
     out = redact_object("Pod", pod)
     env = {var["name"]: var for var in out["spec"]["containers"][0]["env"]}
@@ -101,5 +119,8 @@ def test_pod_env_reported_by_source_and_masked() -> None:
 
 
 def test_configmap_values_dropped_keys_kept() -> None:
-    out = redact_object("ConfigMap", {"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"url": "x://u:p@h", "level": "debug"}})
+    out = redact_object(
+        "ConfigMap",
+        {"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"url": "x://u:p@h", "level": "debug"}},
+    )
     assert out["data"] == {"url": "", "level": ""}

@@ -95,8 +95,9 @@ def analyze_state(
                         continue
                     seen.add(key)
                     findings.append(finding)
-                    if finding.kind == "Pod":
-                        ctx.by_group.setdefault(finding.group, []).append(finding)
+                    group = ctx.by_group.setdefault(finding.group, [])
+                    if finding not in group:
+                        group.append(finding)
     return findings, ctx
 
 

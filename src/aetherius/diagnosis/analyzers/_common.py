@@ -31,7 +31,7 @@ def int_field(obj: Obj, key: str, default: int = 0) -> int:
 
 def pod_cause(ctx: Context, group: str) -> tuple[str, list[str], list[Finding]]:
     """The most common root cause among the pods of a workload, with the first pod's evidence."""
-    pods = ctx.by_group.get(group, [])
+    pods = [f for f in ctx.by_group.get(group, []) if f.kind in ("Pod", "ReplicaSet")]
     if not pods:
         return "Unknown", [], []
     counts = Counter(f.root_cause for f in pods)

@@ -56,6 +56,9 @@ def service(obj: Obj, ctx: Context) -> list[Finding]:
     ]
     wanted = ", ".join(f"{k}={v}" for k, v in sorted(selector.items()))
     if not pods:
+        workload = _workload_selected(ctx, namespace, selector)
+        if workload is not None:
+            return _workload_has_no_pods(ctx, namespace, name, wanted, workload)
         hints = []
         for key, value in sorted(selector.items()):
             values = [v for v in ctx.index.label_values(namespace, str(key)) if v != value]
@@ -101,6 +104,43 @@ def service(obj: Obj, ctx: Context) -> list[Finding]:
             summary=f"Service {name} has no ready endpoint: {len(pods)} pod(s) match {wanted} but none is ready.",
             evidence=[f"spec.selector={wanted}", f"{len(pods)} pods match, 0 ready addresses", *evidence],
             recommendations=recs,
+        )
+    ]
+
+
+def _workload_selected(ctx: Context, namespace: str, selector: dict[str, Any]) -> tuple[str, str, int] | None:
+    """A workload whose pod template carries the selector's labels (its pods just do not exist)."""
+    for kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        for (ns, name), obj in ctx.index.of_kind(kind).items():
+            if ns != namespace:
+                continue
+            spec = obj.get("spec") or {}
+            labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+            if isinstance(labels, dict) and all(labels.get(k) == v for k, v in selector.items()):
+                replicas = spec.get("replicas", 1) if kind != "DaemonSet" else 1
+                return kind, name, replicas if isinstance(replicas, int) else 1
+    return None
+
+
+def _workload_has_no_pods(
+    ctx: Context, namespace: str, name: str, wanted: str, workload: tuple[str, str, int]
+) -> list[Finding]:
+    kind, workload_name, replicas = workload
+    causes = [f for f in ctx.by_group.get(f"{kind}/{namespace}/{workload_name}", []) if f.kind == kind]
+    if replicas == 0 or not causes:
+        return []  # scaled to zero on purpose, or pods still being created
+    cause = causes[0]
+    return [
+        ctx.finding(
+            kind="Service",
+            namespace=namespace,
+            name=name,
+            reason="ServiceNoEndpoints",
+            root_cause=cause.root_cause,
+            severity="critical",
+            summary=f"Service {name} has no endpoint: {kind} {workload_name}, whose pods it selects ({wanted}), has none running.",
+            evidence=[f"spec.selector={wanted}", "0 pods match", f"{kind} {workload_name}: {cause.summary}"],
+            recommendations=cause.recommendations[:2],
         )
     ]
 

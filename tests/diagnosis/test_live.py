@@ -1,0 +1,119 @@
+"""The same scenarios diagnosed live through the simulated cluster (real HTTP, the real client)
+give the same findings as from their snapshot files; a scan reads with one LIST per kind and
+never writes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from aetherius.diagnosis import diagnose, diagnose_object
+from aetherius.diagnosis.capture import capture
+from aetherius.gateway import MemoryAuditSink, live_gateway, load_snapshot, snapshot_gateway
+from aetherius.kube import KubeClient, ReadOnlyViolation
+from aetherius.sim import SimCluster
+from tests.scenarios.library import ROOT, expected, observed, scenario_names
+
+
+async def _client(sim: SimCluster, tmp_path: Path) -> KubeClient:
+    return await KubeClient.from_kubeconfig(Path(sim.write_kubeconfig(tmp_path / "kubeconfig")))
+
+
+async def _reference(name: str) -> datetime:
+    result = await diagnose(snapshot_gateway(ROOT / name / "snapshot.yaml"))
+    return datetime.fromisoformat(result.reference_time)
+
+
+@pytest.mark.parametrize("name", scenario_names())
+async def test_scenario_live_matches_snapshot(name: str, tmp_path: Path) -> None:
+    now = await _reference(name)
+    async with SimCluster(scenario=ROOT / name / "snapshot.yaml") as sim:
+        async with await _client(sim, tmp_path) as client:
+            audit = MemoryAuditSink()
+            result = await diagnose(live_gateway(client, audit=audit), now=now, scan_id="scan-live")
+    got, want = observed(result), expected(name)
+    assert got == want, f"missing: {sorted(want - got)}\nunexpected: {sorted(got - want)}"
+    lists = Counter(r.resource for r in audit.records if r.operation == "list")
+    assert lists and max(lists.values()) == 1, lists  # one LIST per kind, never per object
+    assert "Secret" not in lists
+    assert {r.operation for r in audit.records} <= {"list", "logs"}
+    assert all(r.requester == "scan-live" for r in audit.records)
+
+
+@pytest.fixture
+async def oom_sim() -> AsyncIterator[SimCluster]:
+    async with SimCluster(scenario=ROOT / "crashloop-causes" / "snapshot.yaml") as sim:
+        yield sim
+
+
+async def test_a_scan_never_writes(oom_sim: SimCluster, tmp_path: Path) -> None:
+    before = oom_sim.resource_version
+    async with await _client(oom_sim, tmp_path) as client:
+        gateway = live_gateway(client)
+        await diagnose(gateway)
+        sent = client.requests_sent
+        with pytest.raises(ReadOnlyViolation):
+            async with client._request("DELETE", "/api/v1/namespaces/shop/pods/billing"):
+                pass
+        with pytest.raises(ReadOnlyViolation):
+            async with client._request("POST", "/api/v1/namespaces/shop/pods"):
+                pass
+        assert client.requests_sent == sent  # refused before anything went on the wire
+    assert oom_sim.resource_version == before
+    assert oom_sim.find("Pod", "shop", "billing") is not None
+
+
+async def test_logs_read_live_are_scrubbed_and_audited(oom_sim: SimCluster, tmp_path: Path) -> None:
+    oom_sim.add_logs(
+        "shop",
+        "mystery",
+        "app",
+        "FATAL connect postgres://app:Hunt3r2@db:5432/x: connection refused",
+        previous=True,
+    )
+    async with await _client(oom_sim, tmp_path) as client:
+        audit = MemoryAuditSink()
+        result = await diagnose(live_gateway(client, audit=audit), now=await _reference("crashloop-causes"))
+    mystery = next(f for f in result.findings if f.name == "mystery")
+    assert mystery.root_cause == "DependencyUnavailable"
+    assert not any("Hunt3r2" in line for line in mystery.evidence)
+    logs = [r for r in audit.records if r.operation == "logs" and r.name == "mystery"]
+    assert logs and logs[0].bytes > 0 and "previous=true" in logs[0].detail
+
+
+async def test_diagnose_object_reads_only_what_it_needs(tmp_path: Path) -> None:
+    async with SimCluster(scenario=ROOT / "crashloop-oom" / "snapshot.yaml") as sim:
+        async with await _client(sim, tmp_path) as client:
+            audit = MemoryAuditSink()
+            result = await diagnose_object(
+                live_gateway(client, audit=audit),
+                kind="Pod",
+                namespace="shop",
+                name="api-7d9f8c6b5-x2k4q",
+                now=await _reference("crashloop-oom"),
+            )
+    assert [(f.kind, f.name, f.reason, f.root_cause) for f in result.findings] == [
+        ("Deployment", "api", "DeploymentUnavailable", "OutOfMemory"),  # its owner, seen from its pod
+        ("Pod", "api-7d9f8c6b5-x2k4q", "CrashLoopBackOff", "OutOfMemory"),
+    ]
+    assert {r.operation for r in audit.records} <= {"get", "events", "node", "logs"}
+    assert sorted(r.resource for r in audit.records if r.operation == "get") == [
+        "Deployment",
+        "Pod",
+        "ReplicaSet",
+    ]
+
+
+async def test_snapshot_capture_round_trips(tmp_path: Path) -> None:
+    async with SimCluster(scenario=ROOT / "controllers" / "snapshot.yaml") as sim:
+        async with await _client(sim, tmp_path) as client:
+            count = await capture(client, tmp_path / "captured.json", cluster="sim")
+    assert count > 10
+    state = load_snapshot(tmp_path / "captured.json")
+    assert state.cluster == "sim" and state.logs
+    result = await diagnose(snapshot_gateway(state), now=await _reference("controllers"))
+    assert observed(result) == expected("controllers")

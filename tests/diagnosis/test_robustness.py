@@ -1,0 +1,125 @@
+"""Fuzzing the loader and the analyzers: no input makes an exception escape a scan."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+import orjson
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aetherius.diagnosis.engine import diagnose
+from aetherius.gateway import SnapshotError, parse_snapshot, snapshot_gateway
+from tests.scenarios.library import ROOT, scenario_names
+
+_SEED: list[dict[str, Any]] = []
+for _name in scenario_names():
+    for _doc in yaml.safe_load_all((ROOT / _name / "snapshot.yaml").read_text()):
+        if isinstance(_doc, dict):
+            _SEED.extend(_doc.get("items") or [_doc])
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 10**6), st.text(max_size=12), st.floats(allow_nan=False)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            out += _paths(value, (*prefix, key))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            out += _paths(value, (*prefix, i))
+    return out
+
+
+def _mutate(obj: dict[str, Any], path: tuple[Any, ...], value: Any, delete: bool) -> dict[str, Any]:
+    target: Any = obj
+    for part in path[:-1]:
+        target = target[part]
+    if not path:
+        return obj
+    if delete and isinstance(target, dict):
+        target.pop(path[-1], None)
+    else:
+        target[path[-1]] = value
+    return obj
+
+
+def _scan(items: list[Any]) -> None:
+    try:
+        state = parse_snapshot(orjson.dumps({"kind": "List", "items": items}))
+    except SnapshotError:
+        return
+    result = asyncio.run(diagnose(snapshot_gateway(state)))
+    assert isinstance(result.warnings, list)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_real_objects_never_crash(data: st.DataObject) -> None:
+    items = [
+        copy.deepcopy(obj) for obj in data.draw(st.lists(st.sampled_from(_SEED), min_size=1, max_size=6))
+    ]
+    for obj in items:
+        paths = _paths(obj)
+        for _ in range(data.draw(st.integers(1, 4))):
+            path = data.draw(st.sampled_from(paths))
+            if path and path[0] in ("kind",):
+                continue
+            try:
+                _mutate(obj, path, data.draw(values), data.draw(st.booleans()))
+            except (KeyError, IndexError, TypeError):
+                continue
+            paths = _paths(obj)
+    _scan(items)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_are_a_snapshot_or_a_clear_error(data: bytes) -> None:
+    try:
+        state = parse_snapshot(data)
+    except SnapshotError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    asyncio.run(diagnose(snapshot_gateway(state)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["kind", "metadata", "spec", "status", "items", "involvedObject"]),
+            values,
+            max_size=5,
+        ),
+        max_size=5,
+    ),
+    st.sampled_from(
+        [
+            "Pod",
+            "Node",
+            "Deployment",
+            "Service",
+            "Event",
+            "Job",
+            "PersistentVolumeClaim",
+            "Ingress",
+            "HorizontalPodAutoscaler",
+        ]
+    ),
+)
+def test_random_objects_of_known_kinds_never_crash(items: list[dict[str, Any]], kind: str) -> None:
+    for item in items:
+        item["kind"] = kind
+    _scan(items)
