@@ -17,6 +17,7 @@ import orjson
 from aetherius.config import KubeSettings
 from aetherius.kube.credentials import Credentials, CredentialsError, load_credentials
 from aetherius.kube.ratelimit import TokenBucket
+from aetherius.ops.metrics import KUBE_REQUESTS
 
 __all__ = ["CredentialsError", "KubeApiError", "KubeClient", "KubeConnectionError", "ReadOnlyViolation"]
 
@@ -153,10 +154,12 @@ class KubeClient:
                 headers=headers,
                 timeout=timeout or aiohttp.ClientTimeout(total=self.request_timeout),
             ) as response:
+                KUBE_REQUESTS.labels(verb=method, code=str(response.status)).inc()
                 if response.status >= 400:
                     raise await _api_error(response)
                 yield response
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            KUBE_REQUESTS.labels(verb=method, code="connection_error").inc()
             raise KubeConnectionError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
 
     async def get_bytes(

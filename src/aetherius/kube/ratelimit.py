@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from aetherius.ops.metrics import KUBE_THROTTLE_SECONDS
+
 
 class TokenBucket:
     """``acquire()`` waits until a token is free; tokens refill at ``qps`` up to ``burst``."""
@@ -36,6 +38,7 @@ class TokenBucket:
                 return
             wait = (1 - self._tokens) / self.qps
             self.waited_seconds += wait
+            KUBE_THROTTLE_SECONDS.inc(wait)
             await asyncio.sleep(wait)
             self._refill(time.monotonic())
             self._tokens = max(0.0, self._tokens - 1)

@@ -1,0 +1,160 @@
+"""What the Watcher has durably published: resourceVersion cursors and the dedup window.
+
+Both only ever hold acknowledged state — the publisher updates them after the bus acked — and
+both are saved to the bus's KV bucket, so a restarted Watcher resumes each watch where the last
+acknowledged event was (no loss) and skips occurrences it already published when it must
+relist (no replay flood). What was published after the last save is re-published once more on a
+restart and dropped by the bus's ``Nats-Msg-Id`` dedup.
+
+The dedup window is saved in chunks (a KV value is at most the server's max payload, 1 MiB by
+default) under one of two alternating generations; the ``dedup`` key, written last, names the
+complete generation, so a crash mid-save leaves the previous snapshot intact.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+
+import msgspec
+
+from aetherius.bus.base import KeyValue
+from aetherius.logs import get_logger
+from aetherius.ops.metrics import SIGNALS_DEDUPLICATED
+from aetherius.signals import Signal
+
+log = get_logger(__name__)
+
+CHUNK_ENTRIES = 16_000  # ~0.4 MiB of msgpack per chunk
+_encoder = msgspec.msgpack.Encoder()
+
+
+class _Meta(msgspec.Struct):
+    generation: str
+    chunks: int
+    entries: int
+
+
+class DedupWindow:
+    """dedup key → highest acknowledged occurrence, for ``window`` seconds, at most ``max_entries``."""
+
+    def __init__(self, *, window: float, max_entries: int) -> None:
+        self.window = window
+        self.max_entries = max_entries
+        self._acked: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self.changed = False
+
+    def __len__(self) -> int:
+        return len(self._acked)
+
+    def fresh(self, signals: Iterable[Signal]) -> list[Signal]:
+        """The signals not yet published (an occurrence at or below the acked one is not news)."""
+        acked = self._acked
+        out: list[Signal] = []
+        batch: dict[str, int] = {}
+        for signal in signals:
+            key, occurrence = signal.dedup_key, signal.occurrence
+            known = acked.get(key)
+            if (known is not None and known[0] >= occurrence) or batch.get(key, 0) >= occurrence:
+                SIGNALS_DEDUPLICATED.labels(where="watcher").inc()
+                continue
+            batch[key] = occurrence
+            out.append(signal)
+        return out
+
+    def record(self, signals: Iterable[Signal], *, now: float | None = None) -> None:
+        stamp = time.time() if now is None else now
+        acked = self._acked
+        for signal in signals:
+            key = signal.dedup_key
+            known = acked.pop(key, None)
+            occurrence = max(signal.occurrence, known[0] if known else 0)
+            acked[key] = (occurrence, stamp)
+        self.changed = True
+        self.expire(now=stamp)
+
+    def expire(self, *, now: float | None = None) -> None:
+        horizon = (time.time() if now is None else now) - self.window
+        acked = self._acked
+        while acked:
+            key, (_, stamp) = next(iter(acked.items()))
+            if stamp >= horizon and len(acked) <= self.max_entries:
+                return
+            del acked[key]
+
+    def entries(self) -> list[tuple[str, int, float]]:
+        return [(key, occ, stamp) for key, (occ, stamp) in self._acked.items()]
+
+    def load(self, entries: Iterable[tuple[str, int, float]]) -> None:
+        for key, occurrence, stamp in sorted(entries, key=lambda e: e[2]):
+            self._acked[key] = (occurrence, stamp)
+        self.expire()
+        self.changed = False
+
+
+class CursorStore:
+    """The Watcher's durable state in one KV bucket: ``cursor.<resource>.<ns>`` and ``dedup``."""
+
+    def __init__(self, kv: KeyValue, *, prefix: str) -> None:
+        self.kv = kv
+        self.prefix = re.sub(r"[^-/_=a-zA-Z0-9]", "_", prefix)  # one Watcher per cluster: its id
+        self._saved_cursors: dict[str, str] = {}
+        self._generation = "a"
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}.{name}"
+
+    async def load_cursor(self, name: str) -> str | None:
+        value = await self.kv.get(self._key(f"cursor.{name}"))
+        if not value:
+            return None
+        rv = value.decode()
+        self._saved_cursors[name] = rv
+        return rv
+
+    async def save_cursors(self, cursors: dict[str, str]) -> None:
+        for name, rv in cursors.items():
+            if rv and self._saved_cursors.get(name) != rv:
+                await self.kv.put(self._key(f"cursor.{name}"), rv.encode())
+                self._saved_cursors[name] = rv
+
+    async def load_dedup(self, window: DedupWindow) -> None:
+        raw = await self.kv.get(self._key("dedup"))
+        if not raw:
+            return
+        try:
+            meta = msgspec.msgpack.decode(raw, type=_Meta)
+            entries: list[tuple[str, int, float]] = []
+            for index in range(meta.chunks):
+                chunk = await self.kv.get(self._key(f"dedup.{meta.generation}.{index}"))
+                if chunk is None:
+                    raise ValueError(f"chunk {index} missing")
+                entries.extend(msgspec.msgpack.decode(chunk, type=list[tuple[str, int, float]]))
+        except (msgspec.DecodeError, ValueError) as exc:
+            # NB: losing the window costs only re-publishes, which the bus dedups: start empty.
+            log.warning("dedup window unreadable, starting empty", error=str(exc))
+            return
+        window.load(entries)
+        self._generation = "b" if meta.generation == "a" else "a"
+        log.info("dedup window restored", entries=len(window))
+
+    async def save_dedup(self, window: DedupWindow) -> None:
+        if not window.changed:
+            return
+        window.changed = False
+        entries = window.entries()
+        generation = self._generation
+        chunks = 0
+        try:
+            for start in range(0, len(entries), CHUNK_ENTRIES):
+                chunk = _encoder.encode(entries[start : start + CHUNK_ENTRIES])
+                await self.kv.put(self._key(f"dedup.{generation}.{chunks}"), chunk)
+                chunks += 1
+            meta = _Meta(generation=generation, chunks=chunks, entries=len(entries))
+            await self.kv.put(self._key("dedup"), _encoder.encode(meta))
+        except BaseException:
+            window.changed = True  # try again at the next checkpoint
+            raise
+        self._generation = "b" if generation == "a" else "a"

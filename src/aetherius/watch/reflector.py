@@ -1,0 +1,240 @@
+"""A reflector-grade list+watch of one resource, modelled on client-go's reflector.
+
+- Paged LIST (a 410 on a ``continue`` token restarts the list: pages of two snapshots never mix),
+  then WATCH from the list's resourceVersion with bookmarks and a jittered ``timeoutSeconds``.
+- Every event's resourceVersion is remembered; a watch that ends (server timeout, closed
+  connection, inactivity timeout on a half-open connection) resumes from it, not from a list.
+- 410 Gone (HTTP or an in-stream ``ERROR``) → relist. 429 → wait ``Retry-After``. Other errors
+  and connection failures → jittered exponential backoff 0.8 s → 30 s, reset by progress.
+- Decoding is msgspec into Structs with only the fields Signals need (``watch/model.py``).
+
+The reflector keeps no objects: it hands each one to its sink and forgets it. The sink decides
+when the cursor may advance (after the bus acknowledged what the object produced).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import msgspec
+
+from aetherius.config import WatcherSettings
+from aetherius.kube import KubeApiError, KubeClient, KubeConnectionError
+from aetherius.logs import get_logger
+from aetherius.ops.metrics import WATCH_EVENTS, WATCH_RELISTS, WATCH_RESTARTS
+from aetherius.watch import model
+
+log = get_logger(__name__)
+
+BACKOFF_START = 0.8
+BACKOFF_MAX = 30.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceSpec:
+    name: str  # "events" | "pods"
+    cluster_path: str
+    namespaced_path: str
+    list_decoder: msgspec.json.Decoder[Any]
+    watch_decoder: msgspec.json.Decoder[Any]
+
+    def path(self, namespace: str | None) -> str:
+        return self.namespaced_path.format(namespace=namespace) if namespace else self.cluster_path
+
+
+EVENTS = ResourceSpec(
+    name="events",
+    cluster_path="/api/v1/events",
+    namespaced_path="/api/v1/namespaces/{namespace}/events",
+    list_decoder=msgspec.json.Decoder(model.EventList),
+    watch_decoder=msgspec.json.Decoder(model.EventWatchEvent),
+)
+PODS = ResourceSpec(
+    name="pods",
+    cluster_path="/api/v1/pods",
+    namespaced_path="/api/v1/namespaces/{namespace}/pods",
+    list_decoder=msgspec.json.Decoder(model.PodList),
+    watch_decoder=msgspec.json.Decoder(model.PodWatchEvent),
+)
+_STATUS_EVENT = msgspec.json.Decoder(model.StatusWatchEvent)
+
+
+class ReflectorSink(Protocol):
+    """Where a reflector's objects go. ``rv`` is ``None`` for list items: the list's
+    resourceVersion is only a safe cursor once *every* item was handled (``checkpoint``)."""
+
+    def relist_started(self, reflector: Reflector) -> None: ...
+
+    async def handle(self, reflector: Reflector, watch_type: str, obj: Any, rv: str | None) -> None: ...
+
+    async def checkpoint(self, reflector: Reflector, rv: str) -> None: ...
+
+
+class Gone(Exception):
+    """The resourceVersion we hold is too old: only a relist can continue."""
+
+
+class Reflector:
+    def __init__(
+        self,
+        *,
+        client: KubeClient,
+        spec: ResourceSpec,
+        sink: ReflectorSink,
+        settings: WatcherSettings,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self.client = client
+        self.spec = spec
+        self.sink = sink
+        self.settings = settings
+        self.namespace = namespace
+        self.path = spec.path(namespace)
+        self.key = f"{spec.name}.{namespace or '_all'}"  # the cursor's name
+        self.resource_version = resource_version or None  # last seen; None: must list first
+        self.synced = False  # the first list (or a resumed watch) completed
+        self.last_progress = time.monotonic()
+        self.events_seen = 0
+        self.relists = 0
+        self._backoff = BACKOFF_START
+        self._sleep = sleep
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Stop after the line being handled; ``run`` returns."""
+        self._stopping = True
+
+    def _progress(self) -> None:
+        self.last_progress = time.monotonic()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                if self.resource_version is None:
+                    await self._list()
+                await self._watch()
+                self._backoff = BACKOFF_START
+                WATCH_RESTARTS.labels(resource=self.spec.name, cause="closed").inc()
+            except Gone:
+                log.info(
+                    "watch expired, relisting", resource=self.key, resource_version=self.resource_version
+                )
+                self.resource_version = None
+                WATCH_RELISTS.labels(resource=self.spec.name, cause="gone").inc()
+                WATCH_RESTARTS.labels(resource=self.spec.name, cause="gone").inc()
+            except KubeApiError as exc:
+                if exc.gone:
+                    self.resource_version = None
+                    WATCH_RELISTS.labels(resource=self.spec.name, cause="gone").inc()
+                    WATCH_RESTARTS.labels(resource=self.spec.name, cause="gone").inc()
+                    continue
+                if exc.status == 429:
+                    wait = exc.retry_after if exc.retry_after is not None else 1.0
+                    WATCH_RESTARTS.labels(resource=self.spec.name, cause="throttled").inc()
+                    log.warning("throttled by the API server", resource=self.key, retry_after=wait)
+                    await self._sleep(wait)
+                    continue
+                WATCH_RESTARTS.labels(resource=self.spec.name, cause=f"http_{exc.status}").inc()
+                log.warning("watch failed", resource=self.key, status=exc.status, error=exc.message)
+                await self._back_off()
+            except KubeConnectionError as exc:
+                WATCH_RESTARTS.labels(resource=self.spec.name, cause="connection").inc()
+                log.warning("watch connection failed", resource=self.key, error=str(exc))
+                await self._back_off()
+            except msgspec.DecodeError as exc:
+                WATCH_RESTARTS.labels(resource=self.spec.name, cause="bad_json").inc()
+                log.warning("undecodable watch line; re-watching", resource=self.key, error=str(exc))
+                await self._back_off()
+
+    async def _back_off(self) -> None:
+        delay = self._backoff * random.uniform(0.8, 1.2)
+        self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+        await self._sleep(delay)
+
+    async def _list(self) -> None:
+        """One consistent paged LIST; ``Gone`` on an expired continue token restarts it."""
+        self.relists += 1
+        self.sink.relist_started(self)
+        params: dict[str, str | int | bool | None] = {"limit": self.settings.page_size}
+        while True:
+            try:
+                body = await self.client.get_bytes(self.path, params=params)
+            except KubeApiError as exc:
+                if exc.gone and "continue" in params:
+                    log.info("continue token expired, restarting the list", resource=self.key)
+                    WATCH_RELISTS.labels(resource=self.spec.name, cause="continue_expired").inc()
+                    self.sink.relist_started(self)
+                    params = {"limit": self.settings.page_size}
+                    continue
+                raise
+            page = self.spec.list_decoder.decode(body)
+            for item in page.items:
+                await self.sink.handle(self, "ADDED", item, None)
+            self._progress()
+            token = page.metadata.continue_
+            if not token:
+                break
+            params["continue"] = token
+        rv = page.metadata.resourceVersion
+        await self.sink.checkpoint(self, rv)
+        self.resource_version = rv
+        self.synced = True
+        WATCH_RELISTS.labels(resource=self.spec.name, cause="list").inc()
+
+    def _timeout_seconds(self) -> int:
+        low = self.settings.watch_timeout_min.total_seconds()
+        high = max(low, self.settings.watch_timeout_max.total_seconds())
+        return max(1, int(random.uniform(low, high)))
+
+    async def _watch(self) -> None:
+        params: dict[str, str | int | bool | None] = {
+            "watch": "true",
+            "resourceVersion": self.resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": self._timeout_seconds(),
+        }
+        decoder = self.spec.watch_decoder
+        handle, counted = self.sink.handle, WATCH_EVENTS.labels(resource=self.spec.name, type="any")
+        async with self.client.stream_lines(
+            self.path, params=params, inactivity_timeout=self.settings.read_inactivity_timeout.total_seconds()
+        ) as lines:
+            self.synced = True
+            async for line in lines:
+                self.last_progress = time.monotonic()
+                try:
+                    event = decoder.decode(line)
+                except msgspec.ValidationError:
+                    self._raise_status(line)
+                    raise
+                watch_type = event.type
+                rv = event.object.metadata.resourceVersion
+                self.events_seen += 1
+                counted.inc()
+                if watch_type == "BOOKMARK":
+                    await self.sink.checkpoint(self, rv)
+                elif watch_type == "ERROR":
+                    self._raise_status(line)
+                else:
+                    await handle(self, watch_type, event.object, rv)
+                if rv:
+                    self.resource_version = rv
+                self._backoff = BACKOFF_START
+
+    def _raise_status(self, line: bytes) -> None:
+        status = _STATUS_EVENT.decode(line)
+        if status.type != "ERROR":
+            return
+        if status.object.code == 410:
+            raise Gone(status.object.message)
+        raise KubeApiError(
+            status=status.object.code or 500,
+            reason=status.object.reason or "Error",
+            message=status.object.message or "watch ERROR event",
+        )

@@ -1,0 +1,107 @@
+"""The ``aetherius watch`` role: wire the client, the bus, the Watcher and the ops servers.
+
+SIGTERM/SIGINT: stop reading, flush the queue, save the cursor, exit 0 (the guide's graceful
+shutdown). A failure to reach the cluster or detect its id at start is one clear line and exit 1;
+an unreachable bus is waited for (readiness reports it) since the watcher can do nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+from aetherius.bus import BusUnavailable, StatefulBus, open_bus
+from aetherius.config import Settings
+from aetherius.kube import KubeClient
+from aetherius.kube.cluster_id import ClusterIdError, detect_cluster_id
+from aetherius.kube.credentials import CredentialsError
+from aetherius.logs import bind_context, get_logger
+from aetherius.ops.health import HealthServer, api_server_check, flag_check, self_pod_check
+from aetherius.ops.metrics import MetricsServer
+from aetherius.watch.watcher import Watcher
+
+log = get_logger(__name__)
+
+
+class StartupError(Exception):
+    """The role cannot start; the message is for a person."""
+
+
+async def _open_bus(settings: Settings) -> StatefulBus:
+    delay = settings.message_bus.reconnect_delay.total_seconds() or 1.0
+    while True:
+        try:
+            return await open_bus(settings.message_bus, name="aetherius-watch")
+        except BusUnavailable as exc:
+            log.warning("bus not reachable yet", error=str(exc), retry_in=delay)
+            await asyncio.sleep(delay)
+
+
+def register_watcher_checks(health: HealthServer, *, watcher: Watcher, bus: StatefulBus) -> None:
+    timeout = watcher.settings.health.progress_timeout.total_seconds()
+    health.add_readiness("api_server", api_server_check(watcher.client))
+    health.add_readiness("self_pod", self_pod_check(watcher.client))
+    health.add_readiness(
+        "dependencies", flag_check(lambda: bus.connected, ok="bus connected", failing="bus not connected")
+    )
+    health.add_readiness(
+        "initial_list",
+        flag_check(lambda: watcher.synced, ok="initial list done", failing="initial list not done yet"),
+    )
+    health.add_liveness(
+        "watch_progress",
+        flag_check(
+            lambda: watcher.seconds_since_progress() < timeout,
+            ok="watch making progress",
+            failing=lambda: f"no watch progress for {watcher.seconds_since_progress():.0f}s",
+        ),
+    )
+
+
+async def run_watch(settings: Settings, *, ready_file: str | None = None) -> int:
+    try:
+        client = await KubeClient.from_settings(settings.kube)
+    except CredentialsError as exc:
+        raise StartupError(str(exc)) from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with client:
+        try:
+            cluster_id, method = await detect_cluster_id(client, configured=settings.cluster_id)
+        except ClusterIdError as exc:
+            raise StartupError(str(exc)) from None
+        bind_context(cluster_id=cluster_id)
+        bus = await _open_bus(settings)
+        watcher = Watcher(client=client, bus=bus, settings=settings, cluster_id=cluster_id)
+        health = HealthServer(settings.health)
+        register_watcher_checks(health, watcher=watcher, bus=bus)
+        metrics = MetricsServer(settings.metrics)
+        await health.start()
+        await metrics.start()
+        try:
+            await watcher.start()
+            log.info(
+                "watcher started",
+                cluster_id=cluster_id,
+                cluster_id_method=method,
+                health_port=health.port,
+                metrics_port=metrics.port,
+                bus=settings.message_bus.url,
+            )
+            if ready_file:
+                Path(ready_file).write_text(f"{health.port} {metrics.port}\n", encoding="utf-8")  # noqa: ASYNC240
+            waiter = asyncio.create_task(watcher.wait())
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            failed = waiter.done() and not stop.is_set()
+            waiter.cancel()
+            stopper.cancel()
+            await watcher.stop()
+        finally:
+            await metrics.stop()
+            await health.stop()
+            await bus.close()
+    return 1 if failed else 0

@@ -1,0 +1,266 @@
+"""The Watcher: reflectors → Signals → a bounded queue → the bus, with durable cursors.
+
+One publisher drains the queue in batches, publishes them (pipelined, every ack awaited), and
+only then records the batch in the dedup window and advances the cursors past it. When the bus
+is slow or down the publisher retries the same batch (message ids make that idempotent), the
+queue fills, and the reflectors stop reading — back-pressure instead of drops; a watch that fell
+too far behind is answered 410 by the server later and relists, which the dedup window absorbs.
+
+Shutdown (SIGTERM): the reflectors stop reading, the publisher flushes what is queued, the
+cursors and the dedup window are saved, and ``run`` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aetherius.bus.base import BusUnavailable, StatefulBus
+from aetherius.config import Settings
+from aetherius.kube import KubeClient
+from aetherius.logs import get_logger
+from aetherius.ops.metrics import (
+    BACKPRESSURE_SECONDS,
+    QUEUE_DEPTH,
+    SIGNALS_PUBLISHED,
+)
+from aetherius.signals import Signal
+from aetherius.watch.cursor import CursorStore, DedupWindow
+from aetherius.watch.derive import Deriver
+from aetherius.watch.reflector import EVENTS, PODS, Reflector
+
+log = get_logger(__name__)
+
+
+@dataclass(slots=True)
+class _Item:
+    key: str  # the reflector's cursor name
+    rv: str | None
+    signals: Sequence[Signal]
+
+
+@dataclass
+class WatcherStats:
+    published: int = 0
+    publish_retries: int = 0
+    batches: int = 0
+
+
+class Watcher:
+    """Watch Events and Pods of one cluster and publish their Signals to ``bus``."""
+
+    def __init__(
+        self,
+        *,
+        client: KubeClient,
+        bus: StatefulBus,
+        settings: Settings,
+        cluster_id: str,
+        resources: Sequence[str] = ("events", "pods"),
+    ) -> None:
+        self.client = client
+        self.bus = bus
+        self.settings = settings
+        self.cluster_id = cluster_id
+        ws = settings.watcher
+        self.deriver = Deriver(cluster_id=cluster_id, settings=ws)
+        self.dedup = DedupWindow(window=ws.dedup_window.total_seconds(), max_entries=ws.dedup_max_entries)
+        self.queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=ws.buffer_size)
+        self.cursors: dict[str, str] = {}
+        self.stats = WatcherStats()
+        self.store: CursorStore | None = None
+        specs = {"events": EVENTS, "pods": PODS}
+        namespaces: list[str | None] = list(ws.namespaces) or [None]
+        self.reflectors = [
+            Reflector(client=client, spec=specs[name], sink=self, settings=ws, namespace=ns)
+            for name in resources
+            for ns in namespaces
+        ]
+        self._listing: set[str] = set()
+        self._busy = False
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._publisher: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+        self._counters: dict[tuple[str, str], Any] = {}
+
+    # -- ReflectorSink --------------------------------------------------------------------
+
+    def relist_started(self, reflector: Reflector) -> None:
+        self._listing.add(reflector.key)
+        if reflector.spec is PODS:
+            self.deriver.begin_relist(reflector.namespace)
+
+    async def handle(self, reflector: Reflector, watch_type: str, obj: Any, rv: str | None) -> None:
+        if reflector.spec is EVENTS:
+            signal = self.deriver.from_event(obj, watch_type=watch_type)
+            signals: Sequence[Signal] = (signal,) if signal is not None else ()
+        else:
+            signals = self.deriver.from_pod(obj, watch_type=watch_type)
+        await self._enqueue(reflector.key, rv, signals)
+
+    async def checkpoint(self, reflector: Reflector, rv: str) -> None:
+        if reflector.key in self._listing:
+            self._listing.discard(reflector.key)
+            if reflector.spec is PODS:
+                self.deriver.end_relist(reflector.namespace)
+        await self._enqueue(reflector.key, rv, ())
+
+    async def _enqueue(self, key: str, rv: str | None, signals: Sequence[Signal]) -> None:
+        queue = self.queue
+        if not signals and not self._busy and queue.empty():
+            if rv:
+                self.cursors[key] = rv  # nothing published is pending before it
+            return
+        if queue.full():
+            started = time.monotonic()
+            await queue.put(_Item(key, rv, signals))
+            BACKPRESSURE_SECONDS.inc(time.monotonic() - started)
+        else:
+            queue.put_nowait(_Item(key, rv, signals))
+
+    # -- publishing -----------------------------------------------------------------------
+
+    async def _publish_loop(self) -> None:
+        queue, batch_size = self.queue, self.settings.watcher.publish_batch
+        while True:
+            first = await queue.get()
+            self._busy = True
+            items = [first]
+            pending = len(first.signals)
+            while pending < batch_size and not queue.empty():
+                item = queue.get_nowait()
+                items.append(item)
+                pending += len(item.signals)
+            signals = self.dedup.fresh(s for item in items for s in item.signals)
+            await self._publish(signals)
+            self.dedup.record(signals)
+            cursors = self.cursors
+            for item in items:
+                if item.rv:
+                    cursors[item.key] = item.rv
+                queue.task_done()
+            self._count(signals)
+            self._busy = not queue.empty()
+
+    async def _publish(self, signals: list[Signal]) -> None:
+        delay = 0.2
+        while signals:
+            try:
+                await self.bus.publish(signals)
+                self.stats.batches += 1
+                return
+            except BusUnavailable as exc:
+                self.stats.publish_retries += 1
+                log.warning("bus unavailable; holding the watch", error=str(exc), retry_in=round(delay, 2))
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, 5.0)
+
+    def _count(self, signals: list[Signal]) -> None:
+        self.stats.published += len(signals)
+        counters = self._counters
+        for signal in signals:
+            label = (signal.source, signal.reason)
+            counter = counters.get(label)
+            if counter is None:
+                counter = counters[label] = SIGNALS_PUBLISHED.labels(source=label[0], reason=label[1])
+            counter.inc()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def _restore(self) -> None:
+        kv = await self.bus.key_value(self.settings.message_bus.kv_bucket)
+        self.store = CursorStore(kv, prefix=self.cluster_id)
+        await self.store.load_dedup(self.dedup)
+        for reflector in self.reflectors:
+            rv = await self.store.load_cursor(reflector.key)
+            if rv:
+                reflector.resource_version = rv
+                self.cursors[reflector.key] = rv
+                log.info("resuming watch", resource=reflector.key, resource_version=rv)
+
+    async def save(self) -> None:
+        """Persist the cursors and the dedup window (acknowledged state only)."""
+        if self.store is None:
+            return
+        await self.store.save_dedup(self.dedup)
+        await self.store.save_cursors(dict(self.cursors))
+
+    async def _checkpoint_loop(self) -> None:
+        interval = self.settings.watcher.checkpoint_interval.total_seconds()
+        while True:
+            await asyncio.sleep(interval)
+            QUEUE_DEPTH.set(self.queue.qsize())
+            try:
+                await self.save()
+            except BusUnavailable as exc:
+                log.warning("cannot save the cursor yet", error=str(exc))
+
+    async def start(self) -> None:
+        """Restore the cursors and start reading and publishing (returns at once)."""
+        while True:
+            try:
+                await self._restore()
+                break
+            except BusUnavailable as exc:
+                log.warning("bus unavailable at start; retrying", error=str(exc))
+                await asyncio.sleep(1.0)
+        self._publisher = asyncio.create_task(self._publish_loop(), name="watch-publisher")
+        self._tasks = [
+            asyncio.create_task(reflector.run(), name=f"watch-{reflector.key}")
+            for reflector in self.reflectors
+        ]
+        self._tasks.append(asyncio.create_task(self._checkpoint_loop(), name="watch-checkpoint"))
+        for task in [*self._tasks, self._publisher]:
+            task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("watcher task failed", task=task.get_name(), error=repr(task.exception()))
+            self._stopped.set()
+
+    async def wait(self) -> None:
+        """Until a task of the watcher fails (it should not) or ``stop`` is called."""
+        await self._stopped.wait()
+
+    async def stop(self, *, flush_timeout: float = 30.0) -> bool:
+        """Stop reading, flush the queue, save the cursors; True when everything was flushed."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        flushed = True
+        if self._publisher is not None:
+            try:
+                await asyncio.wait_for(self.queue.join(), timeout=flush_timeout)
+            except TimeoutError:
+                flushed = False
+                log.warning("queue not flushed before the deadline", left=self.queue.qsize())
+            self._publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._publisher
+        try:
+            await asyncio.wait_for(self.save(), timeout=10.0)
+        except (BusUnavailable, TimeoutError) as exc:
+            flushed = False
+            log.warning(
+                "cursor not saved at shutdown; the next start re-publishes (deduplicated)", error=str(exc)
+            )
+        self._stopped.set()
+        log.info("watcher stopped", published=self.stats.published, flushed=flushed, cursors=self.cursors)
+        return flushed
+
+    # -- health ---------------------------------------------------------------------------
+
+    @property
+    def synced(self) -> bool:
+        return all(r.synced for r in self.reflectors)
+
+    def seconds_since_progress(self) -> float:
+        now = time.monotonic()
+        return max(now - r.last_progress for r in self.reflectors)
