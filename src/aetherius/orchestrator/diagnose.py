@@ -34,11 +34,9 @@ _PROBED_KINDS = ("Pod", "Node", "Deployment", "ReplicaSet", "StatefulSet", "Daem
 
 
 def audit_rows(
-    records: Sequence[AuditRecord], *, incident: Incident | None, scan_id: str
+    records: Sequence[AuditRecord], *, scan_id: str, cluster_id: str = "", incident_id: int | None = None
 ) -> list[dict[str, Any]]:
-    """The store's audit rows for one diagnosis' (or re-check's, or scan's) gateway reads."""
-    cluster_id = incident.cluster_id if incident else ""
-    incident_id = int(incident.id) if incident and incident.id.isdigit() else None
+    """The store's audit rows for gateway reads: one diagnosis, re-check, scan or lookup."""
     return [
         {
             "operation": r.operation,
@@ -54,6 +52,17 @@ def audit_rows(
         }
         for r in records
     ]
+
+
+def incident_audit(
+    records: Sequence[AuditRecord], *, incident: Incident, scan_id: str
+) -> list[dict[str, Any]]:
+    return audit_rows(
+        records,
+        scan_id=scan_id,
+        cluster_id=incident.cluster_id,
+        incident_id=int(incident.id) if incident.id.isdigit() else None,
+    )
 
 
 def findings_for(incident: Incident, findings: Sequence[Finding]) -> list[Finding]:
@@ -87,7 +96,7 @@ class EngineDiagnoser:
             # NB: the reads are kept even when the diagnosis failed half way: they happened.
             if sink.records:
                 await self.repository.record_audit(
-                    audit_rows(sink.records, incident=incident, scan_id=diagnosis_id)
+                    incident_audit(sink.records, incident=incident, scan_id=diagnosis_id)
                 )
         return draft(incident, found)
 
@@ -159,7 +168,7 @@ class GatewayHealthProbe:
         finally:
             if sink.records:
                 await self.repository.record_audit(
-                    audit_rows(sink.records, incident=incident, scan_id=scan_id)
+                    incident_audit(sink.records, incident=incident, scan_id=scan_id)
                 )
         if obj is None:
             return True  # gone: nothing is failing any more
@@ -184,10 +193,7 @@ class NamespaceScanner:
                 ExecutionGateway(self.backend, audit=sink), namespace=namespace or None, scan_id=scan_id
             )
         finally:
-            rows = [
-                {**row, "cluster_id": cluster_id or self.cluster_id}
-                for row in audit_rows(sink.records, incident=None, scan_id=scan_id)
-            ]
+            rows = audit_rows(sink.records, scan_id=scan_id, cluster_id=cluster_id or self.cluster_id)
             if rows:
                 await self.repository.record_audit(rows)
         document: dict[str, Any] = msgspec.to_builtins(result)

@@ -22,6 +22,7 @@ from aetherius.kube import KubeClient
 from aetherius.kube.credentials import CredentialsError
 from aetherius.logs import get_logger
 from aetherius.orchestrator.diagnose import EngineDiagnoser, GatewayHealthProbe
+from aetherius.orchestrator.owners import PodOwnerLookup
 from aetherius.orchestrator.runtime import OrchestratorRole, build_orchestrator
 from aetherius.orchestrator.storage import StoreCooldownMarks, StoreRepository
 from aetherius.reports import NotificationDispatcher
@@ -108,6 +109,7 @@ class OrchestratorProcess:
             probe=GatewayHealthProbe(backend, repository=repository, cluster_id=settings.cluster_id),
             store_marks=StoreCooldownMarks(store),
             redis_url=redis_url,
+            enricher=PodOwnerLookup(backend, repository=repository),
         )
 
     async def sync_knowledge(self) -> None:
