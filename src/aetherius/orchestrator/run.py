@@ -37,10 +37,18 @@ class _Server(uvicorn.Server):
         yield
 
 
-def dashboard_url(settings: Settings) -> str:
+def dashboard_url(settings: Settings, *, port: int | None = None) -> str:
     host = settings.api.host
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{settings.api.port}"
+    return f"http://{shown}:{port or settings.api.port}"
+
+
+def _bound_port(server: uvicorn.Server) -> int | None:
+    """The port really listened on (``--port 0`` picks one)."""
+    for listener in getattr(server, "servers", []):
+        for sock in listener.sockets or []:
+            return int(sock.getsockname()[1])
+    return None
 
 
 async def _serve_api(server: _Server, stop: asyncio.Event) -> None:
@@ -87,7 +95,7 @@ async def run_roles(
         while not stop.is_set():
             if not started and server.started:
                 started = True
-                announce(f"Aetherius dashboard: {dashboard_url(settings)}")
+                announce(f"Aetherius dashboard: {dashboard_url(settings, port=_bound_port(server))}")
                 if secret is not None:
                     # NB: stdout only, once; never through the logger.
                     announce(f"First admin token (shown once, store it now): {secret}")
