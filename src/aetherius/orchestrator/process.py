@@ -118,12 +118,22 @@ class OrchestratorProcess:
         )
         log.info("runbooks synced", shipped=result.shipped, user=result.user, problems=len(result.problems))
 
+    async def _sync_knowledge_retrying(self, *, attempts: int = 3) -> None:
+        # NB: replicas starting together on an empty store race to insert the same runbooks (the
+        # loser gets a unique violation); a second pass finds them there and only compares.
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.sync_knowledge()
+                return
+            except Exception as exc:  # StoreError, or the database's IntegrityError of the race
+                if attempt == attempts:
+                    log.warning("runbooks not synced; reports cite none until the next start", error=str(exc))
+                    return
+                await asyncio.sleep(0.2 * attempt)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: a failure of the side tasks is logged, the consumer goes on."""
-        try:
-            await self.sync_knowledge()
-        except StoreError as exc:
-            log.warning("runbooks not synced; reports cite none until the next start", error=str(exc))
+        await self._sync_knowledge_retrying()
         side_stop = asyncio.Event()
         dispatcher = NotificationDispatcher(self.store, self.settings.notifications)
         side = [
