@@ -43,7 +43,17 @@ class FailingOnce:
             summary="killed for memory",
             root_cause="OutOfMemory",
             severity=incident.severity,
-            findings=[{"kind": "Pod", "reason": "OOMKilled"}],
+            findings=[
+                {
+                    "kind": "Pod",
+                    "namespace": "shop",
+                    "name": "pod",
+                    "reason": "OOMKilled",
+                    "root_cause": "OutOfMemory",
+                    "severity": "critical",
+                    "evidence": ["lastState.terminated.reason=OOMKilled"],
+                }
+            ],
             evidence=["lastState.terminated.reason=OOMKilled"],
         )
 

@@ -28,6 +28,7 @@ from aetherius.orchestrator.cooldown import (
     redis_client,
 )
 from aetherius.orchestrator.model import IncidentRepository
+from aetherius.orchestrator.owners import SignalEnricher
 from aetherius.orchestrator.ratelimit import DiagnosisRateLimiter, MemoryRateLimiter, RedisRateLimiter
 from aetherius.orchestrator.resolver import HealthClock, HealthProbe, Resolver
 from aetherius.orchestrator.service import Diagnoser, Orchestrator
@@ -69,6 +70,7 @@ def build_orchestrator(
     probe: HealthProbe | None,
     store_marks: CooldownMarks | None = None,
     redis_url: str | None = None,
+    enricher: SignalEnricher | None = None,
 ) -> OrchestratorRole:
     """The orchestrator role over the given bus, store and engine.
 
@@ -99,6 +101,7 @@ def build_orchestrator(
         limiter=limiter,
         settings=conf,
         health=health,
+        enricher=enricher,
     )
     consumer = Consumer(
         bus=bus,

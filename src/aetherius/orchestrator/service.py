@@ -23,6 +23,7 @@ from aetherius.logs import get_logger
 from aetherius.orchestrator.cooldown import CooldownMarks
 from aetherius.orchestrator.grouping import incident_key
 from aetherius.orchestrator.model import Incident, IncidentRepository, ReportDraft, evidence_digest, utcnow
+from aetherius.orchestrator.owners import SignalEnricher
 from aetherius.orchestrator.ratelimit import DiagnosisRateLimiter
 from aetherius.orchestrator.resolver import HealthClock
 from aetherius.signals import Signal
@@ -68,6 +69,7 @@ class Orchestrator:
         limiter: DiagnosisRateLimiter,
         settings: OrchestratorSettings,
         health: HealthClock | None = None,
+        enricher: SignalEnricher | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.repository = repository
@@ -77,9 +79,12 @@ class Orchestrator:
         self.limiter = limiter
         self.settings = settings
         self.clock = clock
+        self.enricher = enricher
 
     async def handle(self, signal: Signal, *, redelivered: bool = False) -> Handled:
         """Handle one Signal; raises when the store or the diagnosis fails (the caller naks)."""
+        if self.enricher is not None:
+            signal = await self.enricher.complete(signal)
         key = incident_key(signal)
         now = self.clock()
         if signal.resolved:

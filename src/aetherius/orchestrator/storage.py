@@ -8,14 +8,13 @@ report carries it), ``add_report`` adds a version and releases held notification
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
+from aetherius.knowledge import KnowledgeRetriever, StoreRetriever
 from aetherius.orchestrator.grouping import IncidentKey
 from aetherius.orchestrator.model import Incident, ReportDraft, SignalOutcome
+from aetherius.reports import compose_report, evidence_hash, render_markdown
 from aetherius.signals import ObjectRef, Signal
 from aetherius.store import AuditEntry, IncidentFilters, IncidentUpsert, InvalidTransition, Store
 from aetherius.store import Incident as StoredIncident
@@ -69,31 +68,12 @@ def _upsert(signal: Signal, key: IncidentKey, *, now: datetime) -> IncidentUpser
     )
 
 
-def report_markdown(incident: Incident, report: ReportDraft) -> str:
-    w = incident.workload
-    lines = [
-        f"# {w.kind} {w.namespace}/{w.name}: {report.root_cause}",
-        "",
-        report.summary,
-        "",
-        f"Severity: {report.severity}",
-    ]
-    if report.evidence:
-        lines += ["", "## Evidence", *(f"- {e}" for e in report.evidence)]
-    if report.recommendations:
-        lines += ["", "## What to do", *(f"- {r}" for r in report.recommendations)]
-    if report.runbook:
-        lines += ["", f"Runbook: {report.runbook}"]
-    if report.similar:
-        lines += ["", "## Similar incidents", *(f"- {s.get('title', s)}" for s in report.similar)]
-    return "\n".join(lines) + "\n"
-
-
 class StoreRepository:
     """``IncidentRepository`` over ``aetherius.store.Store``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, retriever: KnowledgeRetriever | None = None) -> None:
         self.store = store
+        self.retriever: KnowledgeRetriever = retriever or StoreRetriever(store)
 
     async def record_signal(self, signal: Signal, *, key: IncidentKey, now: datetime) -> SignalOutcome:
         change = await self.store.upsert_incident(_upsert(signal, key, now=now), signal=signal)
@@ -112,15 +92,26 @@ class StoreRepository:
         return any(r.evidence_hash == digest and r.created_at >= since for r in reports)
 
     async def save_report(self, *, incident_id: str, digest: str, report: ReportDraft, now: datetime) -> int:
-        row = await self.store.get_incident(int(incident_id))
-        document = msgspec.to_builtins(asdict(report))
+        """Compose the full report (timeline, runbook, similar incidents) and store it.
+
+        NB: the stored ``evidence_hash`` is the orchestrator's evidence digest (what the cooldown
+        and redelivery checks compare); the findings' own hash is kept in the document.
+        """
+        composed = await compose_report(
+            self.store, self.retriever, incident_id=int(incident_id), findings=report.findings
+        )
+        document = composed.document()
+        document["diagnosis_id"] = report.diagnosis_id
+        document["findings_hash"] = evidence_hash(composed.findings)
+        if not report.findings:
+            document["summary"] = report.summary
         saved = await self.store.add_report(
             int(incident_id),
             document=document,
-            markdown=report_markdown(_view(row), report),
-            root_cause=report.root_cause,
-            severity=report.severity,
-            summary=report.summary,
+            markdown=render_markdown(composed),
+            root_cause=composed.root_cause,
+            severity=composed.severity,
+            summary=composed.summary if report.findings else report.summary,
             evidence_hash=digest,
         )
         return saved.version

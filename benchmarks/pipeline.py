@@ -1,0 +1,231 @@
+"""Pipeline benchmark: failure Signals through NATS into orchestrator processes on PostgreSQL.
+
+Two measurements in one run, on a fresh PostgreSQL database and fresh NATS streams:
+
+* latency: 3 replicas, failure Signals published at ``--rate`` per second for ``--seconds``; one
+  in ``--new-every`` opens a new incident (a new workload: diagnosed live against a sim, report
+  committed), the rest update open incidents. p50/p99 of publish → report committed.
+* throughput: a backlog of ``--backlog`` update Signals consumed by 1, then by 3 replicas
+  (separate clusters and streams); Signals stored per second from the first stored to the last.
+
+``python -m benchmarks.pipeline [--json]``; ``run(smoke=True)`` is the suite's small size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from tests.orchestrator.processes import Replicas, bus_section, write_app_yaml
+
+from aetherius.bus import open_bus
+from aetherius.config import MessageBusSettings
+from aetherius.signals import ObjectRef, Signal, dedup_key
+from aetherius.sim import SimCluster
+from aetherius.store import migrate
+from aetherius.store.engine import create_engine, resolve_url
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432"
+NATS_URL = "nats://127.0.0.1:4222"
+
+
+def failure(cluster: str, workload: int, occurrence: int) -> Signal:
+    rs = f"w{workload}-7d9f8c6b5"
+    pod = f"{rs}-x2k4q"
+    return Signal(
+        cluster_id=cluster,
+        source="pod",
+        object=ObjectRef(kind="Pod", name=pod, namespace="bench", uid=f"uid-{pod}"),
+        owner=ObjectRef(kind="ReplicaSet", name=rs, namespace="bench"),
+        labels={"pod-template-hash": "7d9f8c6b5"},
+        reason="OOMKilled",
+        message="container killed for memory",
+        severity="critical",
+        dedup_key=dedup_key(cluster, "pod", "bench", pod, "OOMKilled"),
+        occurrence=occurrence,
+        container="app",
+    )
+
+
+async def _admin(statement: str) -> None:
+    connection = await asyncpg.connect(f"{ADMIN_DSN}/postgres")
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def _scalar(url: str, query: str, *args: Any) -> Any:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetchval(query, *args)
+    finally:
+        await connection.close()
+
+
+def _replicas(directory: Path, kubeconfig: Path, db: str, *, redis: str) -> tuple[Replicas, dict[str, Any]]:
+    bus = bus_section(NATS_URL)
+    config = write_app_yaml(
+        directory,
+        bus=bus,
+        database={"url": db, "migrate_on_start": False},
+        redis={"url": redis},
+        kube={"qps": 5000, "burst": 5000},
+        orchestrator={"batch_size": 64, "diagnoses_per_minute": 600_000, "diagnosis_burst": 10_000},
+    )
+    return Replicas(config=config, kubeconfig=kubeconfig, directory=directory), bus
+
+
+async def _consuming(replicas: Replicas, *, timeout: float = 60) -> None:
+    """Until every replica logged that it consumes (imports, store and bus checks are done)."""
+    deadline = time.monotonic() + timeout
+    while not all("orchestrator consuming" in r.text() for r in replicas.started):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"replicas did not start\n{replicas.logs()}")
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+
+
+async def _latency(
+    tmp: Path, kubeconfig: Path, db: str, *, rate: int, seconds: float, new_every: int
+) -> list[float]:
+    cluster = f"lat-{secrets.token_hex(3)}"
+    replicas, bus = _replicas(tmp / "lat", kubeconfig, db, redis="redis://127.0.0.1:6379/0")
+    publisher = await open_bus(MessageBusSettings.model_validate(bus), name="bench")
+    replicas.start(3)
+    emitted: dict[str, float] = {}
+    try:
+        await _consuming(replicas)
+        total = int(rate * seconds)
+        start = time.perf_counter()
+        workloads = 0
+        for n in range(total):
+            if n % new_every == 0:
+                workloads += 1
+                emitted[f"w{workloads}"] = time.time()
+                signal = failure(cluster, workloads, 1)
+            else:
+                signal = failure(cluster, max(1, workloads), n + 2)
+            await publisher.publish([signal])
+            delay = start + (n + 1) / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            done = await _scalar(
+                db, "SELECT count(*) FROM incidents WHERE cluster_id = $1 AND report_version >= 1", cluster
+            )
+            if done >= len(emitted):
+                break
+            await asyncio.sleep(0.2)
+        connection = await asyncpg.connect(db)
+        try:
+            rows = await connection.fetch(
+                "SELECT i.owner_name, min(r.created_at) AS at FROM reports r JOIN incidents i ON i.id = r.incident_id"
+                " WHERE i.cluster_id = $1 GROUP BY i.owner_name",
+                cluster,
+            )
+        finally:
+            await connection.close()
+    finally:
+        replicas.stop_all()
+        await publisher.close()
+    return [
+        (r["at"].timestamp() - emitted[r["owner_name"]]) * 1000 for r in rows if r["owner_name"] in emitted
+    ]
+
+
+async def _throughput(tmp: Path, kubeconfig: Path, db: str, *, replicas_n: int, backlog: int) -> float:
+    cluster = f"tp{replicas_n}-{secrets.token_hex(3)}"
+    replicas, bus = _replicas(tmp / f"tp{replicas_n}", kubeconfig, db, redis="redis://127.0.0.1:6379/0")
+    publisher = await open_bus(MessageBusSettings.model_validate(bus), name="bench")
+    try:
+        workloads = max(1, backlog // 50)
+        signals = [failure(cluster, 1 + n % workloads, n + 1) for n in range(backlog)]
+        replicas.start(replicas_n)
+        await _consuming(replicas)
+        for i in range(0, len(signals), 500):
+            await publisher.publish(signals[i : i + 500])
+        first: float | None = None
+        first_count = 0
+        stored = 0
+        now = time.perf_counter()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            stored = await _scalar(db, "SELECT count(*) FROM signals WHERE cluster_id = $1", cluster)
+            now = time.perf_counter()
+            if stored and first is None:
+                first, first_count = now, stored
+            if stored >= backlog:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise RuntimeError(f"only {stored} of {backlog} Signals stored\n{replicas.logs()}")
+    finally:
+        replicas.stop_all()
+        await publisher.close()
+    assert first is not None
+    return float((backlog - first_count) / max(now - first, 1e-6))
+
+
+async def run(
+    *, smoke: bool = False, rate: int = 200, seconds: float = 20, backlog: int = 6000
+) -> dict[str, float]:
+    if smoke:
+        rate, seconds, backlog = 20, 1.5, 200
+    name = f"aeth_bench_{secrets.token_hex(4)}"
+    await _admin(f'CREATE DATABASE "{name}"')
+    db = f"{ADMIN_DSN}/{name}"
+    try:
+        engine = create_engine(resolve_url(db))
+        await migrate.upgrade(engine)
+        await engine.dispose()
+        with tempfile.TemporaryDirectory(prefix="aeth-bench-") as tmp:
+            async with SimCluster() as sim:
+                kubeconfig = sim.write_kubeconfig(Path(tmp) / "kubeconfig")
+                latencies = await _latency(
+                    Path(tmp), kubeconfig, db, rate=rate, seconds=seconds, new_every=10
+                )
+                one = await _throughput(Path(tmp), kubeconfig, db, replicas_n=1, backlog=backlog)
+                three = await _throughput(Path(tmp), kubeconfig, db, replicas_n=3, backlog=backlog)
+    finally:
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    ordered = sorted(latencies) or [float("nan")]
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return {
+        "p50_ms": round(statistics.median(ordered), 1),
+        "p99_ms": round(p99, 1),
+        "signals_per_s_1": round(one, 1),
+        "signals_per_s_3": round(three, 1),
+        "scale_ratio": round(three / one, 2) if one else 0.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--backlog", type=int, default=6000)
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args()
+    result = asyncio.run(run(smoke=args.smoke, rate=args.rate, seconds=args.seconds, backlog=args.backlog))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>16}: {value}")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

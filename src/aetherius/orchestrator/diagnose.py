@@ -1,0 +1,200 @@
+"""Diagnosing an incident live: the engine, through the Execution Gateway, audited per incident.
+
+Each diagnosis gets its own gateway over the shared live backend, with an audit sink that
+collects that diagnosis' reads; they are written to the store (``incident_id`` on every row)
+before the report is handed back, so no report exists without the trail of reads behind it. The
+engine reads the incident's workload and what it depends on (``diagnose_object``: a handful of
+targeted reads, not the whole namespace); when the workload is gone, the newest object a Signal
+named. The findings of the workload's group become the report.
+
+The health re-check reads the workload through a gateway too: it is a read of the cluster like
+any other, so it is redacted and audited the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from aetherius.diagnosis import diagnose_object
+from aetherius.diagnosis.model import Finding
+from aetherius.gateway import Backend, BackendError, ExecutionGateway, MemoryAuditSink
+from aetherius.gateway.audit import AuditRecord
+from aetherius.logs import get_logger
+from aetherius.orchestrator.model import Incident, IncidentRepository, ReportDraft, object_label
+from aetherius.orchestrator.resolver import workload_healthy
+from aetherius.signals import SEVERITY_RANK
+
+log = get_logger(__name__)
+
+# Kinds whose status the health re-check can read and judge.
+_PROBED_KINDS = ("Pod", "Node", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job")
+
+
+def audit_rows(
+    records: Sequence[AuditRecord], *, scan_id: str, cluster_id: str = "", incident_id: int | None = None
+) -> list[dict[str, Any]]:
+    """The store's audit rows for gateway reads: one diagnosis, re-check, scan or lookup."""
+    return [
+        {
+            "operation": r.operation,
+            "resource": r.resource,
+            "namespace": r.namespace,
+            "name": r.name,
+            "bytes": r.bytes,
+            "outcome": r.outcome,
+            "cluster_id": cluster_id,
+            "incident_id": incident_id,
+            "scan_id": scan_id,
+            "at": r.time,
+        }
+        for r in records
+    ]
+
+
+def incident_audit(
+    records: Sequence[AuditRecord], *, incident: Incident, scan_id: str
+) -> list[dict[str, Any]]:
+    return audit_rows(
+        records,
+        scan_id=scan_id,
+        cluster_id=incident.cluster_id,
+        incident_id=int(incident.id) if incident.id.isdigit() else None,
+    )
+
+
+def findings_for(incident: Incident, findings: Sequence[Finding]) -> list[Finding]:
+    """The engine's findings about this incident's workload and objects, most severe first."""
+    workload = object_label(incident.workload)
+    objects = {workload, *incident.objects}
+    chosen = [f for f in findings if f.group == workload or f"{f.kind}/{f.namespace}/{f.name}" in objects]
+    return sorted(chosen, key=lambda f: -SEVERITY_RANK.get(f.severity, 0))
+
+
+class EngineDiagnoser:
+    """``Diagnoser`` running ``aetherius.diagnosis`` live for the incident's workload."""
+
+    def __init__(self, backend: Backend, *, repository: IncidentRepository) -> None:
+        self.backend = backend
+        self.repository = repository
+
+    async def diagnose(self, incident: Incident, *, diagnosis_id: str) -> ReportDraft:
+        sink = MemoryAuditSink()
+        gateway = ExecutionGateway(self.backend, audit=sink)
+        try:
+            found: list[Finding] = []
+            for kind, namespace, name in _targets(incident):
+                result = await diagnose_object(
+                    gateway, kind=kind, namespace=namespace, name=name, scan_id=diagnosis_id
+                )
+                found = findings_for(incident, result.findings)
+                if found:
+                    break
+        finally:
+            # NB: the reads are kept even when the diagnosis failed half way: they happened.
+            if sink.records:
+                await self.repository.record_audit(
+                    incident_audit(sink.records, incident=incident, scan_id=diagnosis_id)
+                )
+        return draft(incident, found)
+
+
+def _targets(incident: Incident) -> list[tuple[str, str, str]]:
+    """The workload first; then the newest object a Signal named (the workload may be gone)."""
+    w = incident.workload
+    targets = [(w.kind, w.namespace, w.name)]
+    for label in reversed(incident.objects):
+        kind, _, rest = label.partition("/")
+        namespace, _, name = rest.partition("/")
+        if (kind, namespace, name) not in targets and kind in _PROBED_KINDS:
+            targets.append((kind, namespace, name))
+            break
+    return targets
+
+
+def draft(incident: Incident, chosen: list[Finding]) -> ReportDraft:
+    """The report draft for an incident from its findings (the store adds timeline and knowledge)."""
+    # NB: the contract's optional fields are absent, not null (``container`` of a pod-level finding).
+    documents: list[dict[str, Any]] = [
+        {k: v for k, v in msgspec.to_builtins(f).items() if v is not None} for f in chosen
+    ]
+    lead = chosen[0] if chosen else None
+    if lead is None:
+        w = incident.workload
+        return ReportDraft(
+            summary=f"{incident.reason} on {w.kind} {w.namespace}/{w.name}; "
+            "the cluster's current state shows no failure for it.",
+            root_cause="Unknown",
+            severity=incident.severity,
+            findings=[],
+        )
+    return ReportDraft(
+        summary=lead.summary,
+        root_cause=lead.root_cause,
+        severity=max((f.severity for f in chosen), key=lambda s: SEVERITY_RANK.get(s, 0)),
+        findings=documents,
+        evidence=list(dict.fromkeys(line for f in chosen for line in f.evidence)),
+        recommendations=list(dict.fromkeys(line for f in chosen for line in f.recommendations)),
+        runbook=lead.runbook,
+    )
+
+
+class GatewayHealthProbe:
+    """``HealthProbe`` reading the workload's status through the gateway (one audited GET)."""
+
+    def __init__(self, backend: Backend, *, repository: IncidentRepository, cluster_id: str | None) -> None:
+        self.backend = backend
+        self.repository = repository
+        self.cluster_id = cluster_id
+
+    async def healthy(self, incident: Incident) -> bool | None:
+        w = incident.workload
+        # NB: ``cluster_id`` None: this orchestrator serves one cluster, whatever its Signals call it.
+        foreign = self.cluster_id is not None and incident.cluster_id != self.cluster_id
+        if foreign or w.kind not in _PROBED_KINDS:
+            return None
+        sink = MemoryAuditSink()
+        gateway = ExecutionGateway(self.backend, audit=sink)
+        scan_id = f"recheck-{incident.id}"
+        try:
+            obj = await gateway.get_object(
+                w.kind, requester=scan_id, namespace=w.namespace or None, name=w.name
+            )
+        except BackendError as exc:
+            log.debug("health re-check could not read the workload", incident=incident.id, error=str(exc))
+            return None
+        finally:
+            if sink.records:
+                await self.repository.record_audit(
+                    incident_audit(sink.records, incident=incident, scan_id=scan_id)
+                )
+        if obj is None:
+            return True  # gone: nothing is failing any more
+        return workload_healthy(w.kind, obj)
+
+
+class NamespaceScanner:
+    """The API's on-demand diagnosis (``POST /api/v1/diagnose``) over the same live backend."""
+
+    def __init__(self, backend: Backend, *, repository: IncidentRepository, cluster_id: str = "") -> None:
+        self.backend = backend
+        self.repository = repository
+        self.cluster_id = cluster_id
+
+    async def __call__(self, namespace: str, cluster_id: str | None) -> dict[str, Any]:
+        from aetherius.diagnosis import diagnose, new_scan_id
+
+        scan_id = new_scan_id()
+        sink = MemoryAuditSink()
+        try:
+            result = await diagnose(
+                ExecutionGateway(self.backend, audit=sink), namespace=namespace or None, scan_id=scan_id
+            )
+        finally:
+            rows = audit_rows(sink.records, scan_id=scan_id, cluster_id=cluster_id or self.cluster_id)
+            if rows:
+                await self.repository.record_audit(rows)
+        document: dict[str, Any] = msgspec.to_builtins(result)
+        return document

@@ -1,0 +1,181 @@
+"""The orchestrator role as a process: its connections, and everything it runs beside the consumer.
+
+``open_connections`` opens the store, the bus and the cluster client a role needs (each failure a
+``StartError`` phrased for a person); ``OrchestratorProcess`` runs, until told to stop, the
+consumer and resolver, the notification dispatcher and the retention pruner, after mirroring the
+shipped and the user's runbooks into the store. ``aetherius orchestrator`` and ``aetherius run``
+both start it this way, so the one-process mode is the distributed mode with an in-process bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aetherius.bus import BusUnavailable, StatefulBus, open_bus
+from aetherius.config import Settings
+from aetherius.gateway import LiveBackend
+from aetherius.knowledge import shipped_runbooks_dir, sync_runbooks
+from aetherius.kube import KubeClient
+from aetherius.kube.credentials import CredentialsError
+from aetherius.logs import get_logger
+from aetherius.orchestrator.diagnose import EngineDiagnoser, GatewayHealthProbe
+from aetherius.orchestrator.owners import PodOwnerLookup
+from aetherius.orchestrator.runtime import OrchestratorRole, build_orchestrator
+from aetherius.orchestrator.storage import StoreCooldownMarks, StoreRepository
+from aetherius.reports import NotificationDispatcher
+from aetherius.store import Store, StoreError
+from aetherius.store.engine import redact
+
+log = get_logger(__name__)
+
+PRUNE_INTERVAL = 3600.0
+
+
+class StartError(Exception):
+    """A role cannot start (store, bus or cluster unreachable); the message is for a person."""
+
+
+@dataclass
+class Connections:
+    store: Store
+    bus: StatefulBus
+    kube: KubeClient
+
+
+async def open_kube(settings: Settings) -> KubeClient:
+    try:
+        return await KubeClient.from_settings(settings.kube)
+    except (CredentialsError, OSError, ValueError) as exc:
+        where = "the in-cluster ServiceAccount" if settings.kube.in_cluster else "the kubeconfig"
+        raise StartError(f"cannot load cluster credentials from {where}: {exc}") from None
+
+
+async def open_store(settings: Settings) -> Store:
+    try:
+        return await Store.from_settings(settings)
+    except StoreError as exc:
+        raise StartError(
+            f"cannot open the store {redact(settings.database.url or 'sqlite')}: {exc}"
+        ) from None
+
+
+@contextlib.asynccontextmanager
+async def open_connections(settings: Settings, *, role: str) -> AsyncIterator[Connections]:
+    """Store, bus and cluster client for one role, closed in reverse order on the way out."""
+    store = await open_store(settings)
+    try:
+        try:
+            bus = await open_bus(settings.message_bus, name=f"aetherius-{role}")
+        except BusUnavailable as exc:
+            raise StartError(f"cannot reach the message bus {settings.message_bus.url}: {exc}") from None
+        try:
+            kube = await open_kube(settings)
+            try:
+                yield Connections(store=store, bus=bus, kube=kube)
+            finally:
+                await kube.close()
+        finally:
+            await bus.close()
+    finally:
+        await store.close()
+
+
+class OrchestratorProcess:
+    """The orchestrator role over opened connections: consume, resolve, notify, prune."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store,
+        bus: StatefulBus,
+        kube: KubeClient,
+        redis_url: str | None = None,
+        prune_interval: float = PRUNE_INTERVAL,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.prune_interval = prune_interval
+        repository = StoreRepository(store)
+        backend = LiveBackend(kube, cluster=settings.cluster_id or "")
+        self.role: OrchestratorRole = build_orchestrator(
+            settings,
+            bus=bus,
+            repository=repository,
+            diagnoser=EngineDiagnoser(backend, repository=repository),
+            probe=GatewayHealthProbe(backend, repository=repository, cluster_id=settings.cluster_id),
+            store_marks=StoreCooldownMarks(store),
+            redis_url=redis_url,
+            enricher=PodOwnerLookup(backend, repository=repository),
+        )
+
+    async def sync_knowledge(self) -> None:
+        result = await sync_runbooks(
+            self.store, shipped_dir=shipped_runbooks_dir(), user_dirs=self.settings.knowledge.runbook_dirs
+        )
+        log.info("runbooks synced", shipped=result.shipped, user=result.user, problems=len(result.problems))
+
+    async def _sync_knowledge_retrying(self, *, attempts: int = 3) -> None:
+        # NB: replicas starting together on an empty store race to insert the same runbooks (the
+        # loser gets a unique violation); a second pass finds them there and only compares.
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.sync_knowledge()
+                return
+            except Exception as exc:  # StoreError, or the database's IntegrityError of the race
+                if attempt == attempts:
+                    log.warning("runbooks not synced; reports cite none until the next start", error=str(exc))
+                    return
+                await asyncio.sleep(0.2 * attempt)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop``: a failure of the side tasks is logged, the consumer goes on."""
+        await self._sync_knowledge_retrying()
+        side_stop = asyncio.Event()
+        dispatcher = NotificationDispatcher(self.store, self.settings.notifications)
+        side = [
+            asyncio.create_task(dispatcher.run(side_stop), name="notifications"),
+            asyncio.create_task(self._prune(side_stop), name="prune"),
+        ]
+        try:
+            await self.role.run(stop)
+        finally:
+            side_stop.set()
+            for result in await asyncio.gather(*side, return_exceptions=True):
+                if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                    log.error("orchestrator side task failed", error=repr(result))
+            await dispatcher.close()
+
+    async def _prune(self, stop: asyncio.Event) -> None:
+        retention = self.settings.database.retention
+        while not stop.is_set():
+            try:
+                pruned = await self.store.prune(older_than=retention)
+                log.info(
+                    "store pruned", signals=pruned.signals, audit=pruned.audit, cooldowns=pruned.cooldowns
+                )
+            except StoreError as exc:
+                log.warning("store prune failed; next round", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.prune_interval)
+
+
+async def serve_orchestrator(settings: Settings, *, duration: float | None = None) -> None:
+    """``aetherius orchestrator``: the role with its metrics endpoint, until SIGINT/SIGTERM."""
+    from aetherius.ops.metrics import MetricsServer
+    from aetherius.orchestrator.runtime import run_until_stopped
+
+    async with open_connections(settings, role="orchestrator") as conn:
+        process = OrchestratorProcess(settings, store=conn.store, bus=conn.bus, kube=conn.kube)
+        metrics = MetricsServer(settings.metrics)
+        try:
+            await metrics.start()
+        except OSError as exc:
+            raise StartError(f"cannot serve metrics on port {settings.metrics.port}: {exc}") from None
+        try:
+            await run_until_stopped(process.run, duration=duration)
+        finally:
+            await metrics.stop()

@@ -1,0 +1,127 @@
+"""``aetherius run``: watcher, orchestrator and API/dashboard in one process.
+
+The embedded mode for a newcomer with a cluster: an in-process bus (``memory://``) and a SQLite
+file under ``$XDG_DATA_HOME/aetherius`` (``~/.local/share/aetherius``) by default, nothing else to
+install. The roles are the same code as the distributed deployment, started side by side over one
+store, one bus and one cluster client; the API serves the dashboard and the health probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Generator
+
+import uvicorn
+
+from aetherius.api.app import create_app
+from aetherius.api.tokens import ensure_first_admin
+from aetherius.config import Settings
+from aetherius.gateway import LiveBackend
+from aetherius.logs import get_logger
+from aetherius.orchestrator.diagnose import NamespaceScanner
+from aetherius.orchestrator.process import Connections, OrchestratorProcess, StartError, open_connections
+from aetherius.orchestrator.storage import StoreRepository
+from aetherius.orchestrator.watcher import run_watcher
+
+log = get_logger(__name__)
+
+Announce = Callable[[str], None]
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the process' stop event ends it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def dashboard_url(settings: Settings, *, port: int | None = None) -> str:
+    host = settings.api.host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port or settings.api.port}"
+
+
+def _bound_port(server: uvicorn.Server) -> int | None:
+    """The port really listened on (``--port 0`` picks one)."""
+    for listener in getattr(server, "servers", []):
+        for sock in listener.sockets or []:
+            return int(sock.getsockname()[1])
+    return None
+
+
+async def _serve_api(server: _Server, stop: asyncio.Event) -> None:
+    serving = asyncio.create_task(server.serve(), name="api")
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    stopping.cancel()
+    await serving
+
+
+async def run_roles(
+    settings: Settings, conn: Connections, *, stop: asyncio.Event, announce: Announce
+) -> None:
+    """The three roles over opened connections until ``stop`` (or one of them ends)."""
+    secret = await ensure_first_admin(conn.store)
+    process = OrchestratorProcess(settings, store=conn.store, bus=conn.bus, kube=conn.kube)
+    scanner = NamespaceScanner(
+        LiveBackend(conn.kube, cluster=settings.cluster_id or ""),
+        repository=StoreRepository(conn.store),
+        cluster_id=settings.cluster_id or "",
+    )
+    app = create_app(settings=settings, store=conn.store, bus=conn.bus, diagnose=scanner)
+    server = _Server(
+        uvicorn.Config(
+            app,
+            host=settings.api.host,
+            port=settings.api.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+        )
+    )
+    inner = asyncio.Event()
+    tasks = {
+        asyncio.create_task(process.run(inner), name="orchestrator"),
+        asyncio.create_task(run_watcher(settings, bus=conn.bus, kube=conn.kube, stop=inner), name="watcher"),
+        asyncio.create_task(_serve_api(server, inner), name="api"),
+    }
+    waiting = asyncio.create_task(stop.wait())
+    started = False
+    try:
+        while not stop.is_set():
+            if not started and server.started:
+                started = True
+                announce(f"Aetherius dashboard: {dashboard_url(settings, port=_bound_port(server))}")
+                if secret is not None:
+                    # NB: stdout only, once; never through the logger.
+                    announce(f"First admin token (shown once, store it now): {secret}")
+            done, _ = await asyncio.wait({*tasks, waiting}, timeout=0.1, return_when=asyncio.FIRST_COMPLETED)
+            ended = done & tasks
+            if ended:
+                role = next(iter(ended))
+                error = role.exception()
+                log.error("a role ended; stopping the others", role=role.get_name(), error=repr(error))
+                if not server.started and role.get_name() == "api":
+                    raise StartError(
+                        f"could not listen on {settings.api.host}:{settings.api.port} (is the port in use?)"
+                    )
+                if error is not None:
+                    raise StartError(f"the {role.get_name()} stopped: {error}") from error
+                break
+    finally:
+        inner.set()
+        waiting.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for task, result in zip(tasks, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("role failed while stopping", role=task.get_name(), error=repr(result))
+
+
+async def serve_all(settings: Settings, *, stop: asyncio.Event, announce: Announce) -> None:
+    """``aetherius run``: open the connections, run the roles until ``stop``."""
+    async with open_connections(settings, role="run") as conn:
+        await run_roles(settings, conn, stop=stop, announce=announce)
