@@ -9,6 +9,7 @@ from typing import Any
 
 from aetherius.diagnosis.index import Ev, Index, age_seconds
 from aetherius.diagnosis.model import Finding, Owner, Severity
+from aetherius.gateway.redact import scrub_text
 
 __all__ = ["Context", "LogText", "format_quantity", "parse_quantity"]
 
@@ -68,6 +69,8 @@ class Context:
         container: str | None = None,
         group: str = "",
     ) -> Finding:
+        # NB: the one exit of object text from a diagnosis: analyzers read the analysis view
+        # unredacted (see aetherius.gateway.base), so every string is scrubbed here.
         return Finding(
             kind=kind,
             namespace=namespace,
@@ -75,9 +78,9 @@ class Context:
             reason=reason,
             root_cause=root_cause,
             severity=severity,
-            summary=summary,
-            evidence=[line[:400] for line in evidence],
-            recommendations=recommendations,
+            summary=scrub_text(summary),
+            evidence=[scrub_text(line)[:400] for line in evidence],
+            recommendations=[scrub_text(line) for line in recommendations],
             owner=owner,
             container=container,
             group=group or f"{kind}/{namespace}/{name}",
