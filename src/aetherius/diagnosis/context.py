@@ -53,6 +53,17 @@ class Context:
     def log_for(self, namespace: str, pod: str, container: str, group: str) -> LogText | None:
         return self.logs.get((namespace, pod, container)) or self.group_logs.get((group, container))
 
+    def scrub(self, text: str) -> str:
+        """``scrub_text``, once per distinct string per scan (pods of a workload repeat lines).
+
+        NB: a per-scan table, never a process-wide cache: its keys are unscrubbed text.
+        """
+        memo: dict[str, str] = self.memo.setdefault("scrubbed", {})
+        done = memo.get(text)
+        if done is None:
+            done = memo[text] = scrub_text(text)
+        return done
+
     def finding(
         self,
         *,
@@ -78,9 +89,9 @@ class Context:
             reason=reason,
             root_cause=root_cause,
             severity=severity,
-            summary=scrub_text(summary),
-            evidence=[scrub_text(line)[:400] for line in evidence],
-            recommendations=[scrub_text(line) for line in recommendations],
+            summary=self.scrub(summary),
+            evidence=[self.scrub(line)[:400] for line in evidence],
+            recommendations=[self.scrub(line) for line in recommendations],
             owner=owner,
             container=container,
             group=group or f"{kind}/{namespace}/{name}",

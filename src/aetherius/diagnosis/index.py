@@ -150,34 +150,46 @@ class Index:
         return index
 
     def _add_pod(self, pod: Obj, namespace: str, metadata: Obj) -> str:
+        """File the pod under its namespace, controller and node; return its newest timestamp."""
         self.pods.append(pod)
         self.pods_by_ns[namespace].append(pod)
-        for ref in as_list(metadata.get("ownerReferences")):
-            if isinstance(ref, dict) and ref.get("controller") and isinstance(ref.get("uid"), str):
-                self.pods_by_owner[ref["uid"]].append(pod)
+        refs = metadata.get("ownerReferences")
+        if isinstance(refs, list):
+            for ref in refs:
+                if isinstance(ref, dict) and ref.get("controller"):
+                    uid = ref.get("uid")
+                    if isinstance(uid, str):
+                        self.pods_by_owner[uid].append(pod)
         spec, status = pod.get("spec"), pod.get("status")
-        if isinstance(spec, dict) and isinstance(spec.get("nodeName"), str):
-            self.pods_by_node[spec["nodeName"]].append(pod)
-        newest = ""
-        if isinstance(status, dict):
-            for key in ("containerStatuses", "initContainerStatuses"):
-                for cs in as_list(status.get(key)):
-                    if not isinstance(cs, dict):
-                        continue
-                    for state_key in ("state", "lastState"):
-                        state = cs.get(state_key)
-                        if isinstance(state, dict):
-                            for detail in state.values():
-                                if isinstance(detail, dict):
-                                    for stamp in (detail.get("finishedAt"), detail.get("startedAt")):
-                                        if isinstance(stamp, str) and stamp > newest:
-                                            newest = stamp
-            for cond in as_list(status.get("conditions")):
+        if isinstance(spec, dict):
+            node = spec.get("nodeName")
+            if isinstance(node, str):
+                self.pods_by_node[node].append(pod)
+        if not isinstance(status, dict):
+            return ""
+        # NB: one flat list of candidate stamps compared once: the inner loops run for every pod
+        # of the cluster, so they stay free of calls.
+        stamps: list[Any] = []
+        for key in ("containerStatuses", "initContainerStatuses"):
+            statuses = status.get(key)
+            if not isinstance(statuses, list):
+                continue
+            for cs in statuses:
+                if not isinstance(cs, dict):
+                    continue
+                for state in (cs.get("state"), cs.get("lastState")):
+                    if isinstance(state, dict):
+                        for detail in state.values():
+                            if isinstance(detail, dict):
+                                stamps.append(detail.get("finishedAt"))
+                                stamps.append(detail.get("startedAt"))
+        conditions = status.get("conditions")
+        if isinstance(conditions, list):
+            for cond in conditions:
                 if isinstance(cond, dict):
-                    stamp = cond.get("lastTransitionTime")
-                    if isinstance(stamp, str) and stamp > newest:
-                        newest = stamp
-        return newest
+                    stamps.append(cond.get("lastTransitionTime"))
+        strings = [stamp for stamp in stamps if isinstance(stamp, str)]
+        return max(strings) if strings else ""
 
     # lookups -------------------------------------------------------------------------------
 

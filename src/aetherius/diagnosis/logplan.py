@@ -28,6 +28,8 @@ Obj = dict[str, Any]
 def _needs(cs: Obj, ctx: Context) -> bool | None:
     """None: no log needed; True: read the previous instance; False: the current one."""
     state = cs.get("state") or {}
+    if cs.get("restartCount") == 0 and isinstance(state, dict) and "running" in state:
+        return None  # running and never restarted: no instance has died (most containers)
     waiting = state.get("waiting") if isinstance(state, dict) else None
     terminated = state.get("terminated") if isinstance(state, dict) else None
     last = (cs.get("lastState") or {}).get("terminated") if isinstance(cs.get("lastState"), dict) else None

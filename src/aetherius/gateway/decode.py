@@ -25,6 +25,21 @@ DecodeError = (msgspec.ValidationError, msgspec.DecodeError)
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
+class _OwnerRef(TypedDict, total=False):
+    kind: Any
+    name: Any
+    uid: Any
+    controller: Any
+
+
+class _Volume(TypedDict, total=False):
+    # NB: only the references analyzers follow; projected token sources etc. are skipped.
+    name: Any
+    persistentVolumeClaim: Any
+    configMap: Any
+    secret: Any
+
+
 class _Meta(TypedDict, total=False):
     # NB: managedFields is absent on purpose: never decoded.
     name: Any
@@ -32,7 +47,7 @@ class _Meta(TypedDict, total=False):
     uid: Any
     labels: Any
     annotations: Any
-    ownerReferences: Any
+    ownerReferences: list[_OwnerRef]
     creationTimestamp: Any
     deletionTimestamp: Any
     generation: Any
@@ -57,17 +72,12 @@ class _Container(TypedDict, total=False):
 class _PodSpec(TypedDict, total=False):
     containers: list[_Container]
     initContainers: list[_Container]
-    volumes: Any
+    volumes: list[_Volume]
     nodeName: Any
     nodeSelector: Any
-    affinity: Any
-    tolerations: Any
     schedulingGates: Any
     restartPolicy: Any
     imagePullSecrets: Any
-    priorityClassName: Any
-    serviceAccountName: Any
-    schedulerName: Any
 
 
 class _ContainerStatus(TypedDict, total=False):
@@ -88,7 +98,6 @@ class _PodStatus(TypedDict, total=False):
     containerStatuses: list[_ContainerStatus]
     initContainerStatuses: list[_ContainerStatus]
     nominatedNodeName: Any
-    startTime: Any
 
 
 class _Pod(TypedDict, total=False):
@@ -190,10 +199,11 @@ def strip(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
             annotations.pop(_LAST_APPLIED)
     if kind == "Secret":
         return {key: obj[key] for key in ("apiVersion", "kind", "metadata", "type") if key in obj}
-    for key in ANALYSIS_ONLY:
-        data = obj.get(key)
-        if isinstance(data, dict):
-            obj[key] = dict.fromkeys(data, "")
+    if kind == "ConfigMap":
+        for key in ANALYSIS_ONLY:
+            data = obj.get(key)
+            if isinstance(data, dict):
+                obj[key] = dict.fromkeys(data, "")
     return obj
 
 
