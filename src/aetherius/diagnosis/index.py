@@ -108,6 +108,8 @@ class Index:
     events_by_ref: dict[tuple[str, str, str], list[Ev]] = field(default_factory=lambda: defaultdict(list))
     events_by_ns: dict[str, list[Ev]] = field(default_factory=lambda: defaultdict(list))
     kinds_present: set[str] = field(default_factory=set)
+    # ids of pods Running with every container ready and never restarted (filed in the same pass).
+    plain: set[int] = field(default_factory=set)
     _labels: dict[str, dict[tuple[str, str], list[int]]] | None = None
     newest: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -170,19 +172,28 @@ class Index:
         # NB: one flat list of candidate stamps compared once: the inner loops run for every pod
         # of the cluster, so they stay free of calls.
         stamps: list[Any] = []
+        plain = status.get("phase") == "Running" and "initContainerStatuses" not in status
+        statuses = status.get("containerStatuses")
+        if not isinstance(statuses, list) or not statuses:
+            plain = False
         for key in ("containerStatuses", "initContainerStatuses"):
             statuses = status.get(key)
             if not isinstance(statuses, list):
                 continue
             for cs in statuses:
                 if not isinstance(cs, dict):
+                    plain = False
                     continue
+                if plain and (cs.get("ready") is not True or cs.get("restartCount")):
+                    plain = False
                 for state in (cs.get("state"), cs.get("lastState")):
                     if isinstance(state, dict):
                         for detail in state.values():
                             if isinstance(detail, dict):
                                 stamps.append(detail.get("finishedAt"))
                                 stamps.append(detail.get("startedAt"))
+        if plain:
+            self.plain.add(id(pod))
         conditions = status.get("conditions")
         if isinstance(conditions, list):
             for cond in conditions:

@@ -50,7 +50,10 @@ def _needs(cs: Obj, ctx: Context) -> bool | None:
 def plan(ctx: Context) -> dict[tuple[str, str], list[tuple[str, str, bool]]]:
     """(group, container) → candidate (namespace, pod, previous) reads, in name order."""
     groups: dict[tuple[str, str], list[tuple[str, str, bool]]] = {}
+    plain = ctx.index.plain  # running, ready, never restarted: no instance has died
     for pod in ctx.index.pods:
+        if id(pod) in plain:
+            continue
         status = pod.get("status")
         if not isinstance(status, dict) or status.get("phase") == "Succeeded":
             continue

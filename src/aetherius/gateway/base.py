@@ -53,7 +53,9 @@ class Backend(Protocol):
         analysis: bool = False,
     ) -> tuple[list[dict[str, Any]], int]: ...
 
-    async def get(self, kind: str, *, namespace: str | None, name: str) -> tuple[dict[str, Any] | None, int]: ...
+    async def get(
+        self, kind: str, *, namespace: str | None, name: str
+    ) -> tuple[dict[str, Any] | None, int]: ...
 
     async def logs(
         self, *, namespace: str, name: str, container: str, previous: bool, tail_lines: int, max_bytes: int
@@ -134,7 +136,12 @@ class ExecutionGateway:
         the process except through findings, which ``Context.finding`` scrubs.
         """
         return await self._list(
-            kind, requester=requester, namespace=namespace, label_selector=None, field_selector=None, analysis=True
+            kind,
+            requester=requester,
+            namespace=namespace,
+            label_selector=None,
+            field_selector=None,
+            analysis=True,
         )
 
     async def _list(

@@ -41,7 +41,7 @@ class _Volume(TypedDict, total=False):
 
 
 class _Meta(TypedDict, total=False):
-    # NB: managedFields is absent on purpose: never decoded.
+    # NB: only what analyzers read; managedFields in particular is never decoded.
     name: Any
     namespace: Any
     uid: Any
@@ -49,20 +49,14 @@ class _Meta(TypedDict, total=False):
     annotations: Any
     ownerReferences: list[_OwnerRef]
     creationTimestamp: Any
-    deletionTimestamp: Any
-    generation: Any
-    generateName: Any
-    resourceVersion: Any
-    finalizers: Any
 
 
 class _Container(TypedDict, total=False):
-    # NB: env/envFrom/args are absent on purpose: literal values are never decoded.
+    # NB: env/envFrom/args are absent on purpose: literal values are never decoded. Adding a
+    # field an analyzer starts to read is part of that analyzer's change (tests/scenarios catch it).
     name: Any
     image: Any
-    imagePullPolicy: Any
     command: Any
-    ports: Any
     resources: Any
     livenessProbe: Any
     readinessProbe: Any
@@ -83,7 +77,6 @@ class _PodSpec(TypedDict, total=False):
 class _ContainerStatus(TypedDict, total=False):
     name: Any
     ready: Any
-    started: Any
     restartCount: Any
     image: Any
     state: Any
@@ -97,7 +90,6 @@ class _PodStatus(TypedDict, total=False):
     conditions: Any
     containerStatuses: list[_ContainerStatus]
     initContainerStatuses: list[_ContainerStatus]
-    nominatedNodeName: Any
 
 
 class _Pod(TypedDict, total=False):
@@ -173,10 +165,14 @@ class _GenericPage(TypedDict, total=False):
     items: list[_Generic]
 
 
-_pod = msgspec.json.Decoder(_Pod)
-_generic = msgspec.json.Decoder(_Generic)
+# NB: typed as Any: the schemas only prune; what comes out is plain dicts read with .get.
+_pod: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_Pod)
+_generic: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_Generic)
 _document = msgspec.json.Decoder(_Document | list[msgspec.Raw])
-_pages = {True: msgspec.json.Decoder(_PodPage), False: msgspec.json.Decoder(_GenericPage)}
+_pages: dict[bool, msgspec.json.Decoder[Any]] = {
+    True: msgspec.json.Decoder(_PodPage),
+    False: msgspec.json.Decoder(_GenericPage),
+}
 
 _PEEK = 48
 _POD_KIND = b'"kind":"Pod"'

@@ -20,9 +20,10 @@ from aetherius.kube import KubeApiError, KubeClient, KubeConnectionError
 __all__ = ["LIST_PAGE_SIZE", "LiveBackend"]
 
 LIST_PAGE_SIZE = 5000
+Page = tuple[list[dict[str, Any]], dict[str, Any]]  # items, list metadata
 
 
-def _decode_full(kind: str, body: bytes, path: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _decode_full(kind: str, body: bytes, path: str) -> Page:
     try:
         page = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -85,9 +86,7 @@ class LiveBackend:
         return items, size
 
     @staticmethod
-    def _decode(
-        kind: str, body: bytes, path: str, *, analysis: bool
-    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def _decode(kind: str, body: bytes, path: str, *, analysis: bool) -> Page:
         if analysis:
             try:
                 return decode_list_page(kind, body)

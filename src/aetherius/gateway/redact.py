@@ -79,10 +79,7 @@ _TRIGGERS = (
 
 def _triggered(text: str) -> bool:
     lowered = text.lower()
-    for word in _TRIGGERS:  # NB: a plain loop: a generator for any() costs more than the scans
-        if word in lowered:
-            return True
-    return False
+    return any(word in lowered for word in _TRIGGERS)
 
 
 def scrub_text(text: str) -> str:
