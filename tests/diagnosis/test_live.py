@@ -127,22 +127,39 @@ async def test_snapshot_capture_round_trips(tmp_path: Path) -> None:
 
 
 async def test_sim_demo_is_diagnosed_with_the_right_root_causes(tmp_path: Path) -> None:
+    """Exactly the demo's six failures, their owners' roll-ups and the Services they empty.
+
+    Nothing else: in particular nothing on kube-system (kube-dns selects the coredns pods by
+    ``k8s-app=kube-dns``, as in a real cluster) and no healthy workload named.
+    """
     async with SimCluster(scenario="demo") as sim:
         sim.timeline.run_to_end()
         async with await _client(sim, tmp_path) as client:
             result = await diagnose(live_gateway(client))
-    pods = {
-        (f.namespace, f.owner.name if f.owner else f.name, f.reason, f.root_cause)
+    observed = {
+        (f.kind, f.namespace, f.owner.name if f.owner else f.name, f.reason, f.root_cause)
         for f in result.findings
-        if f.kind == "Pod"
     }
-    assert {
-        ("shop", "checkout", "CrashLoopBackOff", "OutOfMemory"),
-        ("shop", "frontend", "ImagePullBackOff", "ImageNotFound"),
-        ("analytics", "report-builder", "FailedScheduling", "InsufficientResources"),
-        ("shop", "payments", "CreateContainerConfigError", "MissingConfiguration"),
-        ("web", "blog", "Unhealthy", "ProbeFailure"),
-        ("shop", "orders", "CrashLoopBackOff", "DependencyUnavailable"),
-    } <= pods
-    services = {(f.name, f.root_cause) for f in result.findings if f.kind == "Service"}
-    assert ("orders", "DependencyUnavailable") in services and ("blog", "ProbeFailure") in services
+    failures = {
+        ("Pod", "shop", "checkout", "CrashLoopBackOff", "OutOfMemory"),
+        ("Pod", "shop", "frontend", "ImagePullBackOff", "ImageNotFound"),
+        ("Pod", "analytics", "report-builder", "FailedScheduling", "InsufficientResources"),
+        ("Pod", "shop", "payments", "CreateContainerConfigError", "MissingConfiguration"),
+        ("Pod", "web", "blog", "Unhealthy", "ProbeFailure"),
+        ("Pod", "shop", "orders", "CrashLoopBackOff", "DependencyUnavailable"),
+    }
+    # Broken by design as a consequence: every replica of these is down, so the Deployment is
+    # unavailable and its Service has no ready endpoint (frontend keeps ready replicas: neither).
+    consequences = {
+        ("Deployment", "shop", "checkout", "DeploymentUnavailable", "OutOfMemory"),
+        ("Deployment", "shop", "orders", "DeploymentUnavailable", "DependencyUnavailable"),
+        ("Deployment", "shop", "payments", "DeploymentUnavailable", "MissingConfiguration"),
+        ("Deployment", "analytics", "report-builder", "DeploymentUnavailable", "InsufficientResources"),
+        ("Deployment", "web", "blog", "DeploymentUnavailable", "ProbeFailure"),
+        ("Service", "shop", "checkout", "ServiceNoEndpoints", "OutOfMemory"),
+        ("Service", "shop", "orders", "ServiceNoEndpoints", "DependencyUnavailable"),
+        ("Service", "web", "blog", "ServiceNoEndpoints", "ProbeFailure"),
+    }
+    assert observed == failures | consequences
+    assert not [f for f in result.findings if f.namespace == "kube-system"]
+    assert len(result.findings) == len(observed)  # one finding per pod failure: one pod each

@@ -120,7 +120,10 @@ async def test_every_read_is_audited_with_its_requester(gateway: ExecutionGatewa
     ]
     assert records[0].bytes > 0 and records[0].namespace == "shop"
     assert records[1].outcome == "not-found" and records[1].name == "nope"
-    assert "previous=true" in records[3].detail and records[3].bytes == len(logs.encode())
+    # Bytes are what was read (the raw tail, before scrubbing), never a re-serialisation.
+    raw_tail = "connecting postgres://u:pw9999@db\nline 3"
+    assert "pw9999" in raw_tail and raw_tail.replace("pw9999", "[REDACTED]") == logs
+    assert "previous=true" in records[3].detail and records[3].bytes == len(raw_tail.encode())
 
 
 async def test_label_selector_and_unknown_kind(gateway: ExecutionGateway) -> None:

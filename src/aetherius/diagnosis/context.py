@@ -9,6 +9,7 @@ from typing import Any
 
 from aetherius.diagnosis.index import Ev, Index, age_seconds
 from aetherius.diagnosis.model import Finding, Owner, Severity
+from aetherius.gateway.redact import scrub_text
 
 __all__ = ["Context", "LogText", "format_quantity", "parse_quantity"]
 
@@ -52,6 +53,17 @@ class Context:
     def log_for(self, namespace: str, pod: str, container: str, group: str) -> LogText | None:
         return self.logs.get((namespace, pod, container)) or self.group_logs.get((group, container))
 
+    def scrub(self, text: str) -> str:
+        """``scrub_text``, once per distinct string per scan (pods of a workload repeat lines).
+
+        NB: a per-scan table, never a process-wide cache: its keys are unscrubbed text.
+        """
+        memo: dict[str, str] = self.memo.setdefault("scrubbed", {})
+        done = memo.get(text)
+        if done is None:
+            done = memo[text] = scrub_text(text)
+        return done
+
     def finding(
         self,
         *,
@@ -68,6 +80,8 @@ class Context:
         container: str | None = None,
         group: str = "",
     ) -> Finding:
+        # NB: the one exit of object text from a diagnosis: analyzers read the analysis view
+        # unredacted (see aetherius.gateway.base), so every string is scrubbed here.
         return Finding(
             kind=kind,
             namespace=namespace,
@@ -75,9 +89,9 @@ class Context:
             reason=reason,
             root_cause=root_cause,
             severity=severity,
-            summary=summary,
-            evidence=[line[:400] for line in evidence],
-            recommendations=recommendations,
+            summary=self.scrub(summary),
+            evidence=[self.scrub(line)[:400] for line in evidence],
+            recommendations=[self.scrub(line) for line in recommendations],
             owner=owner,
             container=container,
             group=group or f"{kind}/{namespace}/{name}",

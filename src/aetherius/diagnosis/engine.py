@@ -32,6 +32,7 @@ from aetherius.diagnosis.index import Index, Malformed, parse_time
 from aetherius.diagnosis.logplan import MAX_LOG_GROUPS, read_logs
 from aetherius.diagnosis.model import SEVERITY_RANK, DiagnosisResult, Finding
 from aetherius.gateway import KINDS, BackendError, ExecutionGateway
+from aetherius.gateway.redact import scrub_text
 from aetherius.gateway.selectors import SelectorError, label_matcher
 from aetherius.gateway.snapshot import paused_gc
 
@@ -61,7 +62,7 @@ async def _list_all(
 ) -> dict[str, list[Obj]]:
     async def one(kind: str) -> tuple[str, list[Obj]]:
         try:
-            return kind, await gateway.list_objects(kind, requester=requester, namespace=namespace)
+            return kind, await gateway.scan_objects(kind, requester=requester, namespace=namespace)
         except BackendError as exc:
             warnings.append(f"{kind} not read: {exc}")
             return kind, []
@@ -202,7 +203,7 @@ async def _diagnose(
         cluster=gateway.cluster,
         source=gateway.source,
         findings=order(scoped),
-        warnings=ctx.warnings,
+        warnings=[scrub_text(line) for line in ctx.warnings],
         scan_id=scan_id,
         reference_time=now.isoformat().replace("+00:00", "Z"),
     )

@@ -108,6 +108,8 @@ class Index:
     events_by_ref: dict[tuple[str, str, str], list[Ev]] = field(default_factory=lambda: defaultdict(list))
     events_by_ns: dict[str, list[Ev]] = field(default_factory=lambda: defaultdict(list))
     kinds_present: set[str] = field(default_factory=set)
+    # ids of pods Running with every container ready and never restarted (filed in the same pass).
+    plain: set[int] = field(default_factory=set)
     _labels: dict[str, dict[tuple[str, str], list[int]]] | None = None
     newest: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -150,34 +152,55 @@ class Index:
         return index
 
     def _add_pod(self, pod: Obj, namespace: str, metadata: Obj) -> str:
+        """File the pod under its namespace, controller and node; return its newest timestamp."""
         self.pods.append(pod)
         self.pods_by_ns[namespace].append(pod)
-        for ref in as_list(metadata.get("ownerReferences")):
-            if isinstance(ref, dict) and ref.get("controller") and isinstance(ref.get("uid"), str):
-                self.pods_by_owner[ref["uid"]].append(pod)
+        refs = metadata.get("ownerReferences")
+        if isinstance(refs, list):
+            for ref in refs:
+                if isinstance(ref, dict) and ref.get("controller"):
+                    uid = ref.get("uid")
+                    if isinstance(uid, str):
+                        self.pods_by_owner[uid].append(pod)
         spec, status = pod.get("spec"), pod.get("status")
-        if isinstance(spec, dict) and isinstance(spec.get("nodeName"), str):
-            self.pods_by_node[spec["nodeName"]].append(pod)
-        newest = ""
-        if isinstance(status, dict):
-            for key in ("containerStatuses", "initContainerStatuses"):
-                for cs in as_list(status.get(key)):
-                    if not isinstance(cs, dict):
-                        continue
-                    for state_key in ("state", "lastState"):
-                        state = cs.get(state_key)
-                        if isinstance(state, dict):
-                            for detail in state.values():
-                                if isinstance(detail, dict):
-                                    for stamp in (detail.get("finishedAt"), detail.get("startedAt")):
-                                        if isinstance(stamp, str) and stamp > newest:
-                                            newest = stamp
-            for cond in as_list(status.get("conditions")):
+        if isinstance(spec, dict):
+            node = spec.get("nodeName")
+            if isinstance(node, str):
+                self.pods_by_node[node].append(pod)
+        if not isinstance(status, dict):
+            return ""
+        # NB: one flat list of candidate stamps compared once: the inner loops run for every pod
+        # of the cluster, so they stay free of calls.
+        stamps: list[Any] = []
+        plain = status.get("phase") == "Running" and "initContainerStatuses" not in status
+        statuses = status.get("containerStatuses")
+        if not isinstance(statuses, list) or not statuses:
+            plain = False
+        for key in ("containerStatuses", "initContainerStatuses"):
+            statuses = status.get(key)
+            if not isinstance(statuses, list):
+                continue
+            for cs in statuses:
+                if not isinstance(cs, dict):
+                    plain = False
+                    continue
+                if plain and (cs.get("ready") is not True or cs.get("restartCount")):
+                    plain = False
+                for state in (cs.get("state"), cs.get("lastState")):
+                    if isinstance(state, dict):
+                        for detail in state.values():
+                            if isinstance(detail, dict):
+                                stamps.append(detail.get("finishedAt"))
+                                stamps.append(detail.get("startedAt"))
+        if plain:
+            self.plain.add(id(pod))
+        conditions = status.get("conditions")
+        if isinstance(conditions, list):
+            for cond in conditions:
                 if isinstance(cond, dict):
-                    stamp = cond.get("lastTransitionTime")
-                    if isinstance(stamp, str) and stamp > newest:
-                        newest = stamp
-        return newest
+                    stamps.append(cond.get("lastTransitionTime"))
+        strings = [stamp for stamp in stamps if isinstance(stamp, str)]
+        return max(strings) if strings else ""
 
     # lookups -------------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """Which container logs to read, and reading them through the gateway.
 
-Logs are read only for containers that crashed, one representative pod per (owner, container):
+Logs are read only for containers that crashed and whose status does not already name the cause
+(an OOMKilled termination is the whole answer; its log is never read), one representative pod per
+(owner, container):
 a Deployment's twenty crashing replicas fail for one reason, so one log answers for all of them
 (the finding says which pod's log it quotes). The previous instance is read first — it is the one
 that died. The number of reads is bounded, so a scan of a large broken cluster stays fast.
@@ -26,9 +28,13 @@ Obj = dict[str, Any]
 def _needs(cs: Obj, ctx: Context) -> bool | None:
     """None: no log needed; True: read the previous instance; False: the current one."""
     state = cs.get("state") or {}
+    if cs.get("restartCount") == 0 and isinstance(state, dict) and "running" in state:
+        return None  # running and never restarted: no instance has died (most containers)
     waiting = state.get("waiting") if isinstance(state, dict) else None
     terminated = state.get("terminated") if isinstance(state, dict) else None
     last = (cs.get("lastState") or {}).get("terminated") if isinstance(cs.get("lastState"), dict) else None
+    if isinstance(last, dict) and last.get("reason") == "OOMKilled":
+        return None  # the status is the evidence: the analyzer never consults this log
     if isinstance(waiting, dict) and waiting.get("reason") == "CrashLoopBackOff":
         return True
     if isinstance(terminated, dict) and terminated.get("exitCode") not in (0, None):
@@ -44,7 +50,10 @@ def _needs(cs: Obj, ctx: Context) -> bool | None:
 def plan(ctx: Context) -> dict[tuple[str, str], list[tuple[str, str, bool]]]:
     """(group, container) → candidate (namespace, pod, previous) reads, in name order."""
     groups: dict[tuple[str, str], list[tuple[str, str, bool]]] = {}
+    plain = ctx.index.plain  # running, ready, never restarted: no instance has died
     for pod in ctx.index.pods:
+        if id(pod) in plain:
+            continue
         status = pod.get("status")
         if not isinstance(status, dict) or status.get("phase") == "Succeeded":
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Literal
 
@@ -84,6 +85,7 @@ _RUNBOOK_BY_CAUSE = {
 }
 
 
+@functools.lru_cache(maxsize=256)  # a closed vocabulary; one regex pass per reason per process
 def slug(reason: str) -> str:
     """``OOMKilled`` → ``oom-killed``, ``PVCPending`` → ``pvc-pending``."""
     spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1-\2", reason)

@@ -2,6 +2,9 @@
 
 Diagnosis reads the cluster only through ``ExecutionGateway``. Build one with ``snapshot_gateway``
 (a file) or ``live_gateway`` (a ``KubeClient``); both apply the same redaction and audit.
+External callers read whole, redacted objects (``list_objects``/``get_object``/``events_for``);
+diagnosis reads the cheaper analysis view (``scan_objects``, see ``gateway.decode``) and scrubs
+what it emits.
 """
 
 from __future__ import annotations

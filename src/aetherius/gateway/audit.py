@@ -21,7 +21,7 @@ class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):
     namespace: str
     name: str
     requester: str  # the scan or diagnosis that asked
-    bytes: int  # size of what was returned after redaction
+    bytes: int  # bytes the backend read for this call (response bodies, snapshot slices)
     outcome: str = "ok"  # ok | not-found | error: <reason>
     detail: str = ""  # e.g. "container=api previous=true tail=200"
 

@@ -4,13 +4,19 @@ A fixed set of read operations over one of two backends (the live API, a snapsho
 gateway, not the backend, redacts and audits, so both backends are held to the same rules and a
 new backend cannot forget them. There is no write operation, and the live backend's HTTP layer
 refuses every verb but GET.
+
+Two views of objects. ``list_objects``/``get_object``/``events_for`` answer external callers
+(``aetherius snapshot``, a single-object diagnosis, anything outside this process) with whole
+objects redacted by ``redact_object``. ``scan_objects`` answers the in-process analyzers with the
+analysis view (``gateway.decode``): only the fields analyzers read, env values and Secret data
+never decoded, text left as it came; every string that leaves a diagnosis (a finding's summary,
+evidence, recommendations; warnings; log text) is scrubbed where it leaves (``Context.finding``,
+``pod_logs``). Audit bytes are the bytes the backend actually read.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
-
-import orjson
 
 from aetherius.gateway.audit import AuditRecord, AuditSink, MemoryAuditSink
 from aetherius.gateway.kinds import kind_info
@@ -27,29 +33,33 @@ class BackendError(Exception):
 
 
 class Backend(Protocol):
-    """Raw reads; returns (data, bytes read). The gateway redacts and audits around it."""
+    """Raw reads, each with the number of bytes read. The gateway redacts and audits around it.
+
+    ``analysis=True`` asks for the analysis view (see the module docstring); Secrets come back
+    with their metadata only on either view.
+    """
 
     source: str  # "live" | "snapshot"
     cluster: str
     warnings: list[str]  # problems met while reading the input (skipped objects)
 
     async def list(
-        self, kind: str, *, namespace: str | None, label_selector: str | None, field_selector: str | None
-    ) -> list[dict[str, Any]]: ...
+        self,
+        kind: str,
+        *,
+        namespace: str | None,
+        label_selector: str | None,
+        field_selector: str | None,
+        analysis: bool = False,
+    ) -> tuple[list[dict[str, Any]], int]: ...
 
-    async def get(self, kind: str, *, namespace: str | None, name: str) -> dict[str, Any] | None: ...
+    async def get(
+        self, kind: str, *, namespace: str | None, name: str
+    ) -> tuple[dict[str, Any] | None, int]: ...
 
     async def logs(
         self, *, namespace: str, name: str, container: str, previous: bool, tail_lines: int, max_bytes: int
     ) -> str | None: ...
-
-
-def _size(data: Any) -> int:
-    if data is None:
-        return 0
-    if isinstance(data, str):
-        return len(data.encode())
-    return len(orjson.dumps(data))
 
 
 class ExecutionGateway:
@@ -106,14 +116,55 @@ class ExecutionGateway:
         label_selector: str | None = None,
         field_selector: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Every object of a kind (one LIST), redacted."""
+        """Every object of a kind (one LIST), whole and redacted: for callers outside diagnosis."""
+        items = await self._list(
+            kind,
+            requester=requester,
+            namespace=namespace,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            analysis=False,
+        )
+        return [redact_object(kind, item) for item in items if isinstance(item, dict)]
+
+    async def scan_objects(
+        self, kind: str, *, requester: str, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every object of a kind in the analysis view, for in-process analyzers only.
+
+        NB: not redacted object by object (that was most of a scan's cost); nothing here leaves
+        the process except through findings, which ``Context.finding`` scrubs.
+        """
+        return await self._list(
+            kind,
+            requester=requester,
+            namespace=namespace,
+            label_selector=None,
+            field_selector=None,
+            analysis=True,
+        )
+
+    async def _list(
+        self,
+        kind: str,
+        *,
+        requester: str,
+        namespace: str | None,
+        label_selector: str | None,
+        field_selector: str | None,
+        analysis: bool,
+    ) -> list[dict[str, Any]]:
         kind_info(kind)
         detail = " ".join(
             f"{k}={v}" for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v
         )
         try:
-            items = await self._backend.list(
-                kind, namespace=namespace, label_selector=label_selector, field_selector=field_selector
+            items, size = await self._backend.list(
+                kind,
+                namespace=namespace,
+                label_selector=label_selector,
+                field_selector=field_selector,
+                analysis=analysis,
             )
         except BackendError as exc:
             self._record(
@@ -127,24 +178,23 @@ class ExecutionGateway:
                 detail=detail,
             )
             raise
-        redacted = [redact_object(kind, item) for item in items if isinstance(item, dict)]
         self._record(
             operation="list",
             resource=kind,
             namespace=namespace,
             name="",
             requester=requester,
-            size=_size(redacted),
+            size=size,
             detail=detail,
         )
-        return redacted
+        return items
 
     async def get_object(
         self, kind: str, *, requester: str, namespace: str | None, name: str
     ) -> dict[str, Any] | None:
         """One object, or None when it does not exist."""
         kind_info(kind)
-        obj = await self._backend.get(kind, namespace=namespace, name=name)
+        obj, size = await self._backend.get(kind, namespace=namespace, name=name)
         redacted = redact_object(kind, obj) if obj is not None else None
         self._record(
             operation="get",
@@ -152,7 +202,7 @@ class ExecutionGateway:
             namespace=namespace,
             name=name,
             requester=requester,
-            size=_size(redacted),
+            size=size,
             outcome="ok" if redacted is not None else "not-found",
         )
         return redacted
@@ -164,7 +214,7 @@ class ExecutionGateway:
         selector = f"involvedObject.kind={kind},involvedObject.name={name}"
         if namespace:
             selector += f",involvedObject.namespace={namespace}"
-        items = await self._backend.list(
+        items, size = await self._backend.list(
             "Event", namespace=namespace, label_selector=None, field_selector=selector
         )
         redacted = [redact_object("Event", item) for item in items if isinstance(item, dict)]
@@ -174,7 +224,7 @@ class ExecutionGateway:
             namespace=namespace,
             name=name,
             requester=requester,
-            size=_size(redacted),
+            size=size,
         )
         return redacted
 
@@ -205,7 +255,7 @@ class ExecutionGateway:
             namespace=namespace,
             name=name,
             requester=requester,
-            size=_size(scrubbed),
+            size=len(text.encode()) if text is not None else 0,
             outcome="ok" if scrubbed is not None else "not-found",
             detail=f"container={container} previous={str(previous).lower()} tail={tail_lines} max_bytes={max_bytes}",
         )
@@ -213,14 +263,14 @@ class ExecutionGateway:
 
     async def node_state(self, *, requester: str, name: str) -> dict[str, Any] | None:
         """A Node with its conditions, capacity and taints."""
-        obj = await self._backend.get("Node", namespace=None, name=name)
+        obj, size = await self._backend.get("Node", namespace=None, name=name)
         self._record(
             operation="node",
             resource="Node",
             namespace=None,
             name=name,
             requester=requester,
-            size=_size(obj),
+            size=size,
             outcome="ok" if obj is not None else "not-found",
         )
         return obj

@@ -1,57 +1,119 @@
-"""The live backend: reads through ``KubeClient`` (GET only, rate limited, paged LISTs)."""
+"""The live backend: reads through ``KubeClient`` (GET only, rate limited, paged LISTs).
+
+A LIST is a few large pages per kind (``page_size`` items each; the API server serves up to
+thousands per page), never one request per object. Pages are fetched as bytes, so the audit
+reports what was read, and decoded straight into the analysis view when diagnosis asks for it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from aetherius.gateway.base import BackendError
+from aetherius.gateway.decode import DecodeError, decode_list_page, strip
 from aetherius.gateway.kinds import kind_info
+from aetherius.gateway.redact import redact_object
 from aetherius.kube import KubeApiError, KubeClient, KubeConnectionError
 
-__all__ = ["LiveBackend"]
+__all__ = ["LIST_PAGE_SIZE", "LiveBackend"]
+
+LIST_PAGE_SIZE = 5000
+Page = tuple[list[dict[str, Any]], dict[str, Any]]  # items, list metadata
+
+
+def _decode_full(kind: str, body: bytes, path: str) -> Page:
+    try:
+        page = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BackendError(f"list {path}: the server sent invalid JSON: {exc}") from None
+    if not isinstance(page, dict):
+        raise BackendError(f"list {path}: expected a JSON object")
+    items = [strip(kind, item) for item in page.get("items") or () if isinstance(item, dict)]
+    metadata = page.get("metadata")
+    return items, metadata if isinstance(metadata, dict) else {}
 
 
 class LiveBackend:
-    """One API server. A LIST is one paged request per kind, never one per object."""
+    """One API server. A LIST is one paged request sequence per kind, never one per object."""
 
     source = "live"
 
-    def __init__(self, client: KubeClient, *, cluster: str = "") -> None:
+    def __init__(self, client: KubeClient, *, cluster: str = "", page_size: int = LIST_PAGE_SIZE) -> None:
         self.client = client
         self.cluster = cluster or client.host
+        self.page_size = page_size
         self.warnings: list[str] = []
 
     async def list(
-        self, kind: str, *, namespace: str | None, label_selector: str | None, field_selector: str | None
-    ) -> list[dict[str, Any]]:
+        self,
+        kind: str,
+        *,
+        namespace: str | None,
+        label_selector: str | None,
+        field_selector: str | None,
+        analysis: bool = False,
+    ) -> tuple[list[dict[str, Any]], int]:
         info = kind_info(kind)
-        params: dict[str, str | int | bool | None] = {
+        path = info.list_path(namespace)
+        query: dict[str, str | int | bool | None] = {
             "labelSelector": label_selector,
             "fieldSelector": field_selector,
+            "limit": self.page_size,
         }
-        try:
-            items, _ = await self.client.list_all(info.list_path(namespace), params=params)
-        except KubeApiError as exc:
-            if exc.status == 404:
-                return []  # the API group is not served by this cluster: nothing of that kind
-            raise BackendError(f"list {info.plural}: {exc.status} {exc.reason}") from exc
-        except KubeConnectionError as exc:
-            raise BackendError(f"list {info.plural}: {exc}") from exc
+        items: list[dict[str, Any]] = []
+        size = 0
+        while True:
+            try:
+                body = await self.client.get_bytes(path, params=query)
+            except KubeApiError as exc:
+                if exc.status == 404:
+                    return [], size  # the API group is not served by this cluster: nothing of that kind
+                raise BackendError(f"list {info.plural}: {exc.status} {exc.reason}") from exc
+            except KubeConnectionError as exc:
+                raise BackendError(f"list {info.plural}: {exc}") from exc
+            size += len(body)
+            page_items, metadata = self._decode(kind, body, path, analysis=analysis)
+            items.extend(page_items)
+            token = metadata.get("continue")
+            if not token:
+                break
+            query["continue"] = token
         for item in items:
-            if isinstance(item, dict) and not item.get("kind"):
+            if not item.get("kind"):
                 item["kind"] = kind  # list items carry no kind on the wire
-        return items
+        return items, size
 
-    async def get(self, kind: str, *, namespace: str | None, name: str) -> dict[str, Any] | None:
+    @staticmethod
+    def _decode(kind: str, body: bytes, path: str, *, analysis: bool) -> Page:
+        if analysis:
+            try:
+                return decode_list_page(kind, body)
+            except DecodeError:
+                pass  # an unexpected shape: the tolerant path below, redacted at once
+            items, metadata = _decode_full(kind, body, path)
+            return [redact_object(kind, item) for item in items], metadata
+        return _decode_full(kind, body, path)
+
+    async def get(self, kind: str, *, namespace: str | None, name: str) -> tuple[dict[str, Any] | None, int]:
         info = kind_info(kind)
+        path = info.object_path(namespace, name)
         try:
-            return await self.client.get_json(info.object_path(namespace, name))
+            body = await self.client.get_bytes(path)
         except KubeApiError as exc:
             if exc.status == 404:
-                return None
+                return None, 0
             raise BackendError(f"get {info.plural}/{name}: {exc.status} {exc.reason}") from exc
         except KubeConnectionError as exc:
             raise BackendError(f"get {info.plural}/{name}: {exc}") from exc
+        try:
+            obj = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise BackendError(f"get {info.plural}/{name}: the server sent invalid JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise BackendError(f"get {info.plural}/{name}: expected a JSON object")
+        return strip(kind, obj), len(body)
 
     async def logs(
         self, *, namespace: str, name: str, container: str, previous: bool, tail_lines: int, max_bytes: int

@@ -4,6 +4,12 @@ JSON or YAML by content, a ``List``/typed list or a multi-document stream, with 
 ``PodLogs`` kind for container logs. Objects that cannot be used (no kind, no metadata.name, not a
 mapping) are skipped and counted as warnings; a file that is not a snapshot at all raises
 ``SnapshotError`` with a one-line message.
+
+Two ways in. A well-formed JSON snapshot is decoded straight into the analysis view
+(``gateway.decode``: only the fields analyzers read; env values and Secret data never decoded).
+Anything else (YAML, wrong types, nested lists) takes the tolerant path: a full decode, each
+retained object redacted by ``redact_object`` at load time. Either way Secrets keep only their
+metadata and nothing unredacted that the fast path would not have decoded is retained.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from typing import Any
 import orjson
 import yaml
 
+from aetherius.gateway.decode import DecodeError, decode_items, split_document, strip
 from aetherius.gateway.kinds import KINDS
+from aetherius.gateway.redact import redact_object
 from aetherius.gateway.selectors import field_matcher, label_matcher
 
 __all__ = [
@@ -60,6 +68,8 @@ class SnapshotError(Exception):
 @dataclass
 class SnapshotState:
     objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Bytes of the input each object took, parallel to ``objects`` (what the audit reports).
+    sizes: dict[str, list[int]] = field(default_factory=dict)
     logs: dict[LogKey, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     ignored: int = 0  # objects of kinds Aetherius does not read
@@ -104,7 +114,12 @@ def _normalize_event(obj: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _add(state: SnapshotState, obj: Any, where: str) -> None:
+class _Fallback(Exception):
+    """The fast path met something only the tolerant path handles."""
+
+
+def _add(state: SnapshotState, obj: Any, where: str, size: int = -1) -> None:
+    """Retain one object (``size`` -1: measured here, on the tolerant path only)."""
     if not isinstance(obj, dict):
         state.warnings.append(f"{where}: not an object, skipped")
         return
@@ -142,9 +157,16 @@ def _add(state: SnapshotState, obj: Any, where: str) -> None:
     if kind not in KINDS:
         state.ignored += 1
         return
+    if size < 0:
+        try:
+            size = len(orjson.dumps(obj))
+        except TypeError:  # a YAML value JSON has no form for
+            size = 0
+        obj = redact_object(kind, strip(kind, obj))
     if kind == "Event":
         obj = _normalize_event(obj)
     state.objects.setdefault(kind, []).append(obj)
+    state.sizes.setdefault(kind, []).append(size)
 
 
 def parse_snapshot(data: bytes, *, name: str = "snapshot") -> SnapshotState:
@@ -154,6 +176,44 @@ def parse_snapshot(data: bytes, *, name: str = "snapshot") -> SnapshotState:
 
 
 def _parse(data: bytes, name: str) -> SnapshotState:
+    if data.lstrip()[:1] in (b"{", b"["):
+        try:
+            state = _parse_fast(data, name)
+        except (*DecodeError, _Fallback):
+            pass
+        else:
+            if state.count() == 0 and state.ignored == 0:
+                raise SnapshotError("the snapshot holds no Kubernetes objects")
+            return state
+    return _parse_tolerant(data, name)
+
+
+def _cluster_of(doc: dict[str, Any]) -> str | None:
+    metadata = doc.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    value = annotations.get(CLUSTER_ANNOTATION) if isinstance(annotations, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _parse_fast(data: bytes, name: str) -> SnapshotState:
+    state = SnapshotState(cluster=name)
+    top, raws = split_document(data)
+    list_kind = str((top or {}).get("kind") or "")
+    item_kind = list_kind[: -len("List")] if list_kind.endswith("List") and list_kind != "List" else ""
+    if top is not None:
+        state.cluster = _cluster_of(top) or name
+    for i, (obj, size) in enumerate(decode_items(raws, kind=item_kind)):
+        kind = obj.get("kind")
+        if isinstance(kind, str) and kind.endswith("List") and kind != "PodLogs":
+            raise _Fallback
+        if item_kind and not kind:
+            obj["kind"] = item_kind
+        suffix = f"[{i}]" if top is None else (f".items[{i}]" if list_kind.endswith("List") else "")
+        _add(state, obj, "document 1" + suffix, size)
+    return state
+
+
+def _parse_tolerant(data: bytes, name: str) -> SnapshotState:
     state = SnapshotState(cluster=name)
     for i, doc in enumerate(_decode(data)):
         if isinstance(doc, dict):
@@ -184,7 +244,10 @@ def load_snapshot(path: Path) -> SnapshotState:
 
 
 class SnapshotBackend:
-    """Answers gateway reads from a parsed snapshot (redaction is idempotent, so it works in place)."""
+    """Answers gateway reads from a parsed snapshot (redaction is idempotent, so it works in place).
+
+    The snapshot holds the analysis view only, so both views answer with it.
+    """
 
     source = "snapshot"
 
@@ -194,13 +257,23 @@ class SnapshotBackend:
         self.warnings = state.warnings
 
     async def list(
-        self, kind: str, *, namespace: str | None, label_selector: str | None, field_selector: str | None
-    ) -> list[dict[str, Any]]:
+        self,
+        kind: str,
+        *,
+        namespace: str | None,
+        label_selector: str | None,
+        field_selector: str | None,
+        analysis: bool = False,
+    ) -> tuple[list[dict[str, Any]], int]:
         items = self.state.objects.get(kind, [])
+        sizes = self.state.sizes.get(kind, [])
+        if not namespace and not label_selector and not field_selector:
+            return list(items), sum(sizes)
         labels_ok = label_matcher(label_selector)
         fields_ok = field_matcher(field_selector)
         out = []
-        for obj in items:
+        size = 0
+        for obj, obj_size in zip(items, sizes, strict=True):
             meta = obj["metadata"]
             if namespace and KINDS[kind].namespaced and meta.get("namespace") != namespace:
                 continue
@@ -210,16 +283,18 @@ class SnapshotBackend:
             if field_selector and not fields_ok(obj):
                 continue
             out.append(obj)
-        return out
+            size += obj_size
+        return out, size
 
-    async def get(self, kind: str, *, namespace: str | None, name: str) -> dict[str, Any] | None:
-        for obj in self.state.objects.get(kind, []):
+    async def get(self, kind: str, *, namespace: str | None, name: str) -> tuple[dict[str, Any] | None, int]:
+        items = self.state.objects.get(kind, [])
+        for obj, size in zip(items, self.state.sizes.get(kind, []), strict=True):
             meta = obj["metadata"]
             if meta.get("name") == name and (
                 not KINDS[kind].namespaced or meta.get("namespace") == namespace
             ):
-                return obj
-        return None
+                return obj, size
+        return None, 0
 
     async def logs(
         self, *, namespace: str, name: str, container: str, previous: bool, tail_lines: int, max_bytes: int

@@ -9,7 +9,7 @@ from typing import Any
 from aetherius.diagnosis.analyzers._pod import PodView
 from aetherius.diagnosis.context import Context, event_count, format_quantity, parse_quantity
 from aetherius.diagnosis.rules.kubelet import classify_create
-from aetherius.diagnosis.rules.logs import classify_logs, tail
+from aetherius.diagnosis.rules.logs import LogVerdict, classify_logs, tail
 
 Obj = dict[str, Any]
 
@@ -105,7 +105,11 @@ def crash_cause(
     if log is not None:
         texts.append((log.text, log.label(view.name)))
     for text, label in texts:
-        found = classify_logs(text)
+        # A group's pods share one log (see logplan): classify each text once per scan.
+        memo: dict[str, LogVerdict | None] = ctx.memo.setdefault("classified_logs", {})
+        if text not in memo:
+            memo[text] = classify_logs(text)
+        found = memo[text]
         if found is not None:
             evidence += [f"{label}: {line}" for line in found.lines]
             return Cause(

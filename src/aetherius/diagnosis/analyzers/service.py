@@ -18,12 +18,7 @@ def _ready_addresses(ctx: Context, namespace: str, name: str, pods: list[Obj]) -
         return sum(
             len(s.get("addresses") or []) for s in endpoints.get("subsets") or [] if isinstance(s, dict)
         )
-    slices = [
-        s
-        for s in ctx.index.of_kind("EndpointSlice").values()
-        if (s.get("metadata") or {}).get("namespace") == namespace
-        and ((s.get("metadata") or {}).get("labels") or {}).get("kubernetes.io/service-name") == name
-    ]
+    slices = _slices_by_service(ctx).get((namespace, name), [])
     if slices:
         return sum(
             1
@@ -34,6 +29,20 @@ def _ready_addresses(ctx: Context, namespace: str, name: str, pods: list[Obj]) -
     if not pods:
         return None
     return sum(1 for pod in pods if _pod_ready(pod))
+
+
+def _slices_by_service(ctx: Context) -> dict[tuple[str, str], list[Obj]]:
+    """EndpointSlices by (namespace, service), built once per scan: never a scan per Service."""
+    table: dict[tuple[str, str], list[Obj]] | None = ctx.memo.get("slices_by_service")
+    if table is None:
+        table = {}
+        for s in ctx.index.of_kind("EndpointSlice").values():
+            metadata = s.get("metadata") or {}
+            service_name = (metadata.get("labels") or {}).get("kubernetes.io/service-name")
+            if isinstance(service_name, str):
+                table.setdefault((str(metadata.get("namespace") or ""), service_name), []).append(s)
+        ctx.memo["slices_by_service"] = table
+    return table
 
 
 def _pod_ready(pod: Obj) -> bool:
