@@ -189,26 +189,59 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _ceiling(nats_url: str, payloads: list[tuple[str, bytes]], window: int) -> float:
-    """A bare nats-py loop: the same payloads and message ids, the same window, every ack awaited."""
+async def _ceiling(nats_url: str, payloads: list[tuple[str, bytes]], window: int, batch: int) -> float:
+    """A bare nats-py loop with the Watcher's publish mechanism and none of its work: the same
+    Signal bytes and message ids, ``nc.publish(..., reply=inbox)`` on one wildcard ack inbox
+    subscription, the same window (resuming at half), batches of the same size, every ack
+    counted before the next batch's cursor would move."""
     import nats
 
     suffix = secrets.token_hex(3)
     nc = await nats.connect(nats_url)
-    js = nc.jetstream(publish_async_max_pending=window)
+    js = nc.jetstream()
     stream = f"BENCH_CEIL_{suffix}"
     await js.add_stream(name=stream, subjects=[f"ceil{suffix}.>"], duplicate_window=120)
     subject = f"ceil{suffix}.bench.event"
+    prefix = f"{nc.new_inbox()}."
+    state = {"in_flight": 0, "acked": 0}
+    room, done = asyncio.Event(), asyncio.Event()
+    target = len(payloads)
+
+    async def on_ack(msg: Any) -> None:
+        if b'"error"' in msg.data:
+            raise SystemExit(f"ceiling publish rejected: {msg.data!r}")
+        state["in_flight"] -= 1
+        state["acked"] += 1
+        if state["in_flight"] <= window // 2:
+            room.set()
+        if state["acked"] >= target:
+            done.set()
+
+    await nc.subscribe(f"{prefix}*", cb=on_ack)
     started = time.perf_counter()
-    futures = [
-        await js.publish_async(subject, payload, headers={"Nats-Msg-Id": msg_id})
-        for msg_id, payload in payloads
-    ]
-    await asyncio.gather(*futures)
+    for start in range(0, target, batch):
+        reply = f"{prefix}{start}"
+        for msg_id, payload in payloads[start : start + batch]:
+            while state["in_flight"] >= window:
+                room.clear()
+                await room.wait()
+            state["in_flight"] += 1
+            await nc.publish(subject, payload, reply=reply, headers={"Nats-Msg-Id": msg_id})
+    await done.wait()
     elapsed = time.perf_counter() - started
     await js.delete_stream(stream)
     await nc.close()
     return elapsed
+
+
+def _run_ceiling(kubeconfig: Path, start_rv: int, n: int, nats_url: str) -> dict[str, Any]:
+    """Derive the payloads (untimed), then time the bare loop, in a fresh process like the Watcher."""
+    payloads = asyncio.run(_signal_payloads(kubeconfig, start_rv, n))
+    settings = _settings(nats_url, "ceiling")
+    seconds = asyncio.run(
+        _ceiling(nats_url, payloads, settings.message_bus.publish_window, settings.watcher.publish_batch)
+    )
+    return {"seconds": seconds, "published": len(payloads)}
 
 
 async def _signal_payloads(kubeconfig: Path, start_rv: int, n: int) -> list[tuple[str, bytes]]:
@@ -251,6 +284,18 @@ def _cleanup_streams(nats_url: str, suffix: str) -> None:
     asyncio.run(run())
 
 
+def _child(n: int, nats_url: str, *args: str) -> dict[str, Any]:
+    """Run one measured consumer in a fresh interpreter (while the sim serves from its own)."""
+    child = subprocess.run(
+        [sys.executable, __file__, "--events", str(n), "--nats", nats_url, *args],
+        env=_env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if child.returncode != 0:
+        raise SystemExit(f"the {args[0]} run failed:\n{child.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -259,6 +304,7 @@ def main() -> None:
     parser.add_argument("--nats", default="nats://127.0.0.1:4222")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--serve-sim", nargs=3, metavar=("N", "KUBECONFIG", "INFO"), help=argparse.SUPPRESS)
+    parser.add_argument("--ceiling", nargs=2, metavar=("KUBECONFIG", "START_RV"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--watcher", nargs=3, metavar=("KUBECONFIG", "START_RV", "SUFFIX"), help=argparse.SUPPRESS
     )
@@ -266,6 +312,10 @@ def main() -> None:
     if args.serve_sim:
         n, kubeconfig, info = args.serve_sim
         asyncio.run(_serve_sim(int(n), Path(kubeconfig), Path(info)))
+        return
+    if args.ceiling:
+        kubeconfig, start_rv = args.ceiling
+        print(json.dumps(_run_ceiling(Path(kubeconfig), int(start_rv), args.events, args.nats)))
         return
     if args.watcher:
         kubeconfig, start_rv, suffix = args.watcher
@@ -280,17 +330,8 @@ def main() -> None:
     try:
         ours_s, ours_events, ours_signals = asyncio.run(_decode_ours(kubeconfig, start_rv, n, args.nats))
         base_s, base_events = _decode_official(kubeconfig, start_rv, n)
-        child = subprocess.run(
-            [sys.executable, __file__, "--events", str(n), "--nats", args.nats,
-             "--watcher", str(kubeconfig), str(start_rv), suffix],
-            env=_env(), capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if child.returncode != 0:
-            raise SystemExit(f"the watcher run failed:\n{child.stderr[-2000:]}")
-        e2e = json.loads(child.stdout.strip().splitlines()[-1])
-        payloads = asyncio.run(_signal_payloads(kubeconfig, start_rv, n))
-        window = _settings(args.nats, suffix).message_bus.publish_window
-        ceiling_s = asyncio.run(_ceiling(args.nats, payloads, window))
+        e2e = _child(n, args.nats, "--watcher", str(kubeconfig), str(start_rv), suffix)
+        ceiling = _child(n, args.nats, "--ceiling", str(kubeconfig), str(start_rv))
     finally:
         sim.terminate()
         sim.wait(timeout=10)
@@ -302,13 +343,15 @@ def main() -> None:
         "decode_signals": ours_signals,
         "baseline_events": base_events,
         "e2e_published": e2e["published"],
-        "ceiling_published": len(payloads),
+        "ceiling_published": ceiling["published"],
         "decode_events_per_s": round(ours_events / ours_s),
         "baseline_events_per_s": round(base_events / base_s),
         "decode_ratio": round((ours_events / ours_s) / (base_events / base_s), 2),
         "e2e_events_per_s": round(e2e["published"] / e2e["seconds"]),
-        "ceiling_events_per_s": round(len(payloads) / ceiling_s),
-        "ceiling_ratio": round((e2e["published"] / e2e["seconds"]) / (len(payloads) / ceiling_s), 2),
+        "ceiling_events_per_s": round(ceiling["published"] / ceiling["seconds"]),
+        "ceiling_ratio": round(
+            (e2e["published"] / e2e["seconds"]) / (ceiling["published"] / ceiling["seconds"]), 2
+        ),
         "peak_rss_mib": round(e2e["peak_rss_mib"], 1),
         "cpu_seconds_per_10k": round(e2e["cpu_seconds"] / n * 10_000, 3),
     }

@@ -5,9 +5,9 @@
   consumer may filter on one cluster.
 - ``Nats-Msg-Id`` is ``signal.msg_id`` and the stream's duplicate window is long (an hour by
   default), so a relist or a restart that re-publishes an occurrence is dropped by the server.
-- ``publish`` is pipelined: up to ``publish_window`` un-acknowledged messages in flight, and it
-  returns only once every one is acknowledged (or raises ``BusUnavailable``; re-publishing the same
-  batch is safe thanks to the message ids).
+- ``publish`` is pipelined (``AckPipeline``): up to ``publish_window`` un-acknowledged messages
+  in flight, acks counted on one inbox, and it returns only once every one is acknowledged (or
+  raises ``BusUnavailable``; re-publishing the same batch is safe thanks to the message ids).
 - A durable pull consumer per ``durable`` name is shared by every replica (work sharing). The
   server delivers a message ``max_deliver + 1`` times at most; we dead-letter it ourselves at
   ``max_deliver`` (on nak, on term, or when a crashed consumer let ``ack_wait`` lapse), publishing
@@ -32,6 +32,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from aetherius.bus.base import BusUnavailable, Delivery, KeyValue
+from aetherius.bus.pipeline import AckPipeline
 from aetherius.config import MessageBusSettings
 from aetherius.logs import get_logger
 from aetherius.ops.metrics import (
@@ -114,6 +115,7 @@ class NatsBus:
         self.dead_prefix = f"{settings.subject_prefix}_dead"
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
+        self._pipeline: AckPipeline | None = None
         self._subscriptions: dict[str, Any] = {}
         self._connect_lock = asyncio.Lock()
         self._subjects: dict[tuple[str, str], str] = {}
@@ -155,7 +157,12 @@ class NatsBus:
                 raise BusUnavailable(
                     f"cannot connect to {self.settings.url}: {type(exc).__name__}: {exc}"
                 ) from exc
-            self._js = self._nc.jetstream(publish_async_max_pending=self.settings.publish_window)
+            self._js = self._nc.jetstream()
+            self._pipeline = AckPipeline(self._nc, window=self.settings.publish_window)
+            try:
+                await self._pipeline.start()
+            except _NATS_ERRORS as exc:
+                raise BusUnavailable(f"cannot open the ack inbox: {type(exc).__name__}: {exc}") from exc
             self._subscriptions.clear()
             self._stream_ready = False
             await self._ensure_streams(self._js)
@@ -206,39 +213,24 @@ class NatsBus:
     async def publish(self, signals: Sequence[Signal]) -> None:
         if not signals:
             return
-        js = await self._ensure()
+        await self._ensure()
+        pipeline = self._pipeline
+        assert pipeline is not None
         started = time.perf_counter()
-        futures: list[asyncio.Future[Any]] = []
-        timeout = self.settings.publish_timeout.total_seconds()
-        subject_for, publish_async = self.subject_for, js.publish_async
+        subject_for, encode = self.subject_for, encode_signal
+        messages = [(subject_for(s), encode(s), s.msg_id) for s in signals]
         try:
-            # NB: no ``wait_stall``: nats-py then wraps every acquire of its window in a task
-            # (a loop turn and a socket write per message); one deadline covers the batch.
-            async with asyncio.timeout(timeout):
-                for signal in signals:
-                    futures.append(
-                        await publish_async(
-                            subject_for(signal), encode_signal(signal), headers={"Nats-Msg-Id": signal.msg_id}
-                        )
-                    )
-            done, pending = await asyncio.wait(futures, timeout=timeout)
+            async with asyncio.timeout(self.settings.publish_timeout.total_seconds()):
+                duplicates = await pipeline.publish(messages)
+        except TimeoutError as exc:
+            PUBLISH_FAILURES.inc()
+            raise BusUnavailable(f"{len(messages)} publishes not all acknowledged in time") from exc
+        except BusUnavailable:
+            PUBLISH_FAILURES.inc()
+            raise
         except _NATS_ERRORS as exc:
-            for future in futures:
-                future.cancel()
             PUBLISH_FAILURES.inc()
             raise BusUnavailable(f"publish failed: {type(exc).__name__}: {exc}") from exc
-        for future in pending:
-            future.cancel()
-        if pending:
-            PUBLISH_FAILURES.inc()
-            raise BusUnavailable(f"{len(pending)} of {len(futures)} publishes not acknowledged in time")
-        duplicates = 0
-        for future in done:
-            error = future.exception()
-            if error is not None:
-                PUBLISH_FAILURES.inc()
-                raise BusUnavailable(f"publish rejected: {type(error).__name__}: {error}")
-            duplicates += bool(future.result().duplicate)
         if duplicates:
             BUS_DUPLICATES.inc(duplicates)
         PUBLISH_LATENCY.observe(time.perf_counter() - started)
@@ -322,3 +314,4 @@ class NatsBus:
             await self._nc.close()
         self._nc = None
         self._js = None
+        self._pipeline = None

@@ -6,7 +6,7 @@ acknowledged event was (no loss) and skips occurrences it already published when
 relist (no replay flood). What was published after the last save is re-published once more on a
 restart and dropped by the bus's ``Nats-Msg-Id`` dedup.
 
-The dedup window is saved in chunks (a KV value is at most the server's max payload, 1 MiB by
+The dedup window is saved as one msgpack map cut into chunks (a KV value is at most the server's max payload, 1 MiB by
 default) under one of two alternating generations; the ``dedup`` key, written last, names the
 complete generation, so a crash mid-save leaves the previous snapshot intact.
 """
@@ -27,7 +27,7 @@ from aetherius.signals import Signal
 
 log = get_logger(__name__)
 
-CHUNK_ENTRIES = 16_000  # ~0.4 MiB of msgpack per chunk
+CHUNK_BYTES = 512 * 1024  # a KV value is at most the max payload (1 MiB by default)
 _encoder = msgspec.msgpack.Encoder()
 
 
@@ -90,6 +90,10 @@ class DedupWindow:
     def entries(self) -> list[tuple[str, int, float]]:
         return [(key, occ, stamp) for key, (occ, stamp) in self._acked.items()]
 
+    def encoded(self) -> bytes:
+        """The window as one msgpack map ``key → [occurrence, stamp]``, oldest first."""
+        return _encoder.encode(self._acked)
+
     def load(self, entries: Iterable[tuple[str, int, float]]) -> None:
         for key, occurrence, stamp in sorted(entries, key=lambda e: e[2]):
             self._acked[key] = (occurrence, stamp)
@@ -129,33 +133,37 @@ class CursorStore:
             return
         try:
             meta = msgspec.msgpack.decode(raw, type=_Meta)
-            entries: list[tuple[str, int, float]] = []
+            blob = bytearray()
             for index in range(meta.chunks):
                 chunk = await self.kv.get(self._key(f"dedup.{meta.generation}.{index}"))
                 if chunk is None:
                     raise ValueError(f"chunk {index} missing")
-                entries.extend(msgspec.msgpack.decode(chunk, type=list[tuple[str, int, float]]))
-        except (msgspec.DecodeError, ValueError) as exc:
+                blob += chunk
+            entries = msgspec.msgpack.decode(blob, type=dict[str, tuple[int, float]]) if blob else {}
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
             # NB: losing the window costs only re-publishes, which the bus dedups: start empty.
             log.warning("dedup window unreadable, starting empty", error=str(exc))
             return
-        window.load(entries)
+        window.load((key, occurrence, stamp) for key, (occurrence, stamp) in entries.items())
         self._generation = "b" if meta.generation == "a" else "a"
         log.info("dedup window restored", entries=len(window))
 
     async def save_dedup(self, window: DedupWindow) -> None:
+        """One msgpack map of the whole window, encoded in C in one call and cut into KV-sized
+        chunks (no per-entry Python work: this runs every checkpoint while the watch streams)."""
         if not window.changed:
             return
         window.changed = False
-        entries = window.entries()
+        blob = window.encoded()
         generation = self._generation
         chunks = 0
         try:
-            for start in range(0, len(entries), CHUNK_ENTRIES):
-                chunk = _encoder.encode(entries[start : start + CHUNK_ENTRIES])
-                await self.kv.put(self._key(f"dedup.{generation}.{chunks}"), chunk)
+            for start in range(0, len(blob), CHUNK_BYTES):
+                await self.kv.put(
+                    self._key(f"dedup.{generation}.{chunks}"), blob[start : start + CHUNK_BYTES]
+                )
                 chunks += 1
-            meta = _Meta(generation=generation, chunks=chunks, entries=len(entries))
+            meta = _Meta(generation=generation, chunks=chunks, entries=len(window))
             await self.kv.put(self._key("dedup"), _encoder.encode(meta))
         except BaseException:
             window.changed = True  # try again at the next checkpoint

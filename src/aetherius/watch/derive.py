@@ -14,8 +14,15 @@ same observation gets the same ``msg_id`` after a relist or a restart (JetStream
   ErrImagePull ⇄ ImagePullBackOff flapping of one pull failure is one Signal per reason;
 - Evicted, Unschedulable, SchedulingGated: once per pod.
 
-Memory per pod is its owner and the msg ids of its current problems (usually none): enough to
-tell a transition from a repeat, nothing like an object cache; no Event is remembered at all.
+A pod that had failures and becomes healthy (Ready, every container ready, none waiting) gets
+one ``resolved=True`` Signal per failure still open, with the failure's reason, object and owner
+(the orchestrator resolves the incident by those) and the dedup key of the failure's family
+with a ``resolved`` suffix, numbered by the failure's occurrence: a later failure of the same
+container (a higher restart count) and its recovery get new ids, a relist gets the same ones.
+
+Memory per pod is its owner, the msg ids of its current problems and its failures not yet
+resolved (usually none): enough to tell a transition from a repeat, nothing like an object
+cache; no Event is remembered at all.
 """
 
 from __future__ import annotations
@@ -119,8 +126,8 @@ class Deriver:
     def __init__(self, *, cluster_id: str, settings: WatcherSettings | None = None) -> None:
         self.cluster_id = cluster_id
         self.filter = SignalFilter(settings or WatcherSettings())
-        # pod uid -> (namespace, owner, msg ids of its current problems)
-        self._pods: dict[str, tuple[str, ObjectRef | None, tuple[str, ...]]] = {}
+        # pod uid -> (namespace, owner, msg ids of its current problems, its unresolved failures)
+        self._pods: dict[str, tuple[str, ObjectRef | None, tuple[str, ...], tuple[Signal, ...]]] = {}
         self._listed: dict[str | None, set[str]] = {}
         assert set(POD_SEVERITY.values()) <= set(SEVERITIES)
 
@@ -183,7 +190,7 @@ class Deriver:
             return
         gone = [
             uid
-            for uid, (ns, _, _) in self._pods.items()
+            for uid, (ns, _, _, _) in self._pods.items()
             if uid not in listed and (namespace is None or ns == namespace)
         ]
         for uid in gone:
@@ -198,9 +205,8 @@ class Deriver:
             listed.add(meta.uid)
         owner = owner_of(owners=meta.ownerReferences, labels=meta.labels, namespace=meta.namespace)
         previous = self._pods.get(meta.uid)
-        seen_before = previous[2] if previous else ()
+        seen_before, still_open = (previous[2], previous[3]) if previous else ((), ())
         candidates = list(self._pod_problems(pod, owner))
-        self._pods[meta.uid] = (meta.namespace, owner, tuple(s.msg_id for s in candidates))
         out: list[Signal] = []
         for signal in candidates:
             if signal.msg_id in seen_before:
@@ -208,7 +214,35 @@ class Deriver:
             if self.filter.keep(reason=signal.reason, severity=signal.severity):
                 _count_derived("pod", signal.reason)
                 out.append(signal)
+        opened = (*still_open, *out)
+        if opened and _healthy(pod):
+            recovered = [self._resolved(pod, owner, failure) for failure in opened]
+            for signal in recovered:
+                _count_derived("pod", signal.reason)
+            out.extend(recovered)
+            opened = ()
+        self._pods[meta.uid] = (meta.namespace, owner, tuple(s.msg_id for s in candidates), opened)
         return out
+
+    def _resolved(self, pod: Pod, owner: ObjectRef | None, failure: Signal) -> Signal:
+        meta, stamp = pod.metadata, _now()
+        return Signal(
+            cluster_id=self.cluster_id,
+            source="pod",
+            object=failure.object,
+            owner=owner or failure.owner,
+            reason=failure.reason,
+            message=f"pod {meta.name} is Ready again: {failure.reason} cleared",
+            severity="info",
+            dedup_key=f"{failure.dedup_key}.resolved",
+            occurrence=failure.occurrence,
+            count=failure.count,
+            first_seen=failure.first_seen,
+            last_seen=stamp,
+            container=failure.container,
+            resolved=True,
+            resource_version=meta.resourceVersion,
+        )
 
     def _pod_problems(self, pod: Pod, owner: ObjectRef | None) -> Iterator[Signal]:
         status = pod.status
@@ -307,6 +341,16 @@ class Deriver:
     @property
     def pods_remembered(self) -> int:
         return len(self._pods)
+
+
+def _healthy(pod: Pod) -> bool:
+    """Ready, every container ready and none waiting: what "recovered" means for a pod."""
+    status = pod.status
+    if status.phase != "Running":
+        return False
+    if not any(c.type == "Ready" and c.status == "True" for c in status.conditions or ()):
+        return False
+    return all(cs.ready and cs.state.waiting is None for cs in status.containerStatuses or ())
 
 
 def _container_of(field_path: str) -> str:

@@ -85,6 +85,7 @@ class ContainerState(msgspec.Struct, frozen=True):
 
 class ContainerStatus(msgspec.Struct, frozen=True):
     name: str = ""
+    ready: bool = False
     restartCount: int = 0
     state: ContainerState = ContainerState()
     lastState: ContainerState = ContainerState()

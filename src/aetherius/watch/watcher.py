@@ -185,13 +185,16 @@ class Watcher:
 
     def _count(self, signals: list[Signal]) -> None:
         self.stats.published += len(signals)
-        counters = self._counters
+        tally: dict[tuple[str, str], int] = {}
         for signal in signals:
             label = (signal.source, signal.reason)
+            tally[label] = tally.get(label, 0) + 1
+        counters = self._counters
+        for label, amount in tally.items():
             counter = counters.get(label)
             if counter is None:
                 counter = counters[label] = SIGNALS_PUBLISHED.labels(source=label[0], reason=label[1])
-            counter.inc()
+            counter.inc(amount)
 
     # -- lifecycle ------------------------------------------------------------------------
 
