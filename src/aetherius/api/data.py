@@ -16,8 +16,6 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from aetherius.api.auth import ROLES, Role
 from aetherius.api.problems import Problem
 from aetherius.api.schemas import (
@@ -39,6 +37,7 @@ from aetherius.config import Settings
 from aetherius.signals import ObjectRef, Signal, dedup_key
 from aetherius.store import Store
 from aetherius.store.engine import InvalidCursor, InvalidTransition, NotFound, StoreUnavailable
+from aetherius.store.knowledge import query_words
 from aetherius.store.records import IncidentFilters
 
 TIMELINE_LIMIT = 500
@@ -174,14 +173,10 @@ def rediagnose_signal(incident: IncidentOut, *, requested_by: str) -> Signal:
 
 
 async def search_knowledge(store: Store, query: str, *, limit: int) -> list[KnowledgeHit]:
+    """Runbooks and past incidents ranked by the store's full-text search (FTS5 / tsvector)."""
     with store_errors():
-        try:
-            documents = await store.search_documents(query, limit=limit)
-        except (AttributeError, SQLAlchemyError):
-            # NB: the store's full-text queries fail as merged (SQLite: a join on a text() clause
-            # does not compile; PostgreSQL: ``:q`` inside literal_column is never bound). Until
-            # that is fixed in the store, match words over the documents instead.
-            documents = _word_match(await store.list_documents(), query, limit=limit)
+        documents = await store.search_documents(query, limit=limit)
+    words = query_words(query)
     return [
         KnowledgeHit(
             id=d.id,
@@ -190,28 +185,17 @@ async def search_knowledge(store: Store, query: str, *, limit: int) -> list[Know
             title=d.title,
             reason=d.reason,
             root_cause=d.root_cause,
-            snippet=_snippet(d.body, query),
+            snippet=_snippet(d.body, words),
             incident_id=d.incident_id,
         )
         for d in documents
     ]
 
 
-def _word_match(documents: list[Any], query: str, *, limit: int) -> list[Any]:
-    words = [w for w in query.lower().split() if w]
-    scored = []
-    for doc in documents:
-        text = f"{doc.title} {doc.reason} {doc.root_cause} {doc.body}".lower()
-        score = sum(text.count(w) for w in words)
-        if score:
-            scored.append((-score, doc.id, doc))
-    return [doc for _, _, doc in sorted(scored)[:limit]]
-
-
-def _snippet(body: str, query: str, *, width: int = 220) -> str:
+def _snippet(body: str, words: list[str], *, width: int = 220) -> str:
     flat = " ".join(body.split())
-    words = [w for w in query.lower().split() if w]
-    at = min((i for i in (flat.lower().find(w) for w in words) if i >= 0), default=0)
+    lowered = flat.lower()
+    at = min((i for i in (lowered.find(w) for w in words) if i >= 0), default=0)
     start = max(0, at - width // 3)
     text = flat[start : start + width]
     return ("…" if start else "") + text + ("…" if start + width < len(flat) else "")
