@@ -46,6 +46,12 @@ class StoreBase:
     ) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # Single-statement reads need no transaction: on PostgreSQL, AUTOCOMMIT spares each one a
+        # BEGIN and a ROLLBACK round trip (same pool). NB: SQLite keeps the engine as it is; its
+        # connections are local and its begin hook must see every transaction (engine.py).
+        self.reader: AsyncEngine = (
+            engine.execution_options(isolation_level="AUTOCOMMIT") if self.dialect == "postgresql" else engine
+        )
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.sinks = tuple(sinks)
         self.wait_for_report = wait_for_report

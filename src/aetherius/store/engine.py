@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -95,7 +96,7 @@ def create_engine(url: URL, *, pool_size: int = 10) -> AsyncEngine:
                 raise StoreError(
                     f"cannot create the directory of the SQLite database {database}: {exc.strerror or exc}"
                 ) from None
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, json_deserializer=orjson.loads)
         _sqlite_pragmas(engine)
         return engine
     return create_async_engine(
@@ -103,6 +104,9 @@ def create_engine(url: URL, *, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        # NB: JSON columns are decoded for every row of every list; orjson does it several times
+        # faster than the standard library and yields the same values.
+        json_deserializer=orjson.loads,
         connect_args={"timeout": 10, "command_timeout": 60},
     )
 
