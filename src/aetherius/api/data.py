@@ -173,18 +173,17 @@ async def get_incident(store: Store, incident_id: int) -> IncidentOut | None:
 
 
 async def incident_detail(store: Store, incident_id: int) -> IncidentDetail | None:
-    incident = await get_incident(store, incident_id)
-    if incident is None:
+    try:
+        story = await store.incident_story(incident_id, signals_limit=TIMELINE_LIMIT, audit_limit=AUDIT_LIMIT)
+    except NotFound:
         return None
-    with store_errors():
-        reports = await store.list_reports(incident_id)
-        signals = await store.incident_signals(incident_id, limit=TIMELINE_LIMIT)
-        audit = await store.list_audit(incident_id=incident_id, limit=AUDIT_LIMIT)
+    except StoreUnavailable as exc:
+        raise Problem(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from None
     return IncidentDetail(
-        incident=incident,
-        reports=[ReportOut.model_validate(r) for r in reports],
-        signals=[SignalOut.model_validate(s) for s in signals],
-        audit=[AuditOut.model_validate(a) for a in audit],
+        incident=IncidentOut.model_validate(story.incident),
+        reports=[ReportOut.model_validate(r) for r in story.reports],
+        signals=[SignalOut.model_validate(s) for s in story.signals],
+        audit=[AuditOut.model_validate(a) for a in story.audit],
     )
 
 

@@ -33,6 +33,8 @@ Reading (API, dashboard, CLI)
     ``list_incidents(IncidentFilters(cluster_id=, namespace=, severity=, state=, unresolved=,
     reason=, root_cause=, text=), cursor=None, limit=50) -> IncidentPage(items, next_cursor)``:
     most recently active first (last_seen, id), keyset pagination.
+    ``incident_story(id, signals_limit=, audit_limit=) -> IncidentStory(incident, reports,
+    signals, audit)``: the incident page in one snapshot.
     ``get_incident(id)``, ``list_reports(id)`` (newest first), ``latest_report(id)``,
     ``incident_signals(id)`` (timeline, oldest first), ``list_audit(incident_id=|report_id=|
     scan_id=)``, ``list_clusters()``, ``get_cluster(id)``, ``last_signal(cluster_id)``,
@@ -80,6 +82,7 @@ from aetherius.store.records import (
     IncidentChange,
     IncidentFilters,
     IncidentPage,
+    IncidentStory,
     IncidentUpsert,
     KnowledgeDocument,
     PruneResult,
@@ -100,6 +103,7 @@ __all__ = [
     "IncidentChange",
     "IncidentFilters",
     "IncidentPage",
+    "IncidentStory",
     "IncidentUpsert",
     "InvalidCursor",
     "InvalidTransition",

@@ -20,6 +20,7 @@ from aetherius.store.engine import SchemaOutOfDate, StoreUnavailable, create_eng
 from aetherius.store.incidents import IncidentOps
 from aetherius.store.reports import ReportOps
 from aetherius.store.retention import RetentionOps
+from aetherius.store.story import StoryOps
 from aetherius.store.tokens import TokenOps
 
 
@@ -47,7 +48,7 @@ def explain_connection_error(exc: BaseException) -> str:
     return text_[0] if text_ else type(exc).__name__
 
 
-class Store(IncidentOps, ReportOps, AuditOps, TokenOps, ClusterOps, CooldownOps, RetentionOps):
+class Store(IncidentOps, ReportOps, AuditOps, TokenOps, ClusterOps, CooldownOps, RetentionOps, StoryOps):
     """Async repository over the Aetherius schema; see the package docstring for the methods."""
 
     url: URL

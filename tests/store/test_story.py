@@ -1,0 +1,68 @@
+"""The incident page's one-snapshot read, and the list's keyset pages, on both databases."""
+
+from __future__ import annotations
+
+import pytest
+
+from aetherius.store import AuditEntry, IncidentFilters, NotFound, Store
+from tests.store.helpers import make_signal, unique, upsert_for
+
+
+async def test_incident_story_matches_the_separate_reads(store: Store) -> None:
+    cluster, fingerprint = unique("c"), unique("fp")
+    incident_id = 0
+    for occurrence in (1, 2, 3):
+        signal = make_signal(cluster=cluster, pod="api-1", occurrence=occurrence)
+        change = await store.upsert_incident(upsert_for(signal, fingerprint=fingerprint), signal=signal)
+        assert change.incident is not None
+        incident_id = change.incident.id
+    for version in (1, 2):
+        await store.add_report(
+            incident_id,
+            document={"summary": f"v{version}", "evidence": ["OOMKilled"]},
+            markdown=f"# v{version}",
+            root_cause="OutOfMemory",
+            severity="critical",
+            summary=f"v{version}",
+            evidence_hash=f"h{version}",
+        )
+    await store.record_audit(
+        [
+            AuditEntry(operation=op, resource="pods", name="api-1", incident_id=incident_id)
+            for op in ("get", "logs")
+        ]
+    )
+
+    story = await store.incident_story(incident_id, signals_limit=2, audit_limit=10)
+    assert story.incident == await store.get_incident(incident_id)
+    assert story.reports == await store.list_reports(incident_id) and [r.version for r in story.reports] == [
+        2,
+        1,
+    ]
+    assert story.signals == await store.incident_signals(incident_id, limit=2)
+    assert [s.occurrence for s in story.signals] == [2, 3]
+    assert story.audit == await store.list_audit(incident_id=incident_id)
+    assert [a.operation for a in story.audit] == ["get", "logs"]
+    with pytest.raises(NotFound):
+        await store.incident_story(2**62)
+
+
+async def test_list_pages_walk_every_incident_once_newest_first(store: Store) -> None:
+    cluster = unique("c")
+    ids = []
+    for n in range(7):
+        signal = make_signal(cluster=cluster, pod=f"api-{n}")
+        change = await store.upsert_incident(upsert_for(signal, fingerprint=unique("fp")), signal=signal)
+        assert change.incident is not None
+        ids.append(change.incident.id)
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = await store.list_incidents(IncidentFilters(cluster_id=cluster), cursor=cursor, limit=3)
+        seen += [i.id for i in page.items]
+        assert [i.last_seen for i in page.items] == sorted((i.last_seen for i in page.items), reverse=True)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
+    assert all(isinstance(i.affected_objects, list) and i.affected_objects for i in page.items)
