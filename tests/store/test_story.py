@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from aetherius.store import AuditEntry, IncidentFilters, NotFound, Store
+from tests.store.databases import migrated_database
 from tests.store.helpers import make_signal, unique, upsert_for
 
 
@@ -66,3 +71,31 @@ async def test_list_pages_walk_every_incident_once_newest_first(store: Store) ->
         cursor = page.next_cursor
     assert sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
     assert all(isinstance(i.affected_objects, list) and i.affected_objects for i in page.items)
+
+
+@pytest.fixture
+def postgresql_url(tmp_path: Path) -> Iterator[str]:
+    with migrated_database("postgresql", tmp_path) as url:
+        yield url
+
+
+async def test_reads_survive_their_pooled_connections_being_killed(postgresql_url: str) -> None:
+    """The read pool has no pre-ping: a dead connection is noticed by the query and retried once."""
+    url = postgresql_url
+    store = await Store.open(url)
+    try:
+        signal = make_signal(cluster=unique("c"), pod="api-1")
+        await store.upsert_incident(upsert_for(signal, fingerprint=unique("fp")), signal=signal)
+        assert len((await store.list_incidents()).items) == 1  # the read pool now holds a connection
+        killer = await asyncpg.connect(url)
+        try:
+            killed = await killer.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await killer.close()
+        assert killed >= 1
+        assert len((await store.list_incidents()).items) == 1
+    finally:
+        await store.close()

@@ -84,8 +84,12 @@ def describe(url: URL) -> str:
     return f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
 
 
-def create_engine(url: URL, *, pool_size: int = 10) -> AsyncEngine:
-    """An engine with the per-database settings the store relies on."""
+def create_engine(url: URL, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
+    """An engine with the per-database settings the store relies on.
+
+    ``pre_ping`` checks each connection taken from the pool (on asyncpg: BEGIN, a no-op query,
+    ROLLBACK — three round trips); the store's read pool goes without and retries instead.
+    """
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -103,7 +107,7 @@ def create_engine(url: URL, *, pool_size: int = 10) -> AsyncEngine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         # NB: JSON columns are decoded for every row of every list; orjson does it several times
         # faster than the standard library and yields the same values.
         json_deserializer=orjson.loads,

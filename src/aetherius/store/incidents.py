@@ -245,8 +245,7 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
             when, ident = decode_cursor(cursor)
             query = query.where(tuple_(_INCIDENTS.c.last_seen, _INCIDENTS.c.id) < tuple_(when, ident))
         query = query.order_by(_INCIDENTS.c.last_seen.desc(), _INCIDENTS.c.id.desc()).limit(limit + 1)
-        async with self.reader.connect() as connection:
-            rows = (await connection.execute(query)).all()
+        rows = await self.read_rows(query)
         more = len(rows) > limit
         items = [Incident(**dict(zip(_INCIDENT_FIELDS, row, strict=True))) for row in rows[:limit]]
         return IncidentPage(items=items, next_cursor=encode_cursor(items[-1]) if more and items else None)

@@ -85,7 +85,12 @@ class Store(IncidentOps, ReportOps, AuditOps, TokenOps, ClusterOps, CooldownOps,
         except BaseException:
             await engine.dispose()
             raise
-        store = cls(engine, sinks=sinks, wait_for_report=wait_for_report, clock=clock)
+        reader = None
+        if resolved.get_backend_name() == "postgresql":
+            reader = create_engine(resolved, pool_size=pool_size, pre_ping=False).execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
+        store = cls(engine, sinks=sinks, wait_for_report=wait_for_report, clock=clock, reader=reader)
         store.url = resolved
         return store
 
@@ -104,6 +109,8 @@ class Store(IncidentOps, ReportOps, AuditOps, TokenOps, ClusterOps, CooldownOps,
         await ping(self.engine, self.url)
 
     async def close(self) -> None:
+        if self.reader is not self.engine:
+            await self.reader.dispose()
         await self.engine.dispose()
 
 
