@@ -80,6 +80,9 @@ async def test_acknowledge_then_resolve_feeds_knowledge(
         f"/api/v1/incidents/{incident.id}/acknowledge", json={"note": "on it"}, headers=op
     )
     assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
+    assert acked.json()["acknowledged_by"].startswith("operator-") and acked.json()["acknowledged_at"]
+    detail = (await client.get(f"/api/v1/incidents/{incident.id}", headers=op)).json()
+    assert detail["incident"]["acknowledged_by"] == acked.json()["acknowledged_by"]
     resolved = await client.post(
         f"/api/v1/incidents/{incident.id}/resolve",
         json={"note": "raised limit to 512Mi for zebrafish"},

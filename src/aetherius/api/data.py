@@ -188,9 +188,8 @@ async def incident_detail(store: Store, incident_id: int) -> IncidentDetail | No
 
 
 async def acknowledge(store: Store, incident_id: int, *, note: str, by: str) -> IncidentOut:
-    del by  # NB: the store records who resolved, not who acknowledged.
     with store_errors():
-        return IncidentOut.model_validate(await store.acknowledge_incident(incident_id, note=note))
+        return IncidentOut.model_validate(await store.acknowledge_incident(incident_id, by=by, note=note))
 
 
 async def resolve(store: Store, incident_id: int, *, note: str, by: str) -> IncidentOut:

@@ -19,7 +19,7 @@ Signals and incidents (orchestrator)
     number of replicas), storing ``signal`` in the same transaction (duplicate → nothing changes,
     ``change.duplicate``) and queueing notifications (``change.events``: new/reopened/escalated).
     ``find_open_incident(fingerprint)``, ``resolve_incident(id, by=, note=)`` (also writes the
-    past-incident knowledge document), ``acknowledge_incident(id, note=)``.
+    past-incident knowledge document), ``acknowledge_incident(id, by=, note=)``.
     ``acquire_cooldown(key, ttl=, evidence_hash=) -> bool`` / ``clear_cooldown(key)``: the
     fallback when Redis is down.
     ``upsert_cluster(id, name=, detected_by=, watcher_health=)``.

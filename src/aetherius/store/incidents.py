@@ -110,7 +110,7 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
                     row.state = "open"
                     row.reopen_count += 1
                     row.resolved_at = row.acknowledged_at = None
-                    row.resolved_by = row.resolution_note = ""
+                    row.resolved_by = row.resolution_note = row.acknowledged_by = ""
                 else:
                     created = True
                     row = self._new_incident(change, seen_at=seen_at, now=now)
@@ -163,6 +163,7 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
             affected_objects=_merge_affected([], change.affected),
             created_at=now,
             updated_at=now,
+            acknowledged_by="",
             resolved_by="",
             resolution_note="",
             reopen_count=0,
@@ -283,8 +284,12 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
             )
         return query
 
-    async def acknowledge_incident(self, incident_id: int, *, note: str = "") -> Incident:
-        """Someone is on it: open → acknowledged (idempotent); a resolved incident cannot be."""
+    async def acknowledge_incident(self, incident_id: int, *, by: str = "", note: str = "") -> Incident:
+        """Someone (``by``) is on it: open → acknowledged, recording who and when.
+
+        Idempotent: acknowledging again keeps the first acknowledgement; a resolved incident
+        cannot be acknowledged.
+        """
         async with self.sessions.begin() as session:
             row = await self._locked(session, incident_id)
             if row.state == "resolved":
@@ -293,6 +298,7 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
                 now = self.clock()
                 row.state = "acknowledged"
                 row.acknowledged_at = now
+                row.acknowledged_by = by
                 if note:
                     row.resolution_note = note
                 row.updated_at = now

@@ -105,6 +105,7 @@ class Incident:
     created_at: datetime
     updated_at: datetime
     acknowledged_at: datetime | None
+    acknowledged_by: str
     resolved_at: datetime | None
     resolved_by: str
     resolution_note: str
