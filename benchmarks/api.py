@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -218,7 +219,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         token, incident = await seed(url, incidents=args.incidents)
         port = free_port()
         server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load is driven
-            serve_command(url, port, args), env={**os.environ, "AETHERIUS_BENCH_URL": url}
+            serve_command(url, port, args),
+            env={**os.environ, "AETHERIUS_BENCH_URL": url},
+            start_new_session=True,  # NB: its own process group, so workers are stopped with it
         )
         wait_for_port("127.0.0.1", port, timeout=30)
         base = f"http://127.0.0.1:{port}"
@@ -231,8 +234,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(timeout=10)
+            stop(server)
         await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return {
         "rps": listing["rps"],
@@ -248,6 +250,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         and listing["rps"] >= 0.95 * args.rate
         and listing["errors"] == 0,
     }
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """Stop uvicorn and its workers: SIGTERM to the group, SIGKILL if it has not gone in 15 s."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
 
 
 def generator(choice: str) -> str:

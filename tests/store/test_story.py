@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from aetherius.store import AuditEntry, IncidentFilters, NotFound, Store
+from aetherius.store import AuditEntry, IncidentFilters, NotFound, Store, StoreUnavailable
 from tests.store.databases import migrated_database
 from tests.store.helpers import make_signal, unique, upsert_for
 
@@ -98,4 +98,23 @@ async def test_reads_survive_their_pooled_connections_being_killed(postgresql_ur
         assert killed >= 1
         assert len((await store.list_incidents()).items) == 1
     finally:
+        await store.close()
+
+
+async def test_a_database_refusing_connections_is_store_unavailable(postgresql_url: str) -> None:
+    """Not a driver traceback: the API turns ``StoreUnavailable`` into a 503 with Retry-After."""
+    store = await Store.open(postgresql_url)
+    name = postgresql_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(postgresql_url.rsplit("/", 1)[0] + "/postgres")
+    try:
+        assert (await store.list_incidents()).items == []
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
+        with pytest.raises(StoreUnavailable, match="cannot connect to the database"):
+            await store.list_incidents()
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        assert (await store.list_incidents()).items == []
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
         await store.close()

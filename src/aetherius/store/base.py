@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from aetherius.config import NotificationSinkSettings
+from aetherius.store.engine import StoreUnavailable
 
 T = TypeVar("T")
 
@@ -32,6 +33,11 @@ def to_record(cls: type[T], row: object, **extra: Any) -> T:
 def lock_key(text: str) -> int:
     """A signed 64-bit key for ``pg_advisory_xact_lock`` derived from a string."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _first_line(error: object) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 class StoreBase:
@@ -65,12 +71,18 @@ class StoreBase:
         instead of a ping; SQLAlchemy then invalidates the pool and the read is retried once.
         """
         for attempt in (1, 2):
+            connection = self.reader.connect()
             try:
-                async with self.reader.connect() as connection:
-                    return (await connection.execute(statement)).all()
+                await connection.start()
+            except DBAPIError as exc:
+                raise StoreUnavailable(f"cannot connect to the database: {_first_line(exc.orig)}") from exc
+            try:
+                return (await connection.execute(statement)).all()
             except DBAPIError as exc:
                 if attempt == 2 or not exc.connection_invalidated:
                     raise
+            finally:
+                await connection.close()
         raise AssertionError("unreachable")
 
     @property

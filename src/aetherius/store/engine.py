@@ -84,7 +84,9 @@ def describe(url: URL) -> str:
     return f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
 
 
-def create_engine(url: URL, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
+def create_engine(
+    url: URL, *, pool_size: int = 10, pre_ping: bool = True, max_overflow: int | None = None
+) -> AsyncEngine:
     """An engine with the per-database settings the store relies on.
 
     ``pre_ping`` checks each connection taken from the pool (on asyncpg: BEGIN, a no-op query,
@@ -106,7 +108,7 @@ def create_engine(url: URL, *, pool_size: int = 10, pre_ping: bool = True) -> As
     return create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_pre_ping=pre_ping,
         # NB: JSON columns are decoded for every row of every list; orjson does it several times
         # faster than the standard library and yields the same values.

@@ -87,9 +87,10 @@ class Store(IncidentOps, ReportOps, AuditOps, TokenOps, ClusterOps, CooldownOps,
             raise
         reader = None
         if resolved.get_backend_name() == "postgresql":
-            reader = create_engine(resolved, pool_size=pool_size, pre_ping=False).execution_options(
-                isolation_level="AUTOCOMMIT"
-            )
+            # NB: a fixed-size pool: a burst of reads waits for a connection (they take well under
+            # a millisecond each) instead of opening more against the server's max_connections.
+            reader = create_engine(resolved, pool_size=pool_size, pre_ping=False, max_overflow=0)
+            reader = reader.execution_options(isolation_level="AUTOCOMMIT")
         store = cls(engine, sinks=sinks, wait_for_report=wait_for_report, clock=clock, reader=reader)
         store.url = resolved
         return store
