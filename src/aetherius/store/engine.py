@@ -125,11 +125,13 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         # NB: let SQLAlchemy, not the driver, decide when transactions begin (see _on_begin).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # NB: busy_timeout first: switching a new file to WAL takes a lock, and several processes
+        # opening the same new database at once must wait for it rather than fail "locked".
         for pragma in (
+            "PRAGMA busy_timeout=30000",
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=NORMAL",
             "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=30000",
         ):
             cursor.execute(pragma)
         cursor.close()
