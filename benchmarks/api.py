@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -31,6 +32,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 from tests.services import POSTGRES_DSN, free_port, wait_for_port
 
 
@@ -151,11 +153,25 @@ def drive_wrk(base: str, path: str, *, token: str, rate: float, seconds: float) 
     connections = max(4, min(100, int(rate // 10)))
     command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s"]
     command += ["-s", str(PACED_LUA), base + path, "--", token, str(rate)]
-    warm = ["wrk", "-t1", "-c4", "-d1s", "-s", str(PACED_LUA), base + path, "--", token, str(min(rate, 100))]
-    subprocess.run(warm, capture_output=True, check=True, timeout=30)
+    # NB: one unmeasured second at the same rate and connections first, so the figures are the
+    # steady state (server connection pools opened, statements prepared), not the ramp-up.
+    warm = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        "-d1s",
+        "-s",
+        str(PACED_LUA),
+        base + path,
+        "--",
+        token,
+        str(rate),
+    ]
+    warmed = subprocess.run(warm, capture_output=True, text=True, check=True, timeout=30)
     done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60)
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     return {
+        "sent": summary["requests"] + json.loads(warmed.stdout.strip().splitlines()[-1])["requests"],
         "rps": round(summary["requests"] / (summary["duration_us"] / 1e6), 1),
         "p50_ms": round(summary["p50_us"] / 1000, 2),
         "p99_ms": round(summary["p99_us"] / 1000, 2),
@@ -203,6 +219,7 @@ async def drive_httpx(base: str, path: str, *, token: str, rate: float, seconds:
     latencies.sort()
     p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
     return {
+        "sent": len(latencies) + 20,
         "rps": round(len(latencies) / elapsed, 1),
         "p50_ms": round(p(0.5), 2),
         "p99_ms": round(p(0.99), 2),
@@ -227,10 +244,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         base = f"http://127.0.0.1:{port}"
         client = generator(args.client)
         load = {"token": token, "seconds": args.seconds, "client": client}
-        listing = await drive(base, "/api/v1/incidents?limit=50", rate=args.rate, **load)
-        page = await drive(base, f"/api/v1/incidents/{incident}", rate=args.rate / 5, **load)
-        filtered = await drive(
-            base, "/api/v1/incidents?severity=critical&state=open&limit=50", rate=args.rate / 5, **load
+        listing = await measured(server, base, "/api/v1/incidents?limit=50", rate=args.rate, **load)
+        page = await measured(server, base, f"/api/v1/incidents/{incident}", rate=args.rate / 5, **load)
+        filtered = await measured(
+            server,
+            base,
+            "/api/v1/incidents?severity=critical&state=open&limit=50",
+            rate=args.rate / 5,
+            **load,
         )
     finally:
         if server is not None:
@@ -250,6 +271,27 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         and listing["rps"] >= 0.95 * args.rate
         and listing["errors"] == 0,
     }
+
+
+def server_cpu_seconds(server: subprocess.Popen[bytes]) -> float:
+    """CPU time (user + system) of the server and its workers so far."""
+    root = psutil.Process(server.pid)
+    total = 0.0
+    for process in (root, *root.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+async def measured(server: subprocess.Popen[bytes], base: str, path: str, **load: Any) -> dict[str, Any]:
+    """``drive`` plus the server's CPU milliseconds per request (warm-up included on both sides):
+    a figure the machine's other load barely moves, unlike latency."""
+    before = server_cpu_seconds(server)
+    result = await drive(base, path, **load)
+    spent = server_cpu_seconds(server) - before
+    sent = result.pop("sent")
+    return {**result, "server_cpu_ms_per_request": round(1000 * spent / max(sent, 1), 2)}
 
 
 def stop(server: subprocess.Popen[bytes]) -> None:
