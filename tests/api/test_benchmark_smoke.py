@@ -6,8 +6,11 @@ import json
 import subprocess
 import sys
 
+import pytest
 
-def test_api_benchmark_smoke() -> None:
+
+@pytest.mark.parametrize("client", ["auto", "httpx"])  # auto: wrk when installed
+def test_api_benchmark_smoke(client: str) -> None:
     result = subprocess.run(
         [
             sys.executable,
@@ -20,6 +23,8 @@ def test_api_benchmark_smoke() -> None:
             "--seconds",
             "1",
             "--json",
+            "--client",
+            client,
         ],
         capture_output=True,
         text=True,
@@ -30,3 +35,5 @@ def test_api_benchmark_smoke() -> None:
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["rps"] > 0 and report["p99_ms"] > 0 and report["incidents"] == 200
     assert report["list"]["errors"] == 0 and report["incident"]["errors"] == 0
+    assert report["generator"] in ("wrk", "httpx") and (client == "auto" or report["generator"] == client)
+    assert report["list"]["server_cpu_ms_per_request"] > 0

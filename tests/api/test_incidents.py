@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import httpx
 
+from aetherius.api.schemas import IncidentOut, IncidentPage
 from aetherius.bus import MemoryBus
 from aetherius.store import Store
+from aetherius.store.records import IncidentFilters
 from tests.api.conftest import Tokens
 from tests.api.seed import seed_incident, seed_many, unique_cluster
 
@@ -78,6 +80,9 @@ async def test_acknowledge_then_resolve_feeds_knowledge(
         f"/api/v1/incidents/{incident.id}/acknowledge", json={"note": "on it"}, headers=op
     )
     assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
+    assert acked.json()["acknowledged_by"].startswith("operator-") and acked.json()["acknowledged_at"]
+    detail = (await client.get(f"/api/v1/incidents/{incident.id}", headers=op)).json()
+    assert detail["incident"]["acknowledged_by"] == acked.json()["acknowledged_by"]
     resolved = await client.post(
         f"/api/v1/incidents/{incident.id}/resolve",
         json={"note": "raised limit to 512Mi for zebrafish"},
@@ -123,3 +128,23 @@ async def test_clusters_list_and_detail(client: httpx.AsyncClient, store: Store,
 
 async def test_sinks_are_shown_without_credentials(client: httpx.AsyncClient, tokens: Tokens) -> None:
     assert (await client.get("/api/v1/sinks", headers=tokens.header("admin"))).json() == []
+
+
+async def test_list_json_is_exactly_what_the_schema_model_writes(
+    client: httpx.AsyncClient, store: Store, tokens: Tokens
+) -> None:
+    """The list is serialized without pydantic (speed); it must not drift from ``IncidentPage``."""
+    cluster = unique_cluster()
+    await seed_many(store, cluster=cluster, count=3)
+    made = await seed_incident(store, cluster=cluster, name="acked")
+    await store.acknowledge_incident(made.id, note="looking")
+    response = await client.get(
+        "/api/v1/incidents", params={"cluster": cluster, "limit": "2"}, headers=tokens.header("viewer")
+    )
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    page = await store.list_incidents(IncidentFilters(cluster_id=cluster), limit=2)
+    expected = IncidentPage(
+        items=[IncidentOut.model_validate(i) for i in page.items], next_cursor=page.next_cursor
+    )
+    assert response.json() == expected.model_dump(mode="json")
+    assert response.json()["items"][0]["acknowledged_at"].endswith("Z")

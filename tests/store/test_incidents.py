@@ -100,9 +100,12 @@ async def test_state_transitions(store: Store) -> None:
     change = await store.upsert_incident(upsert_for(signal, fingerprint=unique("fp")), signal=signal)
     assert change.incident is not None
     incident_id = change.incident.id
-    acked = await store.acknowledge_incident(incident_id, note="looking")
+    acked = await store.acknowledge_incident(incident_id, by="alice", note="looking")
     assert acked.state == "acknowledged" and acked.acknowledged_at is not None
-    assert (await store.acknowledge_incident(incident_id)).version == acked.version  # idempotent
+    assert acked.acknowledged_by == "alice"
+    again = await store.acknowledge_incident(incident_id, by="carol")
+    assert again.version == acked.version and again.acknowledged_by == "alice"  # idempotent: first one kept
+    assert (await store.get_incident(incident_id)).acknowledged_by == "alice"
     await store.resolve_incident(incident_id, by="bob")
     with pytest.raises(InvalidTransition):
         await store.resolve_incident(incident_id, by="bob")

@@ -81,3 +81,40 @@ async def test_concurrent_migrate_on_start(empty_url: str) -> None:
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_0002_adds_acknowledged_by_to_existing_incidents(empty_url: str) -> None:
+    """Upgrading a 0001 database keeps its incidents; they read as acknowledged by nobody known."""
+    engine = create_engine(resolve_url(empty_url))
+    try:
+        await migrate.upgrade(engine, "0001")
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql(
+                "INSERT INTO incidents (cluster_id, namespace, fingerprint, object_kind, object_name, owner_kind,"
+                " owner_name, reason, root_cause, summary, severity, state, signal_count, event_count, first_seen,"
+                " last_seen, affected_objects, created_at, updated_at, acknowledged_at, resolved_by,"
+                " resolution_note, reopen_count, report_version, version) VALUES ('c', 'ns', 'fp', 'Pod', 'p', '',"
+                " '', 'OOMKilled', '', '', 'critical', 'acknowledged', 1, 1, '2026-01-01 00:00:00',"
+                " '2026-01-01 00:00:00', '[]', '2026-01-01 00:00:00', '2026-01-01 00:00:00',"
+                " '2026-01-01 00:00:00', '', '', 0, 0, 1)"
+            )
+        await migrate.upgrade(engine)
+        assert await migrate.current_revision(engine) == "0002"
+    finally:
+        await engine.dispose()
+    store = await Store.open(empty_url)
+    try:
+        (incident,) = (await store.list_incidents()).items
+        assert incident.state == "acknowledged" and incident.acknowledged_by == ""
+    finally:
+        await store.close()
+    engine = create_engine(resolve_url(empty_url))
+    try:
+        await migrate.downgrade(engine, "0001")
+        async with engine.connect() as connection:
+            columns = await connection.run_sync(
+                lambda c: {col["name"] for col in inspect(c).get_columns("incidents")}
+            )
+        assert "acknowledged_by" not in columns and "acknowledged_at" in columns
+    finally:
+        await engine.dispose()

@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy.exc import SQLAlchemyError
+import orjson
 
 from aetherius.api.auth import ROLES, Role
 from aetherius.api.problems import Problem
@@ -39,7 +39,9 @@ from aetherius.config import Settings
 from aetherius.signals import ObjectRef, Signal, dedup_key
 from aetherius.store import Store
 from aetherius.store.engine import InvalidCursor, InvalidTransition, NotFound, StoreUnavailable
+from aetherius.store.knowledge import query_words
 from aetherius.store.records import IncidentFilters
+from aetherius.store.records import IncidentPage as StorePage
 
 TIMELINE_LIMIT = 500
 AUDIT_LIMIT = 500
@@ -80,6 +82,25 @@ async def cluster_detail(store: Store, cluster_id: str) -> ClusterDetail | None:
     )
 
 
+def _filters(
+    *,
+    cluster: str | None,
+    namespace: str | None,
+    severity: str | None,
+    state: Any,
+    reason: str | None,
+    text: str | None,
+) -> IncidentFilters:
+    return IncidentFilters(
+        cluster_id=cluster or None,
+        namespace=namespace,
+        severity=severity,
+        state=state,
+        reason=reason or None,
+        text=text or None,
+    )
+
+
 async def list_incidents(
     store: Store,
     *,
@@ -92,19 +113,49 @@ async def list_incidents(
     cursor: str | None = None,
     limit: int = 50,
 ) -> IncidentPage:
-    filters = IncidentFilters(
-        cluster_id=cluster or None,
-        namespace=namespace,
-        severity=severity,
-        state=state,
-        reason=reason or None,
-        text=text or None,
+    filters = _filters(
+        cluster=cluster, namespace=namespace, severity=severity, state=state, reason=reason, text=text
     )
     with store_errors():
         page = await store.list_incidents(filters, cursor=cursor or None, limit=limit)
     return IncidentPage(
         items=[IncidentOut.model_validate(i) for i in page.items], next_cursor=page.next_cursor
     )
+
+
+_INCIDENT_OUT_FIELDS = tuple(IncidentOut.model_fields)
+
+
+def incident_page_json(page: StorePage) -> bytes:
+    """``IncidentPage`` as JSON bytes straight from the store's records.
+
+    NB: the list is the API's hottest route; building 50 pydantic models per request only to
+    serialize them again cost more than the query. orjson writes the records' fields directly
+    (UTC datetimes as ``Z``, like pydantic); a test checks the bytes equal the model's output.
+    """
+    items = [{name: getattr(i, name) for name in _INCIDENT_OUT_FIELDS} for i in page.items]
+    return orjson.dumps({"items": items, "next_cursor": page.next_cursor}, option=orjson.OPT_UTC_Z)
+
+
+async def list_incidents_json(
+    store: Store,
+    *,
+    cluster: str | None = None,
+    namespace: str | None = None,
+    severity: str | None = None,
+    state: Any = None,
+    reason: str | None = None,
+    text: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> bytes:
+    """The page ``list_incidents`` describes, serialized (see ``incident_page_json``)."""
+    filters = _filters(
+        cluster=cluster, namespace=namespace, severity=severity, state=state, reason=reason, text=text
+    )
+    with store_errors():
+        page = await store.list_incidents(filters, cursor=cursor or None, limit=limit)
+    return incident_page_json(page)
 
 
 async def recent_incidents(store: Store, *, limit: int) -> list[IncidentOut]:
@@ -122,25 +173,23 @@ async def get_incident(store: Store, incident_id: int) -> IncidentOut | None:
 
 
 async def incident_detail(store: Store, incident_id: int) -> IncidentDetail | None:
-    incident = await get_incident(store, incident_id)
-    if incident is None:
+    try:
+        story = await store.incident_story(incident_id, signals_limit=TIMELINE_LIMIT, audit_limit=AUDIT_LIMIT)
+    except NotFound:
         return None
-    with store_errors():
-        reports = await store.list_reports(incident_id)
-        signals = await store.incident_signals(incident_id, limit=TIMELINE_LIMIT)
-        audit = await store.list_audit(incident_id=incident_id, limit=AUDIT_LIMIT)
+    except StoreUnavailable as exc:
+        raise Problem(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from None
     return IncidentDetail(
-        incident=incident,
-        reports=[ReportOut.model_validate(r) for r in reports],
-        signals=[SignalOut.model_validate(s) for s in signals],
-        audit=[AuditOut.model_validate(a) for a in audit],
+        incident=IncidentOut.model_validate(story.incident),
+        reports=[ReportOut.model_validate(r) for r in story.reports],
+        signals=[SignalOut.model_validate(s) for s in story.signals],
+        audit=[AuditOut.model_validate(a) for a in story.audit],
     )
 
 
 async def acknowledge(store: Store, incident_id: int, *, note: str, by: str) -> IncidentOut:
-    del by  # NB: the store records who resolved, not who acknowledged.
     with store_errors():
-        return IncidentOut.model_validate(await store.acknowledge_incident(incident_id, note=note))
+        return IncidentOut.model_validate(await store.acknowledge_incident(incident_id, by=by, note=note))
 
 
 async def resolve(store: Store, incident_id: int, *, note: str, by: str) -> IncidentOut:
@@ -174,14 +223,10 @@ def rediagnose_signal(incident: IncidentOut, *, requested_by: str) -> Signal:
 
 
 async def search_knowledge(store: Store, query: str, *, limit: int) -> list[KnowledgeHit]:
+    """Runbooks and past incidents ranked by the store's full-text search (FTS5 / tsvector)."""
     with store_errors():
-        try:
-            documents = await store.search_documents(query, limit=limit)
-        except (AttributeError, SQLAlchemyError):
-            # NB: the store's full-text queries fail as merged (SQLite: a join on a text() clause
-            # does not compile; PostgreSQL: ``:q`` inside literal_column is never bound). Until
-            # that is fixed in the store, match words over the documents instead.
-            documents = _word_match(await store.list_documents(), query, limit=limit)
+        documents = await store.search_documents(query, limit=limit)
+    words = query_words(query)
     return [
         KnowledgeHit(
             id=d.id,
@@ -190,28 +235,17 @@ async def search_knowledge(store: Store, query: str, *, limit: int) -> list[Know
             title=d.title,
             reason=d.reason,
             root_cause=d.root_cause,
-            snippet=_snippet(d.body, query),
+            snippet=_snippet(d.body, words),
             incident_id=d.incident_id,
         )
         for d in documents
     ]
 
 
-def _word_match(documents: list[Any], query: str, *, limit: int) -> list[Any]:
-    words = [w for w in query.lower().split() if w]
-    scored = []
-    for doc in documents:
-        text = f"{doc.title} {doc.reason} {doc.root_cause} {doc.body}".lower()
-        score = sum(text.count(w) for w in words)
-        if score:
-            scored.append((-score, doc.id, doc))
-    return [doc for _, _, doc in sorted(scored)[:limit]]
-
-
-def _snippet(body: str, query: str, *, width: int = 220) -> str:
+def _snippet(body: str, words: list[str], *, width: int = 220) -> str:
     flat = " ".join(body.split())
-    words = [w for w in query.lower().split() if w]
-    at = min((i for i in (flat.lower().find(w) for w in words) if i >= 0), default=0)
+    lowered = flat.lower()
+    at = min((i for i in (lowered.find(w) for w in words) if i >= 0), default=0)
     start = max(0, at - width // 3)
     text = flat[start : start + width]
     return ("…" if start else "") + text + ("…" if start + width < len(flat) else "")

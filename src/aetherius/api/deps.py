@@ -1,6 +1,6 @@
 """What every route receives: the one ``ApiContext`` built by ``create_app`` — no globals.
 
-Routes reach the store, bus and auth through ``Depends(context)`` and declare the least role they
+Routes reach the store, bus and auth through ``Depends(app_context)`` and declare the least role they
 need with ``Depends(requires("operator"))``; tests build an app per store and bus they want.
 """
 
@@ -43,6 +43,15 @@ def context(request: Request) -> ApiContext:
     ctx = request.app.state.ctx
     assert isinstance(ctx, ApiContext)
     return ctx
+
+
+async def app_context(request: Request) -> ApiContext:
+    """``context`` as a dependency.
+
+    NB: FastAPI runs a plain ``def`` dependency in its thread pool; a coroutine runs inline, which
+    spares every request a thread hand-off (measurable on the incident list under load).
+    """
+    return context(request)
 
 
 def requires(role: Role) -> Callable[[Request], Awaitable[Principal]]:

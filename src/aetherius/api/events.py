@@ -20,7 +20,7 @@ from fastapi.responses import StreamingResponse
 
 from aetherius.api import data
 from aetherius.api.auth import Principal
-from aetherius.api.deps import ApiContext, context, requires
+from aetherius.api.deps import ApiContext, app_context, requires
 from aetherius.api.problems import problem_responses
 from aetherius.api.schemas import IncidentOut
 
@@ -111,7 +111,7 @@ async def incident_stream(
 )
 async def incident_events(
     request: Request,
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Annotated[ApiContext, Depends(app_context)],
     _: Annotated[Principal, Depends(requires("viewer"))],
     since: Annotated[
         datetime | None, Query(description="also report changes after this moment (RFC 3339)")

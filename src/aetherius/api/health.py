@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from aetherius.api.deps import ApiContext, context
+from aetherius.api.deps import ApiContext, app_context
 from aetherius.api.problems import Problem, problem_responses
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -23,7 +23,7 @@ async def live() -> Health:
 
 
 @router.get("/ready", responses=problem_responses(503))
-async def ready(ctx: Annotated[ApiContext, Depends(context)]) -> Health:
+async def ready(ctx: Annotated[ApiContext, Depends(app_context)]) -> Health:
     """Ready when the store answers a query."""
     try:
         await ctx.store.ping()

@@ -73,6 +73,7 @@ class IncidentOut(_Out):
     last_seen: datetime
     affected_objects: list[dict[str, Any]] = Field(default_factory=list)
     acknowledged_at: datetime | None = None
+    acknowledged_by: str = Field(default="", description="who acknowledged it (token name)")
     resolved_at: datetime | None = None
     resolved_by: str = ""
     resolution_note: str = ""

@@ -19,7 +19,7 @@ Signals and incidents (orchestrator)
     number of replicas), storing ``signal`` in the same transaction (duplicate → nothing changes,
     ``change.duplicate``) and queueing notifications (``change.events``: new/reopened/escalated).
     ``find_open_incident(fingerprint)``, ``resolve_incident(id, by=, note=)`` (also writes the
-    past-incident knowledge document), ``acknowledge_incident(id, note=)``.
+    past-incident knowledge document), ``acknowledge_incident(id, by=, note=)``.
     ``acquire_cooldown(key, ttl=, evidence_hash=) -> bool`` / ``clear_cooldown(key)``: the
     fallback when Redis is down.
     ``upsert_cluster(id, name=, detected_by=, watcher_health=)``.
@@ -33,6 +33,8 @@ Reading (API, dashboard, CLI)
     ``list_incidents(IncidentFilters(cluster_id=, namespace=, severity=, state=, unresolved=,
     reason=, root_cause=, text=), cursor=None, limit=50) -> IncidentPage(items, next_cursor)``:
     most recently active first (last_seen, id), keyset pagination.
+    ``incident_story(id, signals_limit=, audit_limit=) -> IncidentStory(incident, reports,
+    signals, audit)``: the incident page in one snapshot.
     ``get_incident(id)``, ``list_reports(id)`` (newest first), ``latest_report(id)``,
     ``incident_signals(id)`` (timeline, oldest first), ``list_audit(incident_id=|report_id=|
     scan_id=)``, ``list_clusters()``, ``get_cluster(id)``, ``last_signal(cluster_id)``,
@@ -80,6 +82,7 @@ from aetherius.store.records import (
     IncidentChange,
     IncidentFilters,
     IncidentPage,
+    IncidentStory,
     IncidentUpsert,
     KnowledgeDocument,
     PruneResult,
@@ -100,6 +103,7 @@ __all__ = [
     "IncidentChange",
     "IncidentFilters",
     "IncidentPage",
+    "IncidentStory",
     "IncidentUpsert",
     "InvalidCursor",
     "InvalidTransition",

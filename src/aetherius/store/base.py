@@ -10,9 +10,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from aetherius.config import NotificationSinkSettings
+from aetherius.store.engine import StoreUnavailable
 
 T = TypeVar("T")
 
@@ -33,6 +35,11 @@ def lock_key(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
 
 
+def _first_line(error: object) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 class StoreBase:
     """Holds the engine; the operation mixins (incidents, signals, audit…) build on it."""
 
@@ -43,13 +50,40 @@ class StoreBase:
         sinks: Sequence[NotificationSinkSettings] = (),
         wait_for_report: float = 10.0,
         clock: Callable[[], datetime] = utcnow,
+        reader: AsyncEngine | None = None,
     ) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # Single-statement reads (the dashboard's lists) need no transaction and no pre-ping: on
+        # PostgreSQL the reader is an AUTOCOMMIT engine of its own pool, sparing each read four of
+        # its five round trips (see ``read_rows``). NB: SQLite reads use the engine itself; its
+        # connections are local and its begin hook must see every transaction (engine.py).
+        self.reader: AsyncEngine = reader or engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.sinks = tuple(sinks)
         self.wait_for_report = wait_for_report
         self.clock = clock
+
+    async def read_rows(self, statement: Any) -> Sequence[Any]:
+        """All rows of one read-only statement, on the reader.
+
+        A connection that died in the pool (the database restarted) is found by the query itself
+        instead of a ping; SQLAlchemy then invalidates the pool and the read is retried once.
+        """
+        for attempt in (1, 2):
+            connection = self.reader.connect()
+            try:
+                await connection.start()
+            except DBAPIError as exc:
+                raise StoreUnavailable(f"cannot connect to the database: {_first_line(exc.orig)}") from exc
+            try:
+                return (await connection.execute(statement)).all()
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+            finally:
+                await connection.close()
+        raise AssertionError("unreachable")
 
     @property
     def is_postgresql(self) -> bool:

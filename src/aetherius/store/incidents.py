@@ -9,10 +9,12 @@ the last line of defence: at most one open incident per failure, whatever the in
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aetherius.signals import SEVERITY_RANK, Signal
@@ -33,6 +35,11 @@ from aetherius.store.signals import SignalOps
 
 DEFAULT_REOPEN_WITHIN = timedelta(hours=24)
 MAX_PAGE = 500
+
+
+_INCIDENTS = IncidentRow.__table__
+_INCIDENT_FIELDS = tuple(f.name for f in dataclasses.fields(Incident))
+_INCIDENT_COLUMNS = tuple(_INCIDENTS.c[name] for name in _INCIDENT_FIELDS)
 
 
 def incident_record(row: IncidentRow) -> Incident:
@@ -103,7 +110,7 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
                     row.state = "open"
                     row.reopen_count += 1
                     row.resolved_at = row.acknowledged_at = None
-                    row.resolved_by = row.resolution_note = ""
+                    row.resolved_by = row.resolution_note = row.acknowledged_by = ""
                 else:
                     created = True
                     row = self._new_incident(change, seen_at=seen_at, now=now)
@@ -156,6 +163,7 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
             affected_objects=_merge_affected([], change.affected),
             created_at=now,
             updated_at=now,
+            acknowledged_by="",
             resolved_by="",
             resolution_note="",
             reopen_count=0,
@@ -225,27 +233,27 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
     async def list_incidents(
         self, filters: IncidentFilters | None = None, *, cursor: str | None = None, limit: int = 50
     ) -> IncidentPage:
-        """Incidents matching ``filters``, most recently active first, ``limit`` at a time."""
+        """Incidents matching ``filters``, most recently active first, ``limit`` at a time.
+
+        The dashboard's hottest query, so it is a Core select of the record's columns (no ORM
+        identity map, no instrumented rows) with keyset pagination on ``(last_seen, id)``: the
+        row comparison lets PostgreSQL and SQLite walk an index matching the ORDER BY backwards
+        and stop after ``limit + 1`` rows, however deep the page.
+        """
         limit = max(1, min(limit, MAX_PAGE))
         query = self._filtered(filters or IncidentFilters())
         if cursor:
             when, ident = decode_cursor(cursor)
-            query = query.where(
-                or_(IncidentRow.last_seen < when, and_(IncidentRow.last_seen == when, IncidentRow.id < ident))
-            )
-        query = query.order_by(IncidentRow.last_seen.desc(), IncidentRow.id.desc()).limit(limit + 1)
-        async with self.sessions() as session:
-            rows = list((await session.execute(query)).scalars())
+            query = query.where(tuple_(_INCIDENTS.c.last_seen, _INCIDENTS.c.id) < tuple_(when, ident))
+        query = query.order_by(_INCIDENTS.c.last_seen.desc(), _INCIDENTS.c.id.desc()).limit(limit + 1)
+        rows = await self.read_rows(query)
         more = len(rows) > limit
-        rows = rows[:limit]
-        return IncidentPage(
-            items=[incident_record(r) for r in rows],
-            next_cursor=encode_cursor(rows[-1]) if more and rows else None,
-        )
+        items = [Incident(**dict(zip(_INCIDENT_FIELDS, row, strict=True))) for row in rows[:limit]]
+        return IncidentPage(items=items, next_cursor=encode_cursor(items[-1]) if more and items else None)
 
     @staticmethod
-    def _filtered(filters: IncidentFilters) -> Select[IncidentRow]:
-        query = select(IncidentRow)
+    def _filtered(filters: IncidentFilters) -> Select[Any]:
+        query = select(*_INCIDENT_COLUMNS)
         for column, value in (
             (IncidentRow.cluster_id, filters.cluster_id),
             (IncidentRow.namespace, filters.namespace),
@@ -276,8 +284,12 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
             )
         return query
 
-    async def acknowledge_incident(self, incident_id: int, *, note: str = "") -> Incident:
-        """Someone is on it: open → acknowledged (idempotent); a resolved incident cannot be."""
+    async def acknowledge_incident(self, incident_id: int, *, by: str = "", note: str = "") -> Incident:
+        """Someone (``by``) is on it: open → acknowledged, recording who and when.
+
+        Idempotent: acknowledging again keeps the first acknowledgement; a resolved incident
+        cannot be acknowledged.
+        """
         async with self.sessions.begin() as session:
             row = await self._locked(session, incident_id)
             if row.state == "resolved":
@@ -286,6 +298,7 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
                 now = self.clock()
                 row.state = "acknowledged"
                 row.acknowledged_at = now
+                row.acknowledged_by = by
                 if note:
                     row.resolution_note = note
                 row.updated_at = now

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, column, delete, func, literal, literal_column, or_, select, table, text
+from sqlalchemy import Float, column, delete, func, literal, literal_column, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aetherius.store.base import StoreBase, to_record
@@ -23,13 +23,53 @@ from aetherius.store.records import KnowledgeDocument
 
 _WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
 MAX_QUERY_WORDS = 40
-_FTS = table("knowledge_fts", column("rowid"))  # SQLite's FTS5 index (created by the migration)
+# Words too common to tell documents apart. PostgreSQL's english configuration drops these on its
+# own; SQLite's FTS5 keeps every token, and "the" would otherwise match every runbook.
+_STOP_WORDS = frozenset(
+    (
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "this",
+        "to",
+        "was",
+        "were",
+        "will",
+        "with",
+    )
+)
 
 
 def query_words(text_: str) -> list[str]:
     """Distinct lower-case words of a text, in order, bounded (the FTS query is OR of these)."""
     seen: dict[str, None] = {}
     for word in _WORD.findall(text_.lower()):
+        if word in _STOP_WORDS:
+            continue
         seen.setdefault(word, None)
         if len(seen) >= MAX_QUERY_WORDS:
             break
@@ -165,37 +205,78 @@ class KnowledgeOps(StoreBase):
         exclude_incident: int | None = None,
         limit: int = 10,
     ) -> list[KnowledgeDocument]:
-        """Documents sharing words with ``text_``, best first; an empty text finds nothing."""
+        """Documents sharing words with ``text_``, best first; a text without words finds nothing.
+
+        Whatever a person typed (quotes, ``AND``, ``*``, ``NEAR(``…) only ever contributes its
+        words, each quoted as a literal term, so no input is query syntax to either database.
+        """
         words = query_words(text_)
-        if not words:
+        if not words or limit <= 0:
             return []
+        statement = _postgresql_search(words) if self.is_postgresql else _sqlite_search(words)
         wanted = list(sources)
+        if wanted:
+            statement = statement.where(KnowledgeRow.source.in_(wanted))
+        if exclude_incident is not None:
+            statement = statement.where(
+                or_(KnowledgeRow.incident_id.is_(None), KnowledgeRow.incident_id != exclude_incident)
+            )
         async with self.sessions() as session:
-            if self.is_postgresql:
-                tsquery = " | ".join(f"'{w}'" for w in words)
-                query_: Any = func.to_tsquery("english", bindparam("q")).op("||")(
-                    func.to_tsquery("simple", bindparam("q"))
+            result = await session.execute(statement.limit(limit))
+            return [
+                KnowledgeDocument(
+                    **{name: row[name] for name in _DOCUMENT_FIELDS}, score=float(row.score or 0.0)
                 )
-                search: Any = literal_column("knowledge_documents.search")
-                rank: Any = func.ts_rank_cd(search, query_, 1)
-                statement = select(KnowledgeRow, rank).where(search.op("@@")(query_))
-                statement = statement.order_by(rank.desc(), KnowledgeRow.id)
-                params: dict[str, Any] = {"q": tsquery}
-            else:
-                match = " OR ".join(f'"{w}"' for w in words)
-                bm25: Any = literal_column("bm25(knowledge_fts, 5.0, 3.0, 3.0, 1.0)")
-                statement = (
-                    select(KnowledgeRow, -func.coalesce(bm25, 0.0))
-                    .join(_FTS, _FTS.c.rowid == KnowledgeRow.id)
-                    .where(text("knowledge_fts MATCH :q"))
-                    .order_by(bm25, KnowledgeRow.id)
-                )
-                params = {"q": match}
-            if wanted:
-                statement = statement.where(KnowledgeRow.source.in_(wanted))
-            if exclude_incident is not None:
-                statement = statement.where(
-                    or_(KnowledgeRow.incident_id.is_(None), KnowledgeRow.incident_id != exclude_incident)
-                )
-            result = await session.execute(statement.limit(limit), params)
-            return [_document(row, float(score or 0.0)) for row, score in result.all()]
+                for row in result.mappings()
+            ]
+
+
+_DOCUMENT_FIELDS = (
+    "id",
+    "source",
+    "slug",
+    "title",
+    "reason",
+    "root_cause",
+    "body",
+    "incident_id",
+    "updated_at",
+)
+_DOCUMENTS = KnowledgeRow.__table__
+# SQLite's FTS5 index over (title, reason, root_cause, body), created by the migration. NB: the
+# hidden column named like the table is what ``MATCH`` and ``bm25`` take.
+_FTS = table("knowledge_fts", column("rowid"))
+_FTS_TABLE: Any = literal_column("knowledge_fts")
+# bm25 column weights, in the FTS table's column order: a word in the title or the reason/root
+# cause tells more than one in the body.
+_BM25_WEIGHTS = (5.0, 3.0, 3.0, 1.0)
+# PostgreSQL's generated tsvector column (migration 0001); no ORM attribute, it is never read.
+_PG_SEARCH: Any = literal_column("knowledge_documents.search")
+
+
+def _columns() -> list[Any]:
+    return [_DOCUMENTS.c[name] for name in _DOCUMENT_FIELDS]
+
+
+def _sqlite_search(words: list[str]) -> Any:
+    """FTS5: an OR of quoted terms (a quoted term is never an operator), ranked by ``bm25``."""
+    match = " OR ".join(f'"{word}"' for word in words)
+    bm25: Any = func.bm25(_FTS_TABLE, *(literal(w, Float) for w in _BM25_WEIGHTS))
+    return (
+        select(*_columns(), (-bm25).label("score"))
+        .select_from(_FTS.join(_DOCUMENTS, _DOCUMENTS.c.id == _FTS.c.rowid))
+        .where(_FTS_TABLE.op("MATCH")(match))
+        .order_by(bm25, _DOCUMENTS.c.id)
+    )
+
+
+def _postgresql_search(words: list[str]) -> Any:
+    """tsvector + GIN: the words stemmed (english) or as they are (simple: reasons, root causes)."""
+    terms = " | ".join(f"'{word}'" for word in words)
+    query: Any = func.to_tsquery("english", terms).op("||")(func.to_tsquery("simple", terms))
+    rank: Any = func.ts_rank_cd(_PG_SEARCH, query, 1)
+    return (
+        select(*_columns(), rank.label("score"))
+        .where(_PG_SEARCH.op("@@")(query))
+        .order_by(rank.desc(), _DOCUMENTS.c.id)
+    )

@@ -151,6 +151,7 @@ class IncidentRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    acknowledged_by: Mapped[str] = mapped_column(String(253), default="", server_default="")
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     resolved_by: Mapped[str] = mapped_column(String(253), default="")
     resolution_note: Mapped[str] = mapped_column(Text, default="")

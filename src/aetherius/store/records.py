@@ -105,6 +105,7 @@ class Incident:
     created_at: datetime
     updated_at: datetime
     acknowledged_at: datetime | None
+    acknowledged_by: str
     resolved_at: datetime | None
     resolved_by: str
     resolution_note: str
@@ -242,3 +243,13 @@ class PruneResult:
     audit: int = 0
     cooldowns: int = 0
     extra: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncidentStory:
+    """What the incident page shows, read in one consistent snapshot."""
+
+    incident: Incident
+    reports: list[Report]  # newest version first
+    signals: list[SignalRecord]  # oldest first
+    audit: list[AuditRecord]  # in the order the reads happened

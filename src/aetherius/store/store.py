@@ -20,6 +20,7 @@ from aetherius.store.engine import SchemaOutOfDate, StoreUnavailable, create_eng
 from aetherius.store.incidents import IncidentOps
 from aetherius.store.reports import ReportOps
 from aetherius.store.retention import RetentionOps
+from aetherius.store.story import StoryOps
 from aetherius.store.tokens import TokenOps
 
 
@@ -47,7 +48,7 @@ def explain_connection_error(exc: BaseException) -> str:
     return text_[0] if text_ else type(exc).__name__
 
 
-class Store(IncidentOps, ReportOps, AuditOps, TokenOps, ClusterOps, CooldownOps, RetentionOps):
+class Store(IncidentOps, ReportOps, AuditOps, TokenOps, ClusterOps, CooldownOps, RetentionOps, StoryOps):
     """Async repository over the Aetherius schema; see the package docstring for the methods."""
 
     url: URL
@@ -84,7 +85,13 @@ class Store(IncidentOps, ReportOps, AuditOps, TokenOps, ClusterOps, CooldownOps,
         except BaseException:
             await engine.dispose()
             raise
-        store = cls(engine, sinks=sinks, wait_for_report=wait_for_report, clock=clock)
+        reader = None
+        if resolved.get_backend_name() == "postgresql":
+            # NB: a fixed-size pool: a burst of reads waits for a connection (they take well under
+            # a millisecond each) instead of opening more against the server's max_connections.
+            reader = create_engine(resolved, pool_size=pool_size, pre_ping=False, max_overflow=0)
+            reader = reader.execution_options(isolation_level="AUTOCOMMIT")
+        store = cls(engine, sinks=sinks, wait_for_report=wait_for_report, clock=clock, reader=reader)
         store.url = resolved
         return store
 
@@ -103,6 +110,8 @@ class Store(IncidentOps, ReportOps, AuditOps, TokenOps, ClusterOps, CooldownOps,
         await ping(self.engine, self.url)
 
     async def close(self) -> None:
+        if self.reader is not self.engine:
+            await self.reader.dispose()
         await self.engine.dispose()
 
 

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends
 
 from aetherius.api import data
 from aetherius.api.auth import Principal
-from aetherius.api.deps import ApiContext, context, requires
+from aetherius.api.deps import ApiContext, app_context, requires
 from aetherius.api.problems import Problem, problem_responses
 from aetherius.api.schemas import RowId, SinkOut, TokenCreate, TokenCreated, TokenOut
 
 router = APIRouter(tags=["admin"], responses=problem_responses(401, 403, 429))
-Ctx = Annotated[ApiContext, Depends(context)]
+Ctx = Annotated[ApiContext, Depends(app_context)]
 Admin = Annotated[Principal, Depends(requires("admin"))]
 
 

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from aetherius.api.auth import Principal
-from aetherius.api.deps import ApiContext, context, requires
+from aetherius.api.deps import ApiContext, app_context, requires
 from aetherius.api.problems import Problem, problem_responses
 from aetherius.api.schemas import DiagnoseIn
 
 router = APIRouter(tags=["diagnosis"], responses=problem_responses(401, 403, 429))
-Ctx = Annotated[ApiContext, Depends(context)]
+Ctx = Annotated[ApiContext, Depends(app_context)]
 Operator = Annotated[Principal, Depends(requires("operator"))]
 
 

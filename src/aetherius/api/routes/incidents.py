@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from aetherius.api import data
 from aetherius.api.auth import Principal
-from aetherius.api.deps import ApiContext, context, requires
+from aetherius.api.deps import ApiContext, app_context, requires
 from aetherius.api.problems import Problem, problem_responses
 from aetherius.api.schemas import (
     IncidentDetail,
@@ -23,12 +23,12 @@ from aetherius.api.schemas import (
 from aetherius.bus.base import BusUnavailable
 
 router = APIRouter(prefix="/incidents", tags=["incidents"], responses=problem_responses(401, 403, 429))
-Ctx = Annotated[ApiContext, Depends(context)]
+Ctx = Annotated[ApiContext, Depends(app_context)]
 Viewer = Annotated[Principal, Depends(requires("viewer"))]
 Operator = Annotated[Principal, Depends(requires("operator"))]
 
 
-@router.get("", responses=problem_responses(400, 422))
+@router.get("", response_model=IncidentPage, responses=problem_responses(400, 422))
 async def list_incidents(
     ctx: Ctx,
     _: Viewer,
@@ -40,9 +40,9 @@ async def list_incidents(
     q: Annotated[str | None, Query(max_length=200, description="text in summary or object name")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> IncidentPage:
+) -> Response:
     """Newest first (by last seen), filtered; follow ``next_cursor`` for older ones."""
-    return await data.list_incidents(
+    body = await data.list_incidents_json(
         ctx.store,
         cluster=cluster,
         namespace=namespace,
@@ -53,6 +53,7 @@ async def list_incidents(
         cursor=cursor,
         limit=limit,
     )
+    return Response(content=body, media_type="application/json")
 
 
 @router.get("/{incident_id}", responses=problem_responses(404))
