@@ -28,11 +28,11 @@ __all__ = [
     "METADATA_LIST",
     "METADATA_OBJECT",
     "CredentialsError",
-    "check_metadata_only",
     "KubeApiError",
     "KubeClient",
     "KubeConnectionError",
     "ReadOnlyViolation",
+    "check_metadata_only",
 ]
 
 Params = Mapping[str, str | int | bool | None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -191,7 +192,7 @@ class SimCluster:
     ) -> None:
         self.logs.append(namespace, pod, container, text, previous=previous)
 
-    def record_responses(self, path_prefix: str) -> list[SentResponse]:
+    def record_responses(self, path_prefix: str) -> builtins.list[SentResponse]:
         """Keep every response body sent under ``path_prefix`` from now on (a live list)."""
         return self._server.record_responses(path_prefix)
 

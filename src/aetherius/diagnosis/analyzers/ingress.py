@@ -5,9 +5,8 @@ the Ingress (``secret "x" not found``), and the finding says the existence was n
 
 from __future__ import annotations
 
-from typing import Any
-
 import re
+from typing import Any
 
 from aetherius.diagnosis.context import SECRETS_NOT_CHECKED, Context
 from aetherius.diagnosis.index import meta, section
@@ -83,7 +82,7 @@ def ingress(obj: Obj, ctx: Context) -> list[Finding]:
         if isinstance(secret := (tls or {}).get("secretName"), str) and secret
     ]
     checked = ctx.index.has("Secret")
-    reported = set() if checked else _secrets_reported_missing(ctx, namespace, name)
+    reported: dict[str, str] = {} if checked else _secrets_reported_missing(ctx, namespace, name)
     for secret in tls_secrets:
         if checked and ctx.index.get("Secret", namespace, secret) is None:
             evidence = f"tls secretName={secret}: no such Secret"
