@@ -8,6 +8,8 @@ one byte of Secret data crosses the wire (the sim's record of what it sent prove
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -239,3 +241,36 @@ async def test_a_live_secret_read_is_refused_before_the_wire_when_not_enabled(tm
         "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
     ]
     assert all(SECRET_VALUE.encode() not in s.body for s in sent)
+
+
+def test_the_cli_flag_turns_metadata_only_reads_on(tmp_path: Path) -> None:
+    handle = SimCluster.start_in_thread(_write(tmp_path / "cluster.yaml", [*_state(), SECRET]))
+    try:
+        config = handle.write_kubeconfig(tmp_path / "kubeconfig")
+        outputs = {}
+        for flag in ((), ("--secret-metadata",)):
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "aetherius",
+                    "diagnose",
+                    "--kubeconfig",
+                    str(config),
+                    "-o",
+                    "json",
+                    *flag,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+            outputs[flag] = done.stdout
+    finally:
+        handle.stop()
+    assert SECRET_VALUE not in "".join(outputs.values())
+    assert SECRETS_NOT_CHECKED in outputs[()] and "Secrets' metadata checked" not in outputs[()]
+    on = outputs[("--secret-metadata",)]
+    assert SECRETS_NOT_CHECKED not in on and "no Secret named db-credentials in namespace shop" in on
