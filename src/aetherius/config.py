@@ -140,6 +140,11 @@ class KubeSettings(_Section):
     qps: float = Field(default=50.0, gt=0)
     burst: int = Field(default=100, ge=1)
     request_timeout: Duration = timedelta(seconds=30)
+    secret_metadata: bool = Field(
+        default=False,
+        description="list Secrets metadata-only (PartialObjectMetadataList) to check references; "
+        "needs 'list secrets' RBAC, which the default deployment does not grant",
+    )
 
 
 class DatabaseSettings(_Section):

@@ -36,6 +36,7 @@ async def _diagnose_live(
     namespace: str | None,
     selector: str | None,
     progress: bool,
+    secret_metadata: bool = False,
 ) -> DiagnosisResult:
     from aetherius.diagnosis.engine import diagnose
     from aetherius.gateway import live_gateway
@@ -47,7 +48,7 @@ async def _diagnose_live(
 
         client = await KubeClient.from_settings(KubeSettings(context=context))
     async with client:
-        gateway = live_gateway(client, cluster=context or "")
+        gateway = live_gateway(client, cluster=context or "", secret_metadata=secret_metadata)
         if not progress:
             return await diagnose(gateway, namespace=namespace, selector=selector)
         from rich.console import Console
@@ -77,6 +78,13 @@ def diagnose_command(
     fail_on: Annotated[
         FailOn | None, typer.Option("--fail-on", help="Exit 3 when a finding has at least this severity.")
     ] = None,
+    secret_metadata: Annotated[
+        bool,
+        typer.Option(
+            "--secret-metadata",
+            help="Live: list Secrets metadata-only to check references (needs 'list secrets' RBAC).",
+        ),
+    ] = False,
 ) -> None:
     """Find what is broken and why, with evidence and fixes (live cluster or snapshot file)."""
     from aetherius.diagnosis.engine import diagnose
@@ -100,6 +108,7 @@ def diagnose_command(
                     namespace=namespace,
                     selector=selector,
                     progress=sys.stderr.isatty(),
+                    secret_metadata=secret_metadata,
                 )
             )
     except SnapshotError as exc:

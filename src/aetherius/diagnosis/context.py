@@ -11,7 +11,7 @@ from aetherius.diagnosis.index import Ev, Index, age_seconds
 from aetherius.diagnosis.model import Finding, Owner, Severity
 from aetherius.gateway.redact import scrub_text
 
-__all__ = ["Context", "LogText", "format_quantity", "parse_quantity"]
+__all__ = ["SECRETS_NOT_CHECKED", "Context", "LogText", "format_quantity", "parse_quantity", "secret_check"]
 
 Obj = dict[str, Any]
 
@@ -96,6 +96,22 @@ class Context:
             container=container,
             group=group or f"{kind}/{namespace}/{name}",
         )
+
+
+SECRETS_NOT_CHECKED = "Secret existence not checked: no RBAC by design"
+
+
+def secret_check(ctx: Context, namespace: str, name: str) -> str:
+    """The evidence line on a referenced Secret: what the state says, or that it was not read.
+
+    Live, Secrets are not read by default (no RBAC for them at all); a finding about one then
+    rests on the kubelet's or the controller's own words, and says so.
+    """
+    if not ctx.index.has("Secret"):
+        return SECRETS_NOT_CHECKED
+    if ctx.index.get("Secret", namespace, name) is None:
+        return f"no Secret named {name} in namespace {namespace} (Secrets' metadata checked)"
+    return f"Secret {name} exists in namespace {namespace} (Secrets' metadata checked)"
 
 
 def event_lines(events: list[Ev], *reasons: str, limit: int = 2) -> list[str]:

@@ -43,7 +43,8 @@ Check = Callable[[Obj, Context], list[Finding]]
 
 # Pods first: workload analyzers name their cause from their pods' findings.
 _MODULES: tuple[ModuleType, ...] = (pod, workloads, jobs, storage, service, ingress, node, hpa, pdb, policy)
-# Secrets are listed from snapshots only (metadata); a live LIST would carry their data.
+# Secrets are listed from snapshots (metadata) and, live, only when metadata-only Secret reads are
+# enabled (``gateway.secret_metadata``); a plain LIST would carry their data.
 SCAN_KINDS = tuple(kind for kind in KINDS if kind != "Secret")
 _CLUSTER_FINDING_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
 
@@ -186,7 +187,7 @@ async def _diagnose(
     warnings: list[str] = gateway.input_warnings
     if progress:
         progress("listing objects")
-    kinds = [kind for kind in SCAN_KINDS] + (["Secret"] if gateway.source == "snapshot" else [])
+    kinds = [kind for kind in SCAN_KINDS] + (["Secret"] if gateway.secret_metadata else [])
     state = await _list_all(gateway, kinds, namespace=namespace, requester=scan_id, warnings=warnings)
     index = Index.build(state)
     if now is None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from aetherius.gateway.audit import AuditRecord, AuditSink, MemoryAuditSink
 from aetherius.gateway.base import Backend, BackendError, ExecutionGateway
 from aetherius.gateway.kinds import KINDS, KindInfo, UnknownKind
-from aetherius.gateway.live import LiveBackend
+from aetherius.gateway.live import LiveBackend, SecretsNotRead
 from aetherius.gateway.redact import MASK, redact_object, scrub_text
 from aetherius.gateway.snapshot import (
     SnapshotBackend,
@@ -36,6 +36,7 @@ __all__ = [
     "KindInfo",
     "LiveBackend",
     "MemoryAuditSink",
+    "SecretsNotRead",
     "SnapshotBackend",
     "SnapshotError",
     "SnapshotState",
@@ -55,6 +56,13 @@ def snapshot_gateway(source: Path | SnapshotState, *, audit: AuditSink | None = 
 
 
 def live_gateway(
-    client: KubeClient, *, cluster: str = "", audit: AuditSink | None = None
+    client: KubeClient,
+    *,
+    cluster: str = "",
+    audit: AuditSink | None = None,
+    secret_metadata: bool = False,
 ) -> ExecutionGateway:
-    return ExecutionGateway(LiveBackend(client, cluster=cluster), audit=audit)
+    """``secret_metadata``: list Secrets metadata-only (needs ``list secrets`` RBAC; off by default)."""
+    return ExecutionGateway(
+        LiveBackend(client, cluster=cluster, secret_metadata=secret_metadata), audit=audit
+    )

@@ -41,6 +41,7 @@ class Backend(Protocol):
 
     source: str  # "live" | "snapshot"
     cluster: str
+    secret_metadata: bool  # whether Secrets (metadata only) may be listed at all
     warnings: list[str]  # problems met while reading the input (skipped objects)
 
     async def list(
@@ -76,6 +77,11 @@ class ExecutionGateway:
     @property
     def cluster(self) -> str:
         return self._backend.cluster
+
+    @property
+    def secret_metadata(self) -> bool:
+        """Whether this backend lists Secrets (metadata only); live: opt-in, off by default."""
+        return self._backend.secret_metadata
 
     @property
     def input_warnings(self) -> list[str]:

@@ -250,6 +250,7 @@ class SnapshotBackend:
     """
 
     source = "snapshot"
+    secret_metadata = True  # a snapshot holds Secrets' metadata only (when it has them at all)
 
     def __init__(self, state: SnapshotState) -> None:
         self.state = state

@@ -2,6 +2,11 @@
 
 It has no write method, and its single request path refuses every HTTP verb but GET, so nothing
 built on it can change a cluster. Responses are returned as bytes or orjson-decoded dicts.
+
+``metadata_only=True`` asks the API server for ``PartialObjectMetadata(List)`` (``meta.k8s.io/v1``):
+each object's ``metadata`` and nothing else — what the client-go metadata client does, but with
+no fall back to whole objects in the ``Accept`` header, so a server that cannot serve it answers
+406 instead of sending (for a Secret) its data. NB: RBAC still asks for get/list on the resource.
 """
 
 from __future__ import annotations
@@ -19,9 +24,23 @@ from aetherius.kube.credentials import Credentials, CredentialsError, load_crede
 from aetherius.kube.ratelimit import TokenBucket
 from aetherius.ops.metrics import KUBE_REQUESTS
 
-__all__ = ["CredentialsError", "KubeApiError", "KubeClient", "KubeConnectionError", "ReadOnlyViolation"]
+__all__ = [
+    "METADATA_LIST",
+    "METADATA_OBJECT",
+    "CredentialsError",
+    "KubeApiError",
+    "KubeClient",
+    "KubeConnectionError",
+    "ReadOnlyViolation",
+    "check_metadata_only",
+]
 
 Params = Mapping[str, str | int | bool | None]
+
+# NB: no ",application/json" fall back: a server that ignores these must not send whole objects.
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+METADATA_OBJECT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+_METADATA_KINDS = {METADATA_LIST: "PartialObjectMetadataList", METADATA_OBJECT: "PartialObjectMetadata"}
 
 
 class ReadOnlyViolation(Exception):
@@ -137,11 +156,12 @@ class KubeClient:
         *,
         params: Params | None = None,
         timeout: aiohttp.ClientTimeout | None = None,
+        accept: str = "application/json",
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         if method != "GET":
             raise ReadOnlyViolation(f"refused {method} {path}: Aetherius only reads from a cluster")
         await self.limiter.acquire()
-        headers = {"Accept": "application/json", "User-Agent": "aetherius"}
+        headers = {"Accept": accept, "User-Agent": "aetherius"}
         authorization = await self.credentials.authorization()
         if authorization:
             headers["Authorization"] = authorization
@@ -163,36 +183,55 @@ class KubeClient:
             raise KubeConnectionError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
 
     async def get_bytes(
-        self, path: str, *, params: Params | None = None, max_bytes: int | None = None
+        self,
+        path: str,
+        *,
+        params: Params | None = None,
+        max_bytes: int | None = None,
+        accept: str = "application/json",
     ) -> bytes:
-        """The raw body, optionally cut at ``max_bytes`` (pod logs can be large)."""
-        async with self._request("GET", path, params=params) as response:
+        """The raw body, optionally cut at ``max_bytes`` (pod logs can be large).
+
+        ``accept`` is ``METADATA_LIST``/``METADATA_OBJECT`` for metadata-only reads; the caller
+        then checks the kind with ``check_metadata_only`` before using the body.
+        """
+        async with self._request("GET", path, params=params, accept=accept) as response:
             if max_bytes is None:
                 return await response.read()
             return await response.content.read(max_bytes)
 
-    async def get_json(self, path: str, *, params: Params | None = None) -> dict[str, Any]:
-        body = await self.get_bytes(path, params=params)
+    async def get_json(
+        self, path: str, *, params: Params | None = None, metadata_only: bool = False
+    ) -> dict[str, Any]:
+        """One decoded document; ``metadata_only`` for a single object's ``PartialObjectMetadata``."""
+        accept = METADATA_OBJECT if metadata_only else "application/json"
+        return self._decode(path, await self.get_bytes(path, params=params, accept=accept), accept)
+
+    @staticmethod
+    def _decode(path: str, body: bytes, accept: str) -> dict[str, Any]:
         try:
             decoded = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise KubeConnectionError(f"GET {path}: the server sent invalid JSON: {exc}") from None
         if not isinstance(decoded, dict):
             raise KubeConnectionError(f"GET {path}: expected a JSON object")
+        check_metadata_only(path, decoded, accept)
         return decoded
 
     async def list_pages(
-        self, path: str, *, params: Params | None = None, limit: int = 500
+        self, path: str, *, params: Params | None = None, limit: int = 500, metadata_only: bool = False
     ) -> AsyncIterator[dict[str, Any]]:
         """Yield each page of a paged LIST; the last page carries the list's resourceVersion.
 
         A 410 on a ``continue`` token (the snapshot expired) is raised to the caller, who must
-        restart the list: pages from two snapshots must not be mixed.
+        restart the list: pages from two snapshots must not be mixed. ``metadata_only``: pages
+        are ``PartialObjectMetadataList`` (items carry ``kind``/``apiVersion``/``metadata`` only).
         """
+        accept = METADATA_LIST if metadata_only else "application/json"
         query: dict[str, str | int | bool | None] = dict(params or {})
         query["limit"] = limit
         while True:
-            page = await self.get_json(path, params=query)
+            page = self._decode(path, await self.get_bytes(path, params=query, accept=accept), accept)
             yield page
             token = (page.get("metadata") or {}).get("continue")
             if not token:
@@ -200,12 +239,12 @@ class KubeClient:
             query["continue"] = token
 
     async def list_all(
-        self, path: str, *, params: Params | None = None, limit: int = 500
+        self, path: str, *, params: Params | None = None, limit: int = 500, metadata_only: bool = False
     ) -> tuple[list[dict[str, Any]], str]:
         """Every item of a LIST and its resourceVersion (the point to watch from)."""
         items: list[dict[str, Any]] = []
         resource_version = ""
-        async for page in self.list_pages(path, params=params, limit=limit):
+        async for page in self.list_pages(path, params=params, limit=limit, metadata_only=metadata_only):
             items.extend(page.get("items") or [])
             resource_version = str((page.get("metadata") or {}).get("resourceVersion") or "")
         return items, resource_version
@@ -224,6 +263,20 @@ class KubeClient:
         )
         async with self._request("GET", path, params=params, timeout=timeout) as response:
             yield _lines(response, path)
+
+
+def check_metadata_only(path: str, document: dict[str, Any], accept: str) -> None:
+    """Refuse a body that is not the metadata-only form asked for (a server ignoring ``as=``)."""
+    wanted = _METADATA_KINDS.get(accept)
+    if wanted is None:
+        return
+    kind = document.get("kind")
+    if kind != wanted or not str(document.get("apiVersion", "")).startswith("meta.k8s.io/"):
+        raise KubeConnectionError(f"GET {path}: asked for {wanted}, the server sent {kind!r}")
+    items = document.get("items") if wanted == "PartialObjectMetadataList" else [document]
+    for item in items or ():
+        if not isinstance(item, dict) or set(item) - {"kind", "apiVersion", "metadata"}:
+            raise KubeConnectionError(f"GET {path}: a {wanted} item carries more than metadata")
 
 
 async def _lines(response: aiohttp.ClientResponse, path: str) -> AsyncIterator[bytes]:

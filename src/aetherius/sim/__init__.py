@@ -14,6 +14,7 @@ the official ``kubernetes`` client, ``kubectl``). Public API::
         sim.add_logs(ns, pod, container, text, previous=False)
         sim.resource_version -> int               # one global counter, +1 per change
         sim.ledger -> list[LedgerEntry]           # (rv, type, kind, namespace, name, uid) per change
+        sim.record_responses(path_prefix) -> list[SentResponse]  # bodies as sent, for wire proofs
         sim.faults.close_watches(abort=False); sim.faults.gone_on_connect(n, in_stream=False)
         sim.faults.gone_in_stream(); sim.faults.throttle(n, retry_after=1.0, path_prefix=None)
         sim.faults.error(n, status=500, path_prefix=None); sim.faults.stall(seconds)
@@ -40,6 +41,7 @@ from aetherius.sim.errors import ApiError
 from aetherius.sim.faults import Faults
 from aetherius.sim.preload import PreloadResult
 from aetherius.sim.scenario import Scenario, ScenarioError, load_scenario
+from aetherius.sim.server import SentResponse
 from aetherius.sim.store import LedgerEntry
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "PreloadResult",
     "Scenario",
     "ScenarioError",
+    "SentResponse",
     "SimCluster",
     "SimHandle",
     "load_scenario",

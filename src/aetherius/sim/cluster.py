@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -20,7 +21,7 @@ from aetherius.sim.podlogs import PodLogs
 from aetherius.sim.preload import PreloadResult, preload_events
 from aetherius.sim.resources import BY_PATH, RESOURCES, ResourceType, resource_for
 from aetherius.sim.scenario import Scenario, load_scenario
-from aetherius.sim.server import ApiServer
+from aetherius.sim.server import ApiServer, SentResponse
 from aetherius.sim.store import LedgerEntry, Obj, Store
 from aetherius.sim.timeline import Timeline
 
@@ -190,6 +191,10 @@ class SimCluster:
         self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False
     ) -> None:
         self.logs.append(namespace, pod, container, text, previous=previous)
+
+    def record_responses(self, path_prefix: str) -> builtins.list[SentResponse]:
+        """Keep every response body sent under ``path_prefix`` from now on (a live list)."""
+        return self._server.record_responses(path_prefix)
 
     def preload_events(self, n: int, **kwargs: Any) -> PreloadResult:
         """Bulk-insert ``n`` watch events for benchmarks (see ``aetherius.sim.preload``)."""

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from aetherius.sim import discovery, errors, tables, views
+from aetherius.sim import discovery, errors, negotiate, tables, views
 from aetherius.sim.admin import handle_admin
 from aetherius.sim.faults import Faults
 from aetherius.sim.podlogs import PodLogs, serve_log
@@ -33,6 +33,16 @@ def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | Non
     return web.Response(
         body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SentResponse:
+    """A response body exactly as it went on the wire (see ``ApiServer.record_responses``)."""
+
+    path: str
+    accept: str
+    status: int
+    body: bytes
 
 
 @dataclass(kw_only=True)
@@ -113,6 +123,18 @@ class ApiServer:
         self.admin = admin
         self.server_address = "127.0.0.1:0"
         self.requests = 0
+        self._record_prefix: str | None = None
+        self.sent: list[SentResponse] = []
+
+    def record_responses(self, path_prefix: str) -> list[SentResponse]:
+        """From now on keep every non-streamed response body under ``path_prefix`` (tests only).
+
+        Lets a test prove what crossed the wire (e.g. that no Secret ``data`` byte did) rather
+        than trust the client's account of it. Replaces any earlier recording.
+        """
+        self._record_prefix = path_prefix
+        self.sent = []
+        return self.sent
 
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._errors_middleware], client_max_size=64 << 20)
@@ -153,7 +175,18 @@ class ApiServer:
             if found.get("api") is True:
                 return json_response(discovery.api_versions(self.server_address))
             return json_response(found)
-        return await self._resource(request, found)
+        response = await self._resource(request, found)
+        if self._record_prefix is not None and path.startswith(self._record_prefix):
+            body = response.body if isinstance(response, web.Response) else None
+            self.sent.append(
+                SentResponse(
+                    path=path,
+                    accept=request.headers.get("Accept", ""),
+                    status=response.status,
+                    body=body if isinstance(body, bytes) else b"",
+                )
+            )
+        return response
 
     async def _resource(self, request: web.Request, target: Target) -> web.StreamResponse:
         rt, method = target.rt, request.method
@@ -179,9 +212,12 @@ class ApiServer:
         if method == "GET":
             if parse_bool(request.query.get("watch")):
                 raise errors.bad_request("watch on a single object: use fieldSelector=metadata.name=NAME")
+            form, version = negotiate.negotiate(request.headers.get("Accept", ""), is_list=False)
             obj = self._from_storage(rt, self.store.get(self._storage_rt(rt), namespace, target.name))
-            if tables.wants_table(request.headers.get("Accept", "")):
+            if form == "table":
                 return json_response(tables.render(rt, [obj], self.store.resource_version, request.query))
+            if form == "metadata":
+                return json_response(negotiate.partial_object(obj, version=version))
             return json_response(obj)
         if method == "PUT":
             body = self._to_storage(rt, await self._body(request))
@@ -239,6 +275,7 @@ class ApiServer:
 
     def _list(self, request: web.Request, target: Target) -> web.Response:
         rt, query = target.rt, request.query
+        form, version = negotiate.negotiate(request.headers.get("Accept", ""), is_list=True)
         matcher = self._matcher(request, rt)
         limit_raw = query.get("limit", "")
         try:
@@ -262,8 +299,10 @@ class ApiServer:
                 snapshot_id = self.store.snapshot(items)
             metadata["continue"] = self.store.continue_token(snapshot_id, start + limit)
             metadata["remainingItemCount"] = len(items) - start - limit
-        if tables.wants_table(request.headers.get("Accept", "")):
+        if form == "table":
             return json_response(tables.render(rt, page, rv, query, metadata=metadata))
+        if form == "metadata":
+            return json_response(negotiate.partial_list(page, metadata=metadata, version=version))
         strip = ("apiVersion", "kind")
         body = {
             "kind": rt.list_kind,
@@ -290,11 +329,18 @@ class ApiServer:
         rt = target.rt
         params = parse_watch_params(request.query, rt, target.namespace)
         present = None
-        if tables.wants_table(request.headers.get("Accept", "")):
+        # NB: a watch streams single objects, so metadata-only is ``as=PartialObjectMetadata``.
+        form, version = negotiate.negotiate(request.headers.get("Accept", ""), is_list=False)
+        if form == "table":
             query = request.query
 
             def present(obj: Obj) -> Obj:
                 return tables.render(rt, [obj], self.store.resource_version, query)
+
+        elif form == "metadata":
+
+            def present(obj: Obj) -> Obj:
+                return negotiate.partial_object(obj, version=version)
 
         spec = WatchSpec(
             matcher=self._matcher(request, rt),

@@ -18,10 +18,6 @@ Column = tuple[str, str, int]  # name, type, priority (1 = wide only)
 Printer = tuple[tuple[Column, ...], Callable[[Obj], list[Any]]]
 
 
-def wants_table(accept: str) -> bool:
-    return "as=Table" in accept
-
-
 def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None

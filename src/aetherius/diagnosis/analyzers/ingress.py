@@ -1,15 +1,20 @@
 """Ingress analyzer: an IngressClass that does not exist, a backend Service or port that does not
-exist, a TLS Secret that does not exist (checked only when the state includes Secrets' metadata)."""
+exist, a TLS Secret that does not exist: checked against Secrets' metadata when the state has it
+(a snapshot; live with metadata-only Secret reads on), otherwise from the controller's events on
+the Ingress (``secret "x" not found``), and the finding says the existence was not checked."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from aetherius.diagnosis.context import Context
+from aetherius.diagnosis.context import SECRETS_NOT_CHECKED, Context
 from aetherius.diagnosis.index import meta, section
 from aetherius.diagnosis.model import Finding
 
 Obj = dict[str, Any]
+
+_SECRET_NOT_FOUND = re.compile(r'secrets? "?(?:[\w.-]+/)?([\w.-]+)"? (?:was )?not found', re.I)
 
 
 def _backends(spec: Obj) -> list[tuple[str, Obj]]:
@@ -71,18 +76,30 @@ def ingress(obj: Obj, ctx: Context) -> list[Finding]:
                     f"Use one of the port names of Service {svc_name}: {[p.get('name') for p in ports]}.",
                 )
             )
-    if ctx.index.has("Secret"):
-        for tls in spec.get("tls") or ():
-            secret = (tls or {}).get("secretName")
-            if isinstance(secret, str) and ctx.index.get("Secret", namespace, secret) is None:
-                problems.append(
-                    (
-                        f"tls secretName={secret}: no such Secret",
-                        f"Create the TLS Secret {secret} (kubernetes.io/tls) in {namespace}, or let cert-manager issue it.",
-                    )
-                )
+    tls_secrets = [
+        secret
+        for tls in spec.get("tls") or ()
+        if isinstance(secret := (tls or {}).get("secretName"), str) and secret
+    ]
+    checked = ctx.index.has("Secret")
+    reported: dict[str, str] = {} if checked else _secrets_reported_missing(ctx, namespace, name)
+    for secret in tls_secrets:
+        if checked and ctx.index.get("Secret", namespace, secret) is None:
+            evidence = f"tls secretName={secret}: no such Secret"
+        elif secret in reported:
+            evidence = f"tls secretName={secret}: {reported[secret]}"
+        else:
+            continue
+        problems.append(
+            (
+                evidence,
+                f"Create the TLS Secret {secret} (kubernetes.io/tls) in {namespace}, or let cert-manager issue it.",
+            )
+        )
     if not problems:
         return []
+    if tls_secrets and not checked:
+        problems.append((SECRETS_NOT_CHECKED, ""))
     return [
         ctx.finding(
             kind="Ingress",
@@ -93,9 +110,20 @@ def ingress(obj: Obj, ctx: Context) -> list[Finding]:
             severity="critical" if any("service" in e for e, _ in problems) else "warning",
             summary=f"Ingress {name} points at what does not exist: {problems[0][0]}.",
             evidence=[e for e, _ in problems],
-            recommendations=[r for _, r in problems],
+            recommendations=[r for _, r in problems if r],
         )
     ]
+
+
+def _secrets_reported_missing(ctx: Context, namespace: str, name: str) -> dict[str, str]:
+    """Secret name -> the event line of an ingress controller saying it does not exist."""
+    found: dict[str, str] = {}
+    for ev in ctx.index.events("Ingress", namespace, name):
+        if ev.type != "Warning":
+            continue
+        for match in _SECRET_NOT_FOUND.finditer(ev.message):
+            found.setdefault(match.group(1), ev.line())
+    return found
 
 
 CHECKS = {"Ingress": ingress}

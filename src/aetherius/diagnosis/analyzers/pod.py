@@ -11,7 +11,7 @@ from typing import Any
 from aetherius.diagnosis.analyzers import pod_pending
 from aetherius.diagnosis.analyzers._crash import Cause, crash_cause
 from aetherius.diagnosis.analyzers._pod import PodView
-from aetherius.diagnosis.context import RECENT_RESTART_S, Context, event_count, event_lines
+from aetherius.diagnosis.context import RECENT_RESTART_S, Context, event_count, event_lines, secret_check
 from aetherius.diagnosis.model import Finding, Severity
 from aetherius.diagnosis.rules.images import classify_pull
 from aetherius.diagnosis.rules.kubelet import classify_create
@@ -324,6 +324,8 @@ def _config(view: PodView, ctx: Context, cs: Obj, waiting: Obj, *, init: bool) -
     verdict = classify_create(message)
     evidence = [f"state.waiting.reason={w_reason}", f"state.waiting.message={message}"]
     evidence += event_lines(view.events, "Failed")
+    if verdict.object_kind == "Secret":
+        evidence.append(secret_check(ctx, view.namespace, verdict.object_name))
     recs: list[str]
     if verdict.key:
         existing = ""

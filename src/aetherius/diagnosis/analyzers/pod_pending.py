@@ -15,6 +15,7 @@ from aetherius.diagnosis.context import (
     event_count,
     format_quantity,
     parse_quantity,
+    secret_check,
 )
 from aetherius.diagnosis.model import Finding, Severity
 from aetherius.diagnosis.rules.kubelet import classify_mount
@@ -200,6 +201,8 @@ def creating(view: PodView, ctx: Context) -> list[Finding]:
         mount.sort(key=lambda ev: ev.last, reverse=True)
         verdict = classify_mount(mount[0].message)
         evidence = [ev.line() for ev in mount[:2]]
+        if verdict.object_kind == "Secret":
+            evidence.append(secret_check(ctx, view.namespace, verdict.object_name))
         if verdict.object_name:
             words = f"volume source {verdict.object_kind} {verdict.object_name} does not exist"
             recs = [
