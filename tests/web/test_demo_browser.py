@@ -9,13 +9,15 @@ then SIGTERM and a clean exit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
-from urllib.parse import quote
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from playwright.async_api import Page, async_playwright
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from tests.web.demo import CHROMIUM_ARGS, Demo, running_demo
 
@@ -53,10 +55,8 @@ async def wait_for_all_incidents(page: Page, demo: Demo, *, deadline: float) -> 
         if demo.process.returncode is not None:
             raise demo.explain("the demo exited while incidents were arriving")
         # NB: a timeout here is fine: diagnoses land without a "new incident" announcement.
-        try:
+        with contextlib.suppress(PlaywrightTimeout):
             await page.locator("#live:not(:empty)").wait_for(timeout=3000)
-        except Exception:  # noqa: BLE001 - Playwright's TimeoutError; reload anyway
-            pass
         await page.reload()
 
 
@@ -140,7 +140,10 @@ async def test_demo_login_watch_open_resolve(tmp_path: Path) -> None:
             # The note is kept for the next person; the refused form left nothing behind.
             await page.goto(f"{base}/knowledge?q=" + quote("512Mi"))
             hits = page.locator("article.hit")
-            assert NOTE in await hits.filter(has=page.locator(f'a[href="/incidents/{incident_id}"]')).inner_text()
+            assert (
+                NOTE
+                in await hits.filter(has=page.locator(f'a[href="/incidents/{incident_id}"]')).inner_text()
+            )
             await page.goto(f"{base}/knowledge?q=" + quote("zqxrefused7d3e"))
             assert await hits.count() == 0
         finally:
