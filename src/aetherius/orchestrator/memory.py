@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from aetherius.orchestrator.grouping import IncidentKey
-from aetherius.orchestrator.model import Incident, ReportDraft, SignalOutcome, followed_severity, object_label
+from aetherius.orchestrator.model import Incident, ReportDraft, SignalOutcome, object_label
 from aetherius.signals import SEVERITY_RANK, Signal
 
 
@@ -109,7 +109,6 @@ class MemoryRepository:
         incident.report_version += 1
         incident.root_cause = report.root_cause
         incident.reason = report.reason or incident.reason
-        incident.severity = followed_severity(incident.severity, report.severity)
         self.reports.append(
             StoredReport(
                 incident_id=incident_id,

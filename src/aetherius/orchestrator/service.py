@@ -10,7 +10,6 @@ none is written twice for the same evidence.
 from __future__ import annotations
 
 import enum
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass

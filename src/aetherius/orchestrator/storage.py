@@ -13,7 +13,7 @@ from typing import Any
 
 from aetherius.knowledge import KnowledgeRetriever, StoreRetriever
 from aetherius.orchestrator.grouping import IncidentKey
-from aetherius.orchestrator.model import Incident, ReportDraft, SignalOutcome, followed_severity
+from aetherius.orchestrator.model import Incident, ReportDraft, SignalOutcome
 from aetherius.reports import compose_report, evidence_hash, render_markdown
 from aetherius.signals import ObjectRef, Signal
 from aetherius.store import AuditEntry, IncidentFilters, IncidentUpsert, InvalidTransition, NotFound, Store
@@ -134,7 +134,7 @@ class StoreRepository:
             if row is None:
                 return
             reason = report.reason or row.reason
-            severity = followed_severity(row.severity, report.severity)
+            severity = row.severity  # NB: see followed_severity
             if (reason, severity) != (row.reason, row.severity):
                 row.reason, row.severity = reason, severity
                 row.version += 1
