@@ -8,16 +8,25 @@ Two measurements in one run, on a fresh PostgreSQL database and fresh NATS strea
 * throughput: a backlog of ``--backlog`` update Signals consumed by 1, then by 3 replicas
   (separate clusters and streams); Signals stored per second from the first stored to the last.
 
-``python -m benchmarks.pipeline [--json]``; ``run(smoke=True)`` is the suite's small size.
+The generator (this process), the sim (``aetherius sim``) and each replica are separate
+processes, so none of them steals the others' event loop. ``--profile`` also prints, per
+throughput run, the CPU each replica and its PostgreSQL backends used per wall second and what
+the backends were doing (``pg_stat_activity`` samples): whether a replica is CPU-bound or waits.
+
+``python -m benchmarks.pipeline [--json] [--profile]``; ``run(smoke=True)`` is the suite's small size.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import contextlib
 import json
+import os
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,12 +34,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+import psutil
 from tests.orchestrator.processes import Replicas, bus_section, write_app_yaml
 
 from aetherius.bus import open_bus
 from aetherius.config import MessageBusSettings
 from aetherius.signals import ObjectRef, Signal, dedup_key
-from aetherius.sim import SimCluster
 from aetherius.store import migrate
 from aetherius.store.engine import create_engine, resolve_url
 
@@ -83,6 +92,100 @@ def _replicas(directory: Path, kubeconfig: Path, db: str, *, redis: str) -> tupl
         orchestrator={"batch_size": 64, "diagnoses_per_minute": 600_000, "diagnosis_burst": 10_000},
     )
     return Replicas(config=config, kubeconfig=kubeconfig, directory=directory), bus
+
+
+class SimProcess:
+    """``aetherius sim`` (empty cluster) in its own process; its kubeconfig once it serves."""
+
+    def __init__(self, directory: Path) -> None:
+        self.kubeconfig = directory / "kubeconfig"
+        self.log = (directory / "sim.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "aetherius",
+                "sim",
+                "--scenario",
+                "",
+                "--kubeconfig-out",
+                str(self.kubeconfig),
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ},
+        )
+
+    async def ready(self, *, timeout: float = 60) -> Path:
+        deadline = time.monotonic() + timeout
+        while not self.kubeconfig.exists() or not self.kubeconfig.stat().st_size:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the sim did not start")
+            await asyncio.sleep(0.1)
+        return self.kubeconfig
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+class Profile:
+    """CPU per wall second of replicas and of the database's backends, and their wait states."""
+
+    def __init__(self, db: str, pids: list[int]) -> None:
+        self.db = db.rsplit("/", 1)[-1]
+        self.replicas = [psutil.Process(pid) for pid in pids]
+        self.backends: dict[int, psutil.Process] = {}
+        self.start_cpu: dict[int, float] = {}
+        self.states: collections.Counter[str] = collections.Counter()
+        self.started = time.perf_counter()
+        for proc in self.replicas:
+            self.start_cpu[proc.pid] = _cpu(proc)
+
+    async def sample(self, connection: Any) -> None:
+        rows = await connection.fetch(
+            "SELECT pid, state, coalesce(wait_event_type, 'CPU') AS wait, coalesce(wait_event, '') AS event"
+            " FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            self.db,
+        )
+        for row in rows:
+            if row["pid"] not in self.backends:
+                with contextlib.suppress(psutil.Error):
+                    proc = psutil.Process(row["pid"])
+                    self.backends[row["pid"]] = proc
+                    self.start_cpu[row["pid"]] = _cpu(proc)
+            state = row["state"] or "?"
+            self.states[f"{state}:{row['wait']}:{row['event']}" if state == "active" else state] += 1
+
+    def report(self) -> dict[str, Any]:
+        wall = time.perf_counter() - self.started
+
+        def used(procs: list[psutil.Process]) -> float:
+            total = 0.0
+            for proc in procs:
+                with contextlib.suppress(psutil.Error):
+                    total += _cpu(proc) - self.start_cpu.get(proc.pid, 0.0)
+            return round(total / wall, 2)
+
+        samples = sum(self.states.values()) or 1
+        return {
+            "replica_cpu_per_s": used(self.replicas),
+            "postgres_cpu_per_s": used(list(self.backends.values())),
+            "machine_load_1m": round(os.getloadavg()[0], 2),
+            "backend_states": {k: round(v / samples, 2) for k, v in self.states.most_common(6)},
+        }
+
+
+def _cpu(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+PROFILES: list[dict[str, Any]] = []
 
 
 async def _consuming(replicas: Replicas, *, timeout: float = 60) -> None:
@@ -160,16 +263,25 @@ async def _throughput(tmp: Path, kubeconfig: Path, db: str, *, replicas_n: int, 
         stored = 0
         now = time.perf_counter()
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            stored = await _scalar(db, "SELECT count(*) FROM signals WHERE cluster_id = $1", cluster)
-            now = time.perf_counter()
-            if stored and first is None:
-                first, first_count = now, stored
-            if stored >= backlog:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise RuntimeError(f"only {stored} of {backlog} Signals stored\n{replicas.logs()}")
+        profile = Profile(db, [r.process.pid for r in replicas.started])
+        connection = await asyncpg.connect(db)
+        try:
+            while time.monotonic() < deadline:
+                stored = await connection.fetchval(
+                    "SELECT count(*) FROM signals WHERE cluster_id = $1", cluster
+                )
+                now = time.perf_counter()
+                if stored and first is None:
+                    first, first_count = now, stored
+                if stored >= backlog:
+                    break
+                await profile.sample(connection)
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(f"only {stored} of {backlog} Signals stored\n{replicas.logs()}")
+        finally:
+            await connection.close()
+        PROFILES.append({"replicas": replicas_n, **profile.report()})
     finally:
         replicas.stop_all()
         await publisher.close()
@@ -190,13 +302,16 @@ async def run(
         await migrate.upgrade(engine)
         await engine.dispose()
         with tempfile.TemporaryDirectory(prefix="aeth-bench-") as tmp:
-            async with SimCluster() as sim:
-                kubeconfig = sim.write_kubeconfig(Path(tmp) / "kubeconfig")
+            sim = SimProcess(Path(tmp))
+            try:
+                kubeconfig = await sim.ready()
                 latencies = await _latency(
                     Path(tmp), kubeconfig, db, rate=rate, seconds=seconds, new_every=10
                 )
                 one = await _throughput(Path(tmp), kubeconfig, db, replicas_n=1, backlog=backlog)
                 three = await _throughput(Path(tmp), kubeconfig, db, replicas_n=3, backlog=backlog)
+            finally:
+                sim.stop()
     finally:
         await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     ordered = sorted(latencies) or [float("nan")]
@@ -217,8 +332,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--backlog", type=int, default=6000)
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="also print CPU and wait states (stderr)")
     args = parser.parse_args()
     result = asyncio.run(run(smoke=args.smoke, rate=args.rate, seconds=args.seconds, backlog=args.backlog))
+    if args.profile:
+        for profile in PROFILES:
+            print(json.dumps(profile), file=sys.stderr)
     if args.json:
         print(json.dumps(result))
     else:

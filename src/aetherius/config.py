@@ -213,7 +213,9 @@ class OrchestratorSettings(_Section):
     cooldown: Duration = timedelta(minutes=15)
     resolve_after: Duration = timedelta(minutes=10)
     recheck_interval: Duration = timedelta(minutes=1)
-    max_deliver: int = Field(default=5, ge=1, le=1000)
+    # NB: how often a Signal is tried is ``message_bus.max_deliver``: one setting for the bus's
+    # consumer and the orchestrator's dead-letter decision.
+    concurrency: int = Field(default=8, ge=1, le=1000, description="Signals handled at once per replica")
     diagnoses_per_minute: float = Field(default=60.0, gt=0, description="per cluster")
     diagnosis_burst: int = Field(default=20, ge=1)
     batch_size: int = Field(default=64, ge=1, le=10_000)

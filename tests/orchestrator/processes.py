@@ -43,6 +43,7 @@ def write_app_yaml(directory: Path, *, bus: dict[str, Any], **sections: Any) -> 
         "log_format": "json",
         "message_bus": bus,
         "metrics": {"enabled": False},
+        "health": {"port": 0},
         "orchestrator": {"pull_timeout": "0.5s", "recheck_interval": "1h", "resolve_after": "1h"},
     }
     for key, value in sections.items():

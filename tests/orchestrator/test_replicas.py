@@ -44,7 +44,9 @@ async def stores(pg_url: str) -> AsyncIterator[list[Store]]:
 class EngineStandIn:
     async def diagnose(self, incident: Incident, *, diagnosis_id: str) -> ReportDraft:
         await asyncio.sleep(0.005)  # a diagnosis takes a moment: replicas overlap
-        return ReportDraft(summary="fails", root_cause="Unknown", severity=incident.severity, findings=[])
+        return ReportDraft(
+            summary="fails", root_cause="MemoryLimitTooLow", severity=incident.severity, findings=[]
+        )
 
 
 def replica(store: Store, *, redis_url: str, prefix: str) -> Orchestrator:

@@ -35,9 +35,10 @@ class Clock:
 class RecordingDiagnoser:
     """Stands in for the engine in decision tests: it reports what the incident says."""
 
-    def __init__(self, *, fail_times: int = 0) -> None:
+    def __init__(self, *, fail_times: int = 0, root_cause: str = "MemoryLimitTooLow") -> None:
         self.calls: list[str] = []
         self.fail_times = fail_times
+        self.root_cause = root_cause
 
     async def diagnose(self, incident: Incident, *, diagnosis_id: str) -> ReportDraft:
         self.calls.append(incident.id)
@@ -46,7 +47,7 @@ class RecordingDiagnoser:
             raise RuntimeError("engine failed")
         return ReportDraft(
             summary=f"{incident.workload.name} fails",
-            root_cause="Unknown",
+            root_cause=self.root_cause,
             severity=incident.severity,
             findings=[],
         )

@@ -2,19 +2,28 @@
 
 Ack comes only after the incident (and report, when one is due) is committed, so a replica that
 dies holding work hands it back through redelivery. A failure naks with an exponential delay; a
-Signal that has failed ``max_deliver`` times is terminated to the dead-letter subject — counted,
-logged, never silently dropped.
+Signal that has failed ``max_deliver`` times (the bus's own setting, so the server's redelivery
+limit and this decision agree) is terminated to the dead-letter subject — counted, logged, never
+silently dropped.
+
+Within a replica, Signals are handled concurrently (at most ``concurrency`` at once, at most
+``batch`` held unacked) but in *lanes*: Signals of one incident fingerprint are handled one after
+the other in arrival order, so two Signals of one incident never race each other (nor wait on the
+store's per-incident lock holding a connection), while different incidents proceed side by side.
+Pulling goes on while work is in hand: a slow diagnosis does not stall the Signals behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from aetherius.bus.base import BusUnavailable, Delivery, SignalBus
 from aetherius.logs import get_logger
+from aetherius.orchestrator.grouping import incident_key
 from aetherius.orchestrator.service import Orchestrator, Outcome
 
 log = get_logger(__name__)
@@ -48,6 +57,7 @@ class Consumer:
         batch: int,
         pull_timeout: float,
         max_deliver: int,
+        concurrency: int = 8,
     ) -> None:
         self.bus = bus
         self.orchestrator = orchestrator
@@ -56,23 +66,75 @@ class Consumer:
         self.pull_timeout = pull_timeout
         self.max_deliver = max_deliver
         self.handled = 0  # deliveries acked (any outcome but failure), for tests and logs
+        self._slots = asyncio.Semaphore(max(1, concurrency))
+        self._lanes: dict[str, collections.deque[Delivery]] = {}
+        self._held = 0  # deliveries pulled and not yet settled
+        self._room = asyncio.Event()  # set while fewer than ``batch`` are held
+        self._room.set()
+        self._idle = asyncio.Event()  # set while nothing is held
+        self._idle.set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Pull and handle until ``stop`` is set; the batch in hand is finished first."""
+        """Pull and handle until ``stop`` is set; the work in hand is finished (and acked) first."""
         log.info("orchestrator consuming", durable=self.durable, batch=self.batch)
-        while not stop.is_set():
-            try:
-                deliveries = await self.bus.pull(
-                    durable=self.durable, batch=self.batch, timeout=self.pull_timeout
-                )
-            except BusUnavailable as exc:
-                FAILURES.labels(error="bus").inc()
-                log.warning("bus unavailable, retrying", error=str(exc))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=1.0)
-                continue
-            if deliveries:
-                await asyncio.gather(*(self.process(d) for d in deliveries))
+        try:
+            while not stop.is_set():
+                await self._room.wait()
+                try:
+                    deliveries = await self.bus.pull(
+                        durable=self.durable, batch=self.batch - self._held, timeout=self.pull_timeout
+                    )
+                except BusUnavailable as exc:
+                    FAILURES.labels(error="bus").inc()
+                    log.warning("bus unavailable, retrying", error=str(exc))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=1.0)
+                    continue
+                for delivery in deliveries:
+                    self._dispatch(delivery)
+                if deliveries:
+                    await asyncio.sleep(0)  # let the lanes start before the next pull
+        finally:
+            await self._idle.wait()
+
+    def _dispatch(self, delivery: Delivery) -> None:
+        self._held += 1
+        self._idle.clear()
+        if self._held >= self.batch:
+            self._room.clear()
+        # NB: one lane per workload, not per failure class: a resolving Signal and a failure of
+        # the same pod must be handled in the order they came.
+        w = incident_key(delivery.signal).workload
+        lane = f"{delivery.signal.cluster_id}/{w.kind}/{w.namespace}/{w.name}"
+        queue = self._lanes.get(lane)
+        if queue is not None:
+            queue.append(delivery)  # its lane's task takes it after the ones before it
+            return
+        self._lanes[lane] = collections.deque([delivery])
+        task = asyncio.create_task(self._lane(lane), name=f"lane-{lane[:12]}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _lane(self, lane: str) -> None:
+        queue = self._lanes[lane]
+        try:
+            while queue:
+                delivery = queue[0]
+                try:
+                    async with self._slots:
+                        await self.process(delivery)
+                except Exception as exc:  # NB: unsettled; the bus redelivers it after ack_wait
+                    log.error("signal handling crashed", msg_id=delivery.signal.msg_id, error=repr(exc))
+                finally:
+                    queue.popleft()
+                    self._held -= 1
+                    if self._held < self.batch:
+                        self._room.set()
+        finally:
+            del self._lanes[lane]
+            if not self._held:
+                self._idle.set()
 
     async def process(self, delivery: Delivery) -> None:
         if delivery.deliveries > 1:

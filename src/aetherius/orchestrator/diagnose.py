@@ -138,6 +138,7 @@ def draft(incident: Incident, chosen: list[Finding]) -> ReportDraft:
         evidence=list(dict.fromkeys(line for f in chosen for line in f.evidence)),
         recommendations=list(dict.fromkeys(line for f in chosen for line in f.recommendations)),
         runbook=lead.runbook,
+        reason=lead.reason,
     )
 
 

@@ -107,6 +107,8 @@ class MemoryRepository:
     async def save_report(self, *, incident_id: str, digest: str, report: ReportDraft, now: datetime) -> int:
         incident = self.incidents[incident_id]
         incident.report_version += 1
+        incident.root_cause = report.root_cause
+        incident.reason = report.reason or incident.reason
         self.reports.append(
             StoredReport(
                 incident_id=incident_id,
@@ -130,6 +132,10 @@ class MemoryRepository:
             for i in self.open_by_fingerprint.values()
             if cluster_id is None or self.incidents[i].cluster_id == cluster_id
         ]
+
+    async def get_incident(self, incident_id: str) -> Incident | None:
+        found = self.incidents.get(incident_id)
+        return replace(found) if found is not None else None
 
     async def resolve(self, incident_id: str, *, now: datetime) -> bool:
         incident = self.incidents[incident_id]

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from aetherius.orchestrator.grouping import IncidentKey
-from aetherius.signals import ObjectRef, Signal, dedup_key
+from aetherius.signals import SEVERITY_RANK, ObjectRef, Signal, dedup_key
 
 IncidentState = Literal["open", "resolved"]
 
@@ -49,6 +49,7 @@ class Incident:
     last_seen: datetime
     reopen_count: int = 0
     report_version: int = 0
+    root_cause: str = ""  # of the latest report; "" before the first
 
 
 def evidence_digest(incident: Incident, signal: Signal) -> str:
@@ -81,6 +82,16 @@ class ReportDraft:
     runbook: str = ""
     similar: list[dict[str, Any]] = field(default_factory=list)
     diagnosis_id: str = ""
+    reason: str = ""  # the contract reason of the lead finding ("ImagePullBackOff"); "" when none
+
+
+def followed_severity(current: str, reported: str) -> str:
+    """The incident's severity after a report: the report's when it is higher.
+
+    NB: never lowered: a Signal more severe than the incident escalates it again in the store's
+    upsert, and the changed evidence would be diagnosed again, a loop of re-diagnoses.
+    """
+    return reported if SEVERITY_RANK.get(reported, 0) > SEVERITY_RANK.get(current, 0) else current
 
 
 def utcnow() -> datetime:
@@ -111,6 +122,9 @@ class IncidentRepository(Protocol):
         """Add a report version (releasing held notifications); return the version."""
 
     async def open_incidents(self, *, cluster_id: str | None = None) -> list[Incident]: ...
+
+    async def get_incident(self, incident_id: str) -> Incident | None:
+        """The incident by id (open or resolved), None when there is none."""
 
     async def resolve(self, incident_id: str, *, now: datetime) -> bool:
         """Resolve an open incident; False when it was no longer open."""

@@ -164,18 +164,28 @@ class OrchestratorProcess:
 
 
 async def serve_orchestrator(settings: Settings, *, duration: float | None = None) -> None:
-    """``aetherius orchestrator``: the role with its metrics endpoint, until SIGINT/SIGTERM."""
-    from aetherius.ops.metrics import MetricsServer
+    """``aetherius orchestrator``: the role with its probes and metrics, until SIGINT/SIGTERM."""
+    from aetherius.orchestrator.health import probes
     from aetherius.orchestrator.runtime import run_until_stopped
 
     async with open_connections(settings, role="orchestrator") as conn:
         process = OrchestratorProcess(settings, store=conn.store, bus=conn.bus, kube=conn.kube)
-        metrics = MetricsServer(settings.metrics)
+        running = asyncio.Event()
+
+        async def main(stop: asyncio.Event) -> None:
+            running.set()
+            try:
+                await process.run(stop)
+            finally:
+                running.clear()
+
         try:
-            await metrics.start()
+            serving = probes(settings, store=conn.store, bus=conn.bus, kube=conn.kube, alive=running.is_set)
+            async with serving as (health, metrics):
+                log.info("orchestrator probes serving", health_port=health.port, metrics_port=metrics.port)
+                await run_until_stopped(main, duration=duration)
         except OSError as exc:
-            raise StartError(f"cannot serve metrics on port {settings.metrics.port}: {exc}") from None
-        try:
-            await run_until_stopped(process.run, duration=duration)
-        finally:
-            await metrics.stop()
+            raise StartError(
+                f"cannot serve probes on port {settings.health.port} or metrics on port "
+                f"{settings.metrics.port}: {exc}"
+            ) from None

@@ -109,7 +109,8 @@ def build_orchestrator(
         durable=conf.durable,
         batch=conf.batch_size,
         pull_timeout=conf.pull_timeout.total_seconds(),
-        max_deliver=conf.max_deliver,
+        max_deliver=settings.message_bus.max_deliver,
+        concurrency=conf.concurrency,
     )
     resolver = Resolver(
         repository=repository,

@@ -21,7 +21,7 @@ from prometheus_client import Counter, Histogram
 from aetherius.config import OrchestratorSettings
 from aetherius.logs import get_logger
 from aetherius.orchestrator.cooldown import CooldownMarks
-from aetherius.orchestrator.grouping import incident_key
+from aetherius.orchestrator.grouping import IncidentKey, incident_key
 from aetherius.orchestrator.model import Incident, IncidentRepository, ReportDraft, evidence_digest, utcnow
 from aetherius.orchestrator.owners import SignalEnricher
 from aetherius.orchestrator.ratelimit import DiagnosisRateLimiter
@@ -29,6 +29,14 @@ from aetherius.orchestrator.resolver import HealthClock
 from aetherius.signals import Signal
 
 log = get_logger(__name__)
+
+REDIAGNOSE_LABEL = "aetherius.io/rediagnose"
+# A cooldown mark another replica holds is believed for this long before Redis is asked again.
+_HELD_BELIEVED = 30.0
+_HELD_REMEMBERED = 20_000
+# An inconclusive diagnosis (root cause Unknown: e.g. the crash logs did not exist yet) is retried
+# once per this many seconds while new Signals keep coming, instead of once per cooldown.
+INCONCLUSIVE_RETRY = 20.0
 
 DIAGNOSES = Counter("aetherius_orchestrator_diagnoses_total", "Diagnoses run, by result", ["result"])
 DIAGNOSIS_SECONDS = Histogram(
@@ -80,19 +88,19 @@ class Orchestrator:
         self.settings = settings
         self.clock = clock
         self.enricher = enricher
+        # cooldown key -> (clock) timestamp until which it is known to be held (by anyone)
+        self._held: dict[str, float] = {}
 
     async def handle(self, signal: Signal, *, redelivered: bool = False) -> Handled:
         """Handle one Signal; raises when the store or the diagnosis fails (the caller naks)."""
+        if signal.source == "api" and REDIAGNOSE_LABEL in signal.labels:
+            return await self._rediagnose(signal, redelivered=redelivered)
         if self.enricher is not None:
             signal = await self.enricher.complete(signal)
         key = incident_key(signal)
         now = self.clock()
         if signal.resolved:
-            resolving = await self.repository.record_resolving(signal, key=key, now=now)
-            if resolving is None:
-                return Handled(Outcome.RESOLVING)
-            self.health.mark(resolving.id, since=now)
-            return Handled(Outcome.RESOLVING, incident_id=resolving.id)
+            return await self._resolving(signal, key=key, now=now)
         recorded = await self.repository.record_signal(signal, key=key, now=now)
         incident = recorded.incident
         if incident is None:
@@ -100,14 +108,18 @@ class Orchestrator:
         self.health.clear(incident.id)
         digest = evidence_digest(incident, signal)
         cooldown = self.settings.cooldown
+        ttl = cooldown.total_seconds()
         # NB: the claim names the evidence per reopening: the same evidence is diagnosed once per
         # cooldown, whichever replica and however many Signals carry it.
-        claimed = await self.cooldown.claim(
-            f"{incident.fingerprint}:{incident.reopen_count}:{digest}",
-            owner=signal.msg_id,
-            ttl=cooldown.total_seconds(),
-        )
+        claim_key = f"{incident.fingerprint}:{incident.reopen_count}:{digest}"
+        retry_key, retry_ttl = f"{claim_key}:inconclusive", min(ttl, INCONCLUSIVE_RETRY)
+        if incident.report_version >= 1 and incident.root_cause in ("", "Unknown"):
+            claim_key, ttl = retry_key, retry_ttl
         maybe_ours = redelivered or recorded.duplicate
+        if not maybe_ours and self._known_held(claim_key):
+            return Handled(Outcome.RECORDED, incident_id=incident.id)
+        claimed = await self.cooldown.claim(claim_key, owner=signal.msg_id, ttl=ttl)
+        self._remember_held(claim_key, ttl if claimed else min(ttl, _HELD_BELIEVED))
         if not claimed and not maybe_ours:
             return Handled(Outcome.RECORDED, incident_id=incident.id)
         if maybe_ours and await self.repository.report_exists(
@@ -120,10 +132,73 @@ class Orchestrator:
         wait = await self.limiter.try_acquire(incident.cluster_id)
         if wait > 0:
             return Handled(Outcome.DEFERRED, incident_id=incident.id, retry_after=wait)
-        version = await self._diagnose(incident, digest=digest)
+        version, root_cause = await self._diagnose(incident, digest=digest)
+        if root_cause == "Unknown" and claim_key != retry_key:
+            # Inconclusive: the next Signal after ``INCONCLUSIVE_RETRY`` s tries again.
+            await self.cooldown.claim(retry_key, owner=signal.msg_id, ttl=retry_ttl)
+            self._remember_held(retry_key, retry_ttl)
         return Handled(Outcome.DIAGNOSED, incident_id=incident.id, report_version=version)
 
-    async def _diagnose(self, incident: Incident, *, digest: str) -> int:
+    def _known_held(self, key: str) -> bool:
+        """Whether this replica already knows the cooldown mark is held: no round trip to ask.
+
+        NB: a mark this replica took is believed for its whole ttl, one another replica holds for
+        ``_HELD_BELIEVED`` seconds at most (its expiry is not known here), so the next diagnosis
+        after a cooldown is late by that much at worst. A redelivery always asks (see handle).
+        """
+        until = self._held.get(key)
+        return until is not None and until > self.clock().timestamp()
+
+    def _remember_held(self, key: str, ttl: float) -> None:
+        now = self.clock().timestamp()
+        self._held[key] = now + ttl
+        if len(self._held) > _HELD_REMEMBERED:
+            self._held = {k: v for k, v in self._held.items() if v > now}
+
+    async def _resolving(self, signal: Signal, *, key: IncidentKey, now: datetime) -> Handled:
+        """A resolving Signal starts the healthy clock of the open incident(s) of its workload.
+
+        It never opens an incident. The workload's incident of the same failure class is found by
+        fingerprint; a resolving Signal whose reason names no failure class ("Ready") finds the
+        workload's open incidents of any class.
+        """
+        resolving = await self.repository.record_resolving(signal, key=key, now=now)
+        found = [resolving] if resolving is not None else []
+        if not found:
+            found = [
+                i
+                for i in await self.repository.open_incidents(cluster_id=signal.cluster_id)
+                if (i.workload.kind, i.workload.namespace, i.workload.name)
+                == (key.workload.kind, key.workload.namespace, key.workload.name)
+            ]
+        for incident in found:
+            self.health.mark(incident.id, since=now)
+        return Handled(Outcome.RESOLVING, incident_id=found[0].id if found else None)
+
+    async def _rediagnose(self, signal: Signal, *, redelivered: bool) -> Handled:
+        """A person asked (through the API) for a fresh diagnosis: now, whatever the cooldown.
+
+        The report's evidence key is the request's own (``rediagnose:<msg id>``), so a redelivered
+        request whose report was committed adds no second version.
+        """
+        incident_id = signal.labels[REDIAGNOSE_LABEL]
+        incident = await self.repository.get_incident(incident_id)
+        if incident is None:
+            log.warning("re-diagnosis requested for an unknown incident", incident=incident_id)
+            return Handled(Outcome.RECORDED)
+        digest = f"rediagnose:{signal.msg_id}"
+        now = self.clock()
+        if redelivered and await self.repository.report_exists(
+            incident.id, digest=digest, since=now - self.settings.cooldown
+        ):
+            return Handled(Outcome.DUPLICATE, incident_id=incident.id)
+        wait = await self.limiter.try_acquire(incident.cluster_id)
+        if wait > 0:
+            return Handled(Outcome.DEFERRED, incident_id=incident.id, retry_after=wait)
+        version, _ = await self._diagnose(incident, digest=digest)
+        return Handled(Outcome.DIAGNOSED, incident_id=incident.id, report_version=version)
+
+    async def _diagnose(self, incident: Incident, *, digest: str) -> tuple[int, str]:
         diagnosis_id = str(uuid.uuid4())
         with DIAGNOSIS_SECONDS.time():
             try:
@@ -143,4 +218,4 @@ class Orchestrator:
             root_cause=report.root_cause,
             version=version,
         )
-        return version
+        return version, report.root_cause

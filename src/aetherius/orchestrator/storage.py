@@ -16,8 +16,9 @@ from aetherius.orchestrator.grouping import IncidentKey
 from aetherius.orchestrator.model import Incident, ReportDraft, SignalOutcome
 from aetherius.reports import compose_report, evidence_hash, render_markdown
 from aetherius.signals import ObjectRef, Signal
-from aetherius.store import AuditEntry, IncidentFilters, IncidentUpsert, InvalidTransition, Store
+from aetherius.store import AuditEntry, IncidentFilters, IncidentUpsert, InvalidTransition, NotFound, Store
 from aetherius.store import Incident as StoredIncident
+from aetherius.store.models import IncidentRow
 
 _OPEN_PAGE = 500
 
@@ -44,6 +45,7 @@ def _view(row: StoredIncident) -> Incident:
         last_seen=row.last_seen,
         reopen_count=row.reopen_count,
         report_version=row.report_version,
+        root_cause=row.root_cause if row.report_version else "",
     )
 
 
@@ -61,7 +63,9 @@ def _upsert(signal: Signal, key: IncidentKey, *, now: datetime) -> IncidentUpser
         owner_name=w.name if owned else "",
         reason=signal.reason,
         severity=signal.severity,
-        summary=signal.message[:500],
+        # NB: no summary: the latest report's summary is the incident's, a Signal must not
+        # overwrite it (the store's upsert applies any non-empty summary).
+        summary="",
         affected=((obj.kind, obj.namespace, obj.name),),
         event_count=max(1, signal.count),
         seen_at=now,
@@ -114,7 +118,26 @@ class StoreRepository:
             summary=composed.summary if report.findings else report.summary,
             evidence_hash=digest,
         )
+        await self._follow_report(int(incident_id), report)
         return saved.version
+
+    async def _follow_report(self, incident_id: int, report: ReportDraft) -> None:
+        """The incident's reason and severity after its report (``add_report`` carries only the
+        root cause and summary): the diagnosis's contract reason ("ImagePullBackOff") instead
+        of the first Signal's ("Failed"), and a severity raised when the report's is higher.
+
+        NB: a second transaction on the store's table, until the store's ``add_report`` takes
+        ``reason`` and a severity policy itself.
+        """
+        async with self.store.sessions.begin() as session:
+            row = await session.get(IncidentRow, incident_id, with_for_update=True)
+            if row is None:
+                return
+            reason = report.reason or row.reason
+            severity = row.severity  # NB: see followed_severity
+            if (reason, severity) != (row.reason, row.severity):
+                row.reason, row.severity = reason, severity
+                row.version += 1
 
     async def open_incidents(self, *, cluster_id: str | None = None) -> list[Incident]:
         found: list[Incident] = []
@@ -127,6 +150,14 @@ class StoreRepository:
             if page.next_cursor is None:
                 return found
             cursor = page.next_cursor
+
+    async def get_incident(self, incident_id: str) -> Incident | None:
+        if not incident_id.isdigit():
+            return None
+        try:
+            return _view(await self.store.get_incident(int(incident_id)))
+        except NotFound:
+            return None
 
     async def resolve(self, incident_id: str, *, now: datetime) -> bool:
         try:

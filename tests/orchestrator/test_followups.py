@@ -1,0 +1,176 @@
+"""Resolving and re-diagnose Signals, and an incident that follows its latest report (real store)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from aetherius.config import OrchestratorSettings
+from aetherius.orchestrator.cooldown import MemoryCooldown
+from aetherius.orchestrator.model import Incident, ReportDraft
+from aetherius.orchestrator.ratelimit import MemoryRateLimiter
+from aetherius.orchestrator.service import REDIAGNOSE_LABEL, Orchestrator, Outcome
+from aetherius.orchestrator.storage import StoreRepository
+from aetherius.signals import Signal, dedup_key
+from aetherius.store import IncidentFilters, Store
+from tests.orchestrator.factories import pod_signal
+from tests.store.databases import BACKENDS, db_url_fixture
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from db_url_fixture(request, tmp_path_factory)
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[Store]:
+    opened = await Store.open(db_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+class Scripted:
+    """Answers with the next root cause of its script (the engine's finding for it)."""
+
+    def __init__(self, *causes: tuple[str, str, str]) -> None:
+        self.causes = list(causes)
+        self.calls = 0
+
+    async def diagnose(self, incident: Incident, *, diagnosis_id: str) -> ReportDraft:
+        reason, root_cause, severity = self.causes[min(self.calls, len(self.causes) - 1)]
+        self.calls += 1
+        if root_cause == "Unknown":
+            return ReportDraft(
+                summary="no failure seen", root_cause="Unknown", severity=incident.severity, findings=[]
+            )
+        finding: dict[str, Any] = {
+            "kind": "Pod",
+            "namespace": "shop",
+            "name": "api-7d9f8c6b5-x2k4q",
+            "reason": reason,
+            "root_cause": root_cause,
+            "severity": severity,
+            "summary": f"{reason}: {root_cause}",
+            "evidence": [f"reason={reason}"],
+            "recommendations": [],
+        }
+        return ReportDraft(
+            summary=finding["summary"],
+            root_cause=root_cause,
+            severity=severity,
+            findings=[finding],
+            reason=reason,
+        )
+
+
+def build(store: Store, diagnoser: Scripted) -> Orchestrator:
+    return Orchestrator(
+        repository=StoreRepository(store),
+        diagnoser=diagnoser,
+        cooldown=MemoryCooldown(),
+        limiter=MemoryRateLimiter(per_minute=6000, burst=100),
+        settings=OrchestratorSettings(),
+    )
+
+
+def rediagnose(incident_id: str, *, at: int) -> Signal:
+    return Signal(
+        cluster_id="test",
+        source="api",
+        object=pod_signal(reason="x").object,
+        reason="RediagnoseRequested",
+        message="requested",
+        severity="warning",
+        dedup_key=dedup_key("rediagnose", incident_id),
+        occurrence=at,
+        labels={REDIAGNOSE_LABEL: incident_id, "aetherius.io/requested-by": "ops"},
+    )
+
+
+async def test_incident_reason_and_root_cause_follow_the_latest_report(store: Store) -> None:
+    diagnoser = Scripted(("ImagePullBackOff", "ImageNotFound", "critical"))
+    orch = build(store, diagnoser)
+    first = await orch.handle(pod_signal(reason="Failed", message="Failed to pull image", cluster="reason"))
+    assert first.outcome is Outcome.DIAGNOSED and first.incident_id is not None
+    stored = await store.get_incident(int(first.incident_id))
+    assert (stored.reason, stored.root_cause, stored.severity) == (
+        "ImagePullBackOff",
+        "ImageNotFound",
+        "warning",  # observed severity; the report's is kept in the report
+    )
+    again = await orch.handle(
+        pod_signal(reason="Failed", message="Failed to pull image", cluster="reason", occurrence=2)
+    )
+    assert again.outcome is Outcome.RECORDED
+    stored = await store.get_incident(int(first.incident_id))
+    assert stored.summary == "ImagePullBackOff: ImageNotFound", "a later Signal leaves the report's summary"
+
+
+async def test_inconclusive_diagnosis_is_retried_and_updates_the_incident(store: Store) -> None:
+    diagnoser = Scripted(("", "Unknown", ""), ("CrashLoopBackOff", "DependencyUnavailable", "critical"))
+    orch = build(store, diagnoser)
+    clock = [0.0]
+    base = orch.clock
+
+    def later() -> datetime:
+        return base() + timedelta(seconds=clock[0])
+
+    orch.clock = later
+    first = await orch.handle(pod_signal(reason="CrashLoopBackOff", cluster="retry"))
+    assert first.incident_id is not None
+    held = await orch.handle(pod_signal(reason="CrashLoopBackOff", cluster="retry", occurrence=2))
+    assert held.outcome is Outcome.RECORDED, "not retried at once"
+    clock[0] = 25.0
+    # NB: the memory cooldown keeps its own (real) clock: the retry mark is let go here.
+    assert isinstance(orch.cooldown, MemoryCooldown)
+    orch.cooldown._marks.clear()
+    retried = await orch.handle(pod_signal(reason="CrashLoopBackOff", cluster="retry", occurrence=3))
+    assert retried.outcome is Outcome.DIAGNOSED and retried.report_version == 2
+    stored = await store.get_incident(int(first.incident_id))
+    assert (stored.root_cause, stored.reason) == ("DependencyUnavailable", "CrashLoopBackOff")
+    clock[0] = 60.0
+    settled = await orch.handle(pod_signal(reason="CrashLoopBackOff", cluster="retry", occurrence=4))
+    assert settled.outcome is Outcome.RECORDED, "a conclusive report holds the whole cooldown"
+    assert diagnoser.calls == 2
+
+
+async def test_rediagnose_request_bypasses_the_cooldown_and_adds_a_version(store: Store) -> None:
+    diagnoser = Scripted(("OOMKilled", "MemoryLimitTooLow", "critical"))
+    orch = build(store, diagnoser)
+    first = await orch.handle(pod_signal(reason="OOMKilled", cluster="test"))
+    assert first.incident_id is not None
+    assert (await orch.handle(pod_signal(reason="OOMKilled", occurrence=2))).outcome is Outcome.RECORDED
+    request = rediagnose(first.incident_id, at=1)
+    handled = await orch.handle(request)
+    assert (handled.outcome, handled.report_version) == (Outcome.DIAGNOSED, 2)
+    redelivered = await orch.handle(request, redelivered=True)
+    assert redelivered.outcome is Outcome.DUPLICATE, "a redelivered request adds no version"
+    assert sorted(r.version for r in await store.list_reports(int(first.incident_id))) == [1, 2]
+    missing = await orch.handle(rediagnose("999999", at=2))
+    assert missing.outcome is Outcome.RECORDED and missing.incident_id is None
+
+
+async def test_resolved_signal_starts_the_healthy_clock_and_opens_nothing(store: Store) -> None:
+    orch = build(store, Scripted(("Unhealthy", "ReadinessProbeFailing", "warning")))
+    lone = await orch.handle(
+        pod_signal(
+            reason="Ready", cluster="heal", resolved=True, rs="lone-7d9f8c6b5", pod="lone-7d9f8c6b5-aaaaa"
+        )
+    )
+    assert lone.outcome is Outcome.RESOLVING and lone.incident_id is None
+    failing = await orch.handle(
+        pod_signal(reason="Unhealthy", message="Readiness probe failed", cluster="heal")
+    )
+    assert failing.incident_id is not None
+    # The watcher's resolving Signal may name the failure or just the pod being Ready again.
+    healed = await orch.handle(pod_signal(reason="Ready", cluster="heal", occurrence=5, resolved=True))
+    assert (healed.outcome, healed.incident_id) == (Outcome.RESOLVING, failing.incident_id)
+    incident = await orch.repository.get_incident(failing.incident_id)
+    assert incident is not None and orch.health.since(incident) is not None
+    page = await store.list_incidents(IncidentFilters(cluster_id="heal"))
+    assert len(page.items) == 1, "a resolving Signal never opens an incident"
