@@ -8,8 +8,8 @@ import json
 import httpx
 
 from aetherius.api.app import create_app
+from aetherius.bus import MemoryBus
 from aetherius.store import Store
-from tests.api.bus import TestBus
 from tests.api.conftest import Tokens, make_settings
 from tests.api.seed import seed_incident, unique_cluster
 from tests.api.server import serving
@@ -19,7 +19,7 @@ async def test_stream_reports_changes_from_any_writer(store: Store, tokens: Toke
     app = create_app(
         settings=make_settings(events_poll_interval="0.2s", events_heartbeat="0.4s"),
         store=store,
-        bus=TestBus(),
+        bus=MemoryBus(),
     )
     incident = await seed_incident(store, cluster=unique_cluster())
     async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:

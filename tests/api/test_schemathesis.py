@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from aetherius.api.app import create_app
+from aetherius.bus import MemoryBus
 from aetherius.store import Store
-from tests.api.bus import TestBus
 from tests.api.conftest import WEBHOOK_TOKEN, make_settings
 from tests.api.seed import seed_incident, unique_cluster
 from tests.api.server import serving
@@ -56,7 +56,7 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
             cluster = unique_cluster()
             await store.upsert_cluster(cluster, name=cluster, detected_by="config", watcher_health={})
             await seed_incident(store, cluster=cluster)
-            app = create_app(settings=make_settings(), store=store, bus=TestBus())
+            app = create_app(settings=make_settings(), store=store, bus=MemoryBus())
             async with serving(app) as base:
                 ready.put((base, admin))
                 await asyncio.to_thread(stop.wait)

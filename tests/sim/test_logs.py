@@ -58,3 +58,27 @@ async def test_follow_streams_appended_lines(with_logs: SimCluster, kube: KubeCl
                 break
     await task
     assert received == [b"three", b"four"]
+
+
+async def test_dead_instance_logs_are_served_as_soon_as_it_dies(sim: SimCluster, kube: KubeClient) -> None:
+    """As the kubelet does: after the first crash, in back-off, ``--previous`` and a plain request
+    both return the dead instance's lines; once restarted, plain is the new instance's."""
+    sim.create(pod("db-client", containers=("app",)))
+    sim.timeline.extend(
+        [
+            {"at": 0, "pod": "shop/db-client", "schedule": {"node": "node-1"}},
+            {
+                "at": "1s",
+                "pod": "shop/db-client",
+                "crashloop": {"run_for": "2s", "restarts": 1, "logs": "FATAL dial tcp: connection refused"},
+            },
+        ]
+    )
+    sim.timeline.advance(3.5)  # started at 1s, died at 3s: waiting in CrashLoopBackOff, restartCount 0
+    status = sim.get("Pod", "shop", "db-client")["status"]["containerStatuses"][0]
+    assert status["state"]["waiting"]["reason"] == "CrashLoopBackOff" and status["restartCount"] == 0
+    path = "/api/v1/namespaces/shop/pods/db-client/log"
+    assert await kube.get_bytes(path, params={"previous": True}) == b"FATAL dial tcp: connection refused\n"
+    assert await kube.get_bytes(path) == b"FATAL dial tcp: connection refused\n"
+    sim.timeline.advance(20)  # restarted: the new instance writes the same line again, then dies again
+    assert await kube.get_bytes(path, params={"previous": True}) == b"FATAL dial tcp: connection refused\n"

@@ -13,8 +13,8 @@ import pytest
 from playwright.async_api import Page, async_playwright
 
 from aetherius.api.app import create_app
+from aetherius.bus import MemoryBus
 from aetherius.store import Store
-from tests.api.bus import TestBus
 from tests.api.conftest import Tokens, make_settings
 from tests.api.seed import seed_incident, seed_many, unique_cluster
 from tests.api.server import serving
@@ -46,7 +46,7 @@ async def test_login_read_root_cause_resolve(store: Store, tokens: Tokens) -> No
     )
     await seed_many(store, cluster=cluster, count=5)
     incident = await seed_incident(store, cluster=cluster, name="checkout")
-    app = create_app(settings=make_settings(events_poll_interval="0.3s"), store=store, bus=TestBus())
+    app = create_app(settings=make_settings(events_poll_interval="0.3s"), store=store, bus=MemoryBus())
     async with serving(app) as base, async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:

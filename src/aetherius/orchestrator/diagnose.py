@@ -25,6 +25,7 @@ from aetherius.gateway.audit import AuditRecord
 from aetherius.logs import get_logger
 from aetherius.orchestrator.model import Incident, IncidentRepository, ReportDraft, object_label
 from aetherius.orchestrator.resolver import workload_healthy
+from aetherius.reports.build import finding_rank
 from aetherius.signals import SEVERITY_RANK
 
 log = get_logger(__name__)
@@ -120,7 +121,16 @@ def draft(incident: Incident, chosen: list[Finding]) -> ReportDraft:
     documents: list[dict[str, Any]] = [
         {k: v for k, v in msgspec.to_builtins(f).items() if v is not None} for f in chosen
     ]
-    lead = chosen[0] if chosen else None
+    lead = (
+        max(
+            chosen,
+            key=lambda f: finding_rank(
+                reason=f.reason, root_cause=f.root_cause, severity=f.severity, evidence=len(f.evidence)
+            ),
+        )
+        if chosen
+        else None
+    )
     if lead is None:
         w = incident.workload
         return ReportDraft(

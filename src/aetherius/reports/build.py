@@ -46,13 +46,35 @@ def parse_findings(findings: Iterable[Mapping[str, Any]]) -> list[Finding]:
     return parsed
 
 
+# Reasons that report a consequence of another finding (a Deployment is unavailable *because* its
+# pods crash): a report leads with the cause, and keeps these as context.
+CONSEQUENCE_REASONS = frozenset(
+    {"DeploymentUnavailable", "StatefulSetUnavailable", "DaemonSetUnavailable", "ServiceNoEndpoints"}
+)
+
+
+def finding_rank(
+    *, reason: str, root_cause: str, severity: str, evidence: int
+) -> tuple[bool, bool, int, int]:
+    """How strongly a finding should lead: a known root cause, a cause rather than a consequence,
+    then severity and the weight of evidence. Reports and the orchestrator both rank with this."""
+    return (
+        root_cause != "Unknown",
+        reason not in CONSEQUENCE_REASONS,
+        SEVERITY_RANK.get(severity, 0),
+        evidence,
+    )
+
+
 def primary_finding(findings: Sequence[Finding]) -> Finding | None:
-    """The finding the report leads with: the most severe, a known root cause before Unknown."""
+    """The finding the report leads with (see ``finding_rank``)."""
     if not findings:
         return None
     return max(
         findings,
-        key=lambda f: (SEVERITY_RANK.get(f.severity, 0), f.root_cause != "Unknown", len(f.evidence)),
+        key=lambda f: finding_rank(
+            reason=f.reason, root_cause=f.root_cause, severity=f.severity, evidence=len(f.evidence)
+        ),
     )
 
 

@@ -282,6 +282,9 @@ class Kubelet:
         meta = pod["metadata"]
         entry = self._container(pod, container)
         started = (entry.get("state", {}).get("running") or {}).get("startedAt", self.clock())
+        # NB: the dead instance is lastState.terminated from this moment, so its logs are what
+        # `kubectl logs --previous` (and plain `kubectl logs`, while waiting) return, as the kubelet does.
+        self.cluster.logs.restart(meta["namespace"], meta["name"], container)
         entry["lastState"] = {
             "terminated": {
                 "exitCode": exit_code,
@@ -321,7 +324,6 @@ class Kubelet:
         entry = self._container(pod, container)
         entry["restartCount"] = int(entry.get("restartCount", 0)) + 1
         self.cluster.update(self._prepared(pod))
-        self.cluster.logs.restart(pod["metadata"]["namespace"], pod["metadata"]["name"], container)
         self.pulled(ref, container, cached=True)
         return self.start(ref, container)
 

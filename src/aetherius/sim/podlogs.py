@@ -1,7 +1,7 @@
 """Container logs: the current and previous instance of each container, served as ``pods/log``.
 
 Lines come from ``PodLogs`` scenario items and from the timeline (a crash moves the current
-instance's lines to ``previous``, like the kubelet keeping the last dead container).
+instance's lines to ``previous`` at once, like the kubelet keeping the last dead container).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class PodLogs:
         self._wake()
 
     def restart(self, namespace: str, pod: str, container: str) -> None:
-        """The container died and a new instance starts: current becomes previous."""
+        """The container died: its instance becomes previous, the next one starts empty."""
         entry = self._get(namespace, pod, container)
         generation = entry.current.generation + 1
         entry.previous, entry.current = entry.current, _Instance(generation=generation)
@@ -139,6 +139,15 @@ def _int_param(request: web.Request, name: str) -> int | None:
     return value
 
 
+def _waiting(pod: Obj, container: str) -> bool:
+    statuses = [
+        *((pod.get("status") or {}).get("containerStatuses") or []),
+        *((pod.get("status") or {}).get("initContainerStatuses") or []),
+    ]
+    state = next((s.get("state") or {} for s in statuses if s.get("name") == container), {})
+    return "waiting" in state
+
+
 def _choose_container(request: web.Request, pod: Obj) -> str:
     spec, name = pod.get("spec") or {}, pod["metadata"]["name"]
     containers = [c["name"] for c in spec.get("containers") or []]
@@ -175,7 +184,11 @@ async def serve_log(request: web.Request, *, logs: PodLogs, pod: Obj, store: Sto
         if waiting.get("reason") and not logs.has_previous(namespace, name, container):
             reason = _WAITING_TEXT.get(waiting["reason"], waiting["reason"])
             raise errors.bad_request(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
-    lines = logs.lines(namespace, name, container, previous=previous)
+    # The kubelet serves a waiting container's last terminated instance for a plain request too.
+    serve_previous = previous or (
+        not logs.has_current(namespace, name, container) and _waiting(pod, container)
+    )
+    lines = logs.lines(namespace, name, container, previous=serve_previous)
     if since_seconds is not None:
         cutoff = datetime.now(UTC) - timedelta(seconds=since_seconds)
         lines = [entry for entry in lines if entry[0] >= cutoff]
