@@ -38,6 +38,18 @@ async def test_validation_error_names_the_field(client: httpx.AsyncClient, token
     assert_problem(bad, 422)
 
 
+async def test_blank_token_name_is_a_422_not_a_500(
+    client: httpx.AsyncClient, store: Store, tokens: Tokens
+) -> None:
+    """Found by schemathesis: a name of only spaces passed the length check and the store refused it."""
+    before = len(await store.list_tokens())
+    response = await client.post(
+        "/api/v1/tokens", json={"name": "  ", "role": "viewer"}, headers=tokens.header("admin")
+    )
+    assert "name" in str(assert_problem(response, 422)["detail"])
+    assert len(await store.list_tokens()) == before
+
+
 async def test_bad_cursor_is_a_400(client: httpx.AsyncClient, tokens: Tokens) -> None:
     response = await client.get("/api/v1/incidents?cursor=%%%garbage", headers=tokens.header("viewer"))
     assert "cursor" in str(assert_problem(response, 400)["detail"])

@@ -38,7 +38,7 @@ from aetherius.api.schemas import (
 from aetherius.config import Settings
 from aetherius.signals import ObjectRef, Signal, dedup_key
 from aetherius.store import Store
-from aetherius.store.engine import InvalidCursor, InvalidTransition, NotFound, StoreUnavailable
+from aetherius.store.engine import InvalidCursor, InvalidInput, InvalidTransition, NotFound, StoreUnavailable
 from aetherius.store.knowledge import query_words
 from aetherius.store.records import IncidentFilters
 from aetherius.store.records import IncidentPage as StorePage
@@ -58,6 +58,8 @@ def store_errors() -> Iterator[None]:
         raise Problem(409, str(exc)) from None
     except InvalidCursor as exc:
         raise Problem(400, str(exc), kind="invalid-cursor") from None
+    except InvalidInput as exc:
+        raise Problem(422, str(exc)) from None
     except StoreUnavailable as exc:
         raise Problem(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from None
 

@@ -171,7 +171,7 @@ class TokenOut(BaseModel):
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=128, pattern=r"\S")
     role: Literal["viewer", "operator", "admin"]
 
 

@@ -35,6 +35,10 @@ class InvalidTransition(StoreError):
     """The change does not apply to the object's current state (the API answers 409)."""
 
 
+class InvalidInput(StoreError):
+    """An argument the store refuses (an empty token name, an unknown role): the API answers 422."""
+
+
 class InvalidCursor(StoreError):
     """A pagination cursor that this store did not hand out (the API answers 400)."""
 

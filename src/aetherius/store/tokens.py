@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from aetherius.store.base import StoreBase, to_record
-from aetherius.store.engine import NotFound, StoreError
+from aetherius.store.engine import InvalidInput, NotFound
 from aetherius.store.models import TokenRow
 from aetherius.store.records import ROLES, ApiToken, CreatedToken, Role
 
@@ -29,9 +29,9 @@ def hash_token(secret: str) -> str:
 class TokenOps(StoreBase):
     async def create_token(self, *, name: str, role: Role) -> CreatedToken:
         if role not in ROLES:
-            raise StoreError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+            raise InvalidInput(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         if not name.strip():
-            raise StoreError("a token needs a name")
+            raise InvalidInput("a token needs a name")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         row = TokenRow(
             name=name.strip(),
