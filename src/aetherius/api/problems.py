@@ -4,11 +4,16 @@ A script calling Aetherius gets ``application/problem+json`` for every failure (
 unknown route, auth, limits, a bug of ours), so it can branch on ``status`` and show ``detail``
 to a person. An unexpected exception is logged with its traceback and answered with a problem
 that names no internals: the traceback stays in the log.
+
+A person's browser navigating the dashboard gets the same problem rendered as an HTML page: the
+document stays the one source of truth (status, title, detail) and ``ProblemPageMiddleware``
+is the one place that negotiates, so an error raised anywhere (a route, a dependency, the body
+limit, the timeout) reaches a browser as a page with the right status and an API client as JSON.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -17,10 +22,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aetherius.logs import get_logger
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+API_PATH_PREFIXES = ("/api/", "/webhooks/", "/health/")
+"""Paths whose every answer is for a program: never an HTML page, whatever ``Accept`` says."""
 _TYPE_BASE = "https://aetherius.dev/problems/"
 _log = get_logger(__name__)
 
@@ -172,11 +180,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         _log.error("unhandled error", path=request.url.path, method=request.method, exc_info=exc)
-        return problem_response(
+        response = problem_response(
             status=500,
             detail="an internal error occurred; it has been logged",
             instance=request.url.path,
         )
+        # NB: Starlette answers unhandled exceptions outside every middleware, so this one
+        # response is negotiated here, through the same function the middleware uses.
+        renderer: ProblemPage | None = getattr(request.app.state, "problem_page", None)
+        if renderer is None or not wants_page(request.scope):
+            return response
+        return await as_page(request, bytes(response.body), dict(response.headers), renderer=renderer)
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
@@ -194,3 +208,126 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+ProblemPage = Callable[[Request, Mapping[str, Any], Mapping[str, str]], Awaitable[Response]]
+"""Renders a problem document (already the answer) as a page: ``(request, document, headers)``."""
+
+
+def _quality(accept: str, media: str) -> float:
+    """The q-value ``accept`` gives ``media`` (exact type, then ``type/*``, then ``*/*``)."""
+    major = media.split("/", 1)[0]
+    best: tuple[int, float] = (-1, 0.0)
+    for part in accept.split(","):
+        kind, *params = (p.strip() for p in part.split(";"))
+        kind = kind.lower()
+        specificity = 2 if kind == media else 1 if kind == f"{major}/*" else 0 if kind == "*/*" else -1
+        if specificity < best[0] or specificity < 0:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        best = (specificity, q)
+    return best[1]
+
+
+def wants_page(scope: Scope) -> bool:
+    """A person's browser navigating the dashboard, as opposed to a program calling the API.
+
+    Outside the API paths, ``Accept`` decides: a browser asks for ``text/html`` first, while
+    scripts (``*/*`` or JSON) keep getting problem documents, ties included.
+    """
+    path = str(scope.get("path", ""))
+    if path.startswith(API_PATH_PREFIXES) or path in ("/api", "/webhooks", "/health"):
+        return False
+    accept = ""
+    for name, value in scope.get("headers", ()):
+        if name == b"accept":
+            accept = value.decode("latin-1")
+            break
+    html = _quality(accept, "text/html")
+    return html > 0 and html > max(_quality(accept, "application/json"), _quality(accept, PROBLEM_MEDIA_TYPE))
+
+
+async def as_page(
+    request: Request, body: bytes, headers: Mapping[str, str], *, renderer: ProblemPage
+) -> Response:
+    """The page rendering of a problem ``body``; the problem itself if it cannot be rendered."""
+    kept = {k: v for k, v in headers.items() if k.lower() not in ("content-type", "content-length")}
+    try:
+        document = orjson.loads(body)
+        if not isinstance(document, dict) or not isinstance(document.get("status"), int):
+            raise ValueError("not a problem document")
+        return await renderer(request, document, kept)
+    except Exception as exc:  # NB: an error page must never become a traceback of its own.
+        _log.error("problem page failed; answering the problem document", path=request.url.path, exc_info=exc)
+        return Response(body, status_code=_status_of(body), media_type=PROBLEM_MEDIA_TYPE, headers=kept)
+
+
+def _status_of(body: bytes) -> int:
+    try:
+        status = orjson.loads(body).get("status")
+    except (orjson.JSONDecodeError, AttributeError):
+        return 500
+    return status if isinstance(status, int) and 400 <= status < 600 else 500
+
+
+class ProblemPageMiddleware:
+    """Turns a problem document answering a page request into its HTML page (see ``wants_page``).
+
+    Only page requests are watched, and only a ``problem+json`` answer is buffered, so the API's
+    hot paths and the event streams pass straight through.
+    """
+
+    def __init__(self, app: ASGIApp, *, renderer: ProblemPage) -> None:
+        self.app = app
+        self.renderer = renderer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not wants_page(scope):
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        passing = False
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start, passing
+            if passing:
+                await send(message)
+                return
+            if start is None:
+                if message["type"] == "http.response.start" and _is_problem(message):
+                    start = message
+                    return
+                passing = True
+                await send(message)
+                return
+            if message["type"] != "http.response.body":
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in start.get("headers", ())}
+            page = await as_page(Request(scope), b"".join(chunks), headers, renderer=self.renderer)
+            await page(scope, receive, send)
+
+        await self.app(scope, receive, capture)
+
+
+def _is_problem(start: Message) -> bool:
+    for name, value in start.get("headers", ()):
+        if name.lower() == b"content-type":
+            return bool(value.startswith(PROBLEM_MEDIA_TYPE.encode()))
+    return False
+
+
+def install_problem_pages(app: FastAPI, renderer: ProblemPage) -> None:
+    """Render problems as pages for browsers; call after every other middleware is added."""
+    app.state.problem_page = renderer
+    app.add_middleware(ProblemPageMiddleware, renderer=renderer)

@@ -10,31 +10,25 @@ from __future__ import annotations
 import hmac
 import secrets
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
-from aetherius import __version__
 from aetherius.api import data
 from aetherius.api.auth import SESSION_COOKIE, Principal, Role, identify
 from aetherius.api.deps import ApiContext, context
-from aetherius.api.problems import Problem
+from aetherius.api.problems import Problem, install_problem_pages
 from aetherius.api.schemas import RowId
 from aetherius.web import views
+from aetherius.web.errors import login_url, problem_page
+from aetherius.web.templating import HERE
+from aetherius.web.templating import render as _render
 
-HERE = Path(__file__).parent
 LOGIN_CSRF_COOKIE = "aetherius_login_csrf"
 NEW_TOKEN_COOKIE = "aetherius_new_token"
-templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.globals["version"] = __version__
-templates.env.filters["ago"] = views.ago
-templates.env.filters["stamp"] = views.stamp
-templates.env.filters["markdown"] = views.markdown
 router = APIRouter(include_in_schema=False)
 
 
@@ -47,6 +41,7 @@ async def _session(request: Request, *, role: Role = "viewer") -> tuple[ApiConte
     principal = await identify(request, authority=ctx.authority, signer=ctx.signer)
     if principal is None or principal.via != "session":
         raise _LoginRequired
+    request.state.principal = principal  # NB: an error page shows this session's navigation.
     if ctx.limiter.acquire(f"token:{principal.token_id}") > 0:
         raise Problem(429, "rate limit exceeded for this session", headers={"Retry-After": "1"})
     if not principal.has(role):
@@ -57,14 +52,6 @@ async def _session(request: Request, *, role: Role = "viewer") -> tuple[ApiConte
 def _check_csrf(ctx: ApiContext, principal: Principal, token: str) -> None:
     if not ctx.signer.check_csrf(principal.session_id, token):
         raise Problem(403, "the form's CSRF token is missing or stale: reload the page", kind="csrf")
-
-
-def _render(request: Request, name: str, principal: Principal | None, **values: Any) -> HTMLResponse:
-    ctx = context(request)
-    csrf = ctx.signer.csrf_token(principal.session_id) if principal is not None else ""
-    return templates.TemplateResponse(
-        request, name, {"me": principal, "csrf": csrf, "page": name.removesuffix(".html"), **values}
-    )
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -261,9 +248,9 @@ def install_dashboard(app: FastAPI) -> None:
     """Mount the pages and their static files on ``app``."""
 
     async def login_required(request: Request, exc: Exception) -> Response:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={quote(views.safe_next(target))}", status_code=303)
+        return RedirectResponse(login_url(request), status_code=303)
 
     app.add_exception_handler(_LoginRequired, login_required)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
+    install_problem_pages(app, problem_page)
