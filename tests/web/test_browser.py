@@ -58,6 +58,16 @@ async def test_login_read_root_cause_resolve(store: Store, tokens: Tokens) -> No
             root = page.get_by_test_id("root-cause")
             assert "256Mi memory limit" in (await root.inner_text())
             assert "OutOfMemory" in await page.locator("h2#rc-title").inner_text()
+            # A tampered (or expired) CSRF token: a page a person can read, not a JSON document.
+            await page.locator('form.act input[name="csrf_token"]').evaluate("e => e.value = 'tampered'")
+            async with page.expect_response(f"{base}/incidents/{incident.id}/resolve") as refused:
+                await page.get_by_role("button", name="Resolve").click()
+            assert (await refused.value).status == 403
+            advice = await page.get_by_test_id("error-advice").inner_text()
+            assert advice == "Your session form expired: reload the page and try again."
+            assert await page.get_by_role("heading", name="Forbidden").is_visible()
+            await page.get_by_role("link", name="Reload the page").click()
+            await page.wait_for_url(f"{base}/incidents/{incident.id}")
             await page.get_by_label("Note").fill("Raised the memory limit to 512Mi")
             await page.get_by_role("button", name="Resolve").click()
             await page.wait_for_url(f"{base}/incidents/{incident.id}?done=resolve")

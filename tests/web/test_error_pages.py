@@ -19,6 +19,7 @@ from aetherius.api.deps import requires
 from aetherius.api.problems import PROBLEM_MEDIA_TYPE, Problem, as_page, wants_page
 from aetherius.bus import MemoryBus
 from aetherius.store import Store
+from aetherius.web.views import _lines
 from tests.api.conftest import Tokens, make_settings
 from tests.api.seed import seed_incident, unique_cluster
 from tests.web.test_sessions import csrf_of, login
@@ -102,7 +103,9 @@ async def test_tampered_csrf_is_a_403_page_that_says_reload(
     assert (await store.get_incident(incident.id)).state == "open"
 
 
-async def test_invalid_form_is_a_422_page_naming_the_field(browser: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_invalid_form_is_a_422_page_naming_the_field(
+    browser: httpx.AsyncClient, tokens: Tokens
+) -> None:
     await login(browser, tokens.admin)
     settings = await browser.get("/settings")
     response = await browser.post(
@@ -112,8 +115,12 @@ async def test_invalid_form_is_a_422_page_naming_the_field(browser: httpx.AsyncC
     assert "body.name" not in text
 
 
-async def test_rate_limit_is_a_429_page_with_retry_after(store: Store, bus: MemoryBus, tokens: Tokens) -> None:
-    app = create_app(settings=make_settings(rate_limit_burst=3, rate_limit_per_second=0.01), store=store, bus=bus)
+async def test_rate_limit_is_a_429_page_with_retry_after(
+    store: Store, bus: MemoryBus, tokens: Tokens
+) -> None:
+    app = create_app(
+        settings=make_settings(rate_limit_burst=3, rate_limit_per_second=0.01), store=store, bus=bus
+    )
     async for http in browser_client(app):
         await login(http, tokens.viewer)
         statuses = [(await http.get("/incidents")).status_code for _ in range(3)]
@@ -182,3 +189,8 @@ async def test_a_failing_renderer_falls_back_to_the_problem() -> None:
     response = await as_page(request, body, {"Retry-After": "2"}, renderer=broken)
     assert response.status_code == 404 and response.media_type == PROBLEM_MEDIA_TYPE
     assert response.body == body and response.headers["retry-after"] == "2"
+
+
+def test_report_lines_of_an_unknown_shape_are_not_shown_as_raw_data() -> None:
+    lines = _lines([{"text": "exitCode=137"}, {"source": "events", "count": 41}, "limits.memory=256Mi"])
+    assert lines == ["exitCode=137", "source: events; count: 41", "limits.memory=256Mi"]

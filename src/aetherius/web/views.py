@@ -161,7 +161,9 @@ def _lines(value: Any) -> list[str]:
     out = []
     for item in value:
         if isinstance(item, dict):
-            out.append(str(item.get("text") or item.get("line") or item.get("summary") or item))
+            known = item.get("text") or item.get("line") or item.get("summary")
+            # NB: never a dict's repr on a page: an unknown shape reads as "key: value" pairs.
+            out.append(str(known) if known else "; ".join(f"{k}: {v}" for k, v in item.items()))
         else:
             out.append(str(item))
     return out
