@@ -1,11 +1,19 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.services import NATS_URL, REDIS_URL, PrivateNats, private_nats, require_service
+from aetherius.store import Store
+from tests.services import (
+    NATS_URL,
+    REDIS_URL,
+    PrivateNats,
+    fresh_postgres_database_blocking,
+    private_nats,
+    require_service,
+)
 
 
 @pytest.fixture
@@ -27,3 +35,20 @@ def own_nats(tmp_path: Path) -> Iterator[PrivateNats]:
     """A private nats-server with JetStream that the test may stop and restart."""
     with private_nats(tmp_path / "nats") as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """An empty PostgreSQL database of this test module's own, dropped afterwards."""
+    with fresh_postgres_database_blocking() as url:
+        yield url
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[Store]:
+    """The store over the ``db_url`` its directory's conftest provides (a migrated database)."""
+    opened = await Store.open(db_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 from aetherius.knowledge import StoreRetriever, load_runbooks, sync_runbooks
-from aetherius.store import IncidentUpsert, Store
-from tests.store.helpers import unique
+from aetherius.store import Store
+from tests.knowledge.helpers import resolved_incident
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -59,43 +59,22 @@ async def test_sync_mirrors_the_directory(store: Store, tmp_path: Path) -> None:
     assert found is not None and found.slug == "disk"
 
 
-async def _past_incident(store: Store, *, reason: str, root_cause: str, summary: str, note: str) -> int:
-    change = await store.upsert_incident(
-        IncidentUpsert(
-            cluster_id="prod",
-            fingerprint=unique("fp"),
-            namespace="shop",
-            object_kind="Pod",
-            object_name=unique("api"),
-            owner_kind="Deployment",
-            owner_name="api",
-            reason=reason,
-            root_cause=root_cause,
-            summary=summary,
-            severity="critical",
-        )
-    )
-    assert change.incident is not None
-    await store.resolve_incident(change.incident.id, by="alice", note=note)
-    return change.incident.id
-
-
 async def test_similar_past_incidents_are_found_by_cause_and_words(store: Store) -> None:
-    leak = await _past_incident(
+    leak = await resolved_incident(
         store,
         reason="OOMKilled",
         root_cause="OutOfMemory",
         summary="Container api is killed for exceeding its 256Mi memory limit",
         note="raised the memory limit to 512Mi after finding a cache leak",
     )
-    batch = await _past_incident(
+    batch = await resolved_incident(
         store,
         reason="OOMKilled",
         root_cause="OutOfMemory",
         summary="Container worker killed for memory during the nightly batch",
         note="split the batch",
     )
-    other = await _past_incident(
+    other = await resolved_incident(
         store,
         reason="ImagePullBackOff",
         root_cause="ImageNotFound",

@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from aetherius.knowledge import shipped_runbooks_dir, sync_runbooks
-from aetherius.store import IncidentUpsert, Store
+from aetherius.store import Store
 from aetherius.store.knowledge import MAX_QUERY_WORDS, query_words
+from tests.knowledge.helpers import resolved_incident
 from tests.store.databases import BACKENDS, migrated_database
-from tests.store.helpers import unique
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -47,27 +47,6 @@ async def runbooks(runbooks_url: str) -> AsyncIterator[Store]:
 async def _shipped(store: Store) -> None:
     result = await sync_runbooks(store, shipped_dir=shipped_runbooks_dir())
     assert result.shipped >= 20 and result.problems == []
-
-
-async def _resolved(store: Store, *, reason: str, root_cause: str, summary: str, note: str) -> int:
-    change = await store.upsert_incident(
-        IncidentUpsert(
-            cluster_id="prod",
-            fingerprint=unique("fp"),
-            namespace="payments",
-            object_kind="Pod",
-            object_name=unique("ledger"),
-            owner_kind="Deployment",
-            owner_name="ledger",
-            reason=reason,
-            root_cause=root_cause,
-            summary=summary,
-            severity="critical",
-        )
-    )
-    assert change.incident is not None
-    await store.resolve_incident(change.incident.id, by="alice", note=note)
-    return change.incident.id
 
 
 @pytest.mark.parametrize(
@@ -105,15 +84,19 @@ async def test_several_words_rank_documents_sharing_more_of_them_higher(store: S
 
 async def test_resolved_incident_notes_are_searchable(store: Store) -> None:
     await _shipped(store)
-    leak = await _resolved(
+    leak = await resolved_incident(
         store,
+        namespace="payments",
+        workload="ledger",
         reason="OOMKilled",
         root_cause="OutOfMemory",
         summary="Container ledger killed for exceeding its 256Mi memory limit",
         note="Found an unbounded LRU cache in the ledger's reconciler; capped it at 10k entries.",
     )
-    other = await _resolved(
+    other = await resolved_incident(
         store,
+        namespace="payments",
+        workload="ledger",
         reason="ImagePullBackOff",
         root_cause="ImageNotFound",
         summary="Container ledger cannot pull payments/ledger:v9",

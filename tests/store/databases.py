@@ -12,22 +12,13 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from aetherius.store import migrate
 from aetherius.store.engine import create_engine, resolve_url
-from tests.services import POSTGRES_DSN, require_service
+from tests.services import fresh_postgres_database_blocking
 
 BACKENDS = ("sqlite", "postgresql")
-
-
-async def _admin(statement: str) -> None:
-    connection = await asyncpg.connect(f"{POSTGRES_DSN}/postgres")
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 @contextlib.contextmanager
@@ -36,13 +27,8 @@ def fresh_database(backend: str, directory: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{directory / f'aeth_{secrets.token_hex(4)}.db'}"
         return
-    require_service("PostgreSQL", "127.0.0.1", 5432)
-    name = f"aeth_{secrets.token_hex(6)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{POSTGRES_DSN}/{name}"
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_postgres_database_blocking() as url:
+        yield url
 
 
 async def _upgrade(url: str) -> None:

@@ -133,16 +133,30 @@ class Harness:
             await asyncio.sleep(0.05)
         raise AssertionError(f"watcher did not catch up: cursor {self.watcher.cursors}")
 
+    async def watching(self, *, timeout: float = 20.0) -> None:
+        """Until the watcher has a watch open on the sim (it reconnects after every fault)."""
+        deadline = time.monotonic() + timeout
+        while not self.sim.faults.open_watches:
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"the watcher opened no watch within {timeout}s")
+            await asyncio.sleep(0.02)
+
     async def stop(self) -> None:
-        if self.watcher is not None:
-            await self.watcher.stop(flush_timeout=10)
-        if self.client is not None:
-            await self.client.close()
+        """Stop the watcher (flushed or not: ``_finish`` compares what reached the bus)."""
+        async with _deadline(60, "stopping the watcher and its client"):
+            if self.watcher is not None:
+                await self.watcher.stop(flush_timeout=10)
+            if self.client is not None:
+                await self.client.close()
 
     async def published(self) -> list[str]:
         """Every msg id in the stream (duplicates included: the assertion is on the list)."""
+        async with _deadline(60, "reading back the stream"):
+            return await self._published()
+
+    async def _published(self) -> list[str]:
         settings = self.settings.message_bus
-        nc = await nats.connect(settings.url)
+        nc = await nats.connect(settings.url, connect_timeout=5, max_reconnect_attempts=3)
         js = nc.jetstream()
         sub = await js.pull_subscribe(f"{settings.subject_prefix}.>", stream=settings.stream)
         ids: list[str] = []
@@ -158,6 +172,10 @@ class Harness:
         return ids
 
     async def cleanup(self) -> None:
+        async with _deadline(30, "deleting the test's streams"):
+            await self._cleanup()
+
+    async def _cleanup(self) -> None:
         with contextlib.suppress(Exception):
             if self.bus is not None:
                 await self.bus.close()
@@ -169,6 +187,16 @@ class Harness:
                 with contextlib.suppress(nats.js.errors.NotFoundError):
                     await js.delete_stream(stream)
             await nc.close()
+
+
+@contextlib.asynccontextmanager
+async def _deadline(seconds: float, what: str) -> AsyncIterator[None]:
+    """A bounded wait that fails with what it was waiting for, not the suite's global timeout."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise AssertionError(f"{what} took longer than {seconds}s") from None
 
 
 @contextlib.asynccontextmanager

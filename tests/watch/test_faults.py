@@ -48,6 +48,7 @@ async def test_watch_closed_mid_stream(tmp_path: Path, nats_url: str) -> None:
         await h.caught_up()
         before = _metric(WATCH_RESTARTS, resource="events", cause="closed")
         for phase in range(1, 4):
+            await h.watching()  # NB: after a close the watcher needs a moment to reconnect
             assert h.sim.faults.close_watches() >= 1
             await _run(h, phase)
             await asyncio.sleep(0.1)
@@ -63,6 +64,7 @@ async def test_gone_in_stream_relists_without_duplicates(tmp_path: Path, nats_ur
         await h.start()
         await h.caught_up()
         before = _metric(WATCH_RELISTS, resource="events", cause="gone")
+        await h.watching()
         assert h.sim.faults.gone_in_stream() >= 1
         await _run(h, 1, bump=False)
         await h.caught_up()
@@ -125,6 +127,7 @@ async def test_stalled_stream_hits_the_inactivity_timeout(tmp_path: Path, nats_u
         await h.start()
         await h.caught_up()
         before = _metric(WATCH_RESTARTS, resource="events", cause="connection")
+        await h.watching()
         assert h.sim.faults.stall(30) >= 1  # far longer than the test waits: only the timeout saves it
         await _run(h, 1)
         await h.caught_up(timeout=15)
@@ -144,7 +147,7 @@ async def test_nats_stopped_and_restarted_mid_run(tmp_path: Path, own_nats: Priv
             if h.watcher.stats.publish_retries > 0 and h.watcher.queue.full():
                 break
             await asyncio.sleep(0.1)
-        assert h.watcher.stats.publish_retries > 0
+        assert h.watcher.stats.publish_retries > 0, "no publish was retried within 10s of NATS stopping"
         assert h.watcher.queue.full(), "the watcher should hold the stream, not buffer without bound"
         own_nats.start()
         await _run(h, 2)

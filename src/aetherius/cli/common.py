@@ -27,6 +27,10 @@ KubeconfigOption = Annotated[
     typer.Option("--kubeconfig", help="Path to a kubeconfig (default: $KUBECONFIG, ~/.kube/config)."),
 ]
 ContextOption = Annotated[str | None, typer.Option("--context", help="kubeconfig context to use.")]
+BusOption = Annotated[
+    str | None,
+    typer.Option("--bus", help="nats://host:port (JetStream) or memory:// (in-process, for trying it out)."),
+]
 
 EXIT_BAD_INPUT = 2
 

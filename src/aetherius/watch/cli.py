@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from aetherius.cli.common import (
+    BusOption,
     ConfigOption,
     ContextOption,
     InClusterOption,
@@ -16,11 +17,6 @@ from aetherius.cli.common import (
     fail,
     settings_from_cli,
 )
-
-BusOption = Annotated[
-    str | None,
-    typer.Option("--bus", help="nats://host:port (JetStream) or memory:// (in-process, for trying it out)."),
-]
 
 
 def watch(

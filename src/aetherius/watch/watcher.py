@@ -13,7 +13,6 @@ cursors and the dedup window are saved, and ``run`` returns.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections import deque
@@ -38,6 +37,7 @@ from aetherius.watch.reflector import EVENTS, PODS, Reflector
 log = get_logger(__name__)
 
 MAX_BATCHES_IN_FLIGHT = 2
+STOP_TIMEOUT = 10.0  # seconds for the watcher's tasks to end once cancelled
 
 
 @dataclass(slots=True)
@@ -89,6 +89,7 @@ class Watcher:
         self._tasks: list[asyncio.Task[Any]] = []
         self._publisher: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
+        self._closing = False
         self._counters: dict[tuple[str, str], Any] = {}
 
     # -- ReflectorSink --------------------------------------------------------------------
@@ -218,7 +219,7 @@ class Watcher:
 
     async def _checkpoint_loop(self) -> None:
         interval = self.settings.watcher.checkpoint_interval.total_seconds()
-        while True:
+        while not self._closing:
             await asyncio.sleep(interval)
             QUEUE_DEPTH.set(self.queue.qsize())
             try:
@@ -254,22 +255,22 @@ class Watcher:
         await self._stopped.wait()
 
     async def stop(self, *, flush_timeout: float = 30.0) -> bool:
-        """Stop reading, flush the queue, save the cursors; True when everything was flushed."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        flushed = True
+        """Stop reading, flush the queue, save the cursors; True when everything was flushed.
+
+        Every step has a deadline: a shutdown that hangs is worse than one that re-publishes
+        (deduplicated) on the next start.
+        """
+        self._closing = True
+        for reflector in self.reflectors:
+            reflector.stop()
+        flushed = await cancel_and_wait(self._tasks, timeout=STOP_TIMEOUT)
         if self._publisher is not None:
             try:
                 await asyncio.wait_for(self.queue.join(), timeout=flush_timeout)
             except TimeoutError:
                 flushed = False
                 log.warning("queue not flushed before the deadline", left=self.queue.qsize())
-            self._publisher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._publisher
+            flushed = await cancel_and_wait([self._publisher], timeout=STOP_TIMEOUT) and flushed
         try:
             await asyncio.wait_for(self.save(), timeout=10.0)
         except (BusUnavailable, TimeoutError) as exc:
@@ -290,3 +291,26 @@ class Watcher:
     def seconds_since_progress(self) -> float:
         now = time.monotonic()
         return max(now - r.last_progress for r in self.reflectors)
+
+
+async def cancel_and_wait(tasks: Sequence[asyncio.Task[Any]], *, timeout: float) -> bool:
+    """Cancel ``tasks`` and wait at most ``timeout`` for them to end; False if some did not.
+
+    NB: a single ``cancel()`` is not enough. On Python 3.11 ``asyncio.wait_for`` returns the
+    result instead of raising when the cancellation meets an already finished inner future
+    (nats-py's request/KV put uses it), so a task can swallow one cancellation and go on
+    looping; the cancellation is repeated until the task really ended. The caller's own
+    cancellation is never swallowed here (``asyncio.wait`` does not consume it).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            log.error("watcher tasks did not stop in time", tasks=sorted(t.get_name() for t in pending))
+            return False
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=min(0.5, remaining))
+    return True
