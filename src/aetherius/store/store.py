@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+import fcntl
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import text
@@ -72,16 +74,8 @@ class Store(IncidentOps, ReportOps, AuditOps, TokenOps, ClusterOps, CooldownOps,
         resolved = resolve_url(url)
         engine = create_engine(resolved, pool_size=pool_size)
         try:
-            await ping(engine, resolved)
-            if migrate_schema:
-                await migrate.upgrade(engine)
-            else:
-                current, head = await migrate.current_revision(engine), migrate.head_revision()
-                if current != head:
-                    raise SchemaOutOfDate(
-                        f"the database schema of {describe(resolved)} is at {current or 'nothing (empty)'}, "
-                        f"this Aetherius needs {head}: run `aetherius db upgrade`"
-                    )
+            async with _opening(resolved):
+                await _check_schema(engine, resolved, migrate_schema=migrate_schema)
         except BaseException:
             await engine.dispose()
             raise
@@ -113,6 +107,40 @@ class Store(IncidentOps, ReportOps, AuditOps, TokenOps, ClusterOps, CooldownOps,
         if self.reader is not self.engine:
             await self.reader.dispose()
         await self.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _opening(url: URL) -> AsyncIterator[None]:
+    """Serialise opening (first connect, WAL switch, migration) of one SQLite file across processes.
+
+    NB: SQLite answers "database is locked" at once, without waiting on busy_timeout, when two
+    connections race to switch a new file to WAL or to upgrade a read lock; replicas starting
+    together on one file take this lock file in turn instead. PostgreSQL needs none (its
+    migrations take an advisory lock).
+    """
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        yield
+        return
+    lock_file = await asyncio.to_thread(open, f"{database}.open-lock", "a")
+    try:
+        await asyncio.to_thread(fcntl.flock, lock_file.fileno(), fcntl.LOCK_EX)
+        yield
+    finally:
+        lock_file.close()  # closing releases the lock
+
+
+async def _check_schema(engine: AsyncEngine, url: URL, *, migrate_schema: bool) -> None:
+    await ping(engine, url)
+    if migrate_schema:
+        await migrate.upgrade(engine)
+        return
+    current, head = await migrate.current_revision(engine), migrate.head_revision()
+    if current != head:
+        raise SchemaOutOfDate(
+            f"the database schema of {describe(url)} is at {current or 'nothing (empty)'}, "
+            f"this Aetherius needs {head}: run `aetherius db upgrade`"
+        )
 
 
 async def ping(engine: AsyncEngine, url: URL) -> None:
