@@ -100,7 +100,9 @@ class OrchestratorProcess:
         self.store = store
         self.prune_interval = prune_interval
         repository = StoreRepository(store)
-        backend = LiveBackend(kube, cluster=settings.cluster_id or "")
+        backend = LiveBackend(
+            kube, cluster=settings.cluster_id or "", secret_metadata=settings.kube.secret_metadata
+        )
         self.role: OrchestratorRole = build_orchestrator(
             settings,
             bus=bus,

@@ -67,7 +67,9 @@ async def run_roles(
     secret = await ensure_first_admin(conn.store)
     process = OrchestratorProcess(settings, store=conn.store, bus=conn.bus, kube=conn.kube)
     scanner = NamespaceScanner(
-        LiveBackend(conn.kube, cluster=settings.cluster_id or ""),
+        LiveBackend(
+            conn.kube, cluster=settings.cluster_id or "", secret_metadata=settings.kube.secret_metadata
+        ),
         repository=StoreRepository(conn.store),
         cluster_id=settings.cluster_id or "",
     )
