@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from aetherius.bus.base import SignalBus
 from aetherius.config import Settings
 from aetherius.logs import get_logger
+from aetherius.orchestrator.clusters import ClusterRegistry
 from aetherius.orchestrator.consumer import Consumer
 from aetherius.orchestrator.cooldown import (
     CooldownMarks,
@@ -71,6 +72,7 @@ def build_orchestrator(
     store_marks: CooldownMarks | None = None,
     redis_url: str | None = None,
     enricher: SignalEnricher | None = None,
+    clusters: ClusterRegistry | None = None,
 ) -> OrchestratorRole:
     """The orchestrator role over the given bus, store and engine.
 
@@ -102,6 +104,7 @@ def build_orchestrator(
         settings=conf,
         health=health,
         enricher=enricher,
+        clusters=clusters,
     )
     consumer = Consumer(
         bus=bus,

@@ -20,6 +20,7 @@ from prometheus_client import Counter, Histogram
 
 from aetherius.config import OrchestratorSettings
 from aetherius.logs import get_logger
+from aetherius.orchestrator.clusters import ClusterRegistry
 from aetherius.orchestrator.cooldown import CooldownMarks
 from aetherius.orchestrator.grouping import IncidentKey, incident_key
 from aetherius.orchestrator.model import Incident, IncidentRepository, ReportDraft, evidence_digest, utcnow
@@ -78,6 +79,7 @@ class Orchestrator:
         settings: OrchestratorSettings,
         health: HealthClock | None = None,
         enricher: SignalEnricher | None = None,
+        clusters: ClusterRegistry | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.repository = repository
@@ -88,6 +90,7 @@ class Orchestrator:
         self.settings = settings
         self.clock = clock
         self.enricher = enricher
+        self.clusters = clusters
         # cooldown key -> (clock) timestamp until which it is known to be held (by anyone)
         self._held: dict[str, float] = {}
 
@@ -95,6 +98,8 @@ class Orchestrator:
         """Handle one Signal; raises when the store or the diagnosis fails (the caller naks)."""
         if signal.source == "api" and REDIAGNOSE_LABEL in signal.labels:
             return await self._rediagnose(signal, redelivered=redelivered)
+        if self.clusters is not None:
+            await self.clusters.seen(signal.cluster_id)
         if self.enricher is not None:
             signal = await self.enricher.complete(signal)
         key = incident_key(signal)
