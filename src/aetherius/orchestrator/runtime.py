@@ -28,6 +28,7 @@ from aetherius.orchestrator.cooldown import (
     RedisCooldown,
     redis_client,
 )
+from aetherius.orchestrator.inconclusive import InconclusiveRetry
 from aetherius.orchestrator.model import IncidentRepository
 from aetherius.orchestrator.owners import SignalEnricher
 from aetherius.orchestrator.ratelimit import DiagnosisRateLimiter, MemoryRateLimiter, RedisRateLimiter
@@ -121,6 +122,7 @@ def build_orchestrator(
         resolve_after=conf.resolve_after,
         recheck_interval=conf.recheck_interval,
         health=health,
+        retry=InconclusiveRetry(orchestrator, interval=conf.recheck_interval),
     )
     return OrchestratorRole(orchestrator=orchestrator, consumer=consumer, resolver=resolver, redis=client)
 
