@@ -61,6 +61,8 @@ CHART_VALUE_SETS: dict[str, dict[str, Any]] = {
     "embedded": {"embedded": {"enabled": True}},
     "no-networkpolicy": {"networkPolicy": {"enabled": False}},
     "no-rbac": {"rbac": {"create": False}, "serviceAccount": {"create": False}},
+    # The one opt-in Secret rule (metadata-only reads, list/get on secrets for the orchestrator).
+    "secret-metadata": {"rbac": {"orchestrator": {"secretMetadata": True}}},
     "custom": {
         "cluster": {"id": "prod-us-west-2", "name": "Production US West 2"},
         "image": {"repository": "registry.example.com/aetherius", "tag": "1.2.3"},

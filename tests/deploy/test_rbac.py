@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 
-from tests.deploy.rendering import Doc, of_kind
+from tests.deploy.rendering import Doc, of_kind, render_chart
+from tests.deploy.test_manifests import load_configmap
 
 READ_VERBS = {"get", "list", "watch"}
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "impersonate", "bind", "escalate"}
@@ -14,8 +16,17 @@ WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "imper
 EXPECTED_CONFIGMAP_NAMES = {"aetherius-config"}
 
 
-def rbac_problems(docs: list[Doc]) -> list[str]:
-    """Every write verb, wildcard, Secret access or name-unlimited ConfigMap list, one line each."""
+# The one rule ``rbac.orchestrator.secretMetadata`` adds, to the orchestrator's ClusterRole only.
+SECRET_OPT_IN_RULE = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}
+SECRET_OPT_IN_SOURCES = {"chart-secret-metadata"}
+
+
+def rbac_problems(docs: list[Doc], *, secret_opt_in: str | None = None) -> list[str]:
+    """Every write verb, wildcard, Secret access or name-unlimited ConfigMap list, one line each.
+
+    ``secret_opt_in`` names the one ClusterRole allowed ``SECRET_OPT_IN_RULE`` (exactly that rule);
+    any other Secret rule, anywhere, is still a problem.
+    """
     problems: list[str] = []
     for role in of_kind(docs, "ClusterRole", "Role"):
         where = f"{role['kind']}/{role['metadata']['name']}"
@@ -33,7 +44,8 @@ def rbac_problems(docs: list[Doc]) -> list[str]:
                     problems.append(f"{where}: wildcard in {sorted(field)}")
             if rule.get("nonResourceURLs"):
                 problems.append(f"{where}: nonResourceURLs {rule['nonResourceURLs']}")
-            if any(r.split("/")[0] == "secrets" for r in resources) and "" in groups | {"*"}:
+            opted_in = secret_opt_in == where and rule == SECRET_OPT_IN_RULE
+            if any(r.split("/")[0] == "secrets" for r in resources) and "" in groups | {"*"} and not opted_in:
                 problems.append(f"{where}: grants access to Secrets")
             if "configmaps" in resources and names - EXPECTED_CONFIGMAP_NAMES:
                 problems.append(f"{where}: ConfigMap names {sorted(names)}")
@@ -66,8 +78,51 @@ def allows(rules: list[Doc], *, verb: str, resource: str, group: str = "", name:
 
 
 def test_no_write_verb_wildcard_or_secret_anywhere(sources: dict[str, list[Doc]]) -> None:
+    assert set(sources) >= SECRET_OPT_IN_SOURCES
     for source, docs in sources.items():
+        if source in SECRET_OPT_IN_SOURCES:
+            continue
         assert not rbac_problems(docs), (source, rbac_problems(docs))
+        for rule in (r for role in of_kind(docs, "ClusterRole", "Role") for r in role["rules"]):
+            assert not any(res.startswith("secrets") for res in rule["resources"]), (source, rule)
+
+
+def test_secret_metadata_opt_in_grants_list_and_get_on_secrets_to_the_orchestrator_only(
+    sources: dict[str, list[Doc]],
+) -> None:
+    docs = sources["chart-secret-metadata"]
+    assert rbac_problems(docs, secret_opt_in="ClusterRole/aetherius-orchestrator") == []
+    assert rbac_problems(docs), "without naming the opt-in, its Secret rule is a problem"
+    secret_rules = [
+        (role["metadata"]["name"], rule)
+        for role in of_kind(docs, "ClusterRole", "Role")
+        for rule in role["rules"]
+        if any(res.split("/")[0] == "secrets" for res in rule["resources"])
+    ]
+    assert secret_rules == [("aetherius-orchestrator", SECRET_OPT_IN_RULE)]
+    orchestrator = rules_of(docs, "aetherius-orchestrator")
+    assert allows(orchestrator, verb="list", resource="secrets")
+    assert allows(orchestrator, verb="get", resource="secrets")
+    assert not allows(orchestrator, verb="watch", resource="secrets")
+    for account in ("aetherius-event-watcher", "aetherius-api"):
+        assert not allows(rules_of(docs, account), verb="list", resource="secrets"), account
+    # Everything else is the default render's, rule for rule.
+    default = rules_of(sources["chart-defaults"], "aetherius-orchestrator")
+    assert [r for r in orchestrator if r != SECRET_OPT_IN_RULE] == default
+
+
+def test_the_opt_in_rule_is_checked_exactly(kustomized: list[Doc]) -> None:
+    docs = copy.deepcopy(kustomized)
+    role = next(r for r in of_kind(docs, "ClusterRole") if r["metadata"]["name"] == "aetherius-orchestrator")
+    role["rules"].append({**SECRET_OPT_IN_RULE, "verbs": ["get", "list", "watch"]})
+    assert any(
+        "Secrets" in p for p in rbac_problems(docs, secret_opt_in="ClusterRole/aetherius-orchestrator")
+    )
+    role["rules"][-1] = dict(SECRET_OPT_IN_RULE)
+    assert not rbac_problems(docs, secret_opt_in="ClusterRole/aetherius-orchestrator")
+    assert any(
+        "Secrets" in p for p in rbac_problems(docs, secret_opt_in="ClusterRole/aetherius-event-watcher")
+    )
 
 
 @pytest.mark.parametrize(
@@ -156,8 +211,24 @@ def test_rbac_create_false_renders_no_rbac(sources: dict[str, list[Doc]]) -> Non
 
 
 def test_list_configmaps_is_an_explicit_opt_in() -> None:
-    from tests.deploy.rendering import render_chart
-
     docs = render_chart({"rbac": {"orchestrator": {"listConfigMaps": True}}})
     assert allows(rules_of(docs, "aetherius-orchestrator"), verb="list", resource="configmaps")
     assert not rbac_problems(docs)
+
+
+def test_secret_metadata_reads_are_configured_only_with_the_opt_in(
+    sources: dict[str, list[Doc]], tmp_path: Path
+) -> None:
+    for source, expected in (
+        ("chart-defaults", False),
+        ("chart-embedded", False),
+        ("chart-secret-metadata", True),
+    ):
+        configmap = next(d for d in of_kind(sources[source], "ConfigMap") if "app.yaml" in d.get("data", {}))
+        settings = load_configmap([configmap], tmp_path / source)
+        assert settings.kube.secret_metadata is expected, source
+    embedded = render_chart(
+        {"embedded": {"enabled": True}, "rbac": {"orchestrator": {"secretMetadata": True}}}
+    )
+    assert allows(rules_of(embedded, "aetherius"), verb="list", resource="secrets")
+    assert rbac_problems(embedded, secret_opt_in="ClusterRole/aetherius") == []

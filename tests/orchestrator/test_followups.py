@@ -10,8 +10,10 @@ import pytest
 
 from aetherius.config import OrchestratorSettings
 from aetherius.orchestrator.cooldown import MemoryCooldown
+from aetherius.orchestrator.inconclusive import INCONCLUSIVE_RETRIES, RETRY_ATTEMPTS, InconclusiveRetry
 from aetherius.orchestrator.model import Incident, ReportDraft
 from aetherius.orchestrator.ratelimit import MemoryRateLimiter
+from aetherius.orchestrator.resolver import Resolver
 from aetherius.orchestrator.service import REDIAGNOSE_LABEL, Orchestrator, Outcome
 from aetherius.orchestrator.storage import StoreRepository
 from aetherius.signals import Signal, dedup_key
@@ -111,8 +113,10 @@ async def test_incident_reason_and_root_cause_follow_the_latest_report(store: St
     assert stored.summary == "ImagePullBackOff: ImageNotFound", "a later Signal leaves the report's summary"
 
 
-async def test_inconclusive_diagnosis_is_retried_and_updates_the_incident(store: Store) -> None:
-    diagnoser = Scripted(("", "Unknown", ""), ("CrashLoopBackOff", "DependencyUnavailable", "critical"))
+async def test_inconclusive_diagnosis_is_retried_by_the_recheck_not_by_signals(store: Store) -> None:
+    diagnoser = Scripted(
+        ("", "Unknown", ""), ("", "Unknown", ""), ("CrashLoopBackOff", "DependencyUnavailable", "critical")
+    )
     orch = build(store, diagnoser)
     clock = [0.0]
     base = orch.clock
@@ -121,22 +125,76 @@ async def test_inconclusive_diagnosis_is_retried_and_updates_the_incident(store:
         return base() + timedelta(seconds=clock[0])
 
     orch.clock = later
+    retry = InconclusiveRetry(orch, interval=timedelta(seconds=60), clock=later)
+    resolver = Resolver(
+        repository=orch.repository,
+        probe=None,
+        resolve_after=timedelta(minutes=10),
+        recheck_interval=timedelta(seconds=60),
+        health=orch.health,
+        retry=retry,
+        clock=later,
+    )
     first = await orch.handle(pod_signal(reason="CrashLoopBackOff", cluster="retry"))
     assert first.incident_id is not None
+    incident_id = int(first.incident_id)
+    clock[0] = 600.0
     held = await orch.handle(pod_signal(reason="CrashLoopBackOff", cluster="retry", occurrence=2))
-    assert held.outcome is Outcome.RECORDED, "not retried at once"
-    clock[0] = 25.0
-    # NB: the memory cooldown keeps its own (real) clock: the retry mark is let go here.
-    assert isinstance(orch.cooldown, MemoryCooldown)
-    orch.cooldown._marks.clear()
-    retried = await orch.handle(pod_signal(reason="CrashLoopBackOff", cluster="retry", occurrence=3))
-    assert retried.outcome is Outcome.DIAGNOSED and retried.report_version == 2
-    stored = await store.get_incident(int(first.incident_id))
-    assert (stored.root_cause, stored.reason) == ("DependencyUnavailable", "CrashLoopBackOff")
+    assert held.outcome is Outcome.RECORDED, "a later Signal of the same evidence retries nothing"
+    assert diagnoser.calls == 1
+
+    clock[0] = 0.0
+    await resolver.sweep()  # starts this replica's schedule: attempt 1 after 60 s
+    assert diagnoser.calls == 1
+    clock[0] = 59.0
+    await resolver.sweep()
+    assert diagnoser.calls == 1
     clock[0] = 60.0
-    settled = await orch.handle(pod_signal(reason="CrashLoopBackOff", cluster="retry", occurrence=4))
-    assert settled.outcome is Outcome.RECORDED, "a conclusive report holds the whole cooldown"
-    assert diagnoser.calls == 2
+    await resolver.sweep()
+    assert diagnoser.calls == 2, "attempt 1"
+    assert [r.version for r in await store.list_reports(incident_id)] == [1], "still Unknown: no version"
+    clock[0] = 120.0
+    await resolver.sweep()
+    assert diagnoser.calls == 2, "attempt 2 only after 3 intervals"
+    clock[0] = 180.0
+    await resolver.sweep()
+    assert diagnoser.calls == 3, "attempt 2"
+    stored = await store.get_incident(incident_id)
+    assert (stored.root_cause, stored.reason) == ("DependencyUnavailable", "CrashLoopBackOff")
+    assert sorted(r.version for r in await store.list_reports(incident_id)) == [1, 2]
+    clock[0] = 10_000.0
+    await resolver.sweep()
+    assert diagnoser.calls == 3, "a conclusive report is not retried"
+
+
+async def test_inconclusive_retries_are_bounded_and_counted(store: Store) -> None:
+    diagnoser = Scripted(("", "Unknown", ""))
+    orch = build(store, diagnoser)
+    clock = [0.0]
+    base = orch.clock
+
+    def later() -> datetime:
+        return base() + timedelta(seconds=clock[0])
+
+    retry = InconclusiveRetry(orch, interval=timedelta(seconds=60), clock=later)
+    first = await orch.handle(pod_signal(reason="CrashLoopBackOff", cluster="bounded"))
+    assert first.incident_id is not None
+    incident = await orch.repository.get_incident(first.incident_id)
+    assert incident is not None
+    unchanged = INCONCLUSIVE_RETRIES.labels(result="unchanged")._value.get()
+    for step in range(0, 2000, 30):
+        clock[0] = float(step)
+        await retry(incident)
+    assert diagnoser.calls == 1 + RETRY_ATTEMPTS
+    assert INCONCLUSIVE_RETRIES.labels(result="unchanged")._value.get() == unchanged + RETRY_ATTEMPTS
+    assert [r.version for r in await store.list_reports(int(first.incident_id))] == [1]
+
+    other = InconclusiveRetry(orch, interval=timedelta(seconds=60), clock=later)
+    clock[0] = 0.0
+    await other(incident)
+    clock[0] = 5000.0
+    await other(incident)
+    assert diagnoser.calls == 1 + RETRY_ATTEMPTS, "another replica's schedule finds the attempts taken"
 
 
 async def test_rediagnose_request_bypasses_the_cooldown_and_adds_a_version(store: Store) -> None:

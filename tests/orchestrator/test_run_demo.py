@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,42 @@ def wait_for_incidents(
     raise AssertionError(f"incidents: {found}\n{cli.output()[-4000:]}")
 
 
+def clusters(url: str, token: str) -> list[dict[str, Any]]:
+    response = httpx.get(f"{url}/api/v1/clusters", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    listed: list[dict[str, Any]] = body["items"] if isinstance(body, dict) else body
+    return listed
+
+
+def assert_cluster_registered(url: str, token: str, *, cluster_id: str, method: str, cli: Cli) -> None:
+    """The cluster is listed, seen within seconds, with its detection and its watcher's health."""
+    deadline = time.monotonic() + 30
+    found: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        found = [c for c in clusters(url, token) if c["id"] == cluster_id]
+        if found and found[0]["watcher_health"].get("initial_list_done"):
+            break
+        time.sleep(0.3)
+    assert found, f"clusters: {clusters(url, token)}\n{cli.output()[-3000:]}"
+    cluster = found[0]
+    assert cluster["detected_by"] == method
+    seen = datetime.fromisoformat(cluster["last_seen"])
+    assert datetime.now(UTC) - seen < timedelta(seconds=30), cluster
+    health = cluster["watcher_health"]
+    assert health["initial_list_done"] is True and health["status"] == "ok", health
+    assert datetime.fromisoformat(health["last_progress"]) <= datetime.now(UTC)
+    with httpx.Client(base_url=url) as browser:
+        form = browser.get("/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert csrf is not None
+        browser.post("/login", data={"token": token, "csrf_token": csrf.group(1), "next": "/"})
+        overview = browser.get("/")
+    assert overview.status_code == 200
+    assert "No cluster has reported yet" not in overview.text
+    assert f"<strong>{cluster['name']}</strong>" in overview.text and "healthy" in overview.text
+
+
 def by_workload(found: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
     return {(i["namespace"], i["owner_name"] or i["object_name"]): i["root_cause"] for i in found}
 
@@ -132,6 +169,7 @@ def test_demo_shows_each_failure_once_with_its_root_cause_then_exits(env: dict[s
         found = wait_for_incidents(url, token, want=len(EXPECTED), cli=cli)
         assert by_workload(found) == EXPECTED
         assert len(found) == len(EXPECTED), "exactly one incident per failure"
+        assert_cluster_registered(url, token, cluster_id="demo", method="env", cli=cli)
         checkout = next(i for i in found if i["owner_name"] == "checkout")
         detail = httpx.get(
             f"{url}/api/v1/incidents/{checkout['id']}", headers={"Authorization": f"Bearer {token}"}
@@ -180,6 +218,10 @@ async def test_run_keeps_its_sqlite_file_and_prints_the_token_once(
         token = await asyncio.to_thread(first.wait_for, TOKEN)
         found = await asyncio.to_thread(wait_for_incidents, url, token, want=len(EXPECTED), cli=first)
         assert by_workload(found) == EXPECTED
+        (cluster_id,) = {i["cluster_id"] for i in found}
+        await asyncio.to_thread(
+            assert_cluster_registered, url, token, cluster_id=cluster_id, method="namespace_uid", cli=first
+        )
     finally:
         code = await asyncio.to_thread(first.stop)
     assert code == 0, first.output()[-4000:]

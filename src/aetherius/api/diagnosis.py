@@ -16,14 +16,22 @@ from aetherius.kube import KubeClient
 from aetherius.store import AuditEntry, Store
 
 
-def live_diagnose(client: KubeClient, *, store: Store, cluster: str) -> DiagnoseFn:
-    """A ``DiagnoseFn`` scanning one namespace of the cluster ``client`` talks to."""
+def live_diagnose(
+    client: KubeClient, *, store: Store, cluster: str, secret_metadata: bool = False
+) -> DiagnoseFn:
+    """A ``DiagnoseFn`` scanning one namespace of the cluster ``client`` talks to.
+
+    ``secret_metadata`` is ``kube.secret_metadata``: Secrets listed metadata-only, to check that a
+    referenced Secret exists (off by default: it needs ``list secrets`` RBAC).
+    """
 
     async def run(namespace: str, cluster_id: str | None) -> dict[str, Any]:
         scan_id = new_scan_id()
         audit = MemoryAuditSink()
         result = await diagnose(
-            live_gateway(client, cluster=cluster, audit=audit), namespace=namespace, scan_id=scan_id
+            live_gateway(client, cluster=cluster, audit=audit, secret_metadata=secret_metadata),
+            namespace=namespace,
+            scan_id=scan_id,
         )
         await store.record_audit(
             [

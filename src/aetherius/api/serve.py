@@ -43,7 +43,12 @@ async def serve(settings: Settings, *, announce: Callable[[str], None]) -> None:
                 from aetherius.kube import KubeClient
 
                 kube = await KubeClient.from_settings(settings.kube)
-                diagnose = live_diagnose(kube, store=store, cluster=settings.cluster_id or "default")
+                diagnose = live_diagnose(
+                    kube,
+                    store=store,
+                    cluster=settings.cluster_id or "default",
+                    secret_metadata=settings.kube.secret_metadata,
+                )
             app = create_app(settings=settings, store=store, bus=bus, diagnose=diagnose)
             api = settings.api
             config = uvicorn.Config(

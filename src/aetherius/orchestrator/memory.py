@@ -13,7 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from aetherius.orchestrator.grouping import IncidentKey
-from aetherius.orchestrator.model import Incident, ReportDraft, SignalOutcome, object_label
+from aetherius.orchestrator.model import (
+    Incident,
+    ReportDraft,
+    SignalOutcome,
+    findings_digest,
+    object_label,
+)
 from aetherius.signals import SEVERITY_RANK, Signal
 
 
@@ -125,6 +131,13 @@ class MemoryRepository:
             for n in self.notices
         ]
         return incident.report_version
+
+    async def latest_findings_digest(self, incident_id: str) -> str | None:
+        mine = [r for r in self.reports if r.incident_id == incident_id]
+        if not mine:
+            return None
+        latest = max(mine, key=lambda r: r.version).report
+        return findings_digest(latest.findings)
 
     async def open_incidents(self, *, cluster_id: str | None = None) -> list[Incident]:
         return [

@@ -9,6 +9,8 @@ in-process one.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,6 +63,26 @@ def evidence_digest(incident: Incident, signal: Signal) -> str:
     return dedup_key(
         incident.fingerprint, canonical_reason(signal.reason), incident.severity, signal.container
     )
+
+
+def findings_digest(findings: Sequence[dict[str, Any]]) -> str:
+    """What a report concluded, in a key that changes only when its findings do.
+
+    The same material as the reports' ``evidence_hash`` (object, reason, root cause, evidence
+    lines), computed from the findings as stored, so a fresh draft compares with a stored report.
+    """
+    material = sorted(
+        (
+            str(f.get("kind", "")),
+            str(f.get("namespace", "")),
+            str(f.get("name", "")),
+            str(f.get("reason", "")),
+            str(f.get("root_cause", "")),
+            tuple(sorted(str(line) for line in f.get("evidence") or [])),
+        )
+        for f in findings
+    )
+    return hashlib.sha256(json.dumps(material).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +142,9 @@ class IncidentRepository(Protocol):
 
     async def save_report(self, *, incident_id: str, digest: str, report: ReportDraft, now: datetime) -> int:
         """Add a report version (releasing held notifications); return the version."""
+
+    async def latest_findings_digest(self, incident_id: str) -> str | None:
+        """``findings_digest`` of the incident's latest report; None before the first."""
 
     async def open_incidents(self, *, cluster_id: str | None = None) -> list[Incident]: ...
 

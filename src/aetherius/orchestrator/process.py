@@ -21,6 +21,7 @@ from aetherius.knowledge import shipped_runbooks_dir, sync_runbooks
 from aetherius.kube import KubeClient
 from aetherius.kube.credentials import CredentialsError
 from aetherius.logs import get_logger
+from aetherius.orchestrator.clusters import ClusterRegistry
 from aetherius.orchestrator.diagnose import EngineDiagnoser, GatewayHealthProbe
 from aetherius.orchestrator.owners import PodOwnerLookup
 from aetherius.orchestrator.runtime import OrchestratorRole, build_orchestrator
@@ -95,12 +96,18 @@ class OrchestratorProcess:
         kube: KubeClient,
         redis_url: str | None = None,
         prune_interval: float = PRUNE_INTERVAL,
+        role: str = "orchestrator",
     ) -> None:
         self.settings = settings
         self.store = store
         self.prune_interval = prune_interval
         repository = StoreRepository(store)
-        backend = LiveBackend(kube, cluster=settings.cluster_id or "")
+        self.clusters = ClusterRegistry(
+            store, progress_timeout=settings.health.progress_timeout.total_seconds(), role=role
+        )
+        backend = LiveBackend(
+            kube, cluster=settings.cluster_id or "", secret_metadata=settings.kube.secret_metadata
+        )
         self.role: OrchestratorRole = build_orchestrator(
             settings,
             bus=bus,
@@ -110,6 +117,7 @@ class OrchestratorProcess:
             store_marks=StoreCooldownMarks(store),
             redis_url=redis_url,
             enricher=PodOwnerLookup(backend, repository=repository),
+            clusters=self.clusters,
         )
 
     async def sync_knowledge(self) -> None:
@@ -139,6 +147,7 @@ class OrchestratorProcess:
         side = [
             asyncio.create_task(dispatcher.run(side_stop), name="notifications"),
             asyncio.create_task(self._prune(side_stop), name="prune"),
+            asyncio.create_task(self.clusters.run(side_stop), name="clusters"),
         ]
         try:
             await self.role.run(stop)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -133,6 +133,7 @@ class Resolver:
         resolve_after: timedelta,
         recheck_interval: timedelta,
         health: HealthClock,
+        retry: Callable[[Incident], Awaitable[None]] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.repository = repository
@@ -140,6 +141,7 @@ class Resolver:
         self.resolve_after = resolve_after
         self.recheck_interval = recheck_interval
         self.health = health
+        self.retry = retry  # the inconclusive re-diagnosis (``InconclusiveRetry``), on every sweep
         self.clock = clock
 
     async def sweep(self) -> list[str]:
@@ -148,6 +150,8 @@ class Resolver:
         open_ids: set[str] = set()
         for incident in await self.repository.open_incidents():
             open_ids.add(incident.id)
+            if self.retry is not None:
+                await self.retry(incident)  # never raises: its failures are its own to count
             now = self.clock()
             since = self.health.since(incident)
             if since is not None and now - since >= self.resolve_after:
@@ -171,6 +175,9 @@ class Resolver:
             elif healthy is False:
                 self.health.clear(incident.id)
         self.health.retain(open_ids)
+        retain = getattr(self.retry, "retain", None)
+        if retain is not None:
+            retain(open_ids)
         return resolved
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -65,9 +65,11 @@ async def run_roles(
 ) -> None:
     """The three roles over opened connections until ``stop`` (or one of them ends)."""
     secret = await ensure_first_admin(conn.store)
-    process = OrchestratorProcess(settings, store=conn.store, bus=conn.bus, kube=conn.kube)
+    process = OrchestratorProcess(settings, store=conn.store, bus=conn.bus, kube=conn.kube, role="run")
     scanner = NamespaceScanner(
-        LiveBackend(conn.kube, cluster=settings.cluster_id or ""),
+        LiveBackend(
+            conn.kube, cluster=settings.cluster_id or "", secret_metadata=settings.kube.secret_metadata
+        ),
         repository=StoreRepository(conn.store),
         cluster_id=settings.cluster_id or "",
     )
@@ -86,7 +88,10 @@ async def run_roles(
     inner = asyncio.Event()
     tasks = {
         asyncio.create_task(process.run(inner), name="orchestrator"),
-        asyncio.create_task(run_watcher(settings, bus=conn.bus, kube=conn.kube, stop=inner), name="watcher"),
+        asyncio.create_task(
+            run_watcher(settings, bus=conn.bus, kube=conn.kube, stop=inner, clusters=process.clusters),
+            name="watcher",
+        ),
         asyncio.create_task(_serve_api(server, inner), name="api"),
     }
     waiting = asyncio.create_task(stop.wait())

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from aetherius.bus.base import SignalBus
 from aetherius.config import Settings
 from aetherius.logs import get_logger
+from aetherius.orchestrator.clusters import ClusterRegistry
 from aetherius.orchestrator.consumer import Consumer
 from aetherius.orchestrator.cooldown import (
     CooldownMarks,
@@ -27,6 +28,7 @@ from aetherius.orchestrator.cooldown import (
     RedisCooldown,
     redis_client,
 )
+from aetherius.orchestrator.inconclusive import InconclusiveRetry
 from aetherius.orchestrator.model import IncidentRepository
 from aetherius.orchestrator.owners import SignalEnricher
 from aetherius.orchestrator.ratelimit import DiagnosisRateLimiter, MemoryRateLimiter, RedisRateLimiter
@@ -71,6 +73,7 @@ def build_orchestrator(
     store_marks: CooldownMarks | None = None,
     redis_url: str | None = None,
     enricher: SignalEnricher | None = None,
+    clusters: ClusterRegistry | None = None,
 ) -> OrchestratorRole:
     """The orchestrator role over the given bus, store and engine.
 
@@ -102,6 +105,7 @@ def build_orchestrator(
         settings=conf,
         health=health,
         enricher=enricher,
+        clusters=clusters,
     )
     consumer = Consumer(
         bus=bus,
@@ -118,6 +122,7 @@ def build_orchestrator(
         resolve_after=conf.resolve_after,
         recheck_interval=conf.recheck_interval,
         health=health,
+        retry=InconclusiveRetry(orchestrator, interval=conf.recheck_interval),
     )
     return OrchestratorRole(orchestrator=orchestrator, consumer=consumer, resolver=resolver, redis=client)
 

@@ -20,9 +20,17 @@ from prometheus_client import Counter, Histogram
 
 from aetherius.config import OrchestratorSettings
 from aetherius.logs import get_logger
+from aetherius.orchestrator.clusters import ClusterRegistry
 from aetherius.orchestrator.cooldown import CooldownMarks
 from aetherius.orchestrator.grouping import IncidentKey, incident_key
-from aetherius.orchestrator.model import Incident, IncidentRepository, ReportDraft, evidence_digest, utcnow
+from aetherius.orchestrator.model import (
+    Incident,
+    IncidentRepository,
+    ReportDraft,
+    evidence_digest,
+    findings_digest,
+    utcnow,
+)
 from aetherius.orchestrator.owners import SignalEnricher
 from aetherius.orchestrator.ratelimit import DiagnosisRateLimiter
 from aetherius.orchestrator.resolver import HealthClock
@@ -34,9 +42,6 @@ REDIAGNOSE_LABEL = "aetherius.io/rediagnose"
 # A cooldown mark another replica holds is believed for this long before Redis is asked again.
 _HELD_BELIEVED = 30.0
 _HELD_REMEMBERED = 20_000
-# An inconclusive diagnosis (root cause Unknown: e.g. the crash logs did not exist yet) is retried
-# once per this many seconds while new Signals keep coming, instead of once per cooldown.
-INCONCLUSIVE_RETRY = 20.0
 
 DIAGNOSES = Counter("aetherius_orchestrator_diagnoses_total", "Diagnoses run, by result", ["result"])
 DIAGNOSIS_SECONDS = Histogram(
@@ -57,6 +62,7 @@ class Outcome(enum.StrEnum):
     DUPLICATE = "duplicate"  # a redelivery of a Signal already fully handled
     RESOLVING = "resolving"
     DEFERRED = "deferred"  # rate limited: back to the bus for later
+    UNCHANGED = "unchanged"  # re-diagnosed; the findings are the latest report's: no version added
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,7 @@ class Orchestrator:
         settings: OrchestratorSettings,
         health: HealthClock | None = None,
         enricher: SignalEnricher | None = None,
+        clusters: ClusterRegistry | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.repository = repository
@@ -88,6 +95,7 @@ class Orchestrator:
         self.settings = settings
         self.clock = clock
         self.enricher = enricher
+        self.clusters = clusters
         # cooldown key -> (clock) timestamp until which it is known to be held (by anyone)
         self._held: dict[str, float] = {}
 
@@ -95,6 +103,8 @@ class Orchestrator:
         """Handle one Signal; raises when the store or the diagnosis fails (the caller naks)."""
         if signal.source == "api" and REDIAGNOSE_LABEL in signal.labels:
             return await self._rediagnose(signal, redelivered=redelivered)
+        if self.clusters is not None:
+            await self.clusters.seen(signal.cluster_id)
         if self.enricher is not None:
             signal = await self.enricher.complete(signal)
         key = incident_key(signal)
@@ -111,10 +121,8 @@ class Orchestrator:
         ttl = cooldown.total_seconds()
         # NB: the claim names the evidence per reopening: the same evidence is diagnosed once per
         # cooldown, whichever replica and however many Signals carry it.
+        # An inconclusive report (Unknown) is retried by the resolver's re-check, not by Signals.
         claim_key = f"{incident.fingerprint}:{incident.reopen_count}:{digest}"
-        retry_key, retry_ttl = f"{claim_key}:inconclusive", min(ttl, INCONCLUSIVE_RETRY)
-        if incident.report_version >= 1 and incident.root_cause in ("", "Unknown"):
-            claim_key, ttl = retry_key, retry_ttl
         maybe_ours = redelivered or recorded.duplicate
         if not maybe_ours and self._known_held(claim_key):
             return Handled(Outcome.RECORDED, incident_id=incident.id)
@@ -132,11 +140,7 @@ class Orchestrator:
         wait = await self.limiter.try_acquire(incident.cluster_id)
         if wait > 0:
             return Handled(Outcome.DEFERRED, incident_id=incident.id, retry_after=wait)
-        version, root_cause = await self._diagnose(incident, digest=digest)
-        if root_cause == "Unknown" and claim_key != retry_key:
-            # Inconclusive: the next Signal after ``INCONCLUSIVE_RETRY`` s tries again.
-            await self.cooldown.claim(retry_key, owner=signal.msg_id, ttl=retry_ttl)
-            self._remember_held(retry_key, retry_ttl)
+        version, _ = await self._diagnose(incident, digest=digest)
         return Handled(Outcome.DIAGNOSED, incident_id=incident.id, report_version=version)
 
     def _known_held(self, key: str) -> bool:
@@ -198,7 +202,30 @@ class Orchestrator:
         version, _ = await self._diagnose(incident, digest=digest)
         return Handled(Outcome.DIAGNOSED, incident_id=incident.id, report_version=version)
 
-    async def _diagnose(self, incident: Incident, *, digest: str) -> tuple[int, str]:
+    async def retry_inconclusive(
+        self, incident: Incident, *, claim_key: str, ttl: float, owner: str
+    ) -> Handled:
+        """Diagnose an incident whose latest report is Unknown again (the resolver's re-check).
+
+        ``claim_key`` names the attempt, so one replica makes it. A version is added only when the
+        findings differ from the latest report's: an empty cluster re-diagnosed stays one report.
+        """
+        wait = await self.limiter.try_acquire(incident.cluster_id)
+        if wait > 0:
+            return Handled(Outcome.DEFERRED, incident_id=incident.id, retry_after=wait)
+        # NB: ``owner`` is the replica's own: a mark's owner may claim it again (redelivery).
+        if not await self.cooldown.claim(claim_key, owner=owner, ttl=ttl):
+            return Handled(Outcome.RECORDED, incident_id=incident.id)  # another replica's attempt
+        digest = f"recheck:{claim_key}"
+        version, _ = await self._diagnose(incident, digest=digest, only_if_changed=True)
+        if version == 0:
+            return Handled(Outcome.UNCHANGED, incident_id=incident.id)
+        return Handled(Outcome.DIAGNOSED, incident_id=incident.id, report_version=version)
+
+    async def _diagnose(
+        self, incident: Incident, *, digest: str, only_if_changed: bool = False
+    ) -> tuple[int, str]:
+        """Run the diagnosis and store its report; version 0: unchanged findings, nothing stored."""
         diagnosis_id = str(uuid.uuid4())
         with DIAGNOSIS_SECONDS.time():
             try:
@@ -207,6 +234,11 @@ class Orchestrator:
                 DIAGNOSES.labels(result="error").inc()
                 raise
             report.diagnosis_id = diagnosis_id
+            if only_if_changed and findings_digest(report.findings) == (
+                await self.repository.latest_findings_digest(incident.id)
+            ):
+                DIAGNOSES.labels(result="unchanged").inc()
+                return 0, report.root_cause
             version = await self.repository.save_report(
                 incident_id=incident.id, digest=digest, report=report, now=self.clock()
             )

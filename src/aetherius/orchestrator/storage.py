@@ -13,7 +13,7 @@ from typing import Any
 
 from aetherius.knowledge import KnowledgeRetriever, StoreRetriever
 from aetherius.orchestrator.grouping import IncidentKey
-from aetherius.orchestrator.model import Incident, ReportDraft, SignalOutcome
+from aetherius.orchestrator.model import Incident, ReportDraft, SignalOutcome, findings_digest
 from aetherius.reports import compose_report, evidence_hash, render_markdown
 from aetherius.signals import ObjectRef, Signal
 from aetherius.store import AuditEntry, IncidentFilters, IncidentUpsert, InvalidTransition, NotFound, Store
@@ -138,6 +138,15 @@ class StoreRepository:
             if (reason, severity) != (row.reason, row.severity):
                 row.reason, row.severity = reason, severity
                 row.version += 1
+
+    async def latest_findings_digest(self, incident_id: str) -> str | None:
+        try:
+            latest = await self.store.latest_report(int(incident_id))
+        except NotFound:
+            return None
+        if latest is None:
+            return None
+        return findings_digest(list(latest.document.get("findings") or []))
 
     async def open_incidents(self, *, cluster_id: str | None = None) -> list[Incident]:
         found: list[Incident] = []

@@ -13,6 +13,7 @@ from aetherius.config import Settings
 from aetherius.kube import KubeClient
 from aetherius.kube.cluster_id import ClusterIdError, detect_cluster_id
 from aetherius.logs import get_logger
+from aetherius.orchestrator.clusters import ClusterRegistry
 from aetherius.watch.watcher import Watcher
 
 log = get_logger(__name__)
@@ -22,7 +23,15 @@ class WatcherFailed(Exception):
     """The watcher could not start or stopped by itself; the message is for a person."""
 
 
-async def run_watcher(settings: Settings, *, bus: StatefulBus, kube: KubeClient, stop: asyncio.Event) -> None:
+async def run_watcher(
+    settings: Settings,
+    *,
+    bus: StatefulBus,
+    kube: KubeClient,
+    stop: asyncio.Event,
+    clusters: ClusterRegistry | None = None,
+) -> None:
+    """Watch until ``stop``; ``clusters`` learns the cluster id's detection and the watcher's health."""
     try:
         cluster_id, method = await detect_cluster_id(kube, configured=settings.cluster_id)
     except ClusterIdError as exc:
@@ -30,6 +39,8 @@ async def run_watcher(settings: Settings, *, bus: StatefulBus, kube: KubeClient,
     watcher = Watcher(client=kube, bus=bus, settings=settings, cluster_id=cluster_id)
     await watcher.start()
     log.info("watcher started", cluster_id=cluster_id, cluster_id_method=method)
+    if clusters is not None:
+        clusters.attach_watcher(cluster_id, method=method, watcher=watcher)
     waiter = asyncio.create_task(watcher.wait())
     stopper = asyncio.create_task(stop.wait())
     try:
@@ -39,6 +50,8 @@ async def run_watcher(settings: Settings, *, bus: StatefulBus, kube: KubeClient,
         waiter.cancel()
         stopper.cancel()
         flushed = await watcher.stop(flush_timeout=10.0)
+        if clusters is not None:
+            clusters.detach_watcher(cluster_id)
         if not flushed:
             log.warning("watcher queue not fully flushed at stop")
     if failed:

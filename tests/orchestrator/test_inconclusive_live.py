@@ -1,0 +1,79 @@
+"""An incident diagnosed too early (Unknown) gets its root cause from the re-check, no Signal needed.
+
+The demo's sim before its timeline plays: the checkout Signal arrives while the cluster shows no
+failure yet, so the first report is Unknown. The timeline then plays (the crash loop and its OOM
+kills appear in the cluster), no further Signal is sent, and the resolver's periodic re-check
+re-diagnoses the incident live: a second report version with the real root cause.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from aetherius.config import OrchestratorSettings
+from aetherius.gateway import LiveBackend
+from aetherius.kube import KubeClient
+from aetherius.orchestrator.cooldown import MemoryCooldown
+from aetherius.orchestrator.diagnose import EngineDiagnoser
+from aetherius.orchestrator.inconclusive import InconclusiveRetry
+from aetherius.orchestrator.ratelimit import MemoryRateLimiter
+from aetherius.orchestrator.resolver import Resolver
+from aetherius.orchestrator.service import Orchestrator
+from aetherius.orchestrator.storage import StoreRepository
+from aetherius.sim import SimCluster
+from aetherius.store import Store
+from tests.orchestrator.factories import pod_signal
+from tests.orchestrator.test_diagnose import store as store
+
+
+async def test_unknown_at_first_then_diagnosed_by_the_recheck(store: Store, tmp_path: Path) -> None:
+    async with (
+        SimCluster("demo") as sim,
+        await KubeClient.from_kubeconfig(sim.write_kubeconfig(tmp_path / "kubeconfig")) as kube,
+    ):
+        repository = StoreRepository(store)
+        orch = Orchestrator(
+            repository=repository,
+            diagnoser=EngineDiagnoser(LiveBackend(kube, cluster="demo"), repository=repository),
+            cooldown=MemoryCooldown(),
+            limiter=MemoryRateLimiter(per_minute=6000, burst=100),
+            settings=OrchestratorSettings(),
+        )
+        clock = [0.0]
+        base = orch.clock
+
+        def later() -> datetime:
+            return base() + timedelta(seconds=clock[0])
+
+        resolver = Resolver(
+            repository=repository,
+            probe=None,
+            resolve_after=timedelta(minutes=10),
+            recheck_interval=timedelta(seconds=60),
+            health=orch.health,
+            retry=InconclusiveRetry(orch, interval=timedelta(seconds=60), clock=later),
+            clock=later,
+        )
+        first = await orch.handle(
+            pod_signal(
+                reason="OOMKilled",
+                rs="checkout-5d8f7c9b6",
+                pod="checkout-5d8f7c9b6-q7x2m",
+                container="checkout",
+                cluster="demo",
+            )
+        )
+        assert first.incident_id is not None
+        incident_id = int(first.incident_id)
+        assert (await store.get_incident(incident_id)).root_cause == "Unknown"
+        await resolver.sweep()
+        sim.timeline.advance(90)  # the failure appears in the cluster; no Signal is sent
+        clock[0] = 60.0
+        await resolver.sweep()
+    stored = await store.get_incident(incident_id)
+    assert stored.root_cause == "OutOfMemory"
+    reports = await store.list_reports(incident_id)
+    assert sorted(r.version for r in reports) == [1, 2]
+    assert reports[0].document["evidence"], "the re-check's report carries its evidence"
+    assert await store.list_audit(incident_id=incident_id), "its reads are audited under the incident"
