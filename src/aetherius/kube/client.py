@@ -264,6 +264,21 @@ class KubeClient:
         async with self._request("GET", path, params=params, timeout=timeout) as response:
             yield _lines(response, path)
 
+    @asynccontextmanager
+    async def stream_line_batches(
+        self, path: str, *, params: Params | None = None, inactivity_timeout: float = 90.0
+    ) -> AsyncIterator[AsyncIterator[list[bytes]]]:
+        """Like ``stream_lines``, but one list of the complete lines of each received chunk.
+
+        A watch delivers hundreds of events per chunk; handing them over as a list saves an
+        async-generator round trip per event on the hot path.
+        """
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.request_timeout, sock_read=inactivity_timeout
+        )
+        async with self._request("GET", path, params=params, timeout=timeout) as response:
+            yield _line_batches(response, path)
+
 
 def check_metadata_only(path: str, document: dict[str, Any], accept: str) -> None:
     """Refuse a body that is not the metadata-only form asked for (a server ignoring ``as=``)."""
@@ -280,6 +295,12 @@ def check_metadata_only(path: str, document: dict[str, Any], accept: str) -> Non
 
 
 async def _lines(response: aiohttp.ClientResponse, path: str) -> AsyncIterator[bytes]:
+    async for lines in _line_batches(response, path):
+        for line in lines:
+            yield line
+
+
+async def _line_batches(response: aiohttp.ClientResponse, path: str) -> AsyncIterator[list[bytes]]:
     pending = b""
     try:
         async for chunk in response.content.iter_any():
@@ -287,10 +308,11 @@ async def _lines(response: aiohttp.ClientResponse, path: str) -> AsyncIterator[b
                 chunk = pending + chunk
             lines = chunk.split(b"\n")
             pending = lines.pop()
-            for line in lines:
-                if line:
-                    yield line
+            if b"" in lines:
+                lines = [line for line in lines if line]
+            if lines:
+                yield lines
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise KubeConnectionError(f"stream {path}: {type(exc).__name__}: {exc}") from exc
     if pending.strip():
-        yield pending
+        yield [pending]

@@ -202,29 +202,30 @@ class Reflector:
         }
         decoder = self.spec.watch_decoder
         handle, counted = self.sink.handle, WATCH_EVENTS.labels(resource=self.spec.name, type="any")
-        async with self.client.stream_lines(
+        async with self.client.stream_line_batches(
             self.path, params=params, inactivity_timeout=self.settings.read_inactivity_timeout.total_seconds()
-        ) as lines:
+        ) as batches:
             self.synced = True
-            async for line in lines:
+            async for lines in batches:
                 self.last_progress = time.monotonic()
-                try:
-                    event = decoder.decode(line)
-                except msgspec.ValidationError:
-                    self._raise_status(line)
-                    raise
-                watch_type = event.type
-                rv = event.object.metadata.resourceVersion
-                self.events_seen += 1
-                counted.inc()
-                if watch_type == "BOOKMARK":
-                    await self.sink.checkpoint(self, rv)
-                elif watch_type == "ERROR":
-                    self._raise_status(line)
-                else:
-                    await handle(self, watch_type, event.object, rv)
-                if rv:
-                    self.resource_version = rv
+                for line in lines:
+                    try:
+                        event = decoder.decode(line)
+                    except msgspec.ValidationError:
+                        self._raise_status(line)
+                        raise
+                    watch_type = event.type
+                    rv = event.object.metadata.resourceVersion
+                    self.events_seen += 1
+                    if watch_type == "BOOKMARK":
+                        await self.sink.checkpoint(self, rv)
+                    elif watch_type == "ERROR":
+                        self._raise_status(line)
+                    else:
+                        await handle(self, watch_type, event.object, rv)
+                    if rv:
+                        self.resource_version = rv
+                counted.inc(len(lines))
                 self._backoff = BACKOFF_START
 
     def _raise_status(self, line: bytes) -> None:
