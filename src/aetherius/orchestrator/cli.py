@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from aetherius.cli.common import (
+    BusOption,
     ConfigOption,
     InClusterOption,
     KubeconfigOption,
@@ -18,9 +19,6 @@ from aetherius.cli.common import (
 )
 from aetherius.config import Settings
 
-BusOption = Annotated[
-    str | None, typer.Option("--bus", help="Message bus URL: nats://host:4222 or memory://.")
-]
 DatabaseOption = Annotated[
     str | None,
     typer.Option(
