@@ -42,7 +42,9 @@ def _needs(cs: Obj, ctx: Context) -> bool | None:
     if isinstance(last, dict) and last.get("reason") != "OOMKilled":
         age = ctx.age(last.get("finishedAt"))
         restarts = cs.get("restartCount")
-        if age is not None and age <= RECENT_RESTART_S and isinstance(restarts, int) and restarts >= 3:
+        # NB: a recent crash is read at any restart count: between two crashes of a crash loop the
+        # container runs again, and its previous instance is the only place the cause is written.
+        if age is not None and age <= RECENT_RESTART_S and isinstance(restarts, int) and restarts >= 1:
             return True
     return None
 
