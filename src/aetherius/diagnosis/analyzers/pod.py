@@ -211,7 +211,7 @@ def _container(view: PodView, ctx: Context, cs: Obj, *, init: bool) -> Finding |
                 container=name,
                 summary=f"Container {name} was OOM-killed {_ago(ctx, last)} ({cause.words}) and restarted ({restarts} restarts).",
             )
-        if restarts >= 3 and not pod_pending.liveness_failures(view):
+        if restarts >= 1 and not pod_pending.liveness_failures(view):
             cause = crash_cause(
                 view,
                 ctx,
@@ -220,16 +220,26 @@ def _container(view: PodView, ctx: Context, cs: Obj, *, init: bool) -> Finding |
                 where="lastState.terminated",
                 restart_count=restarts,
             )
-            return make(
-                view,
-                ctx,
-                reason="CrashLoopBackOff",
-                cause=cause,
-                severity="warning",
-                container=name,
-                summary=f"Container {name} keeps restarting ({restarts} restarts, last {_ago(ctx, last)}): it {cause.words}.",
-            )
+            # NB: between two crashes of a young crash loop the container runs again; one or two
+            # restarts are a finding when the dead instance says why (its log, its status), so a
+            # diagnosis landing in that window is not blind. Unexplained, it takes three.
+            if restarts >= 3 or cause.root_cause != "Unknown":
+                return make(
+                    view,
+                    ctx,
+                    reason="CrashLoopBackOff",
+                    cause=cause,
+                    severity="warning",
+                    container=name,
+                    summary=f"Container {name} {_restarting(restarts, ago=_ago(ctx, last))}: it {cause.words}.",
+                )
     return None
+
+
+def _restarting(restarts: int, *, ago: str) -> str:
+    if restarts >= 3:
+        return f"keeps restarting ({restarts} restarts, last {ago})"
+    return f"restarted {'once' if restarts == 1 else 'twice'} after crashing (last {ago})"
 
 
 def _recent(ctx: Context, terminated: Obj) -> bool:
