@@ -14,7 +14,7 @@ from aetherius.orchestrator.inconclusive import INCONCLUSIVE_RETRIES, RETRY_ATTE
 from aetherius.orchestrator.model import Incident, ReportDraft
 from aetherius.orchestrator.ratelimit import MemoryRateLimiter
 from aetherius.orchestrator.resolver import Resolver
-from aetherius.orchestrator.service import REDIAGNOSE_LABEL, Orchestrator, Outcome
+from aetherius.orchestrator.service import REDIAGNOSE_LABEL, SIGNAL_RETRIES, Orchestrator, Outcome
 from aetherius.orchestrator.storage import StoreRepository
 from aetherius.signals import Signal, dedup_key
 from aetherius.store import IncidentFilters, Store
@@ -113,7 +113,42 @@ async def test_incident_reason_and_root_cause_follow_the_latest_report(store: St
     assert stored.summary == "ImagePullBackOff: ImageNotFound", "a later Signal leaves the report's summary"
 
 
-async def test_inconclusive_diagnosis_is_retried_by_the_recheck_not_by_signals(store: Store) -> None:
+async def test_inconclusive_diagnosis_is_retried_on_the_next_crash_not_on_repeats(store: Store) -> None:
+    diagnoser = Scripted(
+        ("", "Unknown", ""), ("", "Unknown", ""), ("CrashLoopBackOff", "DependencyUnavailable", "critical")
+    )
+    orch = build(store, diagnoser)
+    retried = {r: SIGNAL_RETRIES.labels(result=r)._value.get() for r in ("unchanged", "diagnosed")}
+    first = await orch.handle(pod_signal(reason="CrashLoopBackOff", cluster="crash"))
+    assert first.incident_id is not None
+    incident_id = int(first.incident_id)
+    assert (await store.get_incident(incident_id)).root_cause == "Unknown"
+    again = await orch.handle(pod_signal(reason="CrashLoopBackOff", cluster="crash"), redelivered=True)
+    assert again.outcome is Outcome.DUPLICATE and diagnoser.calls == 1, "a redelivery is no new crash"
+    event = pod_signal(reason="BackOff", cluster="crash", source="event", occurrence=7)
+    assert (await orch.handle(event)).outcome is Outcome.RECORDED, "an Event's repeat is no new crash"
+    assert diagnoser.calls == 1
+
+    restarted = await orch.handle(pod_signal(reason="Error", cluster="crash", occurrence=2))
+    assert (restarted.outcome, diagnoser.calls) == (Outcome.UNCHANGED, 2), "the next crash looks again"
+    other_pod = pod_signal(
+        reason="CrashLoopBackOff", cluster="crash", pod="api-7d9f8c6b5-b2b2b", occurrence=2
+    )
+    assert (await orch.handle(other_pod)).outcome is Outcome.RECORDED, "one look per occurrence"
+    assert diagnoser.calls == 2
+    assert [r.version for r in await store.list_reports(incident_id)] == [1], "still Unknown: no version"
+
+    third = await orch.handle(pod_signal(reason="CrashLoopBackOff", cluster="crash", occurrence=3))
+    assert (third.outcome, third.report_version, diagnoser.calls) == (Outcome.DIAGNOSED, 2, 3)
+    stored = await store.get_incident(incident_id)
+    assert (stored.root_cause, stored.reason) == ("DependencyUnavailable", "CrashLoopBackOff")
+    later = await orch.handle(pod_signal(reason="CrashLoopBackOff", cluster="crash", occurrence=4))
+    assert later.outcome is Outcome.RECORDED and diagnoser.calls == 3, "a conclusive report is kept"
+    assert SIGNAL_RETRIES.labels(result="unchanged")._value.get() == retried["unchanged"] + 1
+    assert SIGNAL_RETRIES.labels(result="diagnosed")._value.get() == retried["diagnosed"] + 1
+
+
+async def test_inconclusive_diagnosis_of_a_quiet_incident_is_retried_by_the_recheck(store: Store) -> None:
     diagnoser = Scripted(
         ("", "Unknown", ""), ("", "Unknown", ""), ("CrashLoopBackOff", "DependencyUnavailable", "critical")
     )
@@ -138,12 +173,7 @@ async def test_inconclusive_diagnosis_is_retried_by_the_recheck_not_by_signals(s
     first = await orch.handle(pod_signal(reason="CrashLoopBackOff", cluster="retry"))
     assert first.incident_id is not None
     incident_id = int(first.incident_id)
-    clock[0] = 600.0
-    held = await orch.handle(pod_signal(reason="CrashLoopBackOff", cluster="retry", occurrence=2))
-    assert held.outcome is Outcome.RECORDED, "a later Signal of the same evidence retries nothing"
-    assert diagnoser.calls == 1
 
-    clock[0] = 0.0
     await resolver.sweep()  # starts this replica's schedule: attempt 1 after 60 s
     assert diagnoser.calls == 1
     clock[0] = 59.0

@@ -5,7 +5,8 @@ yet, the scheduler had not spoken). The resolver's periodic sweep hands each suc
 here; attempt ``k`` (1…``attempts``) is due ``interval × (2^k − 1)`` after this replica first saw
 it inconclusive (1, 3, 7 intervals: growing spacing), and each attempt is a cooldown claim of its
 own, so across replicas it runs once. A retry adds a report version only when the findings
-changed. No Signal triggers a retry: a quiet incident gets its root cause all the same.
+changed. This is the backstop for an incident that goes quiet; one that keeps failing is also
+tried again on its next crash or restart (``Orchestrator.handle``), without waiting for the timer.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 from prometheus_client import Counter
 
 from aetherius.logs import get_logger
-from aetherius.orchestrator.model import Incident, utcnow
+from aetherius.orchestrator.model import Incident, inconclusive, utcnow
 from aetherius.orchestrator.service import Orchestrator, Outcome
 
 log = get_logger(__name__)
@@ -28,10 +29,6 @@ INCONCLUSIVE_RETRIES = Counter(
     ["result"],  # diagnosed | unchanged | claimed_elsewhere | deferred | error
 )
 RETRY_ATTEMPTS = 3
-
-
-def inconclusive(incident: Incident) -> bool:
-    return incident.report_version >= 1 and incident.root_cause in ("", "Unknown")
 
 
 class InconclusiveRetry:

@@ -54,6 +54,11 @@ class Incident:
     root_cause: str = ""  # of the latest report; "" before the first
 
 
+def inconclusive(incident: Incident) -> bool:
+    """Whether the incident's latest report found no root cause (often: it came too early)."""
+    return incident.report_version >= 1 and incident.root_cause in ("", "Unknown")
+
+
 def evidence_digest(incident: Incident, signal: Signal) -> str:
     """What was observed, in a key that changes only when the evidence does.
 

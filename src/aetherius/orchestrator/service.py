@@ -29,6 +29,7 @@ from aetherius.orchestrator.model import (
     ReportDraft,
     evidence_digest,
     findings_digest,
+    inconclusive,
     utcnow,
 )
 from aetherius.orchestrator.owners import SignalEnricher
@@ -44,6 +45,11 @@ _HELD_BELIEVED = 30.0
 _HELD_REMEMBERED = 20_000
 
 DIAGNOSES = Counter("aetherius_orchestrator_diagnoses_total", "Diagnoses run, by result", ["result"])
+SIGNAL_RETRIES = Counter(
+    "aetherius_orchestrator_inconclusive_signal_retries_total",
+    "Re-diagnoses of an Unknown incident on its next crash or restart Signal, by result",
+    ["result"],  # diagnosed | unchanged | rate_limited | error
+)
 DIAGNOSIS_SECONDS = Histogram(
     "aetherius_orchestrator_diagnosis_seconds",
     "Time to diagnose an incident and commit its report",
@@ -121,15 +127,14 @@ class Orchestrator:
         ttl = cooldown.total_seconds()
         # NB: the claim names the evidence per reopening: the same evidence is diagnosed once per
         # cooldown, whichever replica and however many Signals carry it.
-        # An inconclusive report (Unknown) is retried by the resolver's re-check, not by Signals.
         claim_key = f"{incident.fingerprint}:{incident.reopen_count}:{digest}"
         maybe_ours = redelivered or recorded.duplicate
         if not maybe_ours and self._known_held(claim_key):
-            return Handled(Outcome.RECORDED, incident_id=incident.id)
+            return await self._diagnosed_already(incident, signal, ttl=ttl)
         claimed = await self.cooldown.claim(claim_key, owner=signal.msg_id, ttl=ttl)
         self._remember_held(claim_key, ttl if claimed else min(ttl, _HELD_BELIEVED))
         if not claimed and not maybe_ours:
-            return Handled(Outcome.RECORDED, incident_id=incident.id)
+            return await self._diagnosed_already(incident, signal, ttl=ttl)
         if maybe_ours and await self.repository.report_exists(
             incident.id, digest=digest, since=now - cooldown
         ):
@@ -142,6 +147,41 @@ class Orchestrator:
             return Handled(Outcome.DEFERRED, incident_id=incident.id, retry_after=wait)
         version, _ = await self._diagnose(incident, digest=digest)
         return Handled(Outcome.DIAGNOSED, incident_id=incident.id, report_version=version)
+
+    async def _diagnosed_already(self, incident: Incident, signal: Signal, *, ttl: float) -> Handled:
+        """This evidence was diagnosed; an inconclusive report gets another look on a new crash.
+
+        A report is Unknown most often because it came too early: between two crashes of a young
+        crash loop, before the dead instance's log was there. A pod Signal is a new state of the
+        workload (a crash, a restart, numbered by the restart count), so it re-diagnoses such an
+        incident once per occurrence, whichever replica gets it, adding a version only when the
+        findings changed. An Event's repeat is not new evidence (see ``evidence_digest``), and an
+        incident that goes quiet is left to the resolver's re-check. The Signal is stored either
+        way: a retry that fails or is rate limited is counted, never a reason to redeliver it.
+        """
+        recorded = Handled(Outcome.RECORDED, incident_id=incident.id)
+        if signal.source != "pod" or not inconclusive(incident):
+            return recorded
+        key = f"{incident.fingerprint}:{incident.reopen_count}:signal:{signal.occurrence}"
+        if self._known_held(key):
+            return recorded
+        # NB: claimed before a diagnosis token is taken: the pods of a Deployment crash together,
+        # and only the one Signal of each occurrence that wins the claim should spend the budget.
+        claimed = await self.cooldown.claim(key, owner=signal.msg_id, ttl=ttl)
+        self._remember_held(key, ttl if claimed else min(ttl, _HELD_BELIEVED))
+        if not claimed:
+            return recorded  # another Signal of this occurrence made the attempt
+        if await self.limiter.try_acquire(incident.cluster_id) > 0:
+            SIGNAL_RETRIES.labels(result="rate_limited").inc()  # the next occurrence tries again
+            return recorded
+        try:
+            handled = await self._diagnose_if_changed(incident, claim_key=key)
+        except Exception as exc:
+            SIGNAL_RETRIES.labels(result="error").inc()
+            log.warning("inconclusive re-diagnosis failed", incident=incident.id, error=str(exc))
+            return recorded
+        SIGNAL_RETRIES.labels(result=handled.outcome.value).inc()
+        return handled
 
     def _known_held(self, key: str) -> bool:
         """Whether this replica already knows the cooldown mark is held: no round trip to ask.
@@ -205,7 +245,7 @@ class Orchestrator:
     async def retry_inconclusive(
         self, incident: Incident, *, claim_key: str, ttl: float, owner: str
     ) -> Handled:
-        """Diagnose an incident whose latest report is Unknown again (the resolver's re-check).
+        """Diagnose an incident whose latest report is Unknown again (re-check or new crash).
 
         ``claim_key`` names the attempt, so one replica makes it. A version is added only when the
         findings differ from the latest report's: an empty cluster re-diagnosed stays one report.
@@ -216,8 +256,11 @@ class Orchestrator:
         # NB: ``owner`` is the replica's own: a mark's owner may claim it again (redelivery).
         if not await self.cooldown.claim(claim_key, owner=owner, ttl=ttl):
             return Handled(Outcome.RECORDED, incident_id=incident.id)  # another replica's attempt
-        digest = f"recheck:{claim_key}"
-        version, _ = await self._diagnose(incident, digest=digest, only_if_changed=True)
+        return await self._diagnose_if_changed(incident, claim_key=claim_key)
+
+    async def _diagnose_if_changed(self, incident: Incident, *, claim_key: str) -> Handled:
+        """A retry of an inconclusive diagnosis, ``claim_key`` its claimed attempt."""
+        version, _ = await self._diagnose(incident, digest=f"recheck:{claim_key}", only_if_changed=True)
         if version == 0:
             return Handled(Outcome.UNCHANGED, incident_id=incident.id)
         return Handled(Outcome.DIAGNOSED, incident_id=incident.id, report_version=version)
