@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 import uvicorn
@@ -18,6 +19,21 @@ _log = get_logger(__name__)
 
 class ServeError(Exception):
     """The API cannot start (store or bus unreachable, port taken); phrased for a person."""
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server that returns when it cannot listen (``started`` stays False).
+
+    NB: uvicorn itself calls ``sys.exit`` then, and a SystemExit raised in a task escapes the
+    event loop as a traceback; the caller says "is the port in use?" in one line instead.
+    """
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().serve(sockets)
+        except SystemExit:
+            if self.started:
+                raise
 
 
 async def serve(settings: Settings, *, announce: Callable[[str], None]) -> None:
@@ -60,7 +76,7 @@ async def serve(settings: Settings, *, announce: Callable[[str], None]) -> None:
                 lifespan="off",
                 timeout_graceful_shutdown=10,
             )
-            server = uvicorn.Server(config)
+            server = Server(config)
             announce(f"Aetherius API and dashboard on http://{api.host}:{api.port}")
             _log.info("api serving", host=api.host, port=api.port)
             await server.serve()

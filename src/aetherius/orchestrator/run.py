@@ -15,6 +15,7 @@ from collections.abc import Callable, Generator
 import uvicorn
 
 from aetherius.api.app import create_app
+from aetherius.api.serve import Server
 from aetherius.api.tokens import ensure_first_admin
 from aetherius.config import Settings
 from aetherius.gateway import LiveBackend
@@ -29,7 +30,7 @@ log = get_logger(__name__)
 Announce = Callable[[str], None]
 
 
-class _Server(uvicorn.Server):
+class _Server(Server):
     """uvicorn without its own signal handling: the process' stop event ends it."""
 
     @contextlib.contextmanager
