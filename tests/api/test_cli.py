@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,15 @@ def test_api_command_bad_config_is_one_line(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 2 and "api.port" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_api_command_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = _start(tmp_path, port)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 1, err
+    assert f"could not listen on 127.0.0.1:{port} (is the port in use?)" in err
+    assert "Traceback" not in out + err
