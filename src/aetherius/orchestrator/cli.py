@@ -129,10 +129,6 @@ def demo_command(
     ] = 10.0,
 ) -> None:
     """Break a simulated cluster in six real ways and watch Aetherius diagnose them (no setup)."""
-    if port == 0:
-        from aetherius.orchestrator.demo import free_port
-
-        port = free_port(host)
 
     def settings_for(kubeconfig: Path, database: Path) -> Settings:
         return settings_from_cli(
@@ -157,8 +153,10 @@ def demo_command(
     from aetherius.orchestrator.process import StartError
     from aetherius.orchestrator.runtime import run_until_stopped
 
+    complete = [True]
+
     async def main(stop: asyncio.Event) -> None:
-        await run_demo(
+        complete[0] = await run_demo(
             settings_for, stop=stop, announce=typer.echo, speed=speed, exit_when_done=exit_when_done
         )
 
@@ -168,3 +166,5 @@ def demo_command(
         raise fail(f"aetherius demo: {exc}", code=1) from None
     except KeyboardInterrupt:
         pass
+    if not complete[0]:
+        raise typer.Exit(1)  # --exit-when-done gave up waiting; the demo said for what

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aetherius.config import Settings
@@ -21,7 +21,7 @@ from aetherius.logs import get_logger
 from aetherius.orchestrator.process import open_connections
 from aetherius.orchestrator.run import Announce, run_roles
 from aetherius.sim import SimCluster
-from aetherius.store import IncidentFilters, Store
+from aetherius.store import Incident, IncidentFilters, Store
 
 log = get_logger(__name__)
 
@@ -29,19 +29,51 @@ SettingsFor = Callable[[Path, Path], Settings]
 """``(kubeconfig, database file) -> Settings`` for the run against the sim."""
 
 
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+DONE_DEADLINE = 60.0
+"""Seconds an incident may stay without a root cause before the demo says so (and, with
+``--exit-when-done``, how long after the timeline's end it waits for one)."""
 
 
-async def pipeline_idle(store: Store, *, previous: tuple[int, int] | None) -> tuple[bool, tuple[int, int]]:
-    """Whether every incident has a report and nothing changed since ``previous``."""
-    page = await store.list_incidents(IncidentFilters(), limit=500)
-    signals = sum(i.signal_count for i in page.items)
-    reported = all(i.report_version >= 1 for i in page.items)
-    now = (len(page.items), signals)
-    return bool(page.items) and reported and now == previous, now
+@dataclass
+class _Shown:
+    """What ``_follow`` has printed, and since when each incident has been inconclusive."""
+
+    causes: dict[int, str] = field(default_factory=dict)
+    unknown_since: dict[int, float] = field(default_factory=dict)
+
+
+def _subject(incident: Incident) -> str:
+    return f"{incident.owner_kind or incident.object_kind} {incident.namespace}/" + (
+        incident.owner_name or incident.object_name
+    )
+
+
+def _announce_new(
+    items: list[Incident], shown: _Shown, *, announce: Announce, now: float, patience: float
+) -> None:
+    """Print each incident once its root cause is known (again when it changes).
+
+    NB: a report that came too early is Unknown and is usually followed within seconds by the
+    real one (the next crash re-diagnoses it): it is printed only after ``patience``, so the
+    person sees each failure once, with its cause.
+    """
+    for incident in sorted(items, key=lambda i: i.id):
+        if incident.report_version < 1 or shown.causes.get(incident.id) == incident.root_cause:
+            continue
+        if incident.root_cause in ("", "Unknown"):
+            since = shown.unknown_since.setdefault(incident.id, now)
+            if now - since < patience:
+                continue
+        shown.causes[incident.id] = incident.root_cause
+        announce(
+            f"Incident #{incident.id}: {incident.reason} in {_subject(incident)} — root cause "
+            f"{incident.root_cause or 'Unknown'} ({incident.severity})"
+        )
+
+
+def _waiting(items: list[Incident]) -> list[Incident]:
+    """Incidents with no report yet, or whose report found no root cause."""
+    return [i for i in items if i.report_version < 1 or i.root_cause in ("", "Unknown")]
 
 
 async def _follow(
@@ -52,29 +84,41 @@ async def _follow(
     announce: Announce,
     exit_when_done: bool,
     settle: float,
-) -> None:
-    """Print each incident once diagnosed (and again when its root cause changes); maybe stop."""
-    shown: dict[int, str] = {}
+    deadline: float,
+) -> bool:
+    """Print the incidents as they are diagnosed; with ``exit_when_done``, stop once done.
+
+    Done: the timeline has played, every incident has a report with a root cause, and nothing
+    changed for one ``settle`` period. Returns False when ``deadline`` seconds after the
+    timeline's end some incident still has none (said in one line, then the demo stops).
+    """
+    loop = asyncio.get_running_loop()
+    shown = _Shown()
     previous: tuple[int, int] | None = None
+    played_at: float | None = None
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=settle)
-        page = await store.list_incidents(IncidentFilters(), limit=500)
-        for incident in sorted(page.items, key=lambda i: i.id):
-            if incident.report_version < 1 or shown.get(incident.id) == incident.root_cause:
-                continue
-            shown[incident.id] = incident.root_cause
-            subject = f"{incident.owner_kind or incident.object_kind} {incident.namespace}/"
-            subject += incident.owner_name or incident.object_name
-            announce(
-                f"Incident #{incident.id}: {incident.reason} in {subject} — root cause "
-                f"{incident.root_cause or 'Unknown'} ({incident.severity})"
-            )
-        if exit_when_done and not sim.timeline.pending:
-            idle, previous = await pipeline_idle(store, previous=previous)
-            if idle:
-                log.info("demo timeline played and every incident reported")
-                stop.set()
+        items = list((await store.list_incidents(IncidentFilters(), limit=500)).items)
+        now = loop.time()
+        if exit_when_done and played_at is None and not sim.timeline.pending:
+            played_at = now
+        late = played_at is not None and now - played_at >= deadline
+        _announce_new(items, shown, announce=announce, now=now, patience=0.0 if late else deadline)
+        if played_at is None:
+            continue
+        waiting = _waiting(items)
+        state = (len(items), sum(i.signal_count for i in items))
+        if items and not waiting and state == previous:
+            log.info("demo timeline played and every incident diagnosed")
+            stop.set()
+        elif late:
+            names = ", ".join(f"#{i.id} {_subject(i)}" for i in waiting) or "no incident was opened"
+            announce(f"Demo incomplete: {deadline:g}s after the timeline ended, no root cause for {names}.")
+            stop.set()
+            return False
+        previous = state
+    return True
 
 
 async def run_demo(
@@ -85,7 +129,9 @@ async def run_demo(
     speed: float,
     exit_when_done: bool,
     settle: float = 1.0,
-) -> None:
+    deadline: float = DONE_DEADLINE,
+) -> bool:
+    """Play the demo until ``stop`` (or, with ``exit_when_done``, until done); False: incomplete."""
     with tempfile.TemporaryDirectory(prefix="aetherius-demo-") as tmp:
         directory = Path(tmp)
         async with SimCluster("demo", speed=speed) as sim:
@@ -95,12 +141,19 @@ async def run_demo(
             async with open_connections(settings, role="demo") as conn:
                 follow = asyncio.create_task(
                     _follow(
-                        sim, conn.store, stop, announce=announce, exit_when_done=exit_when_done, settle=settle
+                        sim,
+                        conn.store,
+                        stop,
+                        announce=announce,
+                        exit_when_done=exit_when_done,
+                        settle=settle,
+                        deadline=deadline,
                     )
                 )
                 try:
                     await run_roles(settings, conn, stop=stop, announce=announce)
                 finally:
                     follow.cancel()
-                    await asyncio.gather(follow, return_exceptions=True)
+                    results = await asyncio.gather(follow, return_exceptions=True)
         announce("Demo stopped; its cluster and database are removed.")
+    return results[0] is not False
