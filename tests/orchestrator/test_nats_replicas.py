@@ -2,7 +2,8 @@
 
 Signals are published to NATS as the Watcher would; the replicas share the durable consumer, so
 each Signal is handled by one of them, and the store must show each exactly once: one incident
-per workload and failure, every Signal counted once, one report per piece of evidence.
+per workload and failure, every Signal counted once, one report per piece of evidence. The
+replicas that did the first work then stop, and the ones left must take the rest.
 """
 
 from __future__ import annotations
@@ -16,10 +17,18 @@ import pytest
 
 from aetherius.bus import open_bus
 from aetherius.config import MessageBusSettings
+from aetherius.signals import Signal
 from aetherius.sim import SimCluster
 from aetherius.store import Store
 from tests.orchestrator.factories import pod_signal
-from tests.orchestrator.processes import Replicas, bus_section, incidents_of, wait_until, write_app_yaml
+from tests.orchestrator.processes import (
+    Replica,
+    Replicas,
+    bus_section,
+    incidents_of,
+    wait_until,
+    write_app_yaml,
+)
 from tests.store.databases import migrated_database
 
 
@@ -35,6 +44,21 @@ async def sim() -> AsyncIterator[SimCluster]:
         yield cluster
 
 
+def _signals(workloads: list[tuple[str, str]], *, cluster: str) -> list[Signal]:
+    signals = [
+        pod_signal(reason=r, rs=rs, pod=f"{rs}-{pod}", occurrence=n, cluster=cluster)
+        for rs, r in workloads
+        for pod in ("aaaaa", "bbbbb", "ccccc")
+        for n in (1, 2)
+    ]
+    random.Random(3).shuffle(signals)
+    return signals
+
+
+def _diagnosed(replica: Replica, *, after: int = 0) -> bool:
+    return "incident diagnosed" in replica.text()[after:]
+
+
 async def test_three_replica_processes_handle_each_signal_once(
     tmp_path: Path, pg_url: str, nats_url: str, redis_url: str, sim: SimCluster
 ) -> None:
@@ -45,42 +69,54 @@ async def test_three_replica_processes_handle_each_signal_once(
         bus=bus,
         database={"url": pg_url},
         redis={"url": redis_url},
-        orchestrator={"batch_size": 4},  # small pulls: the replicas share the work visibly
+        orchestrator={"batch_size": 4},  # small pulls: no replica holds more than a few at once
     )
     kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig")
     replicas = Replicas(config=config, kubeconfig=kubeconfig, directory=tmp_path)
     replicas.start(3)
     publisher = await open_bus(MessageBusSettings.model_validate(bus), name="test-publisher")
     store = await Store.open(pg_url)
-    try:
-        workloads = [(f"app{i}-7d9f8c6b5", r) for i in range(5) for r in ("OOMKilled", "ErrImagePull")]
-        signals = [
-            pod_signal(reason=r, rs=rs, pod=f"{rs}-{pod}", occurrence=n, cluster=cluster)
-            for rs, r in workloads
-            for pod in ("aaaaa", "bbbbb", "ccccc")
-            for n in (1, 2)
-        ]
-        random.Random(3).shuffle(signals)
-        await publisher.publish(signals[:30])
-        await publisher.publish(signals)  # a Watcher replaying after a restart: deduplicated
+    workloads = [(f"app{i}-7d9f8c6b5", r) for i in range(6) for r in ("OOMKilled", "ErrImagePull")]
+    published: list[Signal] = []
 
-        async def settled() -> bool:
-            found = await incidents_of(store, cluster)
-            counted = sum(i.signal_count for i in found)
-            return (
-                len(found) == len(workloads)
-                and counted == len(signals)
-                and all(i.report_version >= 1 for i in found)
-            )
-
-        await wait_until(settled, timeout=90, what="every Signal stored and diagnosed", explain=replicas.logs)
+    async def settled() -> bool:
         found = await incidents_of(store, cluster)
-        assert sum(i.signal_count for i in found) == len(signals), "each Signal stored exactly once"
+        return (
+            len(found) == len(published) // 6
+            and sum(i.signal_count for i in found) == len(published)
+            and all(i.report_version >= 1 for i in found)
+        )
+
+    async def play(batch: list[Signal], what: str) -> None:
+        published.extend(batch)
+        await publisher.publish(batch[: len(batch) // 2])
+        await publisher.publish(batch)  # a Watcher replaying after a restart: deduplicated
+        await wait_until(settled, timeout=90, what=what, explain=replicas.logs)
+
+    try:
+        await play(_signals(workloads[:6], cluster=cluster), "the first Signals stored and diagnosed")
+        worked = [r for r in replicas.started if _diagnosed(r)]
+        assert worked, replicas.logs()
+        # NB: which replica the consumer hands a Signal to is the scheduler's business; what the
+        # shared durable consumer promises is that any replica left takes the work. So the ones
+        # that worked stop (one stays if all three did), and the rest must handle what comes next.
+        stopped = worked[:2]
+        assert [r.terminate() for r in stopped] == [0] * len(stopped), replicas.logs()
+        left = [r for r in replicas.started if r not in stopped]
+        marks = {id(r): len(r.text()) for r in left}
+        await play(_signals(workloads[6:], cluster=cluster), "the later Signals handled by the replicas left")
+        took_over = [r for r in left if _diagnosed(r, after=marks[id(r)])]
+        assert took_over, "a replica left on the durable consumer takes the work\n" + replicas.logs()
+        assert len({id(r) for r in (*worked, *took_over)}) >= 2, "the work is not one replica's"
+
+        found = await incidents_of(store, cluster)
+        assert len(found) == len(workloads)
+        assert sum(i.signal_count for i in found) == len(published), "each Signal stored exactly once"
         for incident in found:
             assert incident.signal_count == 6
             reports = await store.list_reports(incident.id)
-            # NB: the empty sim makes every report Unknown; the re-check's retries of it find the
-            # same (no) findings and add no version, however long the test runs.
+            # NB: the empty sim makes every report Unknown; the retries of it (the re-check's, and
+            # the one the second occurrence makes) find the same (no) findings and add no version.
             assert [r.version for r in reports] == [1], "one report for one piece of evidence"
             audit = await store.list_audit(incident_id=incident.id)
             assert audit, "the diagnosis' gateway reads are audited under the incident"
@@ -89,5 +125,3 @@ async def test_three_replica_processes_handle_each_signal_once(
         await store.close()
         await publisher.close()
     assert codes == [0, 0, 0], replicas.logs()
-    working = [r for r in replicas.started if "incident diagnosed" in r.text()]
-    assert len(working) >= 2, "the consumer shares work between replicas\n" + replicas.logs()
