@@ -101,11 +101,9 @@ class _CountingSink:
     def relist_started(self, reflector: Any) -> None:
         raise RuntimeError("the benchmark stream must be watched, not listed")
 
-    async def handle(self, reflector: Any, watch_type: str, obj: Any, rv: str | None) -> None:
-        signal = self.deriver.from_event(obj, watch_type=watch_type)
-        self.events += 1
-        if signal is not None:
-            self.signals += 1
+    async def handle(self, reflector: Any, changes: list[tuple[str, Any]], rv: str | None) -> None:
+        self.signals += len(self.deriver.from_events(changes))
+        self.events += len(changes)
         if self.events >= self.n:
             reflector.stop()
             self.done.set()
@@ -189,7 +187,9 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _ceiling(nats_url: str, payloads: list[tuple[str, bytes]], window: int, batch: int) -> float:
+async def _ceiling(
+    nats_url: str, payloads: list[tuple[str, bytes]], window: int, batch: int
+) -> tuple[float, float]:
     """A bare nats-py loop with the Watcher's publish mechanism and none of its work: the same
     Signal bytes and message ids, ``nc.publish(..., reply=inbox)`` on one wildcard ack inbox
     subscription, the same window (resuming at half), batches of the same size, every ack
@@ -218,6 +218,7 @@ async def _ceiling(nats_url: str, payloads: list[tuple[str, bytes]], window: int
             done.set()
 
     await nc.subscribe(f"{prefix}*", cb=on_ack)
+    cpu_before = _cpu()
     started = time.perf_counter()
     for start in range(0, target, batch):
         reply = f"{prefix}{start}"
@@ -228,20 +229,20 @@ async def _ceiling(nats_url: str, payloads: list[tuple[str, bytes]], window: int
             state["in_flight"] += 1
             await nc.publish(subject, payload, reply=reply, headers={"Nats-Msg-Id": msg_id})
     await done.wait()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, _cpu() - cpu_before
     await js.delete_stream(stream)
     await nc.close()
-    return elapsed
+    return elapsed, cpu
 
 
 def _run_ceiling(kubeconfig: Path, start_rv: int, n: int, nats_url: str) -> dict[str, Any]:
     """Derive the payloads (untimed), then time the bare loop, in a fresh process like the Watcher."""
     payloads = asyncio.run(_signal_payloads(kubeconfig, start_rv, n))
     settings = _settings(nats_url, "ceiling")
-    seconds = asyncio.run(
+    seconds, cpu = asyncio.run(
         _ceiling(nats_url, payloads, settings.message_bus.publish_window, settings.watcher.publish_batch)
     )
-    return {"seconds": seconds, "published": len(payloads)}
+    return {"seconds": seconds, "published": len(payloads), "cpu_seconds": cpu}
 
 
 async def _signal_payloads(kubeconfig: Path, start_rv: int, n: int) -> list[tuple[str, bytes]]:
@@ -354,6 +355,7 @@ def main() -> None:
         ),
         "peak_rss_mib": round(e2e["peak_rss_mib"], 1),
         "cpu_seconds_per_10k": round(e2e["cpu_seconds"] / n * 10_000, 3),
+        "ceiling_cpu_seconds_per_10k": round(ceiling["cpu_seconds"] / n * 10_000, 3),
     }
     if args.json:
         print(json.dumps(result))

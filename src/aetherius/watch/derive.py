@@ -27,7 +27,7 @@ cache; no Event is remembered at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,11 +58,11 @@ POD_SEVERITY = {"Evicted": "warning", "Unschedulable": "warning", "SchedulingGat
 _DERIVED: dict[tuple[str, str], Any] = {}
 
 
-def _count_derived(source: str, reason: str) -> None:
+def _count_derived(source: str, reason: str, amount: int = 1) -> None:
     counter = _DERIVED.get((source, reason))
     if counter is None:
         counter = _DERIVED[(source, reason)] = SIGNALS_DERIVED.labels(source=source, reason=reason)
-    counter.inc()
+    counter.inc(amount)
 
 
 def _now() -> str:
@@ -134,6 +134,26 @@ class Deriver:
     # -- Events -----------------------------------------------------------------------------
 
     def from_event(self, event: KubeEvent, *, watch_type: str = "ADDED") -> Signal | None:
+        signal = self._event_signal(event, watch_type)
+        if signal is not None:
+            _count_derived("event", signal.reason)
+        return signal
+
+    def from_events(self, changes: Iterable[tuple[str, KubeEvent]]) -> list[Signal]:
+        """The Signals of a chunk of Event watch changes, in order (derived counted once per reason)."""
+        out: list[Signal] = []
+        tally: dict[str, int] = {}
+        derive = self._event_signal
+        for watch_type, event in changes:
+            signal = derive(event, watch_type)
+            if signal is not None:
+                out.append(signal)
+                tally[signal.reason] = tally.get(signal.reason, 0) + 1
+        for reason, amount in tally.items():
+            _count_derived("event", reason, amount)
+        return out
+
+    def _event_signal(self, event: KubeEvent, watch_type: str) -> Signal | None:
         if watch_type == "DELETED":
             return None  # an Event expiring (TTL) is not news
         reason = event.reason or ""
@@ -154,7 +174,6 @@ class Deriver:
         if involved.kind == "Pod" and involved.uid:
             memo = self._pods.get(involved.uid)
             owner = memo[1] if memo else None
-        _count_derived("event", reason)
         return Signal(
             cluster_id=self.cluster_id,
             source="event",
@@ -195,6 +214,13 @@ class Deriver:
         ]
         for uid in gone:
             del self._pods[uid]
+
+    def from_pods(self, changes: Iterable[tuple[str, Pod]]) -> list[Signal]:
+        """The Signals of a chunk of Pod watch changes, in order."""
+        out: list[Signal] = []
+        for watch_type, pod in changes:
+            out.extend(self.from_pod(pod, watch_type=watch_type))
+        return out
 
     def from_pod(self, pod: Pod, *, watch_type: str = "ADDED") -> list[Signal]:
         meta = pod.metadata

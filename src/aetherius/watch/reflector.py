@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -64,13 +64,19 @@ PODS = ResourceSpec(
 _STATUS_EVENT = msgspec.json.Decoder(model.StatusWatchEvent)
 
 
+WatchChange = tuple[str, Any]  # (watch type: ADDED | MODIFIED | DELETED, the decoded object)
+
+
 class ReflectorSink(Protocol):
-    """Where a reflector's objects go. ``rv`` is ``None`` for list items: the list's
-    resourceVersion is only a safe cursor once *every* item was handled (``checkpoint``)."""
+    """Where a reflector's objects go, a received chunk (or a list page) at a time, in order.
+
+    ``rv`` is the resourceVersion after the last change handed over, ``None`` for list items:
+    the list's resourceVersion is only a safe cursor once *every* item was handled
+    (``checkpoint``)."""
 
     def relist_started(self, reflector: Reflector) -> None: ...
 
-    async def handle(self, reflector: Reflector, watch_type: str, obj: Any, rv: str | None) -> None: ...
+    async def handle(self, reflector: Reflector, changes: Sequence[WatchChange], rv: str | None) -> None: ...
 
     async def checkpoint(self, reflector: Reflector, rv: str) -> None: ...
 
@@ -175,8 +181,8 @@ class Reflector:
                     continue
                 raise
             page = self.spec.list_decoder.decode(body)
-            for item in page.items:
-                await self.sink.handle(self, "ADDED", item, None)
+            if page.items:
+                await self.sink.handle(self, [("ADDED", item) for item in page.items], None)
             self._progress()
             token = page.metadata.continue_
             if not token:
@@ -200,33 +206,50 @@ class Reflector:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": self._timeout_seconds(),
         }
-        decoder = self.spec.watch_decoder
-        handle, counted = self.sink.handle, WATCH_EVENTS.labels(resource=self.spec.name, type="any")
+        decoder, sink = self.spec.watch_decoder, self.sink
+        counted = WATCH_EVENTS.labels(resource=self.spec.name, type="any")
         async with self.client.stream_line_batches(
             self.path, params=params, inactivity_timeout=self.settings.read_inactivity_timeout.total_seconds()
         ) as batches:
             self.synced = True
             async for lines in batches:
                 self.last_progress = time.monotonic()
+                changes: list[WatchChange] = []
+                rv = ""  # of the last change in ``changes``
                 for line in lines:
                     try:
                         event = decoder.decode(line)
-                    except msgspec.ValidationError:
-                        self._raise_status(line)
+                    except msgspec.DecodeError as exc:
+                        # NB: what came before the bad line is handed over first: the watch
+                        # resumes after it, so dropping it here would lose it.
+                        await self._hand_over(changes, rv)
+                        if isinstance(exc, msgspec.ValidationError):
+                            self._raise_status(line)
                         raise
-                    watch_type = event.type
-                    rv = event.object.metadata.resourceVersion
-                    self.events_seen += 1
-                    if watch_type == "BOOKMARK":
-                        await self.sink.checkpoint(self, rv)
-                    elif watch_type == "ERROR":
-                        self._raise_status(line)
-                    else:
-                        await handle(self, watch_type, event.object, rv)
-                    if rv:
-                        self.resource_version = rv
+                    watch_type, obj = event.type, event.object
+                    if watch_type == "BOOKMARK" or watch_type == "ERROR":
+                        await self._hand_over(changes, rv)
+                        changes, rv = [], ""
+                        if watch_type == "ERROR":
+                            self._raise_status(line)
+                            continue  # NB: not reached, an ERROR event always raises
+                        bookmark = obj.metadata.resourceVersion
+                        await sink.checkpoint(self, bookmark)
+                        if bookmark:
+                            self.resource_version = bookmark
+                        continue
+                    changes.append((watch_type, obj))
+                    rv = obj.metadata.resourceVersion or rv
+                await self._hand_over(changes, rv)
+                self.events_seen += len(lines)
                 counted.inc(len(lines))
                 self._backoff = BACKOFF_START
+
+    async def _hand_over(self, changes: list[WatchChange], rv: str) -> None:
+        if changes:
+            await self.sink.handle(self, changes, rv or None)
+        if rv:
+            self.resource_version = rv
 
     def _raise_status(self, line: bytes) -> None:
         status = _STATUS_EVENT.decode(line)
