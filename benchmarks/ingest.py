@@ -101,7 +101,7 @@ class _CountingSink:
     def relist_started(self, reflector: Any) -> None:
         raise RuntimeError("the benchmark stream must be watched, not listed")
 
-    async def handle(self, reflector: Any, changes: list[tuple[str, Any]], rv: str | None) -> None:
+    async def handle(self, reflector: Any, changes: list[Any], rv: str | None) -> None:
         self.signals += len(self.deriver.from_events(changes))
         self.events += len(changes)
         if self.events >= self.n:

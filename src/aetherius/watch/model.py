@@ -9,7 +9,19 @@ that does not fit (a Pod's ``status`` is an object, a Status's a string) is deco
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 import msgspec
+
+
+class WatchChange(Protocol):
+    """One change of a watch (a ``*WatchEvent``): ADDED, MODIFIED or DELETED and the object."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def object(self) -> Any: ...
 
 
 class OwnerRef(msgspec.Struct, frozen=True, gc=False):
@@ -42,10 +54,6 @@ class Series(msgspec.Struct, frozen=True, gc=False):
     lastObservedTime: str | None = None
 
 
-class EventSource(msgspec.Struct, frozen=True, gc=False):
-    component: str = ""
-
-
 class KubeEvent(msgspec.Struct, frozen=True, gc=False):
     """A core/v1 Event; on an ``ERROR`` watch event, a ``Status`` (``code`` set)."""
 
@@ -59,8 +67,6 @@ class KubeEvent(msgspec.Struct, frozen=True, gc=False):
     firstTimestamp: str | None = None
     lastTimestamp: str | None = None
     eventTime: str | None = None
-    source: EventSource | None = None
-    reportingComponent: str | None = None
     code: int | None = None
 
 

@@ -28,6 +28,7 @@ from aetherius.kube import KubeApiError, KubeClient, KubeConnectionError
 from aetherius.logs import get_logger
 from aetherius.ops.metrics import WATCH_EVENTS, WATCH_RELISTS, WATCH_RESTARTS
 from aetherius.watch import model
+from aetherius.watch.model import WatchChange
 
 log = get_logger(__name__)
 
@@ -42,6 +43,8 @@ class ResourceSpec:
     namespaced_path: str
     list_decoder: msgspec.json.Decoder[Any]
     watch_decoder: msgspec.json.Decoder[Any]
+    chunk_decoder: msgspec.json.Decoder[Any]  # a JSON array of watch events
+    change: Callable[[str, Any], WatchChange]  # a listed item as an ADDED change
 
     def path(self, namespace: str | None) -> str:
         return self.namespaced_path.format(namespace=namespace) if namespace else self.cluster_path
@@ -53,6 +56,8 @@ EVENTS = ResourceSpec(
     namespaced_path="/api/v1/namespaces/{namespace}/events",
     list_decoder=msgspec.json.Decoder(model.EventList),
     watch_decoder=msgspec.json.Decoder(model.EventWatchEvent),
+    chunk_decoder=msgspec.json.Decoder(list[model.EventWatchEvent]),
+    change=model.EventWatchEvent,
 )
 PODS = ResourceSpec(
     name="pods",
@@ -60,11 +65,10 @@ PODS = ResourceSpec(
     namespaced_path="/api/v1/namespaces/{namespace}/pods",
     list_decoder=msgspec.json.Decoder(model.PodList),
     watch_decoder=msgspec.json.Decoder(model.PodWatchEvent),
+    chunk_decoder=msgspec.json.Decoder(list[model.PodWatchEvent]),
+    change=model.PodWatchEvent,
 )
 _STATUS_EVENT = msgspec.json.Decoder(model.StatusWatchEvent)
-
-
-WatchChange = tuple[str, Any]  # (watch type: ADDED | MODIFIED | DELETED, the decoded object)
 
 
 class ReflectorSink(Protocol):
@@ -182,7 +186,8 @@ class Reflector:
                 raise
             page = self.spec.list_decoder.decode(body)
             if page.items:
-                await self.sink.handle(self, [("ADDED", item) for item in page.items], None)
+                change = self.spec.change
+                await self.sink.handle(self, [change("ADDED", item) for item in page.items], None)
             self._progress()
             token = page.metadata.continue_
             if not token:
@@ -206,7 +211,6 @@ class Reflector:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": self._timeout_seconds(),
         }
-        decoder, sink = self.spec.watch_decoder, self.sink
         counted = WATCH_EVENTS.labels(resource=self.spec.name, type="any")
         async with self.client.stream_line_batches(
             self.path, params=params, inactivity_timeout=self.settings.read_inactivity_timeout.total_seconds()
@@ -214,36 +218,56 @@ class Reflector:
             self.synced = True
             async for lines in batches:
                 self.last_progress = time.monotonic()
-                changes: list[WatchChange] = []
-                rv = ""  # of the last change in ``changes``
-                for line in lines:
-                    try:
-                        event = decoder.decode(line)
-                    except msgspec.DecodeError as exc:
-                        # NB: what came before the bad line is handed over first: the watch
-                        # resumes after it, so dropping it here would lose it.
-                        await self._hand_over(changes, rv)
-                        if isinstance(exc, msgspec.ValidationError):
-                            self._raise_status(line)
-                        raise
-                    watch_type, obj = event.type, event.object
-                    if watch_type == "BOOKMARK" or watch_type == "ERROR":
-                        await self._hand_over(changes, rv)
-                        changes, rv = [], ""
-                        if watch_type == "ERROR":
-                            self._raise_status(line)
-                            continue  # NB: not reached, an ERROR event always raises
-                        bookmark = obj.metadata.resourceVersion
-                        await sink.checkpoint(self, bookmark)
-                        if bookmark:
-                            self.resource_version = bookmark
-                        continue
-                    changes.append((watch_type, obj))
-                    rv = obj.metadata.resourceVersion or rv
-                await self._hand_over(changes, rv)
+                await self._chunk(lines)
                 self.events_seen += len(lines)
                 counted.inc(len(lines))
                 self._backoff = BACKOFF_START
+
+    async def _chunk(self, lines: list[bytes]) -> None:
+        """Decode one received chunk of lines and hand its changes over, in order.
+
+        The chunk is decoded as one JSON array (one decoder call, not one per line); a chunk
+        holding a line that does not decode as a watch event of this resource (an ``ERROR``
+        whose object is a ``Status``, a bad line) is decoded line by line instead.
+        """
+        try:
+            events = self.spec.chunk_decoder.decode(b"[" + b",".join(lines) + b"]")
+        except msgspec.DecodeError:
+            events = []
+            decoder = self.spec.watch_decoder
+            for line in lines:
+                try:
+                    events.append(decoder.decode(line))
+                except msgspec.DecodeError as exc:
+                    # NB: what came before the bad line is handed over first: the watch
+                    # resumes after it, so dropping it here would lose it.
+                    await self._changes(events, lines)
+                    if isinstance(exc, msgspec.ValidationError):
+                        self._raise_status(line)
+                    raise
+        await self._changes(events, lines)
+
+    async def _changes(self, events: list[Any], lines: list[bytes]) -> None:
+        """Hand ``events`` (decoded from ``lines``, in order) to the sink; bookmarks move the
+        cursor, an ``ERROR`` raises once what came before it was handed over."""
+        changes: list[WatchChange] = []
+        rv = ""  # of the last change in ``changes``
+        for index, event in enumerate(events):
+            watch_type = event.type
+            if watch_type == "BOOKMARK" or watch_type == "ERROR":
+                await self._hand_over(changes, rv)
+                changes, rv = [], ""
+                if watch_type == "ERROR":
+                    self._raise_status(lines[index])
+                    raise KubeApiError(status=500, reason="Error", message="watch ERROR event")
+                bookmark = event.object.metadata.resourceVersion
+                await self.sink.checkpoint(self, bookmark)
+                if bookmark:
+                    self.resource_version = bookmark
+                continue
+            changes.append(event)
+            rv = event.object.metadata.resourceVersion or rv
+        await self._hand_over(changes, rv)
 
     async def _hand_over(self, changes: list[WatchChange], rv: str) -> None:
         if changes:

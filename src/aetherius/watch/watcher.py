@@ -32,8 +32,9 @@ from aetherius.ops.metrics import (
 from aetherius.signals import Signal
 from aetherius.watch.cursor import CursorStore, DedupWindow
 from aetherius.watch.derive import Deriver
+from aetherius.watch.model import WatchChange
 from aetherius.watch.queue import Item, SignalQueue
-from aetherius.watch.reflector import EVENTS, PODS, Reflector, WatchChange
+from aetherius.watch.reflector import EVENTS, PODS, Reflector
 
 log = get_logger(__name__)
 
