@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -195,14 +196,13 @@ async def _ceiling(
     Signal bytes and message ids, ``nc.publish(..., reply=inbox)`` on one wildcard ack inbox
     subscription, the same window (resuming at half), batches of the same size, every ack
     counted before the next batch's cursor would move."""
-    import nats
+    async with _bench_stream(nats_url, "ceil") as (nc, subject):
+        return await _nats_py_loop(nc, subject, payloads, window, batch)
 
-    suffix = secrets.token_hex(3)
-    nc = await nats.connect(nats_url)
-    js = nc.jetstream()
-    stream = f"BENCH_CEIL_{suffix}"
-    await js.add_stream(name=stream, subjects=[f"ceil{suffix}.>"], duplicate_window=120)
-    subject = f"ceil{suffix}.bench.event"
+
+async def _nats_py_loop(
+    nc: Any, subject: str, payloads: list[tuple[str, bytes]], window: int, batch: int
+) -> tuple[float, float]:
     prefix = f"{nc.new_inbox()}."
     state = {"in_flight": 0, "acked": 0}
     room, done = asyncio.Event(), asyncio.Event()
@@ -230,10 +230,24 @@ async def _ceiling(
             state["in_flight"] += 1
             await nc.publish(subject, payload, reply=reply, headers={"Nats-Msg-Id": msg_id})
     await done.wait()
-    elapsed, cpu = time.perf_counter() - started, _cpu() - cpu_before
-    await js.delete_stream(stream)
-    await nc.close()
-    return elapsed, cpu
+    return time.perf_counter() - started, _cpu() - cpu_before
+
+
+@contextlib.asynccontextmanager
+async def _bench_stream(nats_url: str, name: str) -> AsyncIterator[tuple[Any, str]]:
+    """A fresh connection and a stream of its own; yields the connection and a subject in it."""
+    import nats
+
+    suffix = secrets.token_hex(3)
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    stream = f"BENCH_{name.upper()}_{suffix}"
+    await js.add_stream(name=stream, subjects=[f"{name}{suffix}.>"], duplicate_window=120)
+    try:
+        yield nc, f"{name}{suffix}.bench.event"
+    finally:
+        await js.delete_stream(stream)
+        await nc.close()
 
 
 async def _transport_ceiling(
@@ -243,34 +257,24 @@ async def _transport_ceiling(
     the same Signal bytes in batches of the same size, as many batches in flight as the Watcher
     keeps, every ack awaited. Not the issue's ceiling (that one is nats-py's public API): it
     shows what the Watcher's reading, decoding and deriving cost on top of its own transport."""
-    import nats
-
     from aetherius.bus.pipeline import AckPipeline
     from aetherius.watch.watcher import MAX_BATCHES_IN_FLIGHT
 
-    suffix = secrets.token_hex(3)
-    nc = await nats.connect(nats_url)
-    js = nc.jetstream()
-    stream = f"BENCH_TCEIL_{suffix}"
-    await js.add_stream(name=stream, subjects=[f"tceil{suffix}.>"], duplicate_window=120)
-    subject = f"tceil{suffix}.bench.event"
-    pipeline = AckPipeline(nc, window=window)
-    await pipeline.start()
-    assert pipeline.fast, "the transport ceiling must use the Watcher's fast path"
-    messages = [(subject, payload, msg_id) for msg_id, payload in payloads]
-    in_flight: list[asyncio.Task[int]] = []
-    cpu_before = _cpu()
-    started = time.perf_counter()
-    for start in range(0, len(messages), batch):
-        if len(in_flight) >= MAX_BATCHES_IN_FLIGHT:
-            await in_flight.pop(0)
-        in_flight.append(asyncio.create_task(pipeline.publish(messages[start : start + batch])))
-    for task in in_flight:
-        await task
-    elapsed, cpu = time.perf_counter() - started, _cpu() - cpu_before
-    await js.delete_stream(stream)
-    await nc.close()
-    return elapsed, cpu
+    async with _bench_stream(nats_url, "tceil") as (nc, subject):
+        pipeline = AckPipeline(nc, window=window)
+        await pipeline.start()
+        assert pipeline.fast, "the transport ceiling must use the Watcher's fast path"
+        messages = [(subject, payload, msg_id) for msg_id, payload in payloads]
+        in_flight: list[asyncio.Task[int]] = []
+        cpu_before = _cpu()
+        started = time.perf_counter()
+        for start in range(0, len(messages), batch):
+            if len(in_flight) >= MAX_BATCHES_IN_FLIGHT:
+                await in_flight.pop(0)
+            in_flight.append(asyncio.create_task(pipeline.publish(messages[start : start + batch])))
+        for task in in_flight:
+            await task
+        return time.perf_counter() - started, _cpu() - cpu_before
 
 
 def _run_ceiling(kubeconfig: Path, start_rv: int, n: int, nats_url: str, mode: str) -> dict[str, Any]:
