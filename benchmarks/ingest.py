@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,7 @@ class _CountingSink:
     def relist_started(self, reflector: Any) -> None:
         raise RuntimeError("the benchmark stream must be watched, not listed")
 
-    async def handle(self, reflector: Any, changes: list[Any], rv: str | None) -> None:
+    async def handle(self, reflector: Any, changes: Sequence[Any], rv: str | None) -> None:
         self.signals += len(self.deriver.from_events(changes))
         self.events += len(changes)
         if self.events >= self.n:
