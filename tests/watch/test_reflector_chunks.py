@@ -125,3 +125,12 @@ async def test_a_bad_line_raises_after_the_changes_before_it_and_the_watch_resum
             await reflector._watch()
     assert sink.calls == [("handle", ["ADDED e1"], "9")]
     assert reflector.resource_version == "9"
+
+
+async def test_blank_lines_between_events_are_skipped(tmp_path: Path) -> None:
+    body = _line("ADDED", "a", "2") + b"\n\n  \n" + _line("ADDED", "b", "3") + b"\n"
+    sink = Sink()
+    async with _serving(tmp_path, body) as client:
+        reflector = _reflector(client, EVENTS, sink)
+        await reflector._watch()
+    assert sink.calls == [("handle", ["ADDED a", "ADDED b"], "3")]

@@ -212,44 +212,51 @@ class Reflector:
             "timeoutSeconds": self._timeout_seconds(),
         }
         counted = WATCH_EVENTS.labels(resource=self.spec.name, type="any")
-        async with self.client.stream_line_batches(
+        async with self.client.stream_line_blocks(
             self.path, params=params, inactivity_timeout=self.settings.read_inactivity_timeout.total_seconds()
         ) as batches:
             self.synced = True
-            async for lines in batches:
+            async for block in batches:
                 self.last_progress = time.monotonic()
-                await self._chunk(lines)
-                self.events_seen += len(lines)
-                counted.inc(len(lines))
+                seen = await self._block(block)
+                self.events_seen += seen
+                counted.inc(seen)
                 self._backoff = BACKOFF_START
 
-    async def _chunk(self, lines: list[bytes]) -> None:
-        """Decode one received chunk of lines and hand its changes over, in order.
+    async def _block(self, block: bytes) -> int:
+        """Decode one received block of lines, hand its changes over in order; the count.
 
-        The chunk is decoded as one JSON array (one decoder call, not one per line); a chunk
+        The block is decoded as one JSON array (one decoder call, not one per line); a block
         holding a line that does not decode as a watch event of this resource (an ``ERROR``
-        whose object is a ``Status``, a bad line) is decoded line by line instead.
+        whose object is a ``Status``, a bad or a blank line) is decoded line by line instead.
         """
         try:
-            events = self.spec.chunk_decoder.decode(b"[" + b",".join(lines) + b"]")
+            events = self.spec.chunk_decoder.decode(b"[%b]" % block.replace(b"\n", b","))
         except msgspec.DecodeError:
-            events = []
-            decoder = self.spec.watch_decoder
-            for line in lines:
-                try:
-                    events.append(decoder.decode(line))
-                except msgspec.DecodeError as exc:
-                    # NB: what came before the bad line is handed over first: the watch
-                    # resumes after it, so dropping it here would lose it.
-                    await self._changes(events, lines)
-                    if isinstance(exc, msgspec.ValidationError):
-                        self._raise_status(line)
-                    raise
+            pass
+        else:
+            await self._changes(events, block)
+            return len(events)
+        lines = [line for line in block.split(b"\n") if line.strip()]
+        events = []
+        decoder = self.spec.watch_decoder
+        for line in lines:
+            try:
+                events.append(decoder.decode(line))
+            except msgspec.DecodeError as exc:
+                # NB: what came before the bad line is handed over first: the watch
+                # resumes after it, so dropping it here would lose it.
+                await self._changes(events, lines)
+                if isinstance(exc, msgspec.ValidationError):
+                    self._raise_status(line)
+                raise
         await self._changes(events, lines)
+        return len(lines)
 
-    async def _changes(self, events: list[Any], lines: list[bytes]) -> None:
-        """Hand ``events`` (decoded from ``lines``, in order) to the sink; bookmarks move the
-        cursor, an ``ERROR`` raises once what came before it was handed over."""
+    async def _changes(self, events: list[Any], source: bytes | list[bytes]) -> None:
+        """Hand ``events`` (decoded from ``source``, its lines or a block of them, in order) to
+        the sink; bookmarks move the cursor, an ``ERROR`` raises once what came before it was
+        handed over."""
         changes: list[WatchChange] = []
         rv = ""  # of the last change in ``changes``
         for index, event in enumerate(events):
@@ -258,6 +265,7 @@ class Reflector:
                 await self._hand_over(changes, rv)
                 changes, rv = [], ""
                 if watch_type == "ERROR":
+                    lines = source if isinstance(source, list) else source.split(b"\n")
                     self._raise_status(lines[index])
                     raise KubeApiError(status=500, reason="Error", message="watch ERROR event")
                 bookmark = event.object.metadata.resourceVersion
