@@ -4,7 +4,8 @@
    ``kubernetes`` client's ``watch.Watch().stream`` building its models (sync, as most tools do);
 2. end to end — the Watcher publishing every Signal to JetStream with acks (pipelined, bounded
    in-flight window) vs. the ceiling: a bare nats-py loop publishing the same payloads with the
-   same window and acks;
+   same window and acks (and, for reference, vs. the Watcher's own transport, ``AckPipeline``,
+   fed the same payloads bare);
 3. the Watcher's peak RSS and CPU seconds per 10k events (measured in its own process).
 
 The sim runs in its own process so that serving the stream does not share a core's GIL with the
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,11 +103,9 @@ class _CountingSink:
     def relist_started(self, reflector: Any) -> None:
         raise RuntimeError("the benchmark stream must be watched, not listed")
 
-    async def handle(self, reflector: Any, watch_type: str, obj: Any, rv: str | None) -> None:
-        signal = self.deriver.from_event(obj, watch_type=watch_type)
-        self.events += 1
-        if signal is not None:
-            self.signals += 1
+    async def handle(self, reflector: Any, changes: Sequence[Any], rv: str | None) -> None:
+        self.signals += len(self.deriver.from_events(changes))
+        self.events += len(changes)
         if self.events >= self.n:
             reflector.stop()
             self.done.set()
@@ -189,19 +189,20 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _ceiling(nats_url: str, payloads: list[tuple[str, bytes]], window: int, batch: int) -> float:
+async def _ceiling(
+    nats_url: str, payloads: list[tuple[str, bytes]], window: int, batch: int
+) -> tuple[float, float]:
     """A bare nats-py loop with the Watcher's publish mechanism and none of its work: the same
     Signal bytes and message ids, ``nc.publish(..., reply=inbox)`` on one wildcard ack inbox
     subscription, the same window (resuming at half), batches of the same size, every ack
     counted before the next batch's cursor would move."""
-    import nats
+    async with _bench_stream(nats_url, "ceil") as (nc, subject):
+        return await _nats_py_loop(nc, subject, payloads, window, batch)
 
-    suffix = secrets.token_hex(3)
-    nc = await nats.connect(nats_url)
-    js = nc.jetstream()
-    stream = f"BENCH_CEIL_{suffix}"
-    await js.add_stream(name=stream, subjects=[f"ceil{suffix}.>"], duplicate_window=120)
-    subject = f"ceil{suffix}.bench.event"
+
+async def _nats_py_loop(
+    nc: Any, subject: str, payloads: list[tuple[str, bytes]], window: int, batch: int
+) -> tuple[float, float]:
     prefix = f"{nc.new_inbox()}."
     state = {"in_flight": 0, "acked": 0}
     room, done = asyncio.Event(), asyncio.Event()
@@ -218,6 +219,7 @@ async def _ceiling(nats_url: str, payloads: list[tuple[str, bytes]], window: int
             done.set()
 
     await nc.subscribe(f"{prefix}*", cb=on_ack)
+    cpu_before = _cpu()
     started = time.perf_counter()
     for start in range(0, target, batch):
         reply = f"{prefix}{start}"
@@ -228,20 +230,62 @@ async def _ceiling(nats_url: str, payloads: list[tuple[str, bytes]], window: int
             state["in_flight"] += 1
             await nc.publish(subject, payload, reply=reply, headers={"Nats-Msg-Id": msg_id})
     await done.wait()
-    elapsed = time.perf_counter() - started
-    await js.delete_stream(stream)
-    await nc.close()
-    return elapsed
+    return time.perf_counter() - started, _cpu() - cpu_before
 
 
-def _run_ceiling(kubeconfig: Path, start_rv: int, n: int, nats_url: str) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def _bench_stream(nats_url: str, name: str) -> AsyncIterator[tuple[Any, str]]:
+    """A fresh connection and a stream of its own; yields the connection and a subject in it."""
+    import nats
+
+    suffix = secrets.token_hex(3)
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    stream = f"BENCH_{name.upper()}_{suffix}"
+    await js.add_stream(name=stream, subjects=[f"{name}{suffix}.>"], duplicate_window=120)
+    try:
+        yield nc, f"{name}{suffix}.bench.event"
+    finally:
+        await js.delete_stream(stream)
+        await nc.close()
+
+
+async def _transport_ceiling(
+    nats_url: str, payloads: list[tuple[str, bytes]], window: int, batch: int
+) -> tuple[float, float]:
+    """The Watcher's own transport, bare: ``AckPipeline`` (its frame writer and ack counter) fed
+    the same Signal bytes in batches of the same size, as many batches in flight as the Watcher
+    keeps, every ack awaited. Not the issue's ceiling (that one is nats-py's public API): it
+    shows what the Watcher's reading, decoding and deriving cost on top of its own transport."""
+    from aetherius.bus.pipeline import AckPipeline
+    from aetherius.watch.watcher import MAX_BATCHES_IN_FLIGHT
+
+    async with _bench_stream(nats_url, "tceil") as (nc, subject):
+        pipeline = AckPipeline(nc, window=window)
+        await pipeline.start()
+        assert pipeline.fast, "the transport ceiling must use the Watcher's fast path"
+        messages = [(subject, payload, msg_id) for msg_id, payload in payloads]
+        in_flight: list[asyncio.Task[int]] = []
+        cpu_before = _cpu()
+        started = time.perf_counter()
+        for start in range(0, len(messages), batch):
+            if len(in_flight) >= MAX_BATCHES_IN_FLIGHT:
+                await in_flight.pop(0)
+            in_flight.append(asyncio.create_task(pipeline.publish(messages[start : start + batch])))
+        for task in in_flight:
+            await task
+        return time.perf_counter() - started, _cpu() - cpu_before
+
+
+def _run_ceiling(kubeconfig: Path, start_rv: int, n: int, nats_url: str, mode: str) -> dict[str, Any]:
     """Derive the payloads (untimed), then time the bare loop, in a fresh process like the Watcher."""
     payloads = asyncio.run(_signal_payloads(kubeconfig, start_rv, n))
     settings = _settings(nats_url, "ceiling")
-    seconds = asyncio.run(
-        _ceiling(nats_url, payloads, settings.message_bus.publish_window, settings.watcher.publish_batch)
+    loop = _ceiling if mode == "nats-py" else _transport_ceiling
+    seconds, cpu = asyncio.run(
+        loop(nats_url, payloads, settings.message_bus.publish_window, settings.watcher.publish_batch)
     )
-    return {"seconds": seconds, "published": len(payloads)}
+    return {"seconds": seconds, "published": len(payloads), "cpu_seconds": cpu}
 
 
 async def _signal_payloads(kubeconfig: Path, start_rv: int, n: int) -> list[tuple[str, bytes]]:
@@ -304,7 +348,9 @@ def main() -> None:
     parser.add_argument("--nats", default="nats://127.0.0.1:4222")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--serve-sim", nargs=3, metavar=("N", "KUBECONFIG", "INFO"), help=argparse.SUPPRESS)
-    parser.add_argument("--ceiling", nargs=2, metavar=("KUBECONFIG", "START_RV"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--ceiling", nargs=3, metavar=("KUBECONFIG", "START_RV", "MODE"), help=argparse.SUPPRESS
+    )
     parser.add_argument(
         "--watcher", nargs=3, metavar=("KUBECONFIG", "START_RV", "SUFFIX"), help=argparse.SUPPRESS
     )
@@ -314,8 +360,8 @@ def main() -> None:
         asyncio.run(_serve_sim(int(n), Path(kubeconfig), Path(info)))
         return
     if args.ceiling:
-        kubeconfig, start_rv = args.ceiling
-        print(json.dumps(_run_ceiling(Path(kubeconfig), int(start_rv), args.events, args.nats)))
+        kubeconfig, start_rv, mode = args.ceiling
+        print(json.dumps(_run_ceiling(Path(kubeconfig), int(start_rv), args.events, args.nats, mode)))
         return
     if args.watcher:
         kubeconfig, start_rv, suffix = args.watcher
@@ -331,7 +377,8 @@ def main() -> None:
         ours_s, ours_events, ours_signals = asyncio.run(_decode_ours(kubeconfig, start_rv, n, args.nats))
         base_s, base_events = _decode_official(kubeconfig, start_rv, n)
         e2e = _child(n, args.nats, "--watcher", str(kubeconfig), str(start_rv), suffix)
-        ceiling = _child(n, args.nats, "--ceiling", str(kubeconfig), str(start_rv))
+        ceiling = _child(n, args.nats, "--ceiling", str(kubeconfig), str(start_rv), "nats-py")
+        transport = _child(n, args.nats, "--ceiling", str(kubeconfig), str(start_rv), "pipeline")
     finally:
         sim.terminate()
         sim.wait(timeout=10)
@@ -354,6 +401,13 @@ def main() -> None:
         ),
         "peak_rss_mib": round(e2e["peak_rss_mib"], 1),
         "cpu_seconds_per_10k": round(e2e["cpu_seconds"] / n * 10_000, 3),
+        "ceiling_cpu_seconds_per_10k": round(ceiling["cpu_seconds"] / n * 10_000, 3),
+        "transport_published": transport["published"],
+        "transport_events_per_s": round(transport["published"] / transport["seconds"]),
+        "transport_ratio": round(
+            (e2e["published"] / e2e["seconds"]) / (transport["published"] / transport["seconds"]), 2
+        ),
+        "transport_cpu_seconds_per_10k": round(transport["cpu_seconds"] / n * 10_000, 3),
     }
     if args.json:
         print(json.dumps(result))
@@ -364,6 +418,9 @@ def main() -> None:
     )
     print(
         f"  e2e      ours {result['e2e_events_per_s']:>9,} ev/s   bare nats-py    {result['ceiling_events_per_s']:>9,} ev/s   ratio {result['ceiling_ratio']}"
+    )
+    print(
+        f"  e2e      ours {result['e2e_events_per_s']:>9,} ev/s   own transport   {result['transport_events_per_s']:>9,} ev/s   ratio {result['transport_ratio']}"
     )
     print(
         f"  watcher  peak RSS {result['peak_rss_mib']} MiB   CPU {result['cpu_seconds_per_10k']} s / 10k events"

@@ -87,7 +87,12 @@ class WatcherSettings(_Section):
     )
     min_severity: Annotated[Severity, BeforeValidator(_normalize_severity)] = "warning"
     worker_count: int = Field(default=5, ge=1, le=256)
-    buffer_size: int = Field(default=1000, ge=1, le=1_000_000)
+    buffer_size: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="Signals queued between decode and publish (back-pressure beyond)",
+    )
     watch_timeout_min: Duration = timedelta(minutes=5)
     watch_timeout_max: Duration = timedelta(minutes=10)
     read_inactivity_timeout: Duration = timedelta(seconds=90)

@@ -15,14 +15,14 @@ import msgspec
 SignalSource = str  # "event" | "pod" | "alertmanager" | "webhook"
 
 
-class ObjectRef(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ObjectRef(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     kind: str
     name: str
     namespace: str = ""
     uid: str = ""
 
 
-class Signal(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Signal(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     cluster_id: str
     source: str
     object: ObjectRef

@@ -15,6 +15,8 @@ KEYS = {
     "e2e_events_per_s",
     "ceiling_events_per_s",
     "ceiling_ratio",
+    "transport_events_per_s",
+    "transport_ratio",
     "peak_rss_mib",
 }
 
@@ -43,4 +45,4 @@ def test_ingest_benchmark_smoke(nats_url: str) -> None:
     # every event went through each consumer, and every Signal reached JetStream
     assert doc["decode_events"] == doc["baseline_events"] == n
     assert doc["decode_signals"] == n
-    assert doc["e2e_published"] == doc["ceiling_published"] == n
+    assert doc["e2e_published"] == doc["ceiling_published"] == doc["transport_published"] == n

@@ -6,10 +6,12 @@ from typing import Any
 
 import msgspec
 import orjson
+from prometheus_client import REGISTRY
 
 from aetherius.config import WatcherSettings
+from aetherius.signals import dedup_key
 from aetherius.watch.derive import Deriver
-from aetherius.watch.model import KubeEvent, Pod
+from aetherius.watch.model import EventWatchEvent, KubeEvent, Pod
 
 POD_DECODER = msgspec.json.Decoder(Pod)
 EVENT_DECODER = msgspec.json.Decoder(KubeEvent)
@@ -195,6 +197,40 @@ def test_event_count_is_the_occurrence_and_owner_comes_from_pod_memory() -> None
     repeat = deriver.from_event(event(count=6))
     assert repeat is not None and repeat.dedup_key == signal.dedup_key and repeat.occurrence == 6
     assert deriver.from_event(event(), watch_type="DELETED") is None
+
+
+def test_event_dedup_key_is_the_documented_digest_and_stable_across_versions() -> None:
+    signal = Deriver(cluster_id="c1").from_event(event())
+    assert signal is not None
+    assert signal.dedup_key == dedup_key("c1", "event", "shop", "ev-1")
+    # NB: the ids already in JetStream's dedup window and the Watcher's KV come from this digest
+    assert signal.msg_id == "41aaf98e6c40f624334ebbf4:5"
+    unnamed = Deriver(cluster_id="c1").from_event(event(metadata={"name": "e1", "namespace": "shop"}))
+    assert unnamed is not None and unnamed.dedup_key == dedup_key("c1", "event", "shop", "e1")
+
+
+def test_a_chunk_of_changes_gives_the_signals_of_each_in_order_and_counts_them() -> None:
+    before = _derived("event", "Pulled")
+    deriver = Deriver(
+        cluster_id="c1", settings=WatcherSettings(event_types=["Normal", "Warning"], min_severity="info")
+    )
+    changes = [
+        EventWatchEvent("ADDED", event(count=1)),
+        EventWatchEvent("DELETED", event(count=2)),
+        EventWatchEvent("MODIFIED", event(count=3, type="Normal", reason="Pulled")),
+        EventWatchEvent("MODIFIED", event(count=4, type="Normal", reason="Pulled")),
+    ]
+    signals = deriver.from_events(changes)
+    assert [(s.reason, s.occurrence) for s in signals] == [("BackOff", 1), ("Pulled", 3), ("Pulled", 4)]
+    assert signals == [
+        deriver.from_event(c.object, watch_type=c.type) for c in changes if c.type != "DELETED"
+    ]
+    assert _derived("event", "Pulled") == before + 4  # two from the chunk, two from from_event
+
+
+def _derived(source: str, reason: str) -> float:
+    value = REGISTRY.get_sample_value("aetherius_signals_derived_total", {"source": source, "reason": reason})
+    return value or 0.0
 
 
 def test_events_k8s_io_style_series_count() -> None:

@@ -13,6 +13,10 @@ the batch was acknowledged by the stream, and raises ``BusUnavailable`` on a rej
 responders (no stream for the subject) or on the deadline; the caller re-publishes the batch
 under a fresh reply subject, and ``Nats-Msg-Id`` makes that idempotent. Acks of an abandoned
 batch arrive at a subject nobody waits on any more and are ignored.
+
+Frames are written a run at a time and acks counted from the raw protocol message
+(``bus/wire.py``, the one module using nats-py's private API) when this nats-py allows it;
+otherwise through ``nc.publish`` and a subscription callback, with the same behaviour.
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
+from aetherius.bus import wire
 from aetherius.bus.base import BusUnavailable
-
-Message = tuple[str, bytes, str]  # subject, payload, Nats-Msg-Id
+from aetherius.bus.wire import Message
 
 
 class _Batch:
@@ -51,31 +55,43 @@ class AckPipeline:
         self._resume_at = self.window // 2  # hysteresis: resume writing once half is acked
         self._prefix = ""
         self._ids = itertools.count(1)
-        self._batches: dict[str, _Batch] = {}
+        self._batches: dict[bytes, _Batch] = {}
         self._in_flight = 0
         self._room = asyncio.Event()
         self._waiting = 0
         self._subscription: Any = None
+        self._writer: wire.HpubWriter | None = None
+
+    @property
+    def fast(self) -> bool:
+        """Frames and acks go through ``bus/wire.py`` (not ``nc.publish`` and a callback)."""
+        return self._writer is not None
 
     async def start(self) -> None:
         self._prefix = f"{self._nc.new_inbox()}."
-        self._subscription = await self._nc.subscribe(f"{self._prefix}*", cb=self._on_ack)
+        self._subscription = await self._nc.subscribe(f"{self._prefix}*", cb=self._on_ack_msg)
+        if wire.supported(self._nc):
+            wire.route_acks(self._nc, self._subscription, self._on_ack)
+            self._writer = wire.HpubWriter(self._nc)
 
-    async def _on_ack(self, msg: Msg) -> None:
-        batch = self._batches.get(msg.subject)
+    async def _on_ack_msg(self, msg: Msg) -> None:
+        status = (msg.headers or {}).get("Status", "") if not msg.data else ""
+        self._on_ack(msg.subject.encode(), msg.data, status.encode())
+
+    def _on_ack(self, subject: bytes, data: bytes, headers: bytes | None) -> None:
+        batch = self._batches.get(subject)
         if batch is None:
             return  # an abandoned batch's late ack: its window share was already returned
-        data = msg.data
         if not data or b'"error"' in data:
             if not batch.error:
-                status = (msg.headers or {}).get("Status", "")
-                batch.error = data.decode(errors="replace") if data else f"no responders (status {status})"
+                batch.error = data.decode(errors="replace") if data else f"no responders ({_status(headers)})"
             if not batch.done.done():
                 batch.done.set_result(None)
+            self._room.set()  # a publisher waiting for room must hear of its batch's error
             return
         self._in_flight -= 1
         batch.acked += 1
-        if b'"duplicate":true' in data:
+        if b'"duplicate"' in data:  # NB: the server writes ``"duplicate": true``, only when true
             batch.duplicates += 1
         if batch.acked >= batch.expected and not batch.done.done():
             batch.done.set_result(None)
@@ -99,27 +115,41 @@ class AckPipeline:
         if not messages:
             return 0
         reply = f"{self._prefix}{next(self._ids)}"
+        key = reply.encode()
         batch = _Batch(len(messages), asyncio.get_running_loop().create_future())
-        self._batches[reply] = batch
-        publish, window = self._nc.publish, self.window
+        self._batches[key] = batch
+        window, writer, start = self.window, self._writer, 0
         try:
-            for subject, payload, msg_id in messages:
-                while self._in_flight >= window:
+            while start < len(messages):
+                while self._in_flight >= window and not batch.error:
                     await self._wait_for_room()
-                    if batch.error:
-                        break
                 if batch.error:
                     break
-                self._in_flight += 1
-                batch.sent += 1
-                await publish(subject, payload, reply=reply, headers={"Nats-Msg-Id": msg_id})
+                run = messages[start : start + window - self._in_flight]
+                start += len(run)
+                self._in_flight += len(run)
+                batch.sent += len(run)
+                if writer is not None:
+                    await writer.write(run, reply=key)
+                else:
+                    for subject, payload, msg_id in run:
+                        await self._nc.publish(subject, payload, reply=reply, headers={"Nats-Msg-Id": msg_id})
             if not batch.error:
                 await batch.done
         finally:
-            del self._batches[reply]
+            del self._batches[key]
             self._in_flight -= batch.sent - batch.acked
             if self._waiting and self._in_flight <= self._resume_at:
                 self._room.set()
         if batch.error:
             raise BusUnavailable(f"publish rejected: {batch.error[:300]}")
         return batch.duplicates
+
+
+def _status(headers: bytes | None) -> str:
+    """``status 503`` from a status header block (``NATS/1.0 503``), or ``status unknown``."""
+    if headers and headers.startswith(b"NATS/1.0 "):
+        return f"status {headers[9:12].decode(errors='replace')}"
+    if headers and headers.isdigit():
+        return f"status {headers.decode()}"
+    return "status unknown"

@@ -37,13 +37,21 @@ class _Meta(msgspec.Struct):
     entries: int
 
 
+class Acked(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """One window entry; encoded as ``[occurrence, stamp]``, like the tuple it replaced (no cycles:
+    untracked by the GC, and smaller than a tuple)."""
+
+    occurrence: int
+    stamp: float
+
+
 class DedupWindow:
     """dedup key → highest acknowledged occurrence, for ``window`` seconds, at most ``max_entries``."""
 
     def __init__(self, *, window: float, max_entries: int) -> None:
         self.window = window
         self.max_entries = max_entries
-        self._acked: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self._acked: OrderedDict[str, Acked] = OrderedDict()
         self._pending: dict[str, int] = {}  # handed to the bus, not yet acknowledged
         self.changed = False
 
@@ -58,7 +66,7 @@ class DedupWindow:
         for signal in signals:
             key, occurrence = signal.dedup_key, signal.occurrence
             known = acked.get(key)
-            if (known is not None and known[0] >= occurrence) or pending.get(key, 0) >= occurrence:
+            if (known is not None and known.occurrence >= occurrence) or pending.get(key, 0) >= occurrence:
                 SIGNALS_DEDUPLICATED.labels(where="watcher").inc()
                 continue
             pending[key] = occurrence
@@ -69,12 +77,14 @@ class DedupWindow:
         stamp = time.time() if now is None else now
         acked, pending = self._acked, self._pending
         for signal in signals:
-            key = signal.dedup_key
-            if pending.get(key, 0) <= signal.occurrence:
-                pending.pop(key, None)
+            key, occurrence = signal.dedup_key, signal.occurrence
+            higher = pending.pop(key, 0)
+            if higher > occurrence:
+                pending[key] = higher  # a later occurrence is still being published
             known = acked.pop(key, None)
-            occurrence = max(signal.occurrence, known[0] if known else 0)
-            acked[key] = (occurrence, stamp)
+            if known is not None and known.occurrence > occurrence:
+                occurrence = known.occurrence
+            acked[key] = Acked(occurrence, stamp)
         self.changed = True
         self.expire(now=stamp)
 
@@ -82,13 +92,13 @@ class DedupWindow:
         horizon = (time.time() if now is None else now) - self.window
         acked = self._acked
         while acked:
-            key, (_, stamp) = next(iter(acked.items()))
-            if stamp >= horizon and len(acked) <= self.max_entries:
+            key, entry = next(iter(acked.items()))
+            if entry.stamp >= horizon and len(acked) <= self.max_entries:
                 return
             del acked[key]
 
     def entries(self) -> list[tuple[str, int, float]]:
-        return [(key, occ, stamp) for key, (occ, stamp) in self._acked.items()]
+        return [(key, entry.occurrence, entry.stamp) for key, entry in self._acked.items()]
 
     def encoded(self) -> bytes:
         """The window as one msgpack map ``key → [occurrence, stamp]``, oldest first."""
@@ -96,7 +106,7 @@ class DedupWindow:
 
     def load(self, entries: Iterable[tuple[str, int, float]]) -> None:
         for key, occurrence, stamp in sorted(entries, key=lambda e: e[2]):
-            self._acked[key] = (occurrence, stamp)
+            self._acked[key] = Acked(occurrence, stamp)
         self.expire()
         self.changed = False
 

@@ -27,14 +27,15 @@ cache; no Event is remembered at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from hashlib import blake2b as _blake2b
 from typing import Any
 
 from aetherius.config import SEVERITIES, WatcherSettings
 from aetherius.ops.metrics import SIGNALS_DERIVED, SIGNALS_FILTERED
 from aetherius.signals import SEVERITY_RANK, ObjectRef, Signal, dedup_key
-from aetherius.watch.model import ContainerStatus, KubeEvent, OwnerRef, Pod
+from aetherius.watch.model import ContainerStatus, KubeEvent, OwnerRef, Pod, WatchChange
 
 MAX_MESSAGE = 1024
 
@@ -58,11 +59,11 @@ POD_SEVERITY = {"Evicted": "warning", "Unschedulable": "warning", "SchedulingGat
 _DERIVED: dict[tuple[str, str], Any] = {}
 
 
-def _count_derived(source: str, reason: str) -> None:
+def _count_derived(source: str, reason: str, amount: int = 1) -> None:
     counter = _DERIVED.get((source, reason))
     if counter is None:
         counter = _DERIVED[(source, reason)] = SIGNALS_DERIVED.labels(source=source, reason=reason)
-    counter.inc()
+    counter.inc(amount)
 
 
 def _now() -> str:
@@ -98,24 +99,19 @@ class SignalFilter:
         self.event_types = frozenset(settings.event_types)
         self.reasons = frozenset(settings.reason_filters)
         self.min_rank = SEVERITY_RANK[settings.min_severity]
+        self.narrowed = bool(self.reasons) or self.min_rank > 0  # False: ``keep`` keeps everything
         self.filtered = 0
-
-    def event_type_ok(self, event_type: str, reason: str) -> bool:
-        if event_type in self.event_types:
-            return True
-        self._reject("event_type", reason)
-        return False
 
     def keep(self, *, reason: str, severity: str) -> bool:
         if self.reasons and reason not in self.reasons:
-            self._reject("reason", reason)
+            self.reject("reason", reason)
             return False
         if SEVERITY_RANK[severity] < self.min_rank:
-            self._reject("min_severity", reason)
+            self.reject("min_severity", reason)
             return False
         return True
 
-    def _reject(self, name: str, reason: str) -> None:
+    def reject(self, name: str, reason: str) -> None:
         self.filtered += 1
         SIGNALS_FILTERED.labels(filter=name, reason=reason).inc()
 
@@ -126,6 +122,7 @@ class Deriver:
     def __init__(self, *, cluster_id: str, settings: WatcherSettings | None = None) -> None:
         self.cluster_id = cluster_id
         self.filter = SignalFilter(settings or WatcherSettings())
+        self._event_key_prefix = f"{cluster_id}\x1fevent\x1f"  # dedup_key(cluster_id, "event", …)
         # pod uid -> (namespace, owner, msg ids of its current problems, its unresolved failures)
         self._pods: dict[str, tuple[str, ObjectRef | None, tuple[str, ...], tuple[Signal, ...]]] = {}
         self._listed: dict[str | None, set[str]] = {}
@@ -134,27 +131,56 @@ class Deriver:
     # -- Events -----------------------------------------------------------------------------
 
     def from_event(self, event: KubeEvent, *, watch_type: str = "ADDED") -> Signal | None:
+        signal = self._event_signal(event, watch_type)
+        if signal is not None:
+            _count_derived("event", signal.reason)
+        return signal
+
+    def from_events(self, changes: Iterable[WatchChange]) -> list[Signal]:
+        """The Signals of a chunk of Event watch changes, in order (derived counted once per reason)."""
+        out: list[Signal] = []
+        tally: dict[str, int] = {}
+        derive = self._event_signal
+        for change in changes:
+            signal = derive(change.object, change.type)
+            if signal is not None:
+                out.append(signal)
+                tally[signal.reason] = tally.get(signal.reason, 0) + 1
+        for reason, amount in tally.items():
+            _count_derived("event", reason, amount)
+        return out
+
+    def _event_signal(self, event: KubeEvent, watch_type: str) -> Signal | None:
+        """One Event's Signal (``from_events`` calls this per event: kept free of calls that
+        are not needed; ``dedup_key`` is computed inline, the same digest)."""
         if watch_type == "DELETED":
             return None  # an Event expiring (TTL) is not news
         reason = event.reason or ""
         event_type = event.type or "Normal"
-        if not self.filter.event_type_ok(event_type, reason):
+        filters = self.filter
+        if event_type not in filters.event_types:
+            filters.reject("event_type", reason)
             return None
         if event_type == "Warning":
             severity = "critical" if reason in CRITICAL_EVENT_REASONS else "warning"
         else:
             severity = "info"
-        if not self.filter.keep(reason=reason, severity=severity):
+        if filters.narrowed and not filters.keep(reason=reason, severity=severity):
             return None
-        meta, involved = event.metadata, event.involvedObject
-        count = max(event.count or 0, event.series.count if event.series else 0, 1)
+        meta, involved, series = event.metadata, event.involvedObject, event.series
+        count = event.count or 0
+        if series is not None and series.count > count:
+            count = series.count
+        if count < 1:
+            count = 1
         first = event.firstTimestamp or event.eventTime or ""
-        last = event.lastTimestamp or (event.series.lastObservedTime if event.series else None) or first
+        last = event.lastTimestamp or (series.lastObservedTime if series else None) or first
         owner = None
-        if involved.kind == "Pod" and involved.uid:
+        if involved.uid and involved.kind == "Pod":
             memo = self._pods.get(involved.uid)
             owner = memo[1] if memo else None
-        _count_derived("event", reason)
+        message = event.message or ""
+        field_path = involved.fieldPath
         return Signal(
             cluster_id=self.cluster_id,
             source="event",
@@ -166,14 +192,17 @@ class Deriver:
             ),
             owner=owner,
             reason=reason,
-            message=_clip(event.message or ""),
+            message=message if len(message) <= MAX_MESSAGE else _clip(message),
             severity=severity,
-            dedup_key=dedup_key(self.cluster_id, "event", meta.namespace, meta.uid or meta.name),
+            dedup_key=_blake2b(
+                f"{self._event_key_prefix}{meta.namespace}\x1f{meta.uid or meta.name}".encode(),
+                digest_size=12,
+            ).hexdigest(),
             occurrence=count,
             count=count,
             first_seen=first,
             last_seen=last,
-            container=_container_of(involved.fieldPath),
+            container=_container_of(field_path) if field_path else "",
             resource_version=meta.resourceVersion,
         )
 
@@ -195,6 +224,13 @@ class Deriver:
         ]
         for uid in gone:
             del self._pods[uid]
+
+    def from_pods(self, changes: Iterable[WatchChange]) -> list[Signal]:
+        """The Signals of a chunk of Pod watch changes, in order."""
+        out: list[Signal] = []
+        for change in changes:
+            out.extend(self.from_pod(change.object, watch_type=change.type))
+        return out
 
     def from_pod(self, pod: Pod, *, watch_type: str = "ADDED") -> list[Signal]:
         meta = pod.metadata

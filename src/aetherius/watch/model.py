@@ -9,17 +9,29 @@ that does not fit (a Pod's ``status`` is an object, a Status's a string) is deco
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 import msgspec
 
 
-class OwnerRef(msgspec.Struct, frozen=True):
+class WatchChange(Protocol):
+    """One change of a watch (a ``*WatchEvent``): ADDED, MODIFIED or DELETED and the object."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def object(self) -> Any: ...
+
+
+class OwnerRef(msgspec.Struct, frozen=True, gc=False):
     kind: str = ""
     name: str = ""
     uid: str = ""
     controller: bool = False
 
 
-class Meta(msgspec.Struct, frozen=True):
+class Meta(msgspec.Struct, frozen=True, gc=False):
     name: str = ""
     namespace: str = ""
     uid: str = ""
@@ -29,7 +41,7 @@ class Meta(msgspec.Struct, frozen=True):
     deletionTimestamp: str | None = None
 
 
-class InvolvedObject(msgspec.Struct, frozen=True):
+class InvolvedObject(msgspec.Struct, frozen=True, gc=False):
     kind: str = ""
     name: str = ""
     namespace: str = ""
@@ -37,16 +49,12 @@ class InvolvedObject(msgspec.Struct, frozen=True):
     fieldPath: str = ""
 
 
-class Series(msgspec.Struct, frozen=True):
+class Series(msgspec.Struct, frozen=True, gc=False):
     count: int = 0
     lastObservedTime: str | None = None
 
 
-class EventSource(msgspec.Struct, frozen=True):
-    component: str = ""
-
-
-class KubeEvent(msgspec.Struct, frozen=True):
+class KubeEvent(msgspec.Struct, frozen=True, gc=False):
     """A core/v1 Event; on an ``ERROR`` watch event, a ``Status`` (``code`` set)."""
 
     metadata: Meta = Meta()
@@ -59,17 +67,15 @@ class KubeEvent(msgspec.Struct, frozen=True):
     firstTimestamp: str | None = None
     lastTimestamp: str | None = None
     eventTime: str | None = None
-    source: EventSource | None = None
-    reportingComponent: str | None = None
     code: int | None = None
 
 
-class Waiting(msgspec.Struct, frozen=True):
+class Waiting(msgspec.Struct, frozen=True, gc=False):
     reason: str = ""
     message: str = ""
 
 
-class Terminated(msgspec.Struct, frozen=True):
+class Terminated(msgspec.Struct, frozen=True, gc=False):
     reason: str = ""
     message: str = ""
     exitCode: int = 0
@@ -78,12 +84,12 @@ class Terminated(msgspec.Struct, frozen=True):
     finishedAt: str | None = None
 
 
-class ContainerState(msgspec.Struct, frozen=True):
+class ContainerState(msgspec.Struct, frozen=True, gc=False):
     waiting: Waiting | None = None
     terminated: Terminated | None = None
 
 
-class ContainerStatus(msgspec.Struct, frozen=True):
+class ContainerStatus(msgspec.Struct, frozen=True, gc=False):
     name: str = ""
     ready: bool = False
     restartCount: int = 0
@@ -91,7 +97,7 @@ class ContainerStatus(msgspec.Struct, frozen=True):
     lastState: ContainerState = ContainerState()
 
 
-class Condition(msgspec.Struct, frozen=True):
+class Condition(msgspec.Struct, frozen=True, gc=False):
     type: str = ""
     status: str = ""
     reason: str = ""
@@ -99,7 +105,7 @@ class Condition(msgspec.Struct, frozen=True):
     lastTransitionTime: str | None = None
 
 
-class PodStatus(msgspec.Struct, frozen=True):
+class PodStatus(msgspec.Struct, frozen=True, gc=False):
     phase: str = ""
     reason: str = ""
     message: str = ""
@@ -108,22 +114,22 @@ class PodStatus(msgspec.Struct, frozen=True):
     containerStatuses: list[ContainerStatus] | None = None
 
 
-class Pod(msgspec.Struct, frozen=True):
+class Pod(msgspec.Struct, frozen=True, gc=False):
     metadata: Meta = Meta()
     status: PodStatus = PodStatus()
 
 
-class EventWatchEvent(msgspec.Struct, frozen=True):
+class EventWatchEvent(msgspec.Struct, frozen=True, gc=False):
     type: str
     object: KubeEvent
 
 
-class PodWatchEvent(msgspec.Struct, frozen=True):
+class PodWatchEvent(msgspec.Struct, frozen=True, gc=False):
     type: str
     object: Pod
 
 
-class Status(msgspec.Struct, frozen=True):
+class Status(msgspec.Struct, frozen=True, gc=False):
     """The object of an ``ERROR`` watch event (``code`` 410 means: relist)."""
 
     code: int = 0
@@ -131,23 +137,23 @@ class Status(msgspec.Struct, frozen=True):
     message: str = ""
 
 
-class StatusWatchEvent(msgspec.Struct, frozen=True):
+class StatusWatchEvent(msgspec.Struct, frozen=True, gc=False):
     type: str
     object: Status
 
 
-class ListMeta(msgspec.Struct, frozen=True):
+class ListMeta(msgspec.Struct, frozen=True, gc=False):
     resourceVersion: str = ""
     # NB: named with a trailing underscore: ``continue`` is a Python keyword.
     continue_: str | None = msgspec.field(default=None, name="continue")
     remainingItemCount: int | None = None
 
 
-class EventList(msgspec.Struct, frozen=True):
+class EventList(msgspec.Struct, frozen=True, gc=False):
     metadata: ListMeta
     items: list[KubeEvent] = []
 
 
-class PodList(msgspec.Struct, frozen=True):
+class PodList(msgspec.Struct, frozen=True, gc=False):
     metadata: ListMeta
     items: list[Pod] = []

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,6 +28,7 @@ from aetherius.kube import KubeApiError, KubeClient, KubeConnectionError
 from aetherius.logs import get_logger
 from aetherius.ops.metrics import WATCH_EVENTS, WATCH_RELISTS, WATCH_RESTARTS
 from aetherius.watch import model
+from aetherius.watch.model import WatchChange
 
 log = get_logger(__name__)
 
@@ -42,6 +43,8 @@ class ResourceSpec:
     namespaced_path: str
     list_decoder: msgspec.json.Decoder[Any]
     watch_decoder: msgspec.json.Decoder[Any]
+    chunk_decoder: msgspec.json.Decoder[Any]  # a JSON array of watch events
+    change: Callable[[str, Any], WatchChange]  # a listed item as an ADDED change
 
     def path(self, namespace: str | None) -> str:
         return self.namespaced_path.format(namespace=namespace) if namespace else self.cluster_path
@@ -53,6 +56,8 @@ EVENTS = ResourceSpec(
     namespaced_path="/api/v1/namespaces/{namespace}/events",
     list_decoder=msgspec.json.Decoder(model.EventList),
     watch_decoder=msgspec.json.Decoder(model.EventWatchEvent),
+    chunk_decoder=msgspec.json.Decoder(list[model.EventWatchEvent]),
+    change=model.EventWatchEvent,
 )
 PODS = ResourceSpec(
     name="pods",
@@ -60,17 +65,22 @@ PODS = ResourceSpec(
     namespaced_path="/api/v1/namespaces/{namespace}/pods",
     list_decoder=msgspec.json.Decoder(model.PodList),
     watch_decoder=msgspec.json.Decoder(model.PodWatchEvent),
+    chunk_decoder=msgspec.json.Decoder(list[model.PodWatchEvent]),
+    change=model.PodWatchEvent,
 )
 _STATUS_EVENT = msgspec.json.Decoder(model.StatusWatchEvent)
 
 
 class ReflectorSink(Protocol):
-    """Where a reflector's objects go. ``rv`` is ``None`` for list items: the list's
-    resourceVersion is only a safe cursor once *every* item was handled (``checkpoint``)."""
+    """Where a reflector's objects go, a received chunk (or a list page) at a time, in order.
+
+    ``rv`` is the resourceVersion after the last change handed over, ``None`` for list items:
+    the list's resourceVersion is only a safe cursor once *every* item was handled
+    (``checkpoint``)."""
 
     def relist_started(self, reflector: Reflector) -> None: ...
 
-    async def handle(self, reflector: Reflector, watch_type: str, obj: Any, rv: str | None) -> None: ...
+    async def handle(self, reflector: Reflector, changes: Sequence[WatchChange], rv: str | None) -> None: ...
 
     async def checkpoint(self, reflector: Reflector, rv: str) -> None: ...
 
@@ -175,8 +185,9 @@ class Reflector:
                     continue
                 raise
             page = self.spec.list_decoder.decode(body)
-            for item in page.items:
-                await self.sink.handle(self, "ADDED", item, None)
+            if page.items:
+                change = self.spec.change
+                await self.sink.handle(self, [change("ADDED", item) for item in page.items], None)
             self._progress()
             token = page.metadata.continue_
             if not token:
@@ -200,33 +211,77 @@ class Reflector:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": self._timeout_seconds(),
         }
-        decoder = self.spec.watch_decoder
-        handle, counted = self.sink.handle, WATCH_EVENTS.labels(resource=self.spec.name, type="any")
-        async with self.client.stream_line_batches(
+        counted = WATCH_EVENTS.labels(resource=self.spec.name, type="any")
+        async with self.client.stream_line_blocks(
             self.path, params=params, inactivity_timeout=self.settings.read_inactivity_timeout.total_seconds()
         ) as batches:
             self.synced = True
-            async for lines in batches:
+            async for block in batches:
                 self.last_progress = time.monotonic()
-                for line in lines:
-                    try:
-                        event = decoder.decode(line)
-                    except msgspec.ValidationError:
-                        self._raise_status(line)
-                        raise
-                    watch_type = event.type
-                    rv = event.object.metadata.resourceVersion
-                    self.events_seen += 1
-                    if watch_type == "BOOKMARK":
-                        await self.sink.checkpoint(self, rv)
-                    elif watch_type == "ERROR":
-                        self._raise_status(line)
-                    else:
-                        await handle(self, watch_type, event.object, rv)
-                    if rv:
-                        self.resource_version = rv
-                counted.inc(len(lines))
+                seen = await self._block(block)
+                self.events_seen += seen
+                counted.inc(seen)
                 self._backoff = BACKOFF_START
+
+    async def _block(self, block: bytes) -> int:
+        """Decode one received block of lines, hand its changes over in order; the count.
+
+        The block is decoded as one JSON array (one decoder call, not one per line); a block
+        holding a line that does not decode as a watch event of this resource (an ``ERROR``
+        whose object is a ``Status``, a bad or a blank line) is decoded line by line instead.
+        """
+        try:
+            events = self.spec.chunk_decoder.decode(b"[%b]" % block.replace(b"\n", b","))
+        except msgspec.DecodeError:
+            pass
+        else:
+            await self._changes(events, block)
+            return len(events)
+        lines = [line for line in block.split(b"\n") if line.strip()]
+        events = []
+        decoder = self.spec.watch_decoder
+        for line in lines:
+            try:
+                events.append(decoder.decode(line))
+            except msgspec.DecodeError as exc:
+                # NB: what came before the bad line is handed over first: the watch
+                # resumes after it, so dropping it here would lose it.
+                await self._changes(events, lines)
+                if isinstance(exc, msgspec.ValidationError):
+                    self._raise_status(line)
+                raise
+        await self._changes(events, lines)
+        return len(lines)
+
+    async def _changes(self, events: list[Any], source: bytes | list[bytes]) -> None:
+        """Hand ``events`` (decoded from ``source``, its lines or a block of them, in order) to
+        the sink; bookmarks move the cursor, an ``ERROR`` raises once what came before it was
+        handed over."""
+        changes: list[WatchChange] = []
+        rv = ""  # of the last change in ``changes``
+        for index, event in enumerate(events):
+            watch_type = event.type
+            if watch_type == "BOOKMARK" or watch_type == "ERROR":
+                await self._hand_over(changes, rv)
+                changes, rv = [], ""
+                if watch_type == "ERROR":
+                    lines = source if isinstance(source, list) else source.split(b"\n")
+                    self._raise_status(lines[index])
+                    raise KubeApiError(status=500, reason="Error", message="watch ERROR event")
+                bookmark = event.object.metadata.resourceVersion
+                await self.sink.checkpoint(self, bookmark)
+                if bookmark:
+                    self.resource_version = bookmark
+                continue
+            changes.append(event)
+            rv = event.object.metadata.resourceVersion or rv
+        await self._hand_over(changes, rv)
+
+    async def _hand_over(self, changes: list[WatchChange], rv: str) -> None:
+        if changes:
+            await self.sink.handle(self, changes, rv or None)
+        if rv:
+            self.resource_version = rv
 
     def _raise_status(self, line: bytes) -> None:
         status = _STATUS_EVENT.decode(line)

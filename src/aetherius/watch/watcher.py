@@ -32,19 +32,14 @@ from aetherius.ops.metrics import (
 from aetherius.signals import Signal
 from aetherius.watch.cursor import CursorStore, DedupWindow
 from aetherius.watch.derive import Deriver
+from aetherius.watch.model import WatchChange
+from aetherius.watch.queue import Item, SignalQueue
 from aetherius.watch.reflector import EVENTS, PODS, Reflector
 
 log = get_logger(__name__)
 
 MAX_BATCHES_IN_FLIGHT = 2
 STOP_TIMEOUT = 10.0  # seconds for the watcher's tasks to end once cancelled
-
-
-@dataclass(slots=True)
-class _Item:
-    key: str  # the reflector's cursor name
-    rv: str | None
-    signals: Sequence[Signal]
 
 
 @dataclass
@@ -73,7 +68,7 @@ class Watcher:
         ws = settings.watcher
         self.deriver = Deriver(cluster_id=cluster_id, settings=ws)
         self.dedup = DedupWindow(window=ws.dedup_window.total_seconds(), max_entries=ws.dedup_max_entries)
-        self.queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=ws.buffer_size)
+        self.queue = SignalQueue(ws.buffer_size)
         self.cursors: dict[str, str] = {}
         self.stats = WatcherStats()
         self.store: CursorStore | None = None
@@ -99,12 +94,11 @@ class Watcher:
         if reflector.spec is PODS:
             self.deriver.begin_relist(reflector.namespace)
 
-    async def handle(self, reflector: Reflector, watch_type: str, obj: Any, rv: str | None) -> None:
+    async def handle(self, reflector: Reflector, changes: Sequence[WatchChange], rv: str | None) -> None:
         if reflector.spec is EVENTS:
-            signal = self.deriver.from_event(obj, watch_type=watch_type)
-            signals: Sequence[Signal] = (signal,) if signal is not None else ()
+            signals = self.deriver.from_events(changes)
         else:
-            signals = self.deriver.from_pod(obj, watch_type=watch_type)
+            signals = self.deriver.from_pods(changes)
         await self._enqueue(reflector.key, rv, signals)
 
     async def checkpoint(self, reflector: Reflector, rv: str) -> None:
@@ -120,12 +114,11 @@ class Watcher:
             if rv:
                 self.cursors[key] = rv  # nothing published is pending before it
             return
-        if queue.full():
+        item = Item(key, rv, signals)
+        if not queue.put_nowait(item):
             started = time.monotonic()
-            await queue.put(_Item(key, rv, signals))
+            await queue.put(item)
             BACKPRESSURE_SECONDS.inc(time.monotonic() - started)
-        else:
-            queue.put_nowait(_Item(key, rv, signals))
 
     # -- publishing -----------------------------------------------------------------------
 
@@ -134,10 +127,10 @@ class Watcher:
         window of un-acked messages) and are settled strictly in order: a batch's cursors move
         only when it and every batch before it were acknowledged."""
         queue = self.queue
-        in_flight: deque[tuple[list[_Item], list[Signal], asyncio.Task[None]]] = deque()
+        in_flight: deque[tuple[list[Item], list[Signal], asyncio.Task[None]]] = deque()
         while True:
             if not in_flight or (not queue.empty() and len(in_flight) < MAX_BATCHES_IN_FLIGHT):
-                items = await self._take_batch()
+                items = await queue.get_batch(self.settings.watcher.publish_batch)
                 self._busy = True
                 signals = self.dedup.fresh(s for item in items for s in item.signals)
                 task = asyncio.create_task(self.bus.publish(signals))
@@ -156,20 +149,9 @@ class Watcher:
             for item in items:
                 if item.rv:
                     cursors[item.key] = item.rv
-                queue.task_done()
+            queue.task_done(len(items))
             self._count(signals)
             self._busy = bool(in_flight) or not queue.empty()
-
-    async def _take_batch(self) -> list[_Item]:
-        queue, batch_size = self.queue, self.settings.watcher.publish_batch
-        first = await queue.get()
-        items = [first]
-        pending = len(first.signals)
-        while pending < batch_size and not queue.empty():
-            item = queue.get_nowait()
-            items.append(item)
-            pending += len(item.signals)
-        return items
 
     async def _publish(self, signals: list[Signal]) -> None:
         delay = 0.2
