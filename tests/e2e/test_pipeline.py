@@ -212,6 +212,13 @@ async def _inject(
         nats_server.start()
     elif fault == "postgres-stopped":
         assert pg is not None
+
+        async def consuming() -> bool:
+            return all("orchestrator consuming" in r.text() for r in replicas.started)
+
+        # NB: a replica that cannot open the store at start exits (its Deployment restarts it):
+        # not the fault under test, so the store goes away only once both are consuming.
+        await wait_until(consuming, timeout=60, what="the replicas consuming", explain=replicas.logs)
         await asyncio.sleep(3)  # Signals are flowing; the store goes away under the replicas
         pg.stop()
         await asyncio.sleep(4)

@@ -245,7 +245,7 @@ class Orchestrator:
     async def retry_inconclusive(
         self, incident: Incident, *, claim_key: str, ttl: float, owner: str
     ) -> Handled:
-        """Diagnose an incident whose latest report is Unknown again (re-check or new crash).
+        """Diagnose an incident whose latest report is Unknown again (the resolver's re-check).
 
         ``claim_key`` names the attempt, so one replica makes it. A version is added only when the
         findings differ from the latest report's: an empty cluster re-diagnosed stays one report.
