@@ -113,12 +113,14 @@ class Index:
     # ids of plain pods no event is about: nothing to analyze (most pods of a cluster).
     quiet: set[int] = field(default_factory=set)
     _labels: dict[str, dict[tuple[str, str], list[int]]] | None = None
+    # (kind, namespace, name) of a ReplicaSet/Job → its Deployment/CronJob owner, or None.
+    _tops: dict[tuple[str, str, str], tuple[Owner, str] | None] = field(default_factory=dict)
     newest: str = ""
     warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def build(cls, state: dict[str, list[Obj]]) -> Index:
-        index = cls()
+        index = cls(_labels={})
         newest = ""
         plain_refs: list[tuple[int, tuple[str, str, str]]] = []
         for kind, items in state.items():
@@ -149,7 +151,7 @@ class Index:
                 if isinstance(created, str) and created > newest:
                     newest = created
                 if kind == "Pod":
-                    newest = index._add_pod(obj, namespace, newest)
+                    newest = index._add_pod(obj, namespace, metadata, newest)
                     if id(obj) in index.plain:
                         plain_refs.append((id(obj), ("Pod", namespace, metadata["name"])))
             index.objects[kind] = table
@@ -158,10 +160,24 @@ class Index:
         index.newest = newest
         return index
 
-    def _add_pod(self, pod: Obj, namespace: str, newest: str) -> str:
-        """File the pod under its namespace and node; return ``newest`` or a newer stamp of it."""
+    def _add_pod(self, pod: Obj, namespace: str, metadata: Obj, newest: str) -> str:
+        """File the pod under its namespace, labels and node; return ``newest`` or a newer stamp.
+
+        NB: the label index (``pods_matching``) is filled here, while the pod's metadata is at
+        hand: a second pass over every pod's labels later costs a cache miss per pod.
+        """
         self.pods.append(pod)
-        self.pods_by_ns[namespace].append(pod)
+        in_namespace = self.pods_by_ns[namespace]
+        in_namespace.append(pod)
+        labels, by_label = metadata.get("labels"), self._labels
+        if isinstance(labels, dict) and labels and by_label is not None:
+            table = by_label.get(namespace)
+            if table is None:
+                table = by_label[namespace] = defaultdict(list)
+            position = len(in_namespace) - 1
+            for pair in labels.items():
+                if isinstance(pair[1], str):
+                    table[pair].append(position)
         spec, status = pod.get("spec"), pod.get("status")
         if isinstance(spec, dict):
             node = spec.get("nodeName")
@@ -256,9 +272,18 @@ class Index:
             parent_kind = "Deployment" if kind == "ReplicaSet" else "CronJob"
             parent = self.get(kind, namespace, name)
             if parent is not None:
-                up = _controller(meta(parent))
-                if up is not None and up[0] == parent_kind:
-                    return Owner(kind=up[0], name=up[1]), up[2]
+                # NB: asked for every failing pod; a ReplicaSet's pods share the answer.
+                key = (kind, namespace, name)
+                if key not in self._tops:
+                    up = _controller(meta(parent))
+                    self._tops[key] = (
+                        (Owner(kind=up[0], name=up[1]), up[2])
+                        if up is not None and up[0] == parent_kind
+                        else None
+                    )
+                found = self._tops[key]
+                if found is not None:
+                    return found
             elif kind == "ReplicaSet":
                 labels = metadata.get("labels") or {}
                 template_hash = labels.get("pod-template-hash") if isinstance(labels, dict) else None
