@@ -6,7 +6,9 @@ schemas that name only the fields analyzers use skips the rest inside the decode
 object is ever built for it), which makes reading a snapshot cheaper than a plain ``orjson.loads``.
 It also makes privacy structural: env values, Secret ``data``/``stringData`` and managed fields
 are not dropped after the fact, they are never materialised. Values stay plain ``dict``/``list``
-so analyzers keep reading them with ``.get``.
+so analyzers keep reading them with ``.get``. A pod whose status is plainly running
+(``plainly_running``) is decoded slimmer still (``_PlainPod``): what other kinds' analyzers read of
+it; most pods of a cluster are such pods, and building fewer objects is most of a scan's cost.
 
 A document that does not fit the schemas (a wrong type where a mapping is expected) raises
 ``msgspec.ValidationError``; callers then fall back to the tolerant, fully redacted path.
