@@ -31,5 +31,5 @@ def test_scan_benchmark_smoke() -> None:
     )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
-    assert set(figures) == {"pods", "diagnose_s", "parse_s", "ratio", "live_s"}
+    assert set(figures) == {"pods", "diagnose_s", "parse_s", "ratio", "cpu_ratio", "live_s"}
     assert figures["pods"] == 300 and figures["diagnose_s"] > 0 and figures["live_s"] > 0

@@ -84,7 +84,7 @@ def analyze_state(
     for module in _MODULES:
         checks: dict[str, Check] = module.CHECKS
         for kind, check in checks.items():
-            for obj in ctx.index.of_kind(kind).values() if kind != "Pod" else ctx.index.pods:
+            for obj in ctx.index.of_kind(kind).values() if kind != "Pod" else _not_quiet(ctx.index):
                 try:
                     produced = check(obj, ctx)
                 except (Malformed, TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
@@ -102,6 +102,12 @@ def analyze_state(
                     if finding not in group:
                         group.append(finding)
     return findings, ctx
+
+
+def _not_quiet(index: Index) -> list[Obj]:
+    """The pods worth a look: most pods are quiet (plainly running, no event about them)."""
+    quiet = index.quiet
+    return [pod for pod in index.pods if id(pod) not in quiet] if quiet else index.pods
 
 
 def _name(obj: Any) -> str:

@@ -1,6 +1,6 @@
 """The cluster state indexed once, so every analyzer is a lookup, not a scan.
 
-Built in one pass over each kind: pods by namespace, owner uid and node; events by involved object;
+Built in one pass over each kind: pods by namespace and node; events by involved object;
 objects by (namespace, name); the owner chain of each pod. Analyzers never loop over another kind's
 objects per object, which keeps a diagnosis O(objects).
 """
@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aetherius.diagnosis.model import Owner
+from aetherius.gateway.decode import plainly_running
 
 __all__ = ["Ev", "Index", "Malformed", "age_seconds", "parse_time"]
 
@@ -103,21 +104,25 @@ class Index:
     objects: dict[str, dict[Key, Obj]] = field(default_factory=dict)
     pods: list[Obj] = field(default_factory=list)
     pods_by_ns: dict[str, list[Obj]] = field(default_factory=lambda: defaultdict(list))
-    pods_by_owner: dict[str, list[Obj]] = field(default_factory=lambda: defaultdict(list))
     pods_by_node: dict[str, list[Obj]] = field(default_factory=lambda: defaultdict(list))
     events_by_ref: dict[tuple[str, str, str], list[Ev]] = field(default_factory=lambda: defaultdict(list))
     events_by_ns: dict[str, list[Ev]] = field(default_factory=lambda: defaultdict(list))
     kinds_present: set[str] = field(default_factory=set)
     # ids of pods Running with every container ready and never restarted (filed in the same pass).
     plain: set[int] = field(default_factory=set)
+    # ids of plain pods no event is about: nothing to analyze (most pods of a cluster).
+    quiet: set[int] = field(default_factory=set)
     _labels: dict[str, dict[tuple[str, str], list[int]]] | None = None
+    # (kind, namespace, name) of a ReplicaSet/Job → its Deployment/CronJob owner, or None.
+    _tops: dict[tuple[str, str, str], tuple[Owner, str] | None] = field(default_factory=dict)
     newest: str = ""
     warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def build(cls, state: dict[str, list[Obj]]) -> Index:
-        index = cls()
+        index = cls(_labels={})
         newest = ""
+        plain_refs: list[tuple[int, tuple[str, str, str]]] = []
         for kind, items in state.items():
             index.kinds_present.add(kind)
             if kind == "Event":
@@ -146,61 +151,68 @@ class Index:
                 if isinstance(created, str) and created > newest:
                     newest = created
                 if kind == "Pod":
-                    newest = max(newest, index._add_pod(obj, namespace, metadata))
+                    newest = index._add_pod(obj, namespace, metadata, newest)
+                    if id(obj) in index.plain:
+                        plain_refs.append((id(obj), ("Pod", namespace, metadata["name"])))
             index.objects[kind] = table
+        refs = index.events_by_ref
+        index.quiet = {pod for pod, ref in plain_refs if ref not in refs}
         index.newest = newest
         return index
 
-    def _add_pod(self, pod: Obj, namespace: str, metadata: Obj) -> str:
-        """File the pod under its namespace, controller and node; return its newest timestamp."""
+    def _add_pod(self, pod: Obj, namespace: str, metadata: Obj, newest: str) -> str:
+        """File the pod under its namespace, labels and node; return ``newest`` or a newer stamp.
+
+        NB: the label index (``pods_matching``) is filled here, while the pod's metadata is at
+        hand: a second pass over every pod's labels later costs a cache miss per pod.
+        """
         self.pods.append(pod)
-        self.pods_by_ns[namespace].append(pod)
-        refs = metadata.get("ownerReferences")
-        if isinstance(refs, list):
-            for ref in refs:
-                if isinstance(ref, dict) and ref.get("controller"):
-                    uid = ref.get("uid")
-                    if isinstance(uid, str):
-                        self.pods_by_owner[uid].append(pod)
+        in_namespace = self.pods_by_ns[namespace]
+        in_namespace.append(pod)
+        labels, by_label = metadata.get("labels"), self._labels
+        if isinstance(labels, dict) and labels and by_label is not None:
+            table = by_label.get(namespace)
+            if table is None:
+                table = by_label[namespace] = defaultdict(list)
+            position = len(in_namespace) - 1
+            for pair in labels.items():
+                if isinstance(pair[1], str):
+                    table[pair].append(position)
         spec, status = pod.get("spec"), pod.get("status")
         if isinstance(spec, dict):
             node = spec.get("nodeName")
             if isinstance(node, str):
                 self.pods_by_node[node].append(pod)
         if not isinstance(status, dict):
-            return ""
-        # NB: one flat list of candidate stamps compared once: the inner loops run for every pod
-        # of the cluster, so they stay free of calls.
-        stamps: list[Any] = []
-        plain = status.get("phase") == "Running" and "initContainerStatuses" not in status
-        statuses = status.get("containerStatuses")
-        if not isinstance(statuses, list) or not statuses:
-            plain = False
+            return newest
+        if plainly_running(status):
+            self.plain.add(id(pod))
+        # NB: the loops run for every pod of the cluster, so they stay free of calls.
         for key in ("containerStatuses", "initContainerStatuses"):
             statuses = status.get(key)
             if not isinstance(statuses, list):
                 continue
             for cs in statuses:
                 if not isinstance(cs, dict):
-                    plain = False
                     continue
-                if plain and (cs.get("ready") is not True or cs.get("restartCount")):
-                    plain = False
                 for state in (cs.get("state"), cs.get("lastState")):
                     if isinstance(state, dict):
                         for detail in state.values():
                             if isinstance(detail, dict):
-                                stamps.append(detail.get("finishedAt"))
-                                stamps.append(detail.get("startedAt"))
-        if plain:
-            self.plain.add(id(pod))
+                                stamp = detail.get("finishedAt")
+                                if isinstance(stamp, str) and stamp > newest:
+                                    newest = stamp
+                                stamp = detail.get("startedAt")
+                                if isinstance(stamp, str) and stamp > newest:
+                                    newest = stamp
         conditions = status.get("conditions")
         if isinstance(conditions, list):
             for cond in conditions:
                 if isinstance(cond, dict):
-                    stamps.append(cond.get("lastTransitionTime"))
-        strings = [stamp for stamp in stamps if isinstance(stamp, str)]
-        return max(strings) if strings else ""
+                    stamp = cond.get("lastTransitionTime")
+                    if isinstance(stamp, str) and stamp > newest:
+                        newest = stamp
+        return newest
 
     # lookups -------------------------------------------------------------------------------
 
@@ -260,9 +272,18 @@ class Index:
             parent_kind = "Deployment" if kind == "ReplicaSet" else "CronJob"
             parent = self.get(kind, namespace, name)
             if parent is not None:
-                up = _controller(meta(parent))
-                if up is not None and up[0] == parent_kind:
-                    return Owner(kind=up[0], name=up[1]), up[2]
+                # NB: asked for every failing pod; a ReplicaSet's pods share the answer.
+                key = (kind, namespace, name)
+                if key not in self._tops:
+                    up = _controller(meta(parent))
+                    self._tops[key] = (
+                        (Owner(kind=up[0], name=up[1]), up[2])
+                        if up is not None and up[0] == parent_kind
+                        else None
+                    )
+                found = self._tops[key]
+                if found is not None:
+                    return found
             elif kind == "ReplicaSet":
                 labels = metadata.get("labels") or {}
                 template_hash = labels.get("pod-template-hash") if isinstance(labels, dict) else None

@@ -131,6 +131,15 @@ class DiagnosisResult(msgspec.Struct, kw_only=True):
     scan_id: str = ""
     reference_time: str = ""  # the "now" ages were measured against
 
+    def __repr__(self) -> str:
+        # NB: short on purpose. ``asyncio.run`` formats its finished task (result included) when
+        # it restores the SIGINT handler, so a field-by-field repr of a large cluster's findings
+        # (megabytes of text) was built twice at the end of every diagnosis and thrown away.
+        return (
+            f"DiagnosisResult(cluster={self.cluster!r}, source={self.source!r}, scan_id={self.scan_id!r}, "
+            f"findings=<{len(self.findings)}>, warnings=<{len(self.warnings)}>)"
+        )
+
     def worst(self) -> str | None:
         if not self.findings:
             return None

@@ -6,7 +6,9 @@ schemas that name only the fields analyzers use skips the rest inside the decode
 object is ever built for it), which makes reading a snapshot cheaper than a plain ``orjson.loads``.
 It also makes privacy structural: env values, Secret ``data``/``stringData`` and managed fields
 are not dropped after the fact, they are never materialised. Values stay plain ``dict``/``list``
-so analyzers keep reading them with ``.get``.
+so analyzers keep reading them with ``.get``. A pod whose status is plainly running
+(``plainly_running``) is decoded slimmer still (``_PlainPod``): what other kinds' analyzers read of
+it; most pods of a cluster are such pods, and building fewer objects is most of a scan's cost.
 
 A document that does not fit the schemas (a wrong type where a mapping is expected) raises
 ``msgspec.ValidationError``; callers then fall back to the tolerant, fully redacted path.
@@ -19,7 +21,16 @@ from typing import Any, TypedDict
 
 import msgspec
 
-__all__ = ["ANALYSIS_ONLY", "DecodeError", "decode_items", "decode_list_page", "split_document", "strip"]
+__all__ = [
+    "ANALYSIS_ONLY",
+    "DecodeError",
+    "decode_items",
+    "decode_list_page",
+    "decode_whole_pod",
+    "plainly_running",
+    "split_document",
+    "strip",
+]
 
 DecodeError = (msgspec.ValidationError, msgspec.DecodeError)
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -100,6 +111,54 @@ class _Pod(TypedDict, total=False):
     status: _PodStatus
 
 
+class _PlainMeta(TypedDict, total=False):
+    name: Any
+    namespace: Any
+    uid: Any
+    labels: Any
+    ownerReferences: list[_OwnerRef]
+    creationTimestamp: Any
+
+
+class _PlainVolume(TypedDict, total=False):
+    persistentVolumeClaim: Any
+
+
+class _PlainSpec(TypedDict, total=False):
+    nodeName: Any
+    volumes: list[_PlainVolume]
+
+
+class _PlainContainerStatus(TypedDict, total=False):
+    name: Any
+    ready: Any
+    restartCount: Any
+    state: Any
+    lastState: Any
+
+
+class _PlainStatus(TypedDict, total=False):
+    phase: Any
+    conditions: Any
+    containerStatuses: list[_PlainContainerStatus]
+    initContainerStatuses: Any
+
+
+class _PlainPod(TypedDict, total=False):
+    """A plainly running pod (see ``plainly_running``): what other kinds' analyzers read of it.
+
+    Labels (selectors), owner, node, phase and conditions (readiness), claims (storage), and the
+    stamps the snapshot's "now" is taken from. Its containers, probes and annotations are only
+    read when the pod has events, and then the loader decodes it again in the full view.
+    """
+
+    apiVersion: Any
+    kind: Any
+    metadata: _PlainMeta
+    spec: _PlainSpec
+    status: _PlainStatus
+
+
 class _Generic(TypedDict, total=False):
     """Every other kind: whole spec/status (they are few and small), secrets' values never decoded."""
 
@@ -167,6 +226,7 @@ class _GenericPage(TypedDict, total=False):
 
 # NB: typed as Any: the schemas only prune; what comes out is plain dicts read with .get.
 _pod: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_Pod)
+_plain_pod: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_PlainPod)
 _generic: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_Generic)
 _document = msgspec.json.Decoder(_Document | list[msgspec.Raw])
 _pages: dict[bool, msgspec.json.Decoder[Any]] = {
@@ -217,27 +277,83 @@ def split_document(data: bytes) -> tuple[dict[str, Any] | None, list[msgspec.Raw
     return doc, items
 
 
-def decode_items(raws: Iterable[msgspec.Raw], *, kind: str = "") -> Iterator[tuple[dict[str, Any], int]]:
-    """Each raw item decoded into the analysis view, with the number of bytes it took.
+def plainly_running(status: dict[str, Any]) -> bool:
+    """Running, no init containers, every container ready and never restarted.
+
+    Most pods of any cluster: no pod finding can come from such a status alone (only from events
+    about the pod), which is what lets the loader keep the ``_PlainPod`` view of them.
+    """
+    if status.get("phase") != "Running" or "initContainerStatuses" in status:
+        return False
+    statuses = status.get("containerStatuses")
+    if not isinstance(statuses, list) or not statuses:
+        return False
+    for cs in statuses:
+        if not isinstance(cs, dict) or cs.get("ready") is not True or cs.get("restartCount"):
+            return False
+    return True
+
+
+def decode_items(
+    raws: Iterable[msgspec.Raw], *, kind: str = ""
+) -> Iterator[tuple[dict[str, Any], msgspec.Raw, bool]]:
+    """Each raw item decoded into the analysis view: (object, its raw slice, plain).
+
+    ``plain``: a pod decoded in the slimmer view of a plainly running pod (``_PlainPod``); the
+    caller decodes it again whole (``decode_whole_pod``) when something needs more of it.
 
     The schema is guessed from the item's first bytes (serializers write ``kind`` first or second)
-    or else the previous item's kind; the decoded ``kind`` is then checked, and a wrong guess costs
-    one more decode of that item, never a wrong view.
+    or else the previous item's kind, and a pod's plainness from the previous pod's; the decoded
+    ``kind`` and status are then checked, and a wrong guess costs one more decode of that item,
+    never a wrong view.
     """
     guess_pod = kind == "Pod"
+    guess_plain = True
+    plain_pod, pod, generic = _plain_pod.decode, _pod.decode, _generic.decode
     for raw in raws:
         head = memoryview(raw)[:_PEEK].tobytes()
         if b'"kind":' in head:
             guess_pod = _POD_KIND in head
-        obj = (_pod if guess_pod else _generic).decode(raw)
-        actual = obj.get("kind") or kind
-        is_pod = actual == "Pod"
-        if is_pod != guess_pod:
-            obj = (_pod if is_pod else _generic).decode(raw)
-            guess_pod = is_pod
-        if isinstance(actual, str) and actual:
-            obj = strip(actual, obj)
-        yield obj, len(raw)
+        if guess_pod:
+            obj = plain_pod(raw) if guess_plain else pod(raw)
+            actual = obj.get("kind") or kind
+            if actual == "Pod":
+                status = obj.get("status")
+                plain = status.__class__ is dict and plainly_running(status)
+                if plain and guess_plain:
+                    yield obj, raw, True
+                    continue
+                if guess_plain:
+                    obj = pod(raw)
+                guess_plain = plain
+                yield _fit("Pod", obj), raw, False
+                continue
+            obj = generic(raw)
+            guess_pod = False
+        else:
+            obj = generic(raw)
+            actual = obj.get("kind") or kind
+            if actual == "Pod":
+                obj = pod(raw)
+                guess_pod = True
+        yield _fit(actual, obj), raw, False
+
+
+def _fit(kind: Any, obj: dict[str, Any]) -> dict[str, Any]:
+    """``strip`` for the analysis view, which never decodes managedFields in the first place."""
+    if kind == "Secret" or kind == "ConfigMap":
+        return strip(kind, obj)
+    metadata = obj.get("metadata")
+    if metadata is not None:  # NB: a dict: the schema says so
+        annotations = metadata.get("annotations")
+        if annotations.__class__ is dict and _LAST_APPLIED in annotations:
+            del annotations[_LAST_APPLIED]
+    return obj
+
+
+def decode_whole_pod(raw: msgspec.Raw) -> dict[str, Any]:
+    """A pod kept in the plain view, decoded again in the full analysis view."""
+    return strip("Pod", _pod.decode(raw))
 
 
 def decode_list_page(kind: str, body: bytes) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -6,7 +6,9 @@ mapping) are skipped and counted as warnings; a file that is not a snapshot at a
 ``SnapshotError`` with a one-line message.
 
 Two ways in. A well-formed JSON snapshot is decoded straight into the analysis view
-(``gateway.decode``: only the fields analyzers read; env values and Secret data never decoded).
+(``gateway.decode``: only the fields analyzers read; env values and Secret data never decoded);
+plainly running pods no event is about (most pods) are kept in a slimmer view still, and decoded
+again in full from their bytes for whole reads (``get``, ``list(analysis=False)``).
 Anything else (YAML, wrong types, nested lists) takes the tolerant path: a full decode, each
 retained object redacted by ``redact_object`` at load time. Either way Secrets keep only their
 metadata and nothing unredacted that the fast path would not have decoded is retained.
@@ -21,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import yaml
 
-from aetherius.gateway.decode import DecodeError, decode_items, split_document, strip
+from aetherius.gateway.decode import DecodeError, decode_items, decode_whole_pod, split_document, strip
 from aetherius.gateway.kinds import KINDS
 from aetherius.gateway.redact import redact_object
 from aetherius.gateway.selectors import field_matcher, label_matcher
@@ -74,6 +77,8 @@ class SnapshotState:
     warnings: list[str] = field(default_factory=list)
     ignored: int = 0  # objects of kinds Aetherius does not read
     cluster: str = ""
+    # Pods kept in the plain view (``decode._PlainPod``), by id: their bytes, for whole reads.
+    plain: dict[int, msgspec.Raw] = field(default_factory=dict)
 
     def count(self) -> int:
         return sum(len(items) for items in self.objects.values()) + len(self.logs)
@@ -114,49 +119,52 @@ def _normalize_event(obj: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_NAMESPACE_TYPES = (str, type(None))
+
+
 class _Fallback(Exception):
     """The fast path met something only the tolerant path handles."""
 
 
-def _add(state: SnapshotState, obj: Any, where: str, size: int = -1) -> None:
-    """Retain one object (``size`` -1: measured here, on the tolerant path only)."""
+def _add(state: SnapshotState, obj: Any, where: str, size: int = -1) -> bool:
+    """Retain one object (``size`` -1: measured here, on the tolerant path only); False: skipped."""
     if not isinstance(obj, dict):
         state.warnings.append(f"{where}: not an object, skipped")
-        return
+        return False
     kind = obj.get("kind")
     items = obj.get("items")
     if isinstance(kind, str) and kind.endswith("List") and kind != "PodLogs":
         if not isinstance(items, list):
             state.warnings.append(f"{where}: {kind} without an items list, skipped")
-            return
+            return False
         item_kind = kind[: -len("List")] if kind != "List" else None
         for i, item in enumerate(items):
             if item_kind and isinstance(item, dict) and not item.get("kind"):
                 item = {**item, "kind": item_kind}
             _add(state, item, f"{where}.items[{i}]")
-        return
+        return False
     metadata = obj.get("metadata")
     if not isinstance(kind, str) or not kind:
         state.warnings.append(f"{where}: no kind, skipped")
-        return
+        return False
     if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
         state.warnings.append(f"{where}: {kind} without metadata.name, skipped")
-        return
+        return False
     namespace = metadata.get("namespace")
     if namespace is not None and not isinstance(namespace, str):
         state.warnings.append(f"{where}: {kind} {metadata['name']} has a non-string namespace, skipped")
-        return
+        return False
     if kind == "PodLogs":
         text, container = obj.get("text"), obj.get("container")
         if not isinstance(text, str) or not isinstance(container, str):
             state.warnings.append(f"{where}: PodLogs {metadata['name']} without container/text, skipped")
-            return
+            return False
         key = (namespace or "", metadata["name"], container, bool(obj.get("previous")))
         state.logs[key] = text
-        return
+        return False
     if kind not in KINDS:
         state.ignored += 1
-        return
+        return False
     if size < 0:
         try:
             size = len(orjson.dumps(obj))
@@ -167,6 +175,7 @@ def _add(state: SnapshotState, obj: Any, where: str, size: int = -1) -> None:
         obj = _normalize_event(obj)
     state.objects.setdefault(kind, []).append(obj)
     state.sizes.setdefault(kind, []).append(size)
+    return True
 
 
 def parse_snapshot(data: bytes, *, name: str = "snapshot") -> SnapshotState:
@@ -202,15 +211,65 @@ def _parse_fast(data: bytes, name: str) -> SnapshotState:
     item_kind = list_kind[: -len("List")] if list_kind.endswith("List") and list_kind != "List" else ""
     if top is not None:
         state.cluster = _cluster_of(top) or name
-    for i, (obj, size) in enumerate(decode_items(raws, kind=item_kind)):
+    plain: list[tuple[int, msgspec.Raw]] = []  # (position among the pods, bytes)
+    plain_keys: dict[tuple[str, str], int] = {}  # (namespace, name) → index in ``plain``
+    retained: dict[str, tuple[list[dict[str, Any]], list[int]]] = {}
+    for i, (obj, raw, is_plain) in enumerate(decode_items(raws, kind=item_kind)):
         kind = obj.get("kind")
+        if not kind and item_kind:
+            kind = obj["kind"] = item_kind
+        # NB: the common case first, checked inline (this loop runs for every object of the
+        # cluster): a kind Aetherius reads, a name and a string namespace. Everything else goes
+        # through ``_add``, which says what is wrong with it.
+        metadata = obj.get("metadata")
+        if (
+            kind.__class__ is str
+            and kind in KINDS
+            and metadata is not None
+            and metadata.get("name").__class__ is str
+            and metadata.get("namespace").__class__ in _NAMESPACE_TYPES
+        ):
+            lists = retained.get(kind)
+            if lists is None:
+                lists = retained[kind] = (
+                    state.objects.setdefault(kind, []),
+                    state.sizes.setdefault(kind, []),
+                )
+            if is_plain:
+                # NB: keyed now, while the pod is in the cache; looking its metadata up again
+                # later costs a cache miss per pod.
+                key, slot = (metadata.get("namespace") or "", metadata["name"]), len(plain)
+                if plain_keys.setdefault(key, slot) == slot:
+                    plain.append((len(lists[0]), raw))
+                else:
+                    obj = decode_whole_pod(raw)  # a second pod of that name: never plain
+            elif kind == "Event":
+                obj = _normalize_event(obj)
+            lists[0].append(obj)
+            lists[1].append(len(raw))
+            continue
         if isinstance(kind, str) and kind.endswith("List") and kind != "PodLogs":
             raise _Fallback
-        if item_kind and not kind:
-            obj["kind"] = item_kind
         suffix = f"[{i}]" if top is None else (f".items[{i}]" if list_kind.endswith("List") else "")
-        _add(state, obj, "document 1" + suffix, size)
+        _add(state, obj, "document 1" + suffix, len(raw))
+    if plain:
+        _keep_plain(state, plain, plain_keys)
     return state
+
+
+def _keep_plain(
+    state: SnapshotState, plain: list[tuple[int, msgspec.Raw]], keys: dict[tuple[str, str], int]
+) -> None:
+    """Pods with events about them are analyzed in full: decode those again whole."""
+    pods = state.objects["Pod"]
+    for event in state.objects.get("Event", ()):
+        involved = event.get("involvedObject")
+        if isinstance(involved, dict) and involved.get("kind") == "Pod":
+            found = keys.pop((str(involved.get("namespace") or ""), str(involved.get("name") or "")), None)
+            if found is not None:
+                position, raw = plain[found]
+                pods[position] = decode_whole_pod(raw)
+    state.plain = {id(pods[plain[found][0]]): plain[found][1] for found in keys.values()}
 
 
 def _parse_tolerant(data: bytes, name: str) -> SnapshotState:
@@ -246,7 +305,8 @@ def load_snapshot(path: Path) -> SnapshotState:
 class SnapshotBackend:
     """Answers gateway reads from a parsed snapshot (redaction is idempotent, so it works in place).
 
-    The snapshot holds the analysis view only, so both views answer with it.
+    The snapshot holds the analysis view only, so both views answer with it, except for pods
+    kept in the plain view: whole reads (``analysis=False``, ``get``) decode those again in full.
     """
 
     source = "snapshot"
@@ -268,6 +328,8 @@ class SnapshotBackend:
     ) -> tuple[list[dict[str, Any]], int]:
         items = self.state.objects.get(kind, [])
         sizes = self.state.sizes.get(kind, [])
+        if not analysis and kind == "Pod" and self.state.plain:
+            items = [self._whole(obj) for obj in items]
         if not namespace and not label_selector and not field_selector:
             return list(items), sum(sizes)
         labels_ok = label_matcher(label_selector)
@@ -294,8 +356,18 @@ class SnapshotBackend:
             if meta.get("name") == name and (
                 not KINDS[kind].namespaced or meta.get("namespace") == namespace
             ):
-                return obj, size
+                return self._whole(obj), size
         return None, 0
+
+    def _whole(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """The full analysis view of a pod kept in the plain view (whole reads, not diagnosis)."""
+        raw = self.state.plain.get(id(obj))
+        if raw is None:
+            return obj
+        try:
+            return decode_whole_pod(raw)
+        except DecodeError:  # a field only the full view decodes does not fit: the tolerant view
+            return redact_object("Pod", strip("Pod", orjson.loads(memoryview(raw))))
 
     async def logs(
         self, *, namespace: str, name: str, container: str, previous: bool, tail_lines: int, max_bytes: int
