@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aetherius.signals import SEVERITY_RANK, Signal
 from aetherius.store.base import StoreBase, to_record
-from aetherius.store.engine import InvalidCursor, InvalidTransition, NotFound
+from aetherius.store.engine import InvalidCursor, InvalidInput, InvalidTransition, NotFound
 from aetherius.store.knowledge import KnowledgeOps
 from aetherius.store.models import IncidentRow
 from aetherius.store.outbox import OutboxOps
@@ -91,7 +91,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         padded = cursor + "=" * (-len(cursor) % 4)
         stamp, ident = json.loads(base64.urlsafe_b64decode(padded.encode()))
         when = datetime.fromisoformat(stamp)
-        if when.tzinfo is None or not isinstance(ident, int):
+        # NB: ids are 64-bit; a larger one is no cursor of ours (and PostgreSQL refuses the bind).
+        if when.tzinfo is None or not isinstance(ident, int) or not -(2**63) <= ident < 2**63:
             raise ValueError(cursor)
     except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
         raise InvalidCursor(
@@ -284,6 +285,10 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
         equal = tuple(name for name in _EQUALITY_FILTERS if getattr(filters, name) is not None)
         for name in equal:
             params[name] = getattr(filters, name)
+        for name in (*equal, "text"):
+            if "\x00" in (getattr(filters, name) or ""):
+                # NB: PostgreSQL text cannot hold NUL, so no incident can match; say so on both stores.
+                raise InvalidInput(f"the {name} filter contains a NUL character")
         if filters.text:
             params["pattern"] = (
                 "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
