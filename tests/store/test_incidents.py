@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -189,6 +190,10 @@ async def test_list_rows_carry_the_asked_columns_then_the_cursor_columns(store: 
     assert [tuple(r) for r in rows.rows] == expected
     assert rows.next_cursor == records.next_cursor is not None
     assert rows.rows[0][2].tzinfo is not None  # UTC-aware on both stores
+    as_text = await store.list_incident_rows(
+        IncidentFilters(cluster_id=cluster), columns=("affected_objects",), limit=2, json_text=True
+    )
+    assert [json.loads(r[0]) for r in as_text.rows] == [i.affected_objects for i in records.items]
 
 
 async def test_concurrent_upserts_of_one_fingerprint_make_one_incident(db_url: str) -> None:

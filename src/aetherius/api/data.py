@@ -128,8 +128,10 @@ _INCIDENT_OUT_FIELDS = tuple(IncidentOut.model_fields)
 # NB: the list is the API's hottest route; 50 pydantic models per request (or even 50 dicts for
 # orjson) cost more than the query. A msgspec Struct of ``IncidentOut``'s fields, filled
 # positionally from the store's rows, encodes straight to bytes (UTC datetimes as ``Z``, like
-# pydantic); a test checks the output equals the model's on both stores.
+# pydantic), and ``affected_objects`` passes through as the database's JSON text; a test checks
+# the output equals the model's on both stores.
 _IncidentItem = msgspec.defstruct("_IncidentItem", list(_INCIDENT_OUT_FIELDS))
+_AFFECTED = _INCIDENT_OUT_FIELDS.index("affected_objects")
 
 
 class _Page(msgspec.Struct):
@@ -141,10 +143,14 @@ _ENCODER = msgspec.json.Encoder()
 
 
 def incident_page_json(page: IncidentRows) -> bytes:
-    """``IncidentPage`` as JSON bytes straight from the store's rows of ``IncidentOut``'s fields."""
+    """``IncidentPage`` as JSON bytes from the store's rows of ``IncidentOut``'s fields, JSON as text."""
     if page.columns != _INCIDENT_OUT_FIELDS:
         raise ValueError(f"rows of {page.columns} are not IncidentOut's fields")
-    items = [_IncidentItem(*row) for row in page.rows]
+    items = []
+    for row in page.rows:
+        item = _IncidentItem(*row)
+        item.affected_objects = msgspec.Raw(row[_AFFECTED])  # type: ignore[attr-defined]
+        items.append(item)
     return _ENCODER.encode(_Page(items=items, next_cursor=page.next_cursor))
 
 
@@ -166,7 +172,7 @@ async def list_incidents_json(
     )
     with store_errors():
         page = await store.list_incident_rows(
-            filters, columns=_INCIDENT_OUT_FIELDS, cursor=cursor or None, limit=limit
+            filters, columns=_INCIDENT_OUT_FIELDS, cursor=cursor or None, limit=limit, json_text=True
         )
     return incident_page_json(page)
 

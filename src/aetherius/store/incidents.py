@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, bindparam, or_, select, tuple_
+from sqlalchemy import JSON, Integer, Select, String, Text, bindparam, cast, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aetherius.signals import SEVERITY_RANK, Signal
@@ -65,8 +65,11 @@ _TEXT_COLUMNS = ("summary", "object_name", "owner_name", "reason", "root_cause")
 
 def _list_statement(shape: tuple[Any, ...]) -> Select[Any]:
     """The list query of one shape (see ``list_incident_rows``), every value a named bind."""
-    _, selected, equal, unresolved, text, cursor = shape
-    query = select(*(_INCIDENTS.c[name] for name in selected))
+    _, selected, equal, unresolved, text, cursor, json_text = shape
+    columns = [_INCIDENTS.c[name] for name in selected]
+    if json_text:
+        columns = [cast(c, Text).label(c.name) if isinstance(c.type, JSON) else c for c in columns]
+    query = select(*columns)
     for name in equal:
         query = query.where(_INCIDENTS.c[name] == bindparam(name))
     if unresolved:
@@ -269,8 +272,13 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
         columns: Sequence[str],
         cursor: str | None = None,
         limit: int = 50,
+        json_text: bool = False,
     ) -> IncidentRows:
         """``list_incidents`` as bare rows of ``columns`` (a subset of ``Incident``'s fields).
+
+        With ``json_text``, JSON columns (``affected_objects``) come as the JSON text the database
+        holds, for a caller that writes JSON anyway: decoding and re-encoding it was a sixth of
+        the cost of a page.
 
         The dashboard's and the API's hottest query: a Core select (no ORM rows) with keyset
         pagination on ``(last_seen, id)``, whose row comparison lets PostgreSQL and SQLite walk an
@@ -295,7 +303,15 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
             )
         if cursor:
             params["before_seen"], params["before_id"] = decode_cursor(cursor)
-        shape = ("incidents", selected, equal, filters.unresolved, bool(filters.text), bool(cursor))
+        shape = (
+            "incidents",
+            selected,
+            equal,
+            filters.unresolved,
+            bool(filters.text),
+            bool(cursor),
+            json_text,
+        )
         rows = await self.read_rows(shape, lambda: _list_statement(shape), params)
         kept = rows[:limit]
         next_cursor = None
