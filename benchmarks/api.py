@@ -112,7 +112,7 @@ def app_factory() -> Any:
 
     from fastapi import FastAPI
 
-    from aetherius.api.app import create_app
+    from aetherius.api.app import create_app, settle_heap
     from aetherius.config import load_settings
     from aetherius.store import Store
 
@@ -126,6 +126,7 @@ def app_factory() -> Any:
     async def lifespan(_: Any) -> Any:
         store = await Store.open(url)
         holder["app"] = create_app(settings=settings, store=store, bus=NoBus(), with_dashboard=True)
+        settle_heap()  # as `aetherius api` does before serving
         try:
             yield
         finally:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 
 import httpx
 from fastapi import FastAPI
@@ -53,6 +55,21 @@ async def test_blank_token_name_is_a_422_not_a_500(
 async def test_bad_cursor_is_a_400(client: httpx.AsyncClient, tokens: Tokens) -> None:
     response = await client.get("/api/v1/incidents?cursor=%%%garbage", headers=tokens.header("viewer"))
     assert "cursor" in str(assert_problem(response, 400)["detail"])
+    # Well formed but no cursor of ours: an id beyond 64 bits (PostgreSQL refuses to bind it).
+    forged = base64.urlsafe_b64encode(json.dumps(["2030-01-01T00:00:00+00:00", 2**64]).encode()).decode()
+    response = await client.get(
+        "/api/v1/incidents", params={"cursor": forged}, headers=tokens.header("viewer")
+    )
+    assert "cursor" in str(assert_problem(response, 400)["detail"])
+
+
+async def test_a_nul_character_in_a_list_filter_is_a_422(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    """PostgreSQL text cannot hold NUL: its driver refused the filter and the list answered 500."""
+    for name in ("q", "cluster", "reason"):
+        response = await client.get(
+            "/api/v1/incidents", params={name: "a\x00b"}, headers=tokens.header("viewer")
+        )
+        assert "NUL" in str(assert_problem(response, 422)["detail"])
 
 
 async def test_oversized_body_is_refused_before_parsing(store: Store, bus: MemoryBus, tokens: Tokens) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 
 from aetherius.api.schemas import IncidentOut, IncidentPage
@@ -136,15 +138,25 @@ async def test_list_json_is_exactly_what_the_schema_model_writes(
     """The list is serialized without pydantic (speed); it must not drift from ``IncidentPage``."""
     cluster = unique_cluster()
     await seed_many(store, cluster=cluster, count=3)
+    # NB: a whole second (no microseconds) and non-ASCII text: where encoders differ most.
+    await seed_incident(
+        store,
+        cluster=cluster,
+        name="whole",
+        summary="naïve “quoted” ☃",
+        seen_at=datetime(2030, 1, 1, tzinfo=UTC),
+    )
     made = await seed_incident(store, cluster=cluster, name="acked")
     await store.acknowledge_incident(made.id, note="looking")
     response = await client.get(
-        "/api/v1/incidents", params={"cluster": cluster, "limit": "2"}, headers=tokens.header("viewer")
+        "/api/v1/incidents", params={"cluster": cluster, "limit": "3"}, headers=tokens.header("viewer")
     )
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
-    page = await store.list_incidents(IncidentFilters(cluster_id=cluster), limit=2)
+    page = await store.list_incidents(IncidentFilters(cluster_id=cluster), limit=3)
     expected = IncidentPage(
         items=[IncidentOut.model_validate(i) for i in page.items], next_cursor=page.next_cursor
     )
     assert response.json() == expected.model_dump(mode="json")
-    assert response.json()["items"][0]["acknowledged_at"].endswith("Z")
+    items = response.json()["items"]
+    assert items[0]["last_seen"] == "2030-01-01T00:00:00Z" and items[0]["summary"] == "naïve “quoted” ☃"
+    assert items[1]["acknowledged_at"].endswith("Z") and response.json()["next_cursor"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 import pytest
 
+from aetherius.api.tokens import StoreTokenAuthority
 from aetherius.store import Store
 from tests.api.conftest import Tokens
 from tests.api.seed import seed_incident, unique_cluster
@@ -78,3 +81,25 @@ async def test_diagnose_without_kube_client_is_503(client: httpx.AsyncClient, to
         "/api/v1/diagnose", json={"namespace": "shop"}, headers=tokens.header("operator")
     )
     assert response.status_code == 503 and "diagnosis not configured" in response.json()["detail"]
+
+
+async def test_a_token_revoked_elsewhere_stops_working_once_its_cache_entry_is_old(store: Store) -> None:
+    """Another process (the CLI, another replica) revokes: this one honours it within the bound."""
+    now = [1000.0]
+    authority = StoreTokenAuthority(store, cache_seconds=5.0, clock=lambda: now[0])
+    created = await store.create_token(name=f"elsewhere-{secrets.token_hex(3)}", role="viewer")
+    first = await authority.authenticate(created.secret)
+    assert first is not None and first.token_id == str(created.token.id)
+    assert await authority.lookup(first.token_id) is not None
+    await store.revoke_token(created.token.id)
+    now[0] += 4.9  # within the documented bound the verification may still be remembered
+    assert await authority.authenticate(created.secret) == first
+    now[0] += 0.2
+    assert await authority.authenticate(created.secret) is None
+    assert await authority.lookup(first.token_id) is None  # sessions of the token end too
+    # A revocation through this process's own API forgets at once.
+    other = await store.create_token(name=f"here-{secrets.token_hex(3)}", role="viewer")
+    assert await authority.authenticate(other.secret) is not None
+    await store.revoke_token(other.token.id)
+    authority.forget()
+    assert await authority.authenticate(other.secret) is None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from aetherius.store import (
@@ -174,6 +176,26 @@ async def test_list_filters_and_cursor_pagination_newest_first(store: Store) -> 
         await store.list_incidents(cursor="not-a-cursor")
 
 
+async def test_list_rows_carry_the_asked_columns_then_the_cursor_columns(store: Store) -> None:
+    cluster = unique("c")
+    for pod in ("a", "b", "c"):
+        signal = make_signal(cluster=cluster, pod=pod)
+        await store.upsert_incident(upsert_for(signal, fingerprint=unique("fp")), signal=signal)
+    records = await store.list_incidents(IncidentFilters(cluster_id=cluster), limit=2)
+    rows = await store.list_incident_rows(
+        IncidentFilters(cluster_id=cluster), columns=("object_name", "affected_objects"), limit=2
+    )
+    assert rows.columns == ("object_name", "affected_objects")
+    expected = [(i.object_name, i.affected_objects, i.last_seen, i.id) for i in records.items]
+    assert [tuple(r) for r in rows.rows] == expected
+    assert rows.next_cursor == records.next_cursor is not None
+    assert rows.rows[0][2].tzinfo is not None  # UTC-aware on both stores
+    as_text = await store.list_incident_rows(
+        IncidentFilters(cluster_id=cluster), columns=("affected_objects",), limit=2, json_text=True
+    )
+    assert [json.loads(r[0]) for r in as_text.rows] == [i.affected_objects for i in records.items]
+
+
 async def test_concurrent_upserts_of_one_fingerprint_make_one_incident(db_url: str) -> None:
     """Three 'replicas' (separate stores and pools) racing on the same failure."""
     replicas = [await Store.open(db_url, pool_size=5) for _ in range(3)]
@@ -201,3 +223,31 @@ async def test_concurrent_upserts_of_one_fingerprint_make_one_incident(db_url: s
     finally:
         for replica in replicas:
             await replica.close()
+
+
+async def test_the_list_reconnects_when_postgresql_dropped_its_connections(postgres_url: str) -> None:
+    """The list runs on the driver directly; connections the server ended (a restart, an
+    administrator's pg_terminate_backend) are replaced on the next read, not answered as errors."""
+    store = await Store.open(postgres_url, migrate_schema=True)
+    try:
+        cluster = unique("c")
+        signal = make_signal(cluster=cluster, pod="api-1")
+        await store.upsert_incident(upsert_for(signal, fingerprint=unique("fp")), signal=signal)
+        # Several pooled reader connections, all idle in the pool afterwards.
+        pages = await asyncio.gather(
+            *(store.list_incidents(IncidentFilters(cluster_id=cluster)) for _ in range(4))
+        )
+        assert all(len(p.items) == 1 for p in pages)
+        admin = await asyncpg.connect(postgres_url)
+        try:
+            ended = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        assert ended >= 1
+        again = await store.list_incidents(IncidentFilters(cluster_id=cluster))
+        assert [i.object_name for i in again.items] == ["api-1"]
+    finally:
+        await store.close()

@@ -7,6 +7,7 @@ their own with a real store and bus.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from fastapi import FastAPI
@@ -81,6 +82,18 @@ def create_app(
         install_dashboard(app)
     _document_problems(app)
     return app
+
+
+def settle_heap() -> None:
+    """Collect once, then exempt everything alive from future collections (``gc.freeze``).
+
+    Call when start-up is done (modules imported, app built, pools opened). Those ~160,000
+    long-lived objects would otherwise be traversed by every full collection — tens of
+    milliseconds, paid by whichever requests are in flight: a latency tail of the process's own
+    making. Later garbage is collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _document_problems(app: FastAPI) -> None:

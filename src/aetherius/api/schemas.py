@@ -83,6 +83,19 @@ class IncidentOut(_Out):
     version: int = Field(default=1, description="bumped on every change of the incident")
 
 
+class IncidentQuery(BaseModel):
+    """The incident list's filters and page, from the query string (see ``api.query``)."""
+
+    cluster: str | None = Field(default=None, max_length=253)
+    namespace: str | None = Field(default=None, max_length=253)
+    severity: SeverityName | None = None
+    state: IncidentState | None = None
+    reason: str | None = Field(default=None, max_length=128)
+    q: str | None = Field(default=None, max_length=200, description="text in summary or object name")
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=50, ge=1, le=200)
+
+
 class IncidentPage(BaseModel):
     items: list[IncidentOut]
     next_cursor: str | None = Field(default=None, description="pass as ?cursor= for the next page")

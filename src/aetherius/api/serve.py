@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import uvicorn
 
-from aetherius.api.app import create_app
+from aetherius.api.app import create_app, settle_heap
 from aetherius.api.tokens import ensure_first_admin
 from aetherius.bus import BusUnavailable, open_bus
 from aetherius.config import Settings
@@ -77,6 +77,7 @@ async def serve(settings: Settings, *, announce: Callable[[str], None]) -> None:
                 timeout_graceful_shutdown=10,
             )
             server = Server(config)
+            settle_heap()
             announce(f"Aetherius API and dashboard on http://{api.host}:{api.port}")
             _log.info("api serving", host=api.host, port=api.port)
             await server.serve()

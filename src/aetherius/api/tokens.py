@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aetherius.api.auth import Principal, Role
@@ -26,9 +27,16 @@ def _principal(token: Any) -> Principal:
 class StoreTokenAuthority:
     """Checks bearer secrets and session token ids against the store's ``api_tokens``."""
 
-    def __init__(self, store: Store, *, cache_seconds: float = CACHE_SECONDS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        cache_seconds: float = CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.cache_seconds = cache_seconds
+        self.clock = clock
         self._by_secret: dict[str, tuple[float, Principal | None]] = {}
         self._by_id: tuple[float, dict[str, Principal]] | None = None
 
@@ -41,7 +49,7 @@ class StoreTokenAuthority:
         if not secret or len(secret) > 256:
             return None
         key = hashlib.sha256(secret.encode()).hexdigest()
-        now = time.monotonic()
+        now = self.clock()
         cached = self._by_secret.get(key)
         if cached is not None and now - cached[0] < self.cache_seconds:
             return cached[1]
@@ -53,7 +61,7 @@ class StoreTokenAuthority:
         return principal
 
     async def lookup(self, token_id: str) -> Principal | None:
-        now = time.monotonic()
+        now = self.clock()
         if self._by_id is None or now - self._by_id[0] >= self.cache_seconds:
             live = await self.store.list_tokens(include_revoked=False)
             self._by_id = (now, {str(t.id): _principal(t) for t in live})

@@ -33,6 +33,8 @@ Reading (API, dashboard, CLI)
     ``list_incidents(IncidentFilters(cluster_id=, namespace=, severity=, state=, unresolved=,
     reason=, root_cause=, text=), cursor=None, limit=50) -> IncidentPage(items, next_cursor)``:
     most recently active first (last_seen, id), keyset pagination.
+    ``list_incident_rows(filters, columns=, cursor=, limit=) -> IncidentRows(columns, rows,
+    next_cursor)``: the same page as bare rows of some of ``Incident``'s fields (the API's list).
     ``incident_story(id, signals_limit=, audit_limit=) -> IncidentStory(incident, reports,
     signals, audit)``: the incident page in one snapshot.
     ``get_incident(id)``, ``list_reports(id)`` (newest first), ``latest_report(id)``,
@@ -82,6 +84,7 @@ from aetherius.store.records import (
     IncidentChange,
     IncidentFilters,
     IncidentPage,
+    IncidentRows,
     IncidentStory,
     IncidentUpsert,
     KnowledgeDocument,
@@ -103,6 +106,7 @@ __all__ = [
     "IncidentChange",
     "IncidentFilters",
     "IncidentPage",
+    "IncidentRows",
     "IncidentStory",
     "IncidentUpsert",
     "InvalidCursor",

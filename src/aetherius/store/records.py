@@ -6,6 +6,7 @@ stale behind their back; the API serializes these directly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -143,6 +144,16 @@ class IncidentFilters:
 class IncidentPage:
     items: list[Incident]
     next_cursor: str | None  # pass back as ``cursor`` for the next (older) page
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncidentRows:
+    """A page of ``list_incident_rows``: rows of values in ``columns`` order (then, when not asked
+    for, ``last_seen`` and ``id``), for callers that serialize them without building records."""
+
+    columns: tuple[str, ...]
+    rows: Sequence[Sequence[Any]]
+    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 
 from aetherius.api import data
 from aetherius.api.auth import Principal
 from aetherius.api.deps import ApiContext, app_context, requires
 from aetherius.api.problems import Problem, problem_responses
+from aetherius.api.query import query_model
 from aetherius.api.schemas import (
     IncidentDetail,
     IncidentOut,
     IncidentPage,
-    IncidentState,
+    IncidentQuery,
     NoteIn,
     RediagnoseAccepted,
     RowId,
-    SeverityName,
 )
 from aetherius.bus.base import BusUnavailable
 
@@ -28,30 +28,26 @@ Viewer = Annotated[Principal, Depends(requires("viewer"))]
 Operator = Annotated[Principal, Depends(requires("operator"))]
 
 
-@router.get("", response_model=IncidentPage, responses=problem_responses(400, 422))
+ListQuery, LIST_QUERY_DOCS = query_model(IncidentQuery)
+
+
+@router.get(
+    "", response_model=IncidentPage, responses=problem_responses(400, 422), openapi_extra=LIST_QUERY_DOCS
+)
 async def list_incidents(
-    ctx: Ctx,
-    _: Viewer,
-    cluster: Annotated[str | None, Query(max_length=253)] = None,
-    namespace: Annotated[str | None, Query(max_length=253)] = None,
-    severity: SeverityName | None = None,
-    state: IncidentState | None = None,
-    reason: Annotated[str | None, Query(max_length=128)] = None,
-    q: Annotated[str | None, Query(max_length=200, description="text in summary or object name")] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ctx: Ctx, _: Viewer, query: Annotated[IncidentQuery, Depends(ListQuery)]
 ) -> Response:
     """Newest first (by last seen), filtered; follow ``next_cursor`` for older ones."""
     body = await data.list_incidents_json(
         ctx.store,
-        cluster=cluster,
-        namespace=namespace,
-        severity=severity,
-        state=state,
-        reason=reason,
-        text=q,
-        cursor=cursor,
-        limit=limit,
+        cluster=query.cluster,
+        namespace=query.namespace,
+        severity=query.severity,
+        state=query.state,
+        reason=query.reason,
+        text=query.q,
+        cursor=query.cursor,
+        limit=query.limit,
     )
     return Response(content=body, media_type="application/json")
 
