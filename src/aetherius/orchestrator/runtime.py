@@ -115,6 +115,8 @@ def build_orchestrator(
         pull_timeout=conf.pull_timeout.total_seconds(),
         max_deliver=settings.message_bus.max_deliver,
         concurrency=conf.concurrency,
+        diagnoses=conf.diagnosis_concurrency,
+        run_limit=conf.write_batch,
     )
     resolver = Resolver(
         repository=repository,

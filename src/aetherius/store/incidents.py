@@ -104,17 +104,10 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
             row = await self._open_incident(session, change.fingerprint)
             created = reopened = escalated = False
             if row is None:
-                row = await self._recent_resolved(session, change.fingerprint, now, reopen_within)
-                if row is not None:
-                    reopened = True
-                    row.state = "open"
-                    row.reopen_count += 1
-                    row.resolved_at = row.acknowledged_at = None
-                    row.resolved_by = row.resolution_note = row.acknowledged_by = ""
-                else:
-                    created = True
-                    row = self._new_incident(change, seen_at=seen_at, now=now)
-                    session.add(row)
+                row, reopened = await self._reopen_or_new(
+                    session, change, seen_at=seen_at, now=now, reopen_within=reopen_within
+                )
+                created = not reopened
             if not created:
                 escalated = not reopened and SEVERITY_RANK.get(change.severity, 0) > SEVERITY_RANK.get(
                     row.severity, 0
@@ -140,6 +133,28 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
                 signal_id=signal_id,
                 events=tuple(queued),
             )
+
+    async def _reopen_or_new(
+        self,
+        session: AsyncSession,
+        change: IncidentUpsert,
+        *,
+        seen_at: datetime,
+        now: datetime,
+        reopen_within: timedelta | None,
+    ) -> tuple[IncidentRow, bool]:
+        """No incident of the fingerprint is open: the one resolved within ``reopen_within``
+        reopened (True), or a new one added to the session (False)."""
+        row = await self._recent_resolved(session, change.fingerprint, now, reopen_within)
+        if row is None:
+            row = self._new_incident(change, seen_at=seen_at, now=now)
+            session.add(row)
+            return row, False
+        row.state = "open"
+        row.reopen_count += 1
+        row.resolved_at = row.acknowledged_at = None
+        row.resolved_by = row.resolution_note = row.acknowledged_by = ""
+        return row, True
 
     @staticmethod
     def _new_incident(change: IncidentUpsert, *, seen_at: datetime, now: datetime) -> IncidentRow:
