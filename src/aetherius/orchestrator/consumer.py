@@ -12,8 +12,8 @@ A lane's leading failure Signals are recorded as one step, and the steps of all 
 ``concurrency`` at once) share transactions (``orchestrator.batching``): a backlog costs a
 transaction per batch, not per Signal. A Signal whose evidence is to be diagnosed is stored
 first and diagnosed beside its lane (at most ``diagnoses`` at once), so a new incident's live
-diagnosis never holds up the updates behind it. At most ``batch`` Signals are held unacked;
-pulling goes on while work is in hand.
+diagnosis never holds up the updates behind it. At most ``batch`` Signals are being recorded and
+at most ``batch`` wait for their diagnosis, unacked; pulling goes on while work is in hand.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ class Consumer:
         self._diagnosing = asyncio.Semaphore(max(1, diagnoses))
         self._lanes: dict[str, collections.deque[_Held]] = {}
         self._held = 0  # deliveries pulled and not yet settled
-        self._room = asyncio.Event()  # set while fewer than ``batch`` are held
+        self._waiting = 0  # of them, stored and waiting for (or in) their diagnosis
+        self._room = asyncio.Event()  # set while fewer than ``batch`` are being recorded
         self._room.set()
         self._idle = asyncio.Event()  # set while nothing is held
         self._idle.set()
@@ -101,7 +102,9 @@ class Consumer:
                 await self._room.wait()
                 try:
                     deliveries = await self.bus.pull(
-                        durable=self.durable, batch=self.batch - self._held, timeout=self.pull_timeout
+                        durable=self.durable,
+                        batch=self.batch - (self._held - self._waiting),
+                        timeout=self.pull_timeout,
                     )
                 except BusUnavailable as exc:
                     FAILURES.labels(error="bus").inc()
@@ -121,8 +124,7 @@ class Consumer:
         self._held += 1
         IN_FLIGHT.inc()
         self._idle.clear()
-        if self._held >= self.batch:
-            self._room.clear()
+        self._update_room()
         if held.delivery.deliveries > 1:
             REDELIVERED.inc()
         # NB: one lane per workload, not per failure class: a resolving Signal and a failure of
@@ -168,6 +170,8 @@ class Consumer:
                     if isinstance(step, Pending):
                         # NB: the diagnosis goes on beside the lane; the Signals behind it (of
                         # the same incident, too) are stored meanwhile. It stays held until then.
+                        self._waiting += 1
+                        self._update_room()
                         self._spawn(self._diagnosis(held, step), name="diagnosis")
                     else:
                         await self._settle(held, step)
@@ -180,7 +184,16 @@ class Consumer:
                 step: Handled | Exception = await self.orchestrator.diagnose(pending)
         except Exception as exc:
             step = exc
+        self._waiting -= 1
         await self._settle(held, step)
+
+    def _update_room(self) -> None:
+        """Pull while fewer than ``batch`` Signals are being recorded and fewer than ``batch``
+        wait for a diagnosis: diagnoses falling behind do not stop the updates of incidents."""
+        if self._held - self._waiting < self.batch and self._waiting < self.batch:
+            self._room.set()
+        else:
+            self._room.clear()
 
     async def _settle(self, held: _Held, step: Handled | Exception) -> None:
         try:
@@ -191,8 +204,7 @@ class Consumer:
             HANDLE_SECONDS.observe(time.perf_counter() - held.pulled_at)
             IN_FLIGHT.dec()
             self._held -= 1
-            if self._held < self.batch:
-                self._room.set()
+            self._update_room()
             if not self._held:
                 self._idle.set()
 

@@ -27,7 +27,6 @@ from aetherius.store import (
     Store,
 )
 from aetherius.store import Incident as StoredIncident
-from aetherius.store.models import IncidentRow
 
 _OPEN_PAGE = 500
 
@@ -150,27 +149,10 @@ class StoreRepository:
             severity=composed.severity,
             summary=composed.summary if report.findings else report.summary,
             evidence_hash=digest,
+            # NB: the severity stays the incident's (see followed_severity)
+            reason=report.reason,
         )
-        await self._follow_report(int(incident_id), report)
         return saved.version
-
-    async def _follow_report(self, incident_id: int, report: ReportDraft) -> None:
-        """The incident's reason and severity after its report (``add_report`` carries only the
-        root cause and summary): the diagnosis's contract reason ("ImagePullBackOff") instead
-        of the first Signal's ("Failed"), and a severity raised when the report's is higher.
-
-        NB: a second transaction on the store's table, until the store's ``add_report`` takes
-        ``reason`` and a severity policy itself.
-        """
-        async with self.store.sessions.begin() as session:
-            row = await session.get(IncidentRow, incident_id, with_for_update=True)
-            if row is None:
-                return
-            reason = report.reason or row.reason
-            severity = row.severity  # NB: see followed_severity
-            if (reason, severity) != (row.reason, row.severity):
-                row.reason, row.severity = reason, severity
-                row.version += 1
 
     async def latest_findings_digest(self, incident_id: str) -> str | None:
         try:
