@@ -4,6 +4,10 @@ Several orchestrator replicas may see Signals of the same failure at the same mo
 takes a per-fingerprint lock for its transaction (``pg_advisory_xact_lock`` on PostgreSQL; the
 single writer lock on SQLite), and the unique partial index on the unresolved fingerprint stays as
 the last line of defence: at most one open incident per failure, whatever the interleaving.
+
+NB: incident rows are locked ``FOR NO KEY UPDATE`` (the id never changes): a Signal inserted with
+its incident holds a key-share lock on that row until its commit (the foreign key), which a
+plain ``FOR UPDATE`` elsewhere would wait for, and two such waits can close a cycle.
 """
 
 from __future__ import annotations
@@ -209,7 +213,7 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
         query = select(IncidentRow).where(
             IncidentRow.fingerprint == fingerprint, IncidentRow.state != "resolved"
         )
-        return (await session.execute(query.with_for_update())).scalar_one_or_none()
+        return (await session.execute(query.with_for_update(key_share=True))).scalar_one_or_none()
 
     @staticmethod
     async def _recent_resolved(
@@ -226,7 +230,7 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
             )
             .order_by(IncidentRow.resolved_at.desc())
             .limit(1)
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
         return (await session.execute(query)).scalar_one_or_none()
 
@@ -337,7 +341,7 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
             return incident_record(row)
 
     async def _locked(self, session: AsyncSession, incident_id: int) -> IncidentRow:
-        query = select(IncidentRow).where(IncidentRow.id == incident_id).with_for_update()
+        query = select(IncidentRow).where(IncidentRow.id == incident_id).with_for_update(key_share=True)
         row = (await session.execute(query)).scalar_one_or_none()
         if row is None:
             raise NotFound(f"incident {incident_id} does not exist")

@@ -34,7 +34,7 @@ class ReportOps(OutboxOps, StoreBase):
         """
         now = self.clock()
         async with self.sessions.begin() as session:
-            query = select(IncidentRow).where(IncidentRow.id == incident_id).with_for_update()
+            query = select(IncidentRow).where(IncidentRow.id == incident_id).with_for_update(key_share=True)
             incident = (await session.execute(query)).scalar_one_or_none()
             if incident is None:
                 raise NotFound(f"incident {incident_id} does not exist")
