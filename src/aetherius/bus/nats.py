@@ -77,6 +77,9 @@ class NatsDelivery:
     async def term(self) -> None:
         await self._bus._dead_letter(self._msg, cause="term")
 
+    async def in_progress(self) -> None:
+        await self._settle(self._msg.in_progress())
+
     async def _settle(self, operation: Any) -> None:
         try:
             await operation

@@ -42,6 +42,10 @@ REDELIVERED = Counter("aetherius_orchestrator_redelivered_total", "Deliveries th
 DEAD_LETTERED = Counter(
     "aetherius_orchestrator_dead_lettered_total", "Signals given up after max_deliver attempts"
 )
+IN_PROGRESS = Counter(
+    "aetherius_orchestrator_in_progress_total",
+    "Held Signals reported to the bus as still worked on (so they are not redelivered)",
+)
 IN_FLIGHT = Gauge("aetherius_orchestrator_in_flight", "Deliveries pulled and not yet settled")
 HANDLE_SECONDS = Histogram(
     "aetherius_orchestrator_handle_seconds",
@@ -50,10 +54,11 @@ HANDLE_SECONDS = Histogram(
 )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Held:
     delivery: Delivery
     pulled_at: float
+    touched: float = 0.0  # when the bus was last told it is in progress (or pulled_at)
 
 
 def backoff(deliveries: int, *, base: float = 0.5, cap: float = 30.0) -> float:
@@ -74,6 +79,7 @@ class Consumer:
         concurrency: int = 64,
         diagnoses: int = 8,
         run_limit: int = 64,
+        progress_every: float | None = None,
     ) -> None:
         self.bus = bus
         self.orchestrator = orchestrator
@@ -82,6 +88,10 @@ class Consumer:
         self.pull_timeout = pull_timeout
         self.max_deliver = max_deliver
         self.run_limit = max(1, run_limit)
+        # NB: a Signal held longer than the bus's ack_wait (a diagnosis queued behind others)
+        # would be redelivered and diagnosed twice; held ones are reported in progress instead.
+        self.progress_every = progress_every
+        self._in_hand: set[_Held] = set()
         self.handled = 0  # deliveries acked (any outcome but failure), for tests and logs
         self._slots = asyncio.Semaphore(max(1, concurrency))
         self._diagnosing = asyncio.Semaphore(max(1, diagnoses))
@@ -97,6 +107,7 @@ class Consumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Pull and handle until ``stop`` is set; the work in hand is finished (and acked) first."""
         log.info("orchestrator consuming", durable=self.durable, batch=self.batch)
+        keeper = asyncio.create_task(self._keep_in_progress(), name="in-progress")
         try:
             while not stop.is_set():
                 await self._room.wait()
@@ -119,8 +130,32 @@ class Consumer:
                     await asyncio.sleep(0)  # let the lanes start before the next pull
         finally:
             await self._idle.wait()
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _keep_in_progress(self) -> None:
+        """Tell the bus, every ``progress_every`` seconds, which held Signals are still worked on."""
+        if self.progress_every is None:
+            return
+        while True:
+            await asyncio.sleep(self.progress_every / 2)
+            now = time.perf_counter()
+            for held in list(self._in_hand):
+                if now - held.touched < self.progress_every or held not in self._in_hand:
+                    continue
+                held.touched = now
+                try:
+                    await held.delivery.in_progress()
+                except BusUnavailable as exc:
+                    FAILURES.labels(error="in_progress").inc()
+                    log.warning("cannot report a Signal in progress", error=str(exc))
+                    break
+                IN_PROGRESS.inc()
 
     def _dispatch(self, held: _Held) -> None:
+        held.touched = held.pulled_at
+        self._in_hand.add(held)
         self._held += 1
         IN_FLIGHT.inc()
         self._idle.clear()
@@ -202,6 +237,7 @@ class Consumer:
             log.error("signal settling crashed", msg_id=held.delivery.signal.msg_id, error=repr(exc))
         finally:
             HANDLE_SECONDS.observe(time.perf_counter() - held.pulled_at)
+            self._in_hand.discard(held)
             IN_FLIGHT.dec()
             self._held -= 1
             self._update_room()

@@ -117,6 +117,7 @@ def build_orchestrator(
         concurrency=conf.concurrency,
         diagnoses=conf.diagnosis_concurrency,
         run_limit=conf.write_batch,
+        progress_every=settings.message_bus.ack_wait.total_seconds() / 3,
     )
     resolver = Resolver(
         repository=repository,
