@@ -5,6 +5,10 @@ redelivery is recognised as a duplicate and changes nothing), then the diagnosis
 taken from the *stored* incident (its evidence digest against the evidence last diagnosed), so a
 replica that died between the two steps leaves work the redelivery finishes: no report is lost,
 none is written twice for the same evidence.
+
+``record`` takes Signals in (consecutive failure Signals in one write) and says per Signal what
+is left: nothing, or a ``Pending`` diagnosis that ``diagnose`` runs; the consumer runs it beside
+the Signal's lane. ``handle`` does both, for one Signal.
 """
 
 from __future__ import annotations
