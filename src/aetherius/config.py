@@ -220,10 +220,19 @@ class OrchestratorSettings(_Section):
     recheck_interval: Duration = timedelta(minutes=1)
     # NB: how often a Signal is tried is ``message_bus.max_deliver``: one setting for the bus's
     # consumer and the orchestrator's dead-letter decision.
-    concurrency: int = Field(default=8, ge=1, le=1000, description="Signals handled at once per replica")
+    # NB: what a replica has in hand is bounded: ``batch_size`` Signals being recorded (of them
+    # ``concurrency`` lanes at once, in at most ``write_transactions`` transactions of at most
+    # ``write_batch`` Signals) and ``batch_size`` stored and waiting for their diagnosis (of them
+    # ``diagnosis_concurrency`` diagnosed at once), all unacked until done.
+    concurrency: int = Field(default=64, ge=1, le=1000, description="lanes recording at once per replica")
+    diagnosis_concurrency: int = Field(default=8, ge=1, le=1000, description="diagnoses at once per replica")
+    write_batch: int = Field(default=64, ge=1, le=1000, description="Signals stored per transaction, at most")
+    write_transactions: int = Field(
+        default=2, ge=1, le=64, description="write transactions at once per replica"
+    )
     diagnoses_per_minute: float = Field(default=60.0, gt=0, description="per cluster")
     diagnosis_burst: int = Field(default=20, ge=1)
-    batch_size: int = Field(default=64, ge=1, le=10_000)
+    batch_size: int = Field(default=128, ge=1, le=10_000, description="Signals being recorded, at most")
     pull_timeout: Duration = timedelta(seconds=1)
     durable: str = "aetherius-orchestrator"
 

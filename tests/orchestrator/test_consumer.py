@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from aetherius.bus.base import BusUnavailable, Delivery
+from aetherius.bus.base import BusUnavailable, Delivery, SignalBus
+from aetherius.bus.memory import MemoryBus
 from aetherius.config import OrchestratorSettings
 from aetherius.orchestrator.consumer import DEAD_LETTERED, Consumer, backoff
 from aetherius.orchestrator.cooldown import MemoryCooldown
 from aetherius.orchestrator.memory import MemoryRepository
+from aetherius.orchestrator.model import Incident, ReportDraft
 from aetherius.orchestrator.ratelimit import MemoryRateLimiter
 from aetherius.orchestrator.service import Orchestrator
 from aetherius.signals import Signal
 from tests.orchestrator.factories import pod_signal
+from tests.orchestrator.processes import wait_until
 from tests.orchestrator.test_service import RecordingDiagnoser
 
 
@@ -33,6 +36,9 @@ class SettledDelivery:
 
     async def term(self) -> None:
         self.settled.append(("term", None))
+
+    async def in_progress(self) -> None:
+        self.settled.append(("in_progress", None))
 
 
 class QueueBus:
@@ -60,7 +66,12 @@ class QueueBus:
 
 
 def consumer(
-    bus: QueueBus, *, diagnoser: RecordingDiagnoser, per_minute: float = 6000, burst: int = 100
+    bus: SignalBus,
+    *,
+    diagnoser: RecordingDiagnoser,
+    per_minute: float = 6000,
+    burst: int = 100,
+    progress_every: float | None = None,
 ) -> tuple[Consumer, MemoryRepository]:
     repo = MemoryRepository()
     orch = Orchestrator(
@@ -70,7 +81,16 @@ def consumer(
         limiter=MemoryRateLimiter(per_minute=per_minute, burst=burst),
         settings=OrchestratorSettings(),
     )
-    return Consumer(bus=bus, orchestrator=orch, durable="d", batch=10, pull_timeout=0.01, max_deliver=3), repo
+    c = Consumer(
+        bus=bus,
+        orchestrator=orch,
+        durable="d",
+        batch=10,
+        pull_timeout=0.01,
+        max_deliver=3,
+        progress_every=progress_every,
+    )
+    return c, repo
 
 
 async def run_until_drained(c: Consumer, bus: QueueBus) -> None:
@@ -117,3 +137,63 @@ async def test_rate_limited_diagnosis_goes_back_with_the_wait() -> None:
     assert second.settled[0][0] == "nak"
     delay = second.settled[0][1]
     assert delay is not None and 50 < delay <= 60
+
+
+class GatedDiagnoser(RecordingDiagnoser):
+    """A diagnosis that lasts until the test opens the gate (a slow live cluster)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def diagnose(self, incident: Incident, *, diagnosis_id: str) -> ReportDraft:
+        await self.gate.wait()
+        return await super().diagnose(incident, diagnosis_id=diagnosis_id)
+
+
+async def test_updates_are_stored_and_acked_while_the_new_incident_is_diagnosed() -> None:
+    bus = MemoryBus(ack_wait=60)
+    diagnoser = GatedDiagnoser()
+    c, repo = consumer(bus, diagnoser=diagnoser)
+    await bus.publish([pod_signal(reason="OOMKilled", occurrence=n) for n in range(1, 21)])
+    stop = asyncio.Event()
+    task = asyncio.create_task(c.run(stop))
+    try:
+        # the 19 updates behind the first Signal (same incident, same lane) do not wait for it
+        await asyncio.wait_for(_until(lambda: c.handled == 19), timeout=5)
+        (incident,) = repo.incidents.values()
+        assert incident.signal_count == 20 and not repo.reports
+        diagnoser.gate.set()
+        await asyncio.wait_for(_until(lambda: c.handled == 20), timeout=5)
+        assert len(repo.reports) == 1 and diagnoser.calls == [incident.id]
+    finally:
+        diagnoser.gate.set()
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+
+
+async def test_a_signal_held_past_ack_wait_is_kept_in_progress_not_redelivered() -> None:
+    bus = MemoryBus(ack_wait=0.3)
+    diagnoser = GatedDiagnoser()
+    c, repo = consumer(bus, diagnoser=diagnoser, progress_every=0.1)
+    await bus.publish([pod_signal(reason="OOMKilled")])
+    stop = asyncio.Event()
+    task = asyncio.create_task(c.run(stop))
+    try:
+        await asyncio.sleep(1.0)  # three ack_waits while the diagnosis waits
+        diagnoser.gate.set()
+        await asyncio.wait_for(_until(lambda: c.handled == 1), timeout=5)
+        assert len(diagnoser.calls) == 1, "diagnosed once: the Signal was never redelivered"
+        assert len(repo.reports) == 1
+    finally:
+        diagnoser.gate.set()
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+    assert await bus.pull(durable="d", batch=10, timeout=0.4) == []
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    async def checked() -> bool:
+        return check()
+
+    await wait_until(checked, timeout=5, what="the consumer to settle")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 
 import pytest
 
 from aetherius.config import OrchestratorSettings
 from aetherius.orchestrator.cooldown import MemoryCooldown
-from aetherius.orchestrator.model import Incident, ReportDraft
+from aetherius.orchestrator.grouping import incident_key
+from aetherius.orchestrator.model import Incident, ReportDraft, SignalOutcome
 from aetherius.orchestrator.ratelimit import MemoryRateLimiter
 from aetherius.orchestrator.service import Orchestrator, Outcome
 from aetherius.orchestrator.storage import StoreCooldownMarks, StoreRepository
@@ -135,3 +139,28 @@ async def test_resolve_and_reopen_on_the_store(store: Store) -> None:
     assert again.outcome is Outcome.DIAGNOSED, "a reopened incident is diagnosed again"
     stored = await store.get_incident(int(handled.incident_id))
     assert (stored.state, stored.reopen_count, stored.report_version) == ("open", 1, 2)
+
+
+async def test_one_bad_signal_fails_alone_and_its_batch_is_stored(store: Store) -> None:
+    """A value the database refuses fails the batch's transaction; it is retried one by one."""
+    repository = StoreRepository(store)
+    cluster = f"bad-{secrets.token_hex(3)}"
+    good = [pod_signal(reason="OOMKilled", cluster=cluster, occurrence=n) for n in range(1, 6)]
+    bad = pod_signal(reason="OOMKilled", cluster=cluster, occurrence=99, message="broken \ud800 text")
+    keyed = [(s, incident_key(s)) for s in [*good[:2], bad, *good[2:]]]
+    now = datetime.now(UTC)
+    # two lanes' submissions at the same moment, the bad Signal among good ones
+    first, second = await asyncio.gather(
+        repository.record_signals(keyed[:3], now=now), repository.record_signals(keyed[3:], now=now)
+    )
+    outcomes = [*first, *second]
+    assert isinstance(outcomes[2], Exception)
+    stored = [o for i, o in enumerate(outcomes) if i != 2]
+    assert all(isinstance(o, SignalOutcome) and not o.duplicate for o in stored)
+    assert await store.count_signals(cluster_id=cluster) == 5
+    (incident,) = (await store.list_incidents(IncidentFilters(cluster_id=cluster))).items
+    assert incident.signal_count == 5
+    # redelivered, all of them: nothing changes
+    again = await repository.record_signals(keyed[:2] + keyed[3:], now=now)
+    assert all(isinstance(o, SignalOutcome) and o.duplicate for o in again)
+    assert (await store.get_incident(incident.id)).signal_count == 5

@@ -29,6 +29,9 @@ class Delivery(Protocol):
     async def term(self) -> None:
         """Give up on this Signal: it goes to the dead-letter subject, counted."""
 
+    async def in_progress(self) -> None:
+        """Still being worked on: the bus waits another ``ack_wait`` before redelivering it."""
+
 
 class SignalBus(Protocol):
     async def publish(self, signals: Sequence[Signal]) -> None:

@@ -65,6 +65,10 @@ class MemoryDelivery:
         if self._settle():
             self._bus._dead_letter(self._consumer, self._seq, cause="term")
 
+    async def in_progress(self) -> None:
+        if not self._settled and self._consumer.in_flight.get(self._seq) == self.deliveries:
+            self._consumer.ack_deadlines[self._seq] = time.monotonic() + self._bus.ack_wait
+
 
 class MemoryKeyValue:
     def __init__(self) -> None:

@@ -48,6 +48,9 @@ log = get_logger(__name__)
 
 _TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _NATS_ERRORS = (nats.errors.Error, nats.js.errors.Error, OSError, TimeoutError)
+# How long a pull that has its first Signal waits for the server to send the others it has. What
+# arrives later stays in the subscription's queue and is taken by the next pull.
+_MORE_WAIT = 0.005
 
 
 def subject_token(value: str) -> str:
@@ -73,6 +76,9 @@ class NatsDelivery:
 
     async def term(self) -> None:
         await self._bus._dead_letter(self._msg, cause="term")
+
+    async def in_progress(self) -> None:
+        await self._settle(self._msg.in_progress())
 
     async def _settle(self, operation: Any) -> None:
         try:
@@ -256,9 +262,17 @@ class NatsBus:
         return subscription
 
     async def pull(self, *, durable: str, batch: int, timeout: float) -> list[Delivery]:
+        """Wait up to ``timeout`` for the first Signal, then take what else is there at once.
+
+        NB: one ``fetch(batch)`` would hold the Signals that came for up to ``timeout`` until
+        ``batch`` of them were there: a quiet moment would delay every one by that much.
+        """
         subscription = await self._subscription(durable)
         try:
-            messages = await subscription.fetch(batch, timeout=timeout)
+            messages = await subscription.fetch(1, timeout=timeout)
+            if batch > 1:
+                with contextlib.suppress(TimeoutError, nats.errors.TimeoutError):
+                    messages += await subscription.fetch(batch - 1, timeout=_MORE_WAIT)
         except (TimeoutError, nats.errors.TimeoutError):
             return []
         except _NATS_ERRORS as exc:

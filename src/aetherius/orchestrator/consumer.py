@@ -6,11 +6,14 @@ Signal that has failed ``max_deliver`` times (the bus's own setting, so the serv
 limit and this decision agree) is terminated to the dead-letter subject — counted, logged, never
 silently dropped.
 
-Within a replica, Signals are handled concurrently (at most ``concurrency`` at once, at most
-``batch`` held unacked) but in *lanes*: Signals of one incident fingerprint are handled one after
-the other in arrival order, so two Signals of one incident never race each other (nor wait on the
-store's per-incident lock holding a connection), while different incidents proceed side by side.
-Pulling goes on while work is in hand: a slow diagnosis does not stall the Signals behind it.
+Within a replica, Signals are handled in *lanes*, one per workload: a lane takes its Signals in
+arrival order, so a resolving Signal and a failure of the same pod never overtake each other.
+A lane's leading failure Signals are recorded as one step, and the steps of all lanes (at most
+``concurrency`` at once) share transactions (``orchestrator.batching``): a backlog costs a
+transaction per batch, not per Signal. A Signal whose evidence is to be diagnosed is stored
+first and diagnosed beside its lane (at most ``diagnoses`` at once), so a new incident's live
+diagnosis never holds up the updates behind it. At most ``batch`` Signals are being recorded and
+at most ``batch`` wait for their diagnosis, unacked; pulling goes on while work is in hand.
 """
 
 from __future__ import annotations
@@ -18,13 +21,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from aetherius.bus.base import BusUnavailable, Delivery, SignalBus
 from aetherius.logs import get_logger
 from aetherius.orchestrator.grouping import incident_key
-from aetherius.orchestrator.service import Orchestrator, Outcome
+from aetherius.orchestrator.service import Handled, Orchestrator, Outcome, Pending, batchable
 
 log = get_logger(__name__)
 
@@ -34,12 +42,23 @@ REDELIVERED = Counter("aetherius_orchestrator_redelivered_total", "Deliveries th
 DEAD_LETTERED = Counter(
     "aetherius_orchestrator_dead_lettered_total", "Signals given up after max_deliver attempts"
 )
-IN_FLIGHT = Gauge("aetherius_orchestrator_in_flight", "Deliveries being handled")
+IN_PROGRESS = Counter(
+    "aetherius_orchestrator_in_progress_total",
+    "Held Signals reported to the bus as still worked on (so they are not redelivered)",
+)
+IN_FLIGHT = Gauge("aetherius_orchestrator_in_flight", "Deliveries pulled and not yet settled")
 HANDLE_SECONDS = Histogram(
     "aetherius_orchestrator_handle_seconds",
     "Time from pull to ack of one Signal",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+
+
+@dataclass(slots=True, eq=False)
+class _Held:
+    delivery: Delivery
+    pulled_at: float
+    touched: float = 0.0  # when the bus was last told it is in progress (or pulled_at)
 
 
 def backoff(deliveries: int, *, base: float = 0.5, cap: float = 30.0) -> float:
@@ -57,7 +76,10 @@ class Consumer:
         batch: int,
         pull_timeout: float,
         max_deliver: int,
-        concurrency: int = 8,
+        concurrency: int = 64,
+        diagnoses: int = 8,
+        run_limit: int = 64,
+        progress_every: float | None = None,
     ) -> None:
         self.bus = bus
         self.orchestrator = orchestrator
@@ -65,11 +87,18 @@ class Consumer:
         self.batch = batch
         self.pull_timeout = pull_timeout
         self.max_deliver = max_deliver
+        self.run_limit = max(1, run_limit)
+        # NB: a Signal held longer than the bus's ack_wait (a diagnosis queued behind others)
+        # would be redelivered and diagnosed twice; held ones are reported in progress instead.
+        self.progress_every = progress_every
+        self._in_hand: set[_Held] = set()
         self.handled = 0  # deliveries acked (any outcome but failure), for tests and logs
         self._slots = asyncio.Semaphore(max(1, concurrency))
-        self._lanes: dict[str, collections.deque[Delivery]] = {}
+        self._diagnosing = asyncio.Semaphore(max(1, diagnoses))
+        self._lanes: dict[str, collections.deque[_Held]] = {}
         self._held = 0  # deliveries pulled and not yet settled
-        self._room = asyncio.Event()  # set while fewer than ``batch`` are held
+        self._waiting = 0  # of them, stored and waiting for (or in) their diagnosis
+        self._room = asyncio.Event()  # set while fewer than ``batch`` are being recorded
         self._room.set()
         self._idle = asyncio.Event()  # set while nothing is held
         self._idle.set()
@@ -78,12 +107,15 @@ class Consumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Pull and handle until ``stop`` is set; the work in hand is finished (and acked) first."""
         log.info("orchestrator consuming", durable=self.durable, batch=self.batch)
+        keeper = asyncio.create_task(self._keep_in_progress(), name="in-progress")
         try:
             while not stop.is_set():
                 await self._room.wait()
                 try:
                     deliveries = await self.bus.pull(
-                        durable=self.durable, batch=self.batch - self._held, timeout=self.pull_timeout
+                        durable=self.durable,
+                        batch=self.batch - (self._held - self._waiting),
+                        timeout=self.pull_timeout,
                     )
                 except BusUnavailable as exc:
                     FAILURES.labels(error="bus").inc()
@@ -91,73 +123,137 @@ class Consumer:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=1.0)
                     continue
+                now = time.perf_counter()
                 for delivery in deliveries:
-                    self._dispatch(delivery)
+                    self._dispatch(_Held(delivery, now))
                 if deliveries:
                     await asyncio.sleep(0)  # let the lanes start before the next pull
         finally:
             await self._idle.wait()
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
 
-    def _dispatch(self, delivery: Delivery) -> None:
+    async def _keep_in_progress(self) -> None:
+        """Tell the bus, every ``progress_every`` seconds, which held Signals are still worked on."""
+        if self.progress_every is None:
+            return
+        while True:
+            await asyncio.sleep(self.progress_every / 2)
+            now = time.perf_counter()
+            for held in list(self._in_hand):
+                if now - held.touched < self.progress_every or held not in self._in_hand:
+                    continue
+                held.touched = now
+                try:
+                    await held.delivery.in_progress()
+                except BusUnavailable as exc:
+                    FAILURES.labels(error="in_progress").inc()
+                    log.warning("cannot report a Signal in progress", error=str(exc))
+                    break
+                IN_PROGRESS.inc()
+
+    def _dispatch(self, held: _Held) -> None:
+        held.touched = held.pulled_at
+        self._in_hand.add(held)
         self._held += 1
+        IN_FLIGHT.inc()
         self._idle.clear()
-        if self._held >= self.batch:
-            self._room.clear()
+        self._update_room()
+        if held.delivery.deliveries > 1:
+            REDELIVERED.inc()
         # NB: one lane per workload, not per failure class: a resolving Signal and a failure of
         # the same pod must be handled in the order they came.
-        w = incident_key(delivery.signal).workload
-        lane = f"{delivery.signal.cluster_id}/{w.kind}/{w.namespace}/{w.name}"
+        w = incident_key(held.delivery.signal).workload
+        lane = f"{held.delivery.signal.cluster_id}/{w.kind}/{w.namespace}/{w.name}"
         queue = self._lanes.get(lane)
         if queue is not None:
-            queue.append(delivery)  # its lane's task takes it after the ones before it
+            queue.append(held)  # its lane's task takes it after the ones before it
             return
-        self._lanes[lane] = collections.deque([delivery])
-        task = asyncio.create_task(self._lane(lane), name=f"lane-{lane[:12]}")
+        self._lanes[lane] = collections.deque([held])
+        self._spawn(self._lane(lane), name=f"lane-{lane[:12]}")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
+        task = asyncio.create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _run(self, queue: collections.deque[_Held]) -> list[_Held]:
+        """The lane's next step: its leading failure Signals (stored in one write), or its head."""
+        run = [queue[0]]
+        if batchable(queue[0].delivery.signal):
+            for held in itertools.islice(queue, 1, self.run_limit):
+                if not batchable(held.delivery.signal):
+                    break
+                run.append(held)
+        return run
 
     async def _lane(self, lane: str) -> None:
         queue = self._lanes[lane]
         try:
             while queue:
-                delivery = queue[0]
+                run = self._run(queue)
+                items = [(h.delivery.signal, h.delivery.deliveries > 1) for h in run]
                 try:
                     async with self._slots:
-                        await self.process(delivery)
-                except Exception as exc:  # NB: unsettled; the bus redelivers it after ack_wait
-                    log.error("signal handling crashed", msg_id=delivery.signal.msg_id, error=repr(exc))
-                finally:
+                        steps = await self.orchestrator.record(items)
+                except Exception as exc:  # NB: a bug, not a store error (those are per step)
+                    log.error("signal handling crashed", error=repr(exc))
+                    steps = [exc] * len(run)
+                for held, step in zip(run, steps, strict=True):
                     queue.popleft()
-                    self._held -= 1
-                    if self._held < self.batch:
-                        self._room.set()
+                    if isinstance(step, Pending):
+                        # NB: the diagnosis goes on beside the lane; the Signals behind it (of
+                        # the same incident, too) are stored meanwhile. It stays held until then.
+                        self._waiting += 1
+                        self._update_room()
+                        self._spawn(self._diagnosis(held, step), name="diagnosis")
+                    else:
+                        await self._settle(held, step)
         finally:
             del self._lanes[lane]
+
+    async def _diagnosis(self, held: _Held, pending: Pending) -> None:
+        try:
+            async with self._diagnosing:
+                step: Handled | Exception = await self.orchestrator.diagnose(pending)
+        except Exception as exc:
+            step = exc
+        self._waiting -= 1
+        await self._settle(held, step)
+
+    def _update_room(self) -> None:
+        """Pull while fewer than ``batch`` Signals are being recorded and fewer than ``batch``
+        wait for a diagnosis: diagnoses falling behind do not stop the updates of incidents."""
+        if self._held - self._waiting < self.batch and self._waiting < self.batch:
+            self._room.set()
+        else:
+            self._room.clear()
+
+    async def _settle(self, held: _Held, step: Handled | Exception) -> None:
+        try:
+            await self._ack_or_retry(held.delivery, step)
+        except Exception as exc:  # NB: unsettled; the bus redelivers it after ack_wait
+            log.error("signal settling crashed", msg_id=held.delivery.signal.msg_id, error=repr(exc))
+        finally:
+            HANDLE_SECONDS.observe(time.perf_counter() - held.pulled_at)
+            self._in_hand.discard(held)
+            IN_FLIGHT.dec()
+            self._held -= 1
+            self._update_room()
             if not self._held:
                 self._idle.set()
 
-    async def process(self, delivery: Delivery) -> None:
-        if delivery.deliveries > 1:
-            REDELIVERED.inc()
-        IN_FLIGHT.inc()
-        try:
-            with HANDLE_SECONDS.time():
-                await self._process(delivery)
-        finally:
-            IN_FLIGHT.dec()
-
-    async def _process(self, delivery: Delivery) -> None:
+    async def _ack_or_retry(self, delivery: Delivery, step: Handled | Exception) -> None:
         signal = delivery.signal
-        try:
-            handled = await self.orchestrator.handle(signal, redelivered=delivery.deliveries > 1)
-        except Exception as exc:
-            FAILURES.labels(error=type(exc).__name__).inc()
-            await self._failed(delivery, exc)
+        if isinstance(step, Exception):
+            FAILURES.labels(error=type(step).__name__).inc()
+            await self._failed(delivery, step)
             return
         try:
-            if handled.outcome is Outcome.DEFERRED:
-                SIGNALS.labels(outcome=handled.outcome.value).inc()
-                await delivery.nak(delay=handled.retry_after)
+            if step.outcome is Outcome.DEFERRED:
+                SIGNALS.labels(outcome=step.outcome.value).inc()
+                await delivery.nak(delay=step.retry_after)
                 return
             await delivery.ack()
         except BusUnavailable as exc:
@@ -165,7 +261,7 @@ class Consumer:
             FAILURES.labels(error="ack").inc()
             log.warning("ack failed, the Signal will be redelivered", msg_id=signal.msg_id, error=str(exc))
             return
-        SIGNALS.labels(outcome=handled.outcome.value).inc()
+        SIGNALS.labels(outcome=step.outcome.value).inc()
         self.handled += 1
 
     async def _failed(self, delivery: Delivery, exc: Exception) -> None:

@@ -54,6 +54,11 @@ class MemoryRepository:
         found = self.open_by_fingerprint.get(fingerprint)
         return self.incidents[found] if found is not None else None
 
+    async def record_signals(
+        self, items: Sequence[tuple[Signal, IncidentKey]], *, now: datetime
+    ) -> list[SignalOutcome | Exception]:
+        return [await self.record_signal(signal, key=key, now=now) for signal, key in items]
+
     async def record_signal(self, signal: Signal, *, key: IncidentKey, now: datetime) -> SignalOutcome:
         if signal.msg_id in self.signals:
             current = self._open(key.fingerprint)

@@ -139,6 +139,12 @@ class IncidentRepository(Protocol):
         escalated incident owes a notification; it is held until the next report carries it.
         """
 
+    async def record_signals(
+        self, items: Sequence[tuple[Signal, IncidentKey]], *, now: datetime
+    ) -> list[SignalOutcome | Exception]:
+        """``record_signal`` for several failure Signals, applied in order; per Signal its
+        outcome, or the error that kept it from being stored (the others are stored)."""
+
     async def record_resolving(self, signal: Signal, *, key: IncidentKey, now: datetime) -> Incident | None:
         """Store a resolving Signal (once) and return the open incident it names, if any."""
 

@@ -101,7 +101,10 @@ class OrchestratorProcess:
         self.settings = settings
         self.store = store
         self.prune_interval = prune_interval
-        repository = StoreRepository(store)
+        conf = settings.orchestrator
+        repository = StoreRepository(
+            store, write_batch=conf.write_batch, write_transactions=conf.write_transactions
+        )
         self.clusters = ClusterRegistry(
             store, progress_timeout=settings.health.progress_timeout.total_seconds(), role=role
         )

@@ -115,6 +115,9 @@ def build_orchestrator(
         pull_timeout=conf.pull_timeout.total_seconds(),
         max_deliver=settings.message_bus.max_deliver,
         concurrency=conf.concurrency,
+        diagnoses=conf.diagnosis_concurrency,
+        run_limit=conf.write_batch,
+        progress_every=settings.message_bus.ack_wait.total_seconds() / 3,
     )
     resolver = Resolver(
         repository=repository,

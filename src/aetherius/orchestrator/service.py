@@ -5,13 +5,17 @@ redelivery is recognised as a duplicate and changes nothing), then the diagnosis
 taken from the *stored* incident (its evidence digest against the evidence last diagnosed), so a
 replica that died between the two steps leaves work the redelivery finishes: no report is lost,
 none is written twice for the same evidence.
+
+``record`` takes Signals in (consecutive failure Signals in one write) and says per Signal what
+is left: nothing, or a ``Pending`` diagnosis that ``diagnose`` runs; the consumer runs it beside
+the Signal's lane. ``handle`` does both, for one Signal.
 """
 
 from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -27,6 +31,7 @@ from aetherius.orchestrator.model import (
     Incident,
     IncidentRepository,
     ReportDraft,
+    SignalOutcome,
     evidence_digest,
     findings_digest,
     inconclusive,
@@ -79,6 +84,25 @@ class Handled:
     report_version: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A diagnosis a Signal owes (its evidence is claimed): ``Orchestrator.diagnose`` runs it."""
+
+    incident: Incident
+    digest: str
+
+
+Step = Handled | Pending
+
+
+def batchable(signal: Signal) -> bool:
+    """Whether a Signal is an observation of a failure: stored together with its neighbours.
+
+    Resolving Signals and re-diagnosis requests are taken one at a time, in their place.
+    """
+    return not signal.resolved and not (signal.source == "api" and REDIAGNOSE_LABEL in signal.labels)
+
+
 class Orchestrator:
     def __init__(
         self,
@@ -107,17 +131,79 @@ class Orchestrator:
 
     async def handle(self, signal: Signal, *, redelivered: bool = False) -> Handled:
         """Handle one Signal; raises when the store or the diagnosis fails (the caller naks)."""
-        if signal.source == "api" and REDIAGNOSE_LABEL in signal.labels:
-            return await self._rediagnose(signal, redelivered=redelivered)
+        (step,) = await self.record([(signal, redelivered)])
+        if isinstance(step, Exception):
+            raise step
+        if isinstance(step, Pending):
+            return await self.diagnose(step)
+        return step
+
+    async def record(self, items: Sequence[tuple[Signal, bool]]) -> list[Step | Exception]:
+        """Take in Signals (each with whether it is a redelivery), in order; per Signal its step.
+
+        Consecutive failure Signals are stored together (one write for all of them); a Signal
+        that needs a diagnosis gets a ``Pending`` for ``diagnose``, so whoever handles it can let
+        the Signals behind it go on meanwhile. An error is the step of its Signal only.
+        """
+        steps: list[Step | Exception] = []
+        run: list[tuple[Signal, bool]] = []
+        for signal, redelivered in items:
+            if batchable(signal):
+                run.append((signal, redelivered))
+                continue
+            steps.extend(await self._record_failures(run))
+            run = []
+            try:
+                steps.append(await self._record_other(signal, redelivered=redelivered))
+            except Exception as exc:
+                steps.append(exc)
+        steps.extend(await self._record_failures(run))
+        return steps
+
+    async def diagnose(self, pending: Pending) -> Handled:
+        """Run the diagnosis a Signal owes (unless the rate limit defers it) and keep the report."""
+        incident = pending.incident
+        wait = await self.limiter.try_acquire(incident.cluster_id)
+        if wait > 0:
+            return Handled(Outcome.DEFERRED, incident_id=incident.id, retry_after=wait)
+        version, _ = await self._diagnose(incident, digest=pending.digest)
+        return Handled(Outcome.DIAGNOSED, incident_id=incident.id, report_version=version)
+
+    async def _prepare(self, signal: Signal) -> Signal:
         if self.clusters is not None:
             await self.clusters.seen(signal.cluster_id)
         if self.enricher is not None:
             signal = await self.enricher.complete(signal)
-        key = incident_key(signal)
+        return signal
+
+    async def _record_other(self, signal: Signal, *, redelivered: bool) -> Step:
+        if signal.source == "api" and REDIAGNOSE_LABEL in signal.labels:
+            return await self._rediagnose(signal, redelivered=redelivered)
+        signal = await self._prepare(signal)
+        return await self._resolving(signal, key=incident_key(signal), now=self.clock())
+
+    async def _record_failures(self, run: Sequence[tuple[Signal, bool]]) -> list[Step | Exception]:
+        if not run:
+            return []
+        prepared = [(await self._prepare(signal), redelivered) for signal, redelivered in run]
+        keyed = [(signal, incident_key(signal)) for signal, _ in prepared]
         now = self.clock()
-        if signal.resolved:
-            return await self._resolving(signal, key=key, now=now)
-        recorded = await self.repository.record_signal(signal, key=key, now=now)
+        outcomes = await self.repository.record_signals(keyed, now=now)
+        steps: list[Step | Exception] = []
+        for (signal, redelivered), outcome in zip(prepared, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                steps.append(outcome)
+                continue
+            try:
+                steps.append(await self._decide(signal, outcome, redelivered=redelivered, now=now))
+            except Exception as exc:
+                steps.append(exc)
+        return steps
+
+    async def _decide(
+        self, signal: Signal, recorded: SignalOutcome, *, redelivered: bool, now: datetime
+    ) -> Step:
+        """After the Signal is stored: whether its evidence is to be diagnosed, and by whom."""
         incident = recorded.incident
         if incident is None:
             return Handled(Outcome.DUPLICATE)
@@ -142,11 +228,7 @@ class Orchestrator:
             return Handled(Outcome.DUPLICATE, incident_id=incident.id)
         # Here: the claim is ours, or this redelivered Signal may have taken it before its
         # replica died — finishing its diagnosis is what keeps a report from being lost.
-        wait = await self.limiter.try_acquire(incident.cluster_id)
-        if wait > 0:
-            return Handled(Outcome.DEFERRED, incident_id=incident.id, retry_after=wait)
-        version, _ = await self._diagnose(incident, digest=digest)
-        return Handled(Outcome.DIAGNOSED, incident_id=incident.id, report_version=version)
+        return Pending(incident, digest=digest)
 
     async def _diagnosed_already(self, incident: Incident, signal: Signal, *, ttl: float) -> Handled:
         """This evidence was diagnosed; an inconclusive report gets another look on a new crash.
@@ -219,7 +301,7 @@ class Orchestrator:
             self.health.mark(incident.id, since=now)
         return Handled(Outcome.RESOLVING, incident_id=found[0].id if found else None)
 
-    async def _rediagnose(self, signal: Signal, *, redelivered: bool) -> Handled:
+    async def _rediagnose(self, signal: Signal, *, redelivered: bool) -> Step:
         """A person asked (through the API) for a fresh diagnosis: now, whatever the cooldown.
 
         The report's evidence key is the request's own (``rediagnose:<msg id>``), so a redelivered
@@ -236,11 +318,7 @@ class Orchestrator:
             incident.id, digest=digest, since=now - self.settings.cooldown
         ):
             return Handled(Outcome.DUPLICATE, incident_id=incident.id)
-        wait = await self.limiter.try_acquire(incident.cluster_id)
-        if wait > 0:
-            return Handled(Outcome.DEFERRED, incident_id=incident.id, retry_after=wait)
-        version, _ = await self._diagnose(incident, digest=digest)
-        return Handled(Outcome.DIAGNOSED, incident_id=incident.id, report_version=version)
+        return Pending(incident, digest=digest)
 
     async def retry_inconclusive(
         self, incident: Incident, *, claim_key: str, ttl: float, owner: str

@@ -1,8 +1,8 @@
 """The orchestrator's repository over the SQL store (PostgreSQL or SQLite).
 
-Each method is one of the store's transactions: ``upsert_incident`` stores the Signal and opens,
-updates or reopens the incident together (and queues the notification it owes, held until a
-report carries it), ``add_report`` adds a version and releases held notifications.
+Each method is one of the store's transactions: ``record_failures`` stores Signals and opens,
+updates or reopens their incidents together (and queues the notifications they owe, held until a
+report carries them), ``add_report`` adds a version and releases held notifications.
 """
 
 from __future__ import annotations
@@ -12,13 +12,21 @@ from datetime import datetime
 from typing import Any
 
 from aetherius.knowledge import KnowledgeRetriever, StoreRetriever
+from aetherius.orchestrator.batching import WriteBatcher
 from aetherius.orchestrator.grouping import IncidentKey
 from aetherius.orchestrator.model import Incident, ReportDraft, SignalOutcome, findings_digest
 from aetherius.reports import compose_report, evidence_hash, render_markdown
 from aetherius.signals import ObjectRef, Signal
-from aetherius.store import AuditEntry, IncidentFilters, IncidentUpsert, InvalidTransition, NotFound, Store
+from aetherius.store import (
+    AuditEntry,
+    IncidentChange,
+    IncidentFilters,
+    IncidentUpsert,
+    InvalidTransition,
+    NotFound,
+    Store,
+)
 from aetherius.store import Incident as StoredIncident
-from aetherius.store.models import IncidentRow
 
 _OPEN_PAGE = 500
 
@@ -72,19 +80,43 @@ def _upsert(signal: Signal, key: IncidentKey, *, now: datetime) -> IncidentUpser
     )
 
 
-class StoreRepository:
-    """``IncidentRepository`` over ``aetherius.store.Store``."""
+def _outcome(change: IncidentChange) -> SignalOutcome:
+    incident = _view(change.incident) if change.incident is not None else None
+    return SignalOutcome(incident=incident, duplicate=change.duplicate)
 
-    def __init__(self, store: Store, *, retriever: KnowledgeRetriever | None = None) -> None:
+
+class StoreRepository:
+    """``IncidentRepository`` over ``aetherius.store.Store``.
+
+    Failure Signals are written through a ``WriteBatcher``: those recorded at the same moment
+    (by the consumer's lanes) share one ``record_failures`` transaction.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        retriever: KnowledgeRetriever | None = None,
+        write_batch: int = 64,
+        write_transactions: int = 2,
+    ) -> None:
         self.store = store
         self.retriever: KnowledgeRetriever = retriever or StoreRetriever(store)
+        self._writes: WriteBatcher[tuple[IncidentUpsert, Signal], IncidentChange] = WriteBatcher(
+            store.record_failures, max_items=write_batch, max_transactions=write_transactions
+        )
 
     async def record_signal(self, signal: Signal, *, key: IncidentKey, now: datetime) -> SignalOutcome:
-        change = await self.store.upsert_incident(_upsert(signal, key, now=now), signal=signal)
-        if change.duplicate or change.incident is None:
-            current = await self.store.find_open_incident(key.fingerprint)
-            return SignalOutcome(incident=_view(current) if current else None, duplicate=True)
-        return SignalOutcome(incident=_view(change.incident), duplicate=False)
+        (outcome,) = await self.record_signals([(signal, key)], now=now)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def record_signals(
+        self, items: Sequence[tuple[Signal, IncidentKey]], *, now: datetime
+    ) -> list[SignalOutcome | Exception]:
+        changes = await self._writes.submit([(_upsert(s, key, now=now), s) for s, key in items])
+        return [c if isinstance(c, Exception) else _outcome(c) for c in changes]
 
     async def record_resolving(self, signal: Signal, *, key: IncidentKey, now: datetime) -> Incident | None:
         current = await self.store.find_open_incident(key.fingerprint)
@@ -117,27 +149,10 @@ class StoreRepository:
             severity=composed.severity,
             summary=composed.summary if report.findings else report.summary,
             evidence_hash=digest,
+            # NB: the severity stays the incident's (see followed_severity)
+            reason=report.reason,
         )
-        await self._follow_report(int(incident_id), report)
         return saved.version
-
-    async def _follow_report(self, incident_id: int, report: ReportDraft) -> None:
-        """The incident's reason and severity after its report (``add_report`` carries only the
-        root cause and summary): the diagnosis's contract reason ("ImagePullBackOff") instead
-        of the first Signal's ("Failed"), and a severity raised when the report's is higher.
-
-        NB: a second transaction on the store's table, until the store's ``add_report`` takes
-        ``reason`` and a severity policy itself.
-        """
-        async with self.store.sessions.begin() as session:
-            row = await session.get(IncidentRow, incident_id, with_for_update=True)
-            if row is None:
-                return
-            reason = report.reason or row.reason
-            severity = row.severity  # NB: see followed_severity
-            if (reason, severity) != (row.reason, row.severity):
-                row.reason, row.severity = reason, severity
-                row.version += 1
 
     async def latest_findings_digest(self, incident_id: str) -> str | None:
         try:

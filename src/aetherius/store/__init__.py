@@ -14,6 +14,9 @@ from ``aetherius.store.records``. Errors: ``StoreUnavailable`` (database not ans
 Signals and incidents (orchestrator)
     ``record_signal(signal, incident_id=None) -> RecordedSignal(id, duplicate)``: unique on
     (dedup_key, occurrence); a duplicate is a reported no-op.
+    ``record_failures([(IncidentUpsert, Signal), ...], reopen_within=24h) -> [IncidentChange]``:
+    ``upsert_incident`` for a batch of Signals in one transaction with a fixed number of
+    statements (a duplicate's change has ``duplicate`` set and the open incident, if any).
     ``upsert_incident(IncidentUpsert(...), signal=None, reopen_within=24h) -> IncidentChange``:
     open, update or reopen the one unresolved incident of a fingerprint (never two, whatever the
     number of replicas), storing ``signal`` in the same transaction (duplicate → nothing changes,
@@ -26,7 +29,7 @@ Signals and incidents (orchestrator)
 
 Reports and audit (orchestrator, gateway)
     ``add_report(incident_id, document=, markdown=, root_cause=, severity=, summary=,
-    evidence_hash=) -> Report``: the next version; releases held notifications.
+    evidence_hash=, reason=) -> Report``: the next version; releases held notifications.
     ``record_audit([AuditEntry(...), ...])``: a batch of Execution Gateway reads.
 
 Reading (API, dashboard, CLI)

@@ -4,6 +4,10 @@ Several orchestrator replicas may see Signals of the same failure at the same mo
 takes a per-fingerprint lock for its transaction (``pg_advisory_xact_lock`` on PostgreSQL; the
 single writer lock on SQLite), and the unique partial index on the unresolved fingerprint stays as
 the last line of defence: at most one open incident per failure, whatever the interleaving.
+
+NB: incident rows are locked ``FOR NO KEY UPDATE`` (the id never changes): a Signal inserted with
+its incident holds a key-share lock on that row until its commit (the foreign key), which a
+plain ``FOR UPDATE`` elsewhere would wait for, and two such waits can close a cycle.
 """
 
 from __future__ import annotations
@@ -131,17 +135,10 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
             row = await self._open_incident(session, change.fingerprint)
             created = reopened = escalated = False
             if row is None:
-                row = await self._recent_resolved(session, change.fingerprint, now, reopen_within)
-                if row is not None:
-                    reopened = True
-                    row.state = "open"
-                    row.reopen_count += 1
-                    row.resolved_at = row.acknowledged_at = None
-                    row.resolved_by = row.resolution_note = row.acknowledged_by = ""
-                else:
-                    created = True
-                    row = self._new_incident(change, seen_at=seen_at, now=now)
-                    session.add(row)
+                row, reopened = await self._reopen_or_new(
+                    session, change, seen_at=seen_at, now=now, reopen_within=reopen_within
+                )
+                created = not reopened
             if not created:
                 escalated = not reopened and SEVERITY_RANK.get(change.severity, 0) > SEVERITY_RANK.get(
                     row.severity, 0
@@ -167,6 +164,28 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
                 signal_id=signal_id,
                 events=tuple(queued),
             )
+
+    async def _reopen_or_new(
+        self,
+        session: AsyncSession,
+        change: IncidentUpsert,
+        *,
+        seen_at: datetime,
+        now: datetime,
+        reopen_within: timedelta | None,
+    ) -> tuple[IncidentRow, bool]:
+        """No incident of the fingerprint is open: the one resolved within ``reopen_within``
+        reopened (True), or a new one added to the session (False)."""
+        row = await self._recent_resolved(session, change.fingerprint, now, reopen_within)
+        if row is None:
+            row = self._new_incident(change, seen_at=seen_at, now=now)
+            session.add(row)
+            return row, False
+        row.state = "open"
+        row.reopen_count += 1
+        row.resolved_at = row.acknowledged_at = None
+        row.resolved_by = row.resolution_note = row.acknowledged_by = ""
+        return row, True
 
     @staticmethod
     def _new_incident(change: IncidentUpsert, *, seen_at: datetime, now: datetime) -> IncidentRow:
@@ -221,7 +240,7 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
         query = select(IncidentRow).where(
             IncidentRow.fingerprint == fingerprint, IncidentRow.state != "resolved"
         )
-        return (await session.execute(query.with_for_update())).scalar_one_or_none()
+        return (await session.execute(query.with_for_update(key_share=True))).scalar_one_or_none()
 
     @staticmethod
     async def _recent_resolved(
@@ -238,7 +257,7 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
             )
             .order_by(IncidentRow.resolved_at.desc())
             .limit(1)
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
         return (await session.execute(query)).scalar_one_or_none()
 
@@ -358,7 +377,7 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
             return incident_record(row)
 
     async def _locked(self, session: AsyncSession, incident_id: int) -> IncidentRow:
-        query = select(IncidentRow).where(IncidentRow.id == incident_id).with_for_update()
+        query = select(IncidentRow).where(IncidentRow.id == incident_id).with_for_update(key_share=True)
         row = (await session.execute(query)).scalar_one_or_none()
         if row is None:
             raise NotFound(f"incident {incident_id} does not exist")

@@ -20,14 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aetherius.signals import SEVERITY_RANK
 from aetherius.store.base import StoreBase, to_record
 from aetherius.store.models import DeliveryRow, IncidentRow
-from aetherius.store.records import Delivery, NotificationEvent
+from aetherius.store.records import Delivery, Incident, NotificationEvent
 
 
 class OutboxOps(StoreBase):
     async def _enqueue_notifications(
         self,
         session: AsyncSession,
-        incident: IncidentRow,
+        incident: IncidentRow | Incident,
         events: Sequence[NotificationEvent],
         *,
         now: datetime,

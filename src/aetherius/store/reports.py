@@ -24,14 +24,17 @@ class ReportOps(OutboxOps, StoreBase):
         severity: str = "",
         summary: str = "",
         evidence_hash: str = "",
+        reason: str = "",
     ) -> Report:
         """Store the next report version and carry its root cause and summary onto the incident.
 
-        Held notifications of the incident are released, so they go out with this diagnosis.
+        ``reason``, when given, becomes the incident's: the diagnosis's contract reason
+        ("ImagePullBackOff") instead of the first Signal's ("Failed"). Held notifications of the
+        incident are released, so they go out with this diagnosis.
         """
         now = self.clock()
         async with self.sessions.begin() as session:
-            query = select(IncidentRow).where(IncidentRow.id == incident_id).with_for_update()
+            query = select(IncidentRow).where(IncidentRow.id == incident_id).with_for_update(key_share=True)
             incident = (await session.execute(query)).scalar_one_or_none()
             if incident is None:
                 raise NotFound(f"incident {incident_id} does not exist")
@@ -58,6 +61,8 @@ class ReportOps(OutboxOps, StoreBase):
                 incident.root_cause = root_cause
             if summary:
                 incident.summary = summary
+            if reason:
+                incident.reason = reason
             incident.updated_at = now
             incident.version += 1
             await session.flush()

@@ -13,7 +13,7 @@ from aetherius.store.models import SignalRow
 from aetherius.store.records import RecordedSignal, SignalRecord
 
 
-def _signal_values(signal: Signal, *, received_at: datetime) -> dict[str, object]:
+def signal_values(signal: Signal, *, received_at: datetime) -> dict[str, object]:
     owner = signal.owner
     return {
         "cluster_id": signal.cluster_id,
@@ -47,7 +47,7 @@ class SignalOps(StoreBase):
         """Insert unless already stored; the new row id, or None for a duplicate."""
         statement = (
             self.insert(SignalRow.__table__)
-            .values(**_signal_values(signal, received_at=received_at))
+            .values(**signal_values(signal, received_at=received_at))
             .on_conflict_do_nothing(index_elements=["dedup_key", "occurrence"])
             .returning(SignalRow.__table__.c.id)
         )

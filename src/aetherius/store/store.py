@@ -16,10 +16,10 @@ from aetherius.config import NotificationSinkSettings, Settings
 from aetherius.store import migrate
 from aetherius.store.audit import AuditOps
 from aetherius.store.base import utcnow
+from aetherius.store.batch import IncidentBatchOps
 from aetherius.store.clusters import ClusterOps
 from aetherius.store.cooldown import CooldownOps
 from aetherius.store.engine import SchemaOutOfDate, StoreUnavailable, create_engine, describe, resolve_url
-from aetherius.store.incidents import IncidentOps
 from aetherius.store.reports import ReportOps
 from aetherius.store.retention import RetentionOps
 from aetherius.store.story import StoryOps
@@ -50,7 +50,7 @@ def explain_connection_error(exc: BaseException) -> str:
     return text_[0] if text_ else type(exc).__name__
 
 
-class Store(IncidentOps, ReportOps, AuditOps, TokenOps, ClusterOps, CooldownOps, RetentionOps, StoryOps):
+class Store(IncidentBatchOps, ReportOps, AuditOps, TokenOps, ClusterOps, CooldownOps, RetentionOps, StoryOps):
     """Async repository over the Aetherius schema; see the package docstring for the methods."""
 
     url: URL
