@@ -30,8 +30,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import String, bindparam, select, text, update
+from sqlalchemy import String, any_, bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from aetherius.signals import SEVERITY_RANK, Signal
 from aetherius.store.base import lock_key
@@ -121,9 +123,9 @@ class IncidentBatchOps(IncidentOps):
         found: dict[str, int] = {
             fingerprint: incident_id
             for fingerprint, incident_id in await self.read_rows(
-                select(_INCIDENTS.c.fingerprint, _INCIDENTS.c.id).where(
-                    _INCIDENTS.c.fingerprint.in_(fingerprints), _INCIDENTS.c.state != "resolved"
-                )
+                "open-incidents-of-fingerprints",
+                _open_incidents_of_fingerprints,
+                {"fingerprints": fingerprints},
             )
         }
         general = set(fingerprints) - found.keys()
@@ -371,3 +373,15 @@ def _event(created: bool, reopened: bool, escalated: bool) -> tuple[Notification
     if reopened:
         return ("reopened",)
     return ("escalated",) if escalated else ()
+
+
+def _open_incidents_of_fingerprints() -> Executable:
+    """Fingerprint and id of the open incidents among ``:fingerprints`` (PostgreSQL only).
+
+    NB: ``= ANY(array)`` rather than ``IN``: one bind whatever the count, so the statement is
+    compiled once (``read_rows``).
+    """
+    return select(_INCIDENTS.c.fingerprint, _INCIDENTS.c.id).where(
+        _INCIDENTS.c.fingerprint == any_(bindparam("fingerprints", type_=ARRAY(String))),
+        _INCIDENTS.c.state != "resolved",
+    )
