@@ -35,6 +35,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import psutil
+import yaml
 from tests.orchestrator.processes import Replicas, bus_section, write_app_yaml
 
 from aetherius.bus import open_bus
@@ -94,10 +95,90 @@ def _replicas(directory: Path, kubeconfig: Path, db: str, *, redis: str) -> tupl
     return Replicas(config=config, kubeconfig=kubeconfig, directory=directory), bus
 
 
-class SimProcess:
-    """``aetherius sim`` (empty cluster) in its own process; its kubeconfig once it serves."""
+def bench_scenario(path: Path, *, workloads: int) -> Path:
+    """A sim scenario holding the pods the failure Signals name, each OOM-killed and crash-looping.
 
-    def __init__(self, directory: Path) -> None:
+    The Signals must describe a cluster that exists: a diagnosis of a pod the cluster does not
+    have is inconclusive (Unknown), and an inconclusive incident is re-diagnosed on every new
+    crash Signal, which is not the workload of a cluster that is really failing.
+    """
+    pods = []
+    for workload in range(workloads + 1):
+        rs = f"w{workload}-7d9f8c6b5"
+        name = f"{rs}-x2k4q"
+        pods.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": name,
+                    "namespace": "bench",
+                    "uid": f"uid-{name}",
+                    "creationTimestamp": "2026-11-30T09:10:00Z",
+                    "labels": {"app": f"w{workload}", "pod-template-hash": "7d9f8c6b5"},
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "apps/v1",
+                            "kind": "ReplicaSet",
+                            "name": rs,
+                            "uid": f"uid-{rs}",
+                            "controller": True,
+                        }
+                    ],
+                },
+                "spec": {
+                    "nodeName": "node-1",
+                    "containers": [
+                        {
+                            "name": "app",
+                            "image": "registry.example.com/bench/app:1.0",
+                            "resources": {"limits": {"memory": "256Mi"}},
+                        }
+                    ],
+                },
+                "status": {
+                    "phase": "Running",
+                    "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
+                    "containerStatuses": [
+                        {
+                            "name": "app",
+                            "image": "registry.example.com/bench/app:1.0",
+                            "ready": False,
+                            "restartCount": 12,
+                            "state": {
+                                "waiting": {
+                                    "reason": "CrashLoopBackOff",
+                                    "message": "back-off 5m0s restarting failed container",
+                                }
+                            },
+                            "lastState": {
+                                "terminated": {
+                                    "reason": "OOMKilled",
+                                    "exitCode": 137,
+                                    "startedAt": "2026-11-30T09:57:02Z",
+                                    "finishedAt": "2026-11-30T09:57:39Z",
+                                }
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "bench"},
+        "status": {"phase": "Active"},
+    }
+    documents = [namespace, {"apiVersion": "v1", "kind": "List", "items": pods}]
+    path.write_text(yaml.safe_dump_all(documents))
+    return path
+
+
+class SimProcess:
+    """``aetherius sim`` in its own process, serving ``scenario``; its kubeconfig once it serves."""
+
+    def __init__(self, directory: Path, *, scenario: Path) -> None:
         self.kubeconfig = directory / "kubeconfig"
         self.log = (directory / "sim.log").open("wb")
         self.process = subprocess.Popen(
@@ -107,7 +188,7 @@ class SimProcess:
                 "aetherius",
                 "sim",
                 "--scenario",
-                "",
+                str(scenario),
                 "--kubeconfig-out",
                 str(self.kubeconfig),
             ],
@@ -302,7 +383,10 @@ async def run(
         await migrate.upgrade(engine)
         await engine.dispose()
         with tempfile.TemporaryDirectory(prefix="aeth-bench-") as tmp:
-            sim = SimProcess(Path(tmp))
+            workloads = max(int(rate * seconds) // 10, backlog // 50) + 1
+            sim = SimProcess(
+                Path(tmp), scenario=bench_scenario(Path(tmp) / "bench.yaml", workloads=workloads)
+            )
             try:
                 kubeconfig = await sim.ready()
                 latencies = await _latency(
