@@ -15,6 +15,7 @@ import yaml
 
 from aetherius.diagnosis import diagnose
 from aetherius.gateway import MemoryAuditSink, parse_snapshot, snapshot_gateway
+from aetherius.gateway.decode import PlainPod
 from tests.scenarios.library import ROOT, expected, observed, scenario_names
 
 NOW = "2026-11-30T10:00:00Z"
@@ -151,3 +152,87 @@ async def test_every_scenario_diagnoses_the_same_from_json(name: str) -> None:
     assert observed(result) == expected(name)
     tolerant = await diagnose(snapshot_gateway(ROOT / name / "snapshot.yaml"))
     assert result.findings == tolerant.findings
+
+
+def _with(pod: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """``pod`` with ``changes`` applied at dotted paths (``status.conditions``, ``metadata.labels``)."""
+    pod = orjson.loads(orjson.dumps(pod))
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        target = pod
+        for key in parents:
+            target = target[key]
+        target[last] = value
+    return pod
+
+
+def _lookalikes() -> dict[str, Any]:
+    """Plainly running pods that other kinds' analyzers read (Service, claim, node scope)."""
+    not_ready = [{"type": "Ready", "status": "False", "lastTransitionTime": "2026-11-30T08:00:10Z"}]
+    items: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": "node-1"},
+            "status": {
+                "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "Unknown",
+                        "reason": "NodeStatusUnknown",
+                        "lastTransitionTime": NOW,
+                    }
+                ],
+            },
+        },
+        {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "standard"}},
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": "shop", "creationTimestamp": "2026-11-30T07:00:00Z"},
+            "spec": {"storageClassName": "fast"},
+            "status": {"phase": "Pending"},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "gated", "namespace": "shop"},
+            "spec": {"selector": {"app": "gated"}, "ports": [{"port": 80}]},
+        },
+        # Containers ready, yet not Ready (a readiness gate): the Service has no ready endpoint.
+        _with(_running("gated-1", conditions=not_ready), metadata__labels={"app": "gated"}),
+        # Mounts the Pending claim: named as its consumer.
+        _with(
+            _running("db-0"),
+            spec__volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
+        ),
+        # A label value that is not a string: the pod takes the full view.
+        _with(_running("odd-labels"), metadata__labels={"app": "api", "replica": 3}),
+        # Init container statuses present (even empty): never plain.
+        _with(_running("init-empty"), status__initContainerStatuses=[]),
+    ]
+    return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
+async def test_plain_pods_are_read_by_other_analyzers_as_full_pods_are() -> None:
+    cluster = _lookalikes()
+    state = parse_snapshot(orjson.dumps(cluster))
+    views = {
+        (pod.metadata.name if isinstance(pod, PlainPod) else pod["metadata"]["name"]): type(pod).__name__
+        for pod in state.objects["Pod"]
+    }
+    assert views == {"gated-1": "PlainPod", "db-0": "PlainPod", "odd-labels": "dict", "init-empty": "dict"}
+    fast = await diagnose(snapshot_gateway(state))
+    tolerant = await diagnose(snapshot_gateway(parse_snapshot(yaml.safe_dump(cluster).encode())))
+    assert fast.findings == tolerant.findings
+    by_kind = {(f.kind, f.name): f for f in fast.findings}
+    service = by_kind[("Service", "gated")]
+    assert (service.reason, service.root_cause) == ("ServiceNoEndpoints", "ProbeFailure")
+    assert "1 pods match, 0 ready addresses" in service.evidence
+    assert "used by pod(s): db-0" in by_kind[("PersistentVolumeClaim", "data")].evidence
+    # The node's finding is in the scope of the namespace of the (plain) pods on it.
+    scoped = await diagnose(snapshot_gateway(parse_snapshot(orjson.dumps(cluster))), namespace="shop")
+    assert ("Node", "node-1") in {(f.kind, f.name) for f in scoped.findings}
+    elsewhere = await diagnose(snapshot_gateway(parse_snapshot(orjson.dumps(cluster))), namespace="billing")
+    assert ("Node", "node-1") not in {(f.kind, f.name) for f in elsewhere.findings}

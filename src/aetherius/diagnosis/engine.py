@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
@@ -28,10 +28,11 @@ from aetherius.diagnosis.analyzers import (
     workloads,
 )
 from aetherius.diagnosis.context import Context
-from aetherius.diagnosis.index import Index, Malformed, parse_time
+from aetherius.diagnosis.index import Index, Malformed, parse_time, pod_name
 from aetherius.diagnosis.logplan import MAX_LOG_GROUPS, read_logs
 from aetherius.diagnosis.model import SEVERITY_RANK, DiagnosisResult, Finding
 from aetherius.gateway import KINDS, BackendError, ExecutionGateway
+from aetherius.gateway.decode import AnalysisItem
 from aetherius.gateway.redact import scrub_text
 from aetherius.gateway.selectors import SelectorError, label_matcher
 from aetherius.gateway.snapshot import paused_gc
@@ -60,8 +61,8 @@ async def _list_all(
     namespace: str | None,
     requester: str,
     warnings: list[str],
-) -> dict[str, list[Obj]]:
-    async def one(kind: str) -> tuple[str, list[Obj]]:
+) -> dict[str, Sequence[AnalysisItem]]:
+    async def one(kind: str) -> tuple[str, Sequence[AnalysisItem]]:
         try:
             return kind, await gateway.scan_objects(kind, requester=requester, namespace=namespace)
         except BackendError as exc:
@@ -73,7 +74,7 @@ async def _list_all(
 
 
 def analyze_state(
-    state: dict[str, list[Obj]], ctx: Context | None = None, *, now: datetime | None = None
+    state: Mapping[str, Sequence[AnalysisItem]], ctx: Context | None = None, *, now: datetime | None = None
 ) -> tuple[list[Finding], Context]:
     """Run every analyzer over already-read state (logs, if any, are in ``ctx``)."""
     if ctx is None:
@@ -105,9 +106,12 @@ def analyze_state(
 
 
 def _not_quiet(index: Index) -> list[Obj]:
-    """The pods worth a look: most pods are quiet (plainly running, no event about them)."""
+    """The pods worth a look: most pods are quiet (plainly running, no event about them).
+
+    A ``PlainPod`` is always quiet (the loader keeps that view only of pods no event is about).
+    """
     quiet = index.quiet
-    return [pod for pod in index.pods if id(pod) not in quiet] if quiet else index.pods
+    return [pod for pod in index.pods if isinstance(pod, dict) and id(pod) not in quiet]
 
 
 def _name(obj: Any) -> str:
@@ -127,10 +131,7 @@ def _labels_of(ctx: Context, finding: Finding) -> dict[str, Any]:
 def _in_scope(finding: Finding, ctx: Context, *, namespace: str | None, selector: str | None) -> bool:
     if namespace and finding.namespace != namespace:
         if finding.kind == "Node":
-            return any(
-                (p.get("metadata") or {}).get("namespace") == namespace
-                for p in ctx.index.pods_by_node.get(finding.name, [])
-            )
+            return any(pod_name(p)[0] == namespace for p in ctx.index.pods_by_node.get(finding.name, []))
         return finding.kind in _CLUSTER_FINDING_KINDS
     if selector:
         return label_matcher(selector)(_labels_of(ctx, finding))

@@ -8,17 +8,30 @@ objects per object, which keeps a diagnosis O(objects).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from aetherius.diagnosis.model import Owner
-from aetherius.gateway.decode import plainly_running
+from aetherius.gateway.decode import AnalysisItem, PlainPod, plainly_running
 
-__all__ = ["Ev", "Index", "Malformed", "age_seconds", "parse_time"]
+__all__ = [
+    "Ev",
+    "Index",
+    "Malformed",
+    "age_seconds",
+    "parse_time",
+    "pod_claims",
+    "pod_name",
+    "pod_phase",
+    "pod_ready",
+]
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # namespace, name
+# A pod as the index files it: a dict, or (quiet pods of a snapshot) a ``PlainPod``.
+Pod = AnalysisItem
 
 
 class Malformed(ValueError):
@@ -101,10 +114,12 @@ def _ev(obj: Obj) -> Ev | None:
 
 @dataclass
 class Index:
+    # NB: a ``PlainPod`` is filed under ``pods``, ``pods_by_ns`` and ``pods_by_node`` only: it is
+    # quiet (no event is about it), so no analyzer looks it up by name.
     objects: dict[str, dict[Key, Obj]] = field(default_factory=dict)
-    pods: list[Obj] = field(default_factory=list)
-    pods_by_ns: dict[str, list[Obj]] = field(default_factory=lambda: defaultdict(list))
-    pods_by_node: dict[str, list[Obj]] = field(default_factory=lambda: defaultdict(list))
+    pods: list[Pod] = field(default_factory=list)
+    pods_by_ns: dict[str, list[Pod]] = field(default_factory=lambda: defaultdict(list))
+    pods_by_node: dict[str, list[Pod]] = field(default_factory=lambda: defaultdict(list))
     events_by_ref: dict[tuple[str, str, str], list[Ev]] = field(default_factory=lambda: defaultdict(list))
     events_by_ns: dict[str, list[Ev]] = field(default_factory=lambda: defaultdict(list))
     kinds_present: set[str] = field(default_factory=set)
@@ -119,7 +134,7 @@ class Index:
     warnings: list[str] = field(default_factory=list)
 
     @classmethod
-    def build(cls, state: dict[str, list[Obj]]) -> Index:
+    def build(cls, state: Mapping[str, Sequence[AnalysisItem]]) -> Index:
         index = cls(_labels={})
         newest = ""
         plain_refs: list[tuple[int, tuple[str, str, str]]] = []
@@ -127,7 +142,7 @@ class Index:
             index.kinds_present.add(kind)
             if kind == "Event":
                 for obj in items:
-                    ev = _ev(obj)
+                    ev = _ev(obj) if isinstance(obj, dict) else None
                     if ev is None:
                         index.warnings.append("Event without involvedObject skipped")
                         continue
@@ -138,6 +153,10 @@ class Index:
                 continue
             table: dict[Key, Obj] = {}
             for obj in items:
+                if isinstance(obj, PlainPod):
+                    newest = index._add_plain_pod(obj, newest)
+                    plain_refs.append((id(obj), ("Pod", obj.metadata.namespace, obj.metadata.name)))
+                    continue
                 metadata = obj.get("metadata")
                 if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
                     index.warnings.append(f"{kind} without metadata.name skipped")
@@ -159,6 +178,45 @@ class Index:
         index.quiet = {pod for pod, ref in plain_refs if ref not in refs}
         index.newest = newest
         return index
+
+    def _add_plain_pod(self, pod: PlainPod, newest: str) -> str:
+        """``_add_pod`` for a ``PlainPod`` (its types are checked by the decoder: no checks here)."""
+        metadata, status = pod.metadata, pod.status
+        self.pods.append(pod)
+        in_namespace = self.pods_by_ns[metadata.namespace]
+        in_namespace.append(pod)
+        labels, by_label = metadata.labels, self._labels
+        if labels and by_label is not None:
+            table = by_label.get(metadata.namespace)
+            if table is None:
+                table = by_label[metadata.namespace] = defaultdict(list)
+            position = len(in_namespace) - 1
+            for pair in labels.items():
+                table[pair].append(position)
+        node = pod.spec.nodeName
+        if node is not None:
+            self.pods_by_node[node].append(pod)
+        self.plain.add(id(pod))
+        stamp = metadata.creationTimestamp
+        if stamp is not None and stamp > newest:
+            newest = stamp
+        for cs in status.containerStatuses:
+            for state in (cs.state, cs.lastState):
+                if state is None:
+                    continue
+                for detail in (state.running, state.waiting, state.terminated):
+                    if detail is not None:
+                        stamp = detail.finishedAt
+                        if stamp is not None and stamp > newest:
+                            newest = stamp
+                        stamp = detail.startedAt
+                        if stamp is not None and stamp > newest:
+                            newest = stamp
+        for cond in status.conditions:
+            stamp = cond.lastTransitionTime
+            if stamp is not None and stamp > newest:
+                newest = stamp
+        return newest
 
     def _add_pod(self, pod: Obj, namespace: str, metadata: Obj, newest: str) -> str:
         """File the pod under its namespace, labels and node; return ``newest`` or a newer stamp.
@@ -232,14 +290,16 @@ class Index:
             return [ev for ev in found if not ev.uid or ev.uid == uid]
         return found
 
-    def pods_matching(self, namespace: str, selector: dict[str, Any]) -> list[Obj]:
+    def pods_matching(self, namespace: str, selector: dict[str, Any]) -> list[Pod]:
         """Pods of a namespace whose labels include every pair of ``selector`` (an inverted index)."""
         if self._labels is None:
             self._labels = {}
             for ns, pods in self.pods_by_ns.items():
                 table: dict[tuple[str, str], list[int]] = defaultdict(list)
                 for i, pod in enumerate(pods):
-                    labels = pod["metadata"].get("labels")
+                    labels = (
+                        pod.metadata.labels if isinstance(pod, PlainPod) else pod["metadata"].get("labels")
+                    )
                     if isinstance(labels, dict):
                         for pair in labels.items():
                             if isinstance(pair[1], str):
@@ -290,6 +350,48 @@ class Index:
                 if isinstance(template_hash, str) and name.endswith("-" + template_hash):
                     return Owner(kind="Deployment", name=name[: -len(template_hash) - 1]), ""
         return Owner(kind=kind, name=name), uid
+
+
+def pod_name(pod: Pod) -> tuple[str, str]:
+    """(namespace, name) of a pod the index holds (its metadata was checked when it was filed)."""
+    if isinstance(pod, PlainPod):
+        return pod.metadata.namespace, pod.metadata.name
+    metadata = pod["metadata"]
+    return str(metadata.get("namespace") or ""), str(metadata["name"])
+
+
+def pod_phase(pod: Pod) -> Any:
+    if isinstance(pod, PlainPod):
+        return pod.status.phase
+    status = pod.get("status")
+    return status.get("phase") if isinstance(status, dict) else None
+
+
+def pod_ready(pod: Pod) -> bool:
+    """Whether the pod's Ready condition is True (what puts it behind a Service)."""
+    if isinstance(pod, PlainPod):
+        for plain in pod.status.conditions:
+            if plain.type == "Ready":
+                return plain.status == "True"
+        return False
+    status = pod.get("status")
+    for cond in (status.get("conditions") if isinstance(status, dict) else None) or ():
+        if isinstance(cond, dict) and cond.get("type") == "Ready":
+            return cond.get("status") == "True"
+    return False
+
+
+def pod_claims(pod: Pod) -> list[Any]:
+    """The claim names of a pod's PersistentVolumeClaim volumes."""
+    if isinstance(pod, PlainPod):
+        return [v.persistentVolumeClaim.claimName for v in pod.spec.volumes if v.persistentVolumeClaim]
+    spec = pod.get("spec")
+    volumes = (spec.get("volumes") if isinstance(spec, dict) else None) or ()
+    return [
+        (volume.get("persistentVolumeClaim") or {}).get("claimName")
+        for volume in volumes
+        if isinstance(volume, dict) and volume.get("persistentVolumeClaim")
+    ]
 
 
 def _controller(metadata: Obj) -> tuple[str, str, str] | None:

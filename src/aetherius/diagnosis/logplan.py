@@ -54,7 +54,7 @@ def plan(ctx: Context) -> dict[tuple[str, str], list[tuple[str, str, bool]]]:
     groups: dict[tuple[str, str], list[tuple[str, str, bool]]] = {}
     plain = ctx.index.plain  # running, ready, never restarted: no instance has died
     for pod in ctx.index.pods:
-        if id(pod) in plain:
+        if not isinstance(pod, dict) or id(pod) in plain:
             continue
         status = pod.get("status")
         if not isinstance(status, dict) or status.get("phase") == "Succeeded":

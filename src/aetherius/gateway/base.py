@@ -16,9 +16,11 @@ evidence, recommendations; warnings; log text) is scrubbed where it leaves (``Co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from aetherius.gateway.audit import AuditRecord, AuditSink, MemoryAuditSink
+from aetherius.gateway.decode import AnalysisItem
 from aetherius.gateway.kinds import kind_info
 from aetherius.gateway.redact import redact_object, scrub_text
 
@@ -52,7 +54,7 @@ class Backend(Protocol):
         label_selector: str | None,
         field_selector: str | None,
         analysis: bool = False,
-    ) -> tuple[list[dict[str, Any]], int]: ...
+    ) -> tuple[Sequence[AnalysisItem], int]: ...
 
     async def get(
         self, kind: str, *, namespace: str | None, name: str
@@ -135,7 +137,7 @@ class ExecutionGateway:
 
     async def scan_objects(
         self, kind: str, *, requester: str, namespace: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> Sequence[AnalysisItem]:
         """Every object of a kind in the analysis view, for in-process analyzers only.
 
         NB: not redacted object by object (that was most of a scan's cost); nothing here leaves
@@ -159,7 +161,7 @@ class ExecutionGateway:
         label_selector: str | None,
         field_selector: str | None,
         analysis: bool,
-    ) -> list[dict[str, Any]]:
+    ) -> Sequence[AnalysisItem]:
         kind_info(kind)
         detail = " ".join(
             f"{k}={v}" for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v

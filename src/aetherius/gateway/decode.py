@@ -7,8 +7,9 @@ object is ever built for it), which makes reading a snapshot cheaper than a plai
 It also makes privacy structural: env values, Secret ``data``/``stringData`` and managed fields
 are not dropped after the fact, they are never materialised. Values stay plain ``dict``/``list``
 so analyzers keep reading them with ``.get``. A pod whose status is plainly running
-(``plainly_running``) is decoded slimmer still (``_PlainPod``): what other kinds' analyzers read of
-it; most pods of a cluster are such pods, and building fewer objects is most of a scan's cost.
+(``plainly_running``) is decoded slimmer still, into a ``PlainPod`` Struct: what other kinds'
+analyzers read of it; most pods of a cluster are such pods, and building fewer objects is most of
+a scan's cost.
 
 A document that does not fit the schemas (a wrong type where a mapping is expected) raises
 ``msgspec.ValidationError``; callers then fall back to the tolerant, fully redacted path.
@@ -16,6 +17,7 @@ A document that does not fit the schemas (a wrong type where a mapping is expect
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any, TypedDict
 
@@ -23,7 +25,9 @@ import msgspec
 
 __all__ = [
     "ANALYSIS_ONLY",
+    "AnalysisItem",
     "DecodeError",
+    "PlainPod",
     "decode_items",
     "decode_list_page",
     "decode_whole_pod",
@@ -111,52 +115,97 @@ class _Pod(TypedDict, total=False):
     status: _PodStatus
 
 
-class _PlainMeta(TypedDict, total=False):
-    name: Any
-    namespace: Any
-    uid: Any
-    labels: Any
-    ownerReferences: list[_OwnerRef]
-    creationTimestamp: Any
+class PlainOwnerRef(msgspec.Struct, gc=False):
+    kind: str = ""
+    name: str = ""
+    uid: str = ""
+    controller: bool | None = None
 
 
-class _PlainVolume(TypedDict, total=False):
-    persistentVolumeClaim: Any
+class PlainMeta(msgspec.Struct, gc=False):
+    name: str
+    namespace: str = ""
+    uid: str = ""
+    labels: dict[str, str] = {}
+    ownerReferences: list[PlainOwnerRef] = []
+    creationTimestamp: str | None = None
 
 
-class _PlainSpec(TypedDict, total=False):
-    nodeName: Any
-    volumes: list[_PlainVolume]
+class PlainClaim(msgspec.Struct, gc=False):
+    claimName: str | None = None
 
 
-class _PlainContainerStatus(TypedDict, total=False):
-    name: Any
-    ready: Any
-    restartCount: Any
-    state: Any
-    lastState: Any
+class PlainVolume(msgspec.Struct, gc=False):
+    persistentVolumeClaim: PlainClaim | None = None
 
 
-class _PlainStatus(TypedDict, total=False):
-    phase: Any
-    conditions: Any
-    containerStatuses: list[_PlainContainerStatus]
-    initContainerStatuses: Any
+class PlainSpec(msgspec.Struct, gc=False):
+    nodeName: str | None = None
+    volumes: list[PlainVolume] = []
 
 
-class _PlainPod(TypedDict, total=False):
+class PlainStamps(msgspec.Struct, gc=False):
+    startedAt: str | None = None
+    finishedAt: str | None = None
+
+
+class PlainState(msgspec.Struct, gc=False):
+    running: PlainStamps | None = None
+    waiting: PlainStamps | None = None
+    terminated: PlainStamps | None = None
+
+
+class PlainContainerStatus(msgspec.Struct, gc=False):
+    name: str = ""
+    ready: bool | None = None
+    restartCount: int = 0
+    state: PlainState | None = None
+    lastState: PlainState | None = None
+
+
+class PlainCondition(msgspec.Struct, gc=False):
+    type: str = ""
+    status: str = ""
+    lastTransitionTime: str | None = None
+
+
+class PlainStatus(msgspec.Struct, gc=False):
+    phase: str | None = None
+    conditions: list[PlainCondition] = []
+    containerStatuses: list[PlainContainerStatus] = []
+    # NB: only its presence counts (a pod with init containers is never plain); never decoded.
+    initContainerStatuses: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+
+
+class PlainPod(msgspec.Struct, gc=False):
     """A plainly running pod (see ``plainly_running``): what other kinds' analyzers read of it.
 
     Labels (selectors), owner, node, phase and conditions (readiness), claims (storage), and the
     stamps the snapshot's "now" is taken from. Its containers, probes and annotations are only
     read when the pod has events, and then the loader decodes it again in the full view.
+
+    NB: typed msgspec Structs, not dicts: most pods of a cluster are such pods, and a Struct is
+    a fraction of a dict's allocation, untracked by the garbage collector, and read without
+    type checks (a value of another type fails the decode, and the pod takes the full view).
     """
 
-    apiVersion: Any
-    kind: Any
-    metadata: _PlainMeta
-    spec: _PlainSpec
-    status: _PlainStatus
+    metadata: PlainMeta
+    spec: PlainSpec
+    status: PlainStatus
+    kind: str = ""
+    apiVersion: str = ""
+
+    def plainly_running(self) -> bool:
+        """``plainly_running`` of this view (the same test on the same fields)."""
+        status = self.status
+        if status.phase != "Running" or status.initContainerStatuses is not msgspec.UNSET:
+            return False
+        statuses = status.containerStatuses
+        return bool(statuses) and all(cs.ready is True and not cs.restartCount for cs in statuses)
+
+
+# An object as the analysis view holds it: a dict, or a plainly running pod's ``PlainPod``.
+AnalysisItem = dict[str, Any] | PlainPod
 
 
 class _Generic(TypedDict, total=False):
@@ -226,7 +275,7 @@ class _GenericPage(TypedDict, total=False):
 
 # NB: typed as Any: the schemas only prune; what comes out is plain dicts read with .get.
 _pod: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_Pod)
-_plain_pod: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_PlainPod)
+_plain_pod = msgspec.json.Decoder(PlainPod)
 _generic: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_Generic)
 _document = msgspec.json.Decoder(_Document | list[msgspec.Raw])
 _pages: dict[bool, msgspec.json.Decoder[Any]] = {
@@ -235,7 +284,8 @@ _pages: dict[bool, msgspec.json.Decoder[Any]] = {
 }
 
 _PEEK = 48
-_POD_KIND = b'"kind":"Pod"'
+# NB: searched in the item's bytes in place (no slice is copied); group 1 is set for a Pod.
+_KIND_HEAD = re.compile(rb'"kind":"(Pod")?')
 
 # Fields of the analysis view that are keys only (values dropped at decode time).
 ANALYSIS_ONLY = ("data", "binaryData", "stringData")
@@ -281,7 +331,7 @@ def plainly_running(status: dict[str, Any]) -> bool:
     """Running, no init containers, every container ready and never restarted.
 
     Most pods of any cluster: no pod finding can come from such a status alone (only from events
-    about the pod), which is what lets the loader keep the ``_PlainPod`` view of them.
+    about the pod), which is what lets the loader keep the ``PlainPod`` view of them.
     """
     if status.get("phase") != "Running" or "initContainerStatuses" in status:
         return False
@@ -296,11 +346,11 @@ def plainly_running(status: dict[str, Any]) -> bool:
 
 def decode_items(
     raws: Iterable[msgspec.Raw], *, kind: str = ""
-) -> Iterator[tuple[dict[str, Any], msgspec.Raw, bool]]:
-    """Each raw item decoded into the analysis view: (object, its raw slice, plain).
+) -> Iterator[tuple[AnalysisItem, msgspec.Raw]]:
+    """Each raw item decoded into the analysis view: (object, its raw slice).
 
-    ``plain``: a pod decoded in the slimmer view of a plainly running pod (``_PlainPod``); the
-    caller decodes it again whole (``decode_whole_pod``) when something needs more of it.
+    A plainly running pod comes as a ``PlainPod``; the caller decodes it again whole
+    (``decode_whole_pod``) when something needs more of it.
 
     The schema is guessed from the item's first bytes (serializers write ``kind`` first or second)
     or else the previous item's kind, and a pod's plainness from the previous pod's; the decoded
@@ -309,24 +359,25 @@ def decode_items(
     """
     guess_pod = kind == "Pod"
     guess_plain = True
-    plain_pod, pod, generic = _plain_pod.decode, _pod.decode, _generic.decode
+    pod, generic, kind_head = _pod.decode, _generic.decode, _KIND_HEAD.search
     for raw in raws:
-        head = memoryview(raw)[:_PEEK].tobytes()
-        if b'"kind":' in head:
-            guess_pod = _POD_KIND in head
+        head = kind_head(raw, 0, _PEEK)
+        if head is not None:
+            guess_pod = head[1] is not None
         if guess_pod:
-            obj = plain_pod(raw) if guess_plain else pod(raw)
+            if guess_plain:
+                view = _plain_view(raw)
+                if view is not None and (view.kind or kind) == "Pod":
+                    if view.plainly_running():
+                        yield view, raw
+                        continue
+                    guess_plain = False
+            obj = pod(raw)
             actual = obj.get("kind") or kind
             if actual == "Pod":
                 status = obj.get("status")
-                plain = status.__class__ is dict and plainly_running(status)
-                if plain and guess_plain:
-                    yield obj, raw, True
-                    continue
-                if guess_plain:
-                    obj = pod(raw)
-                guess_plain = plain
-                yield _fit("Pod", obj), raw, False
+                guess_plain = status.__class__ is dict and plainly_running(status)
+                yield _fit("Pod", obj), raw
                 continue
             obj = generic(raw)
             guess_pod = False
@@ -336,7 +387,15 @@ def decode_items(
             if actual == "Pod":
                 obj = pod(raw)
                 guess_pod = True
-        yield _fit(actual, obj), raw, False
+        yield _fit(actual, obj), raw
+
+
+def _plain_view(raw: msgspec.Raw) -> PlainPod | None:
+    """The ``PlainPod`` view, or None when the item does not fit it (then the full view decides)."""
+    try:
+        return _plain_pod.decode(raw)
+    except msgspec.ValidationError:
+        return None
 
 
 def _fit(kind: Any, obj: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,15 @@ import msgspec
 import orjson
 import yaml
 
-from aetherius.gateway.decode import DecodeError, decode_items, decode_whole_pod, split_document, strip
+from aetherius.gateway.decode import (
+    AnalysisItem,
+    DecodeError,
+    PlainPod,
+    decode_items,
+    decode_whole_pod,
+    split_document,
+    strip,
+)
 from aetherius.gateway.kinds import KINDS
 from aetherius.gateway.redact import redact_object
 from aetherius.gateway.selectors import field_matcher, label_matcher
@@ -70,14 +78,14 @@ class SnapshotError(Exception):
 
 @dataclass
 class SnapshotState:
-    objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    objects: dict[str, list[AnalysisItem]] = field(default_factory=dict)
     # Bytes of the input each object took, parallel to ``objects`` (what the audit reports).
     sizes: dict[str, list[int]] = field(default_factory=dict)
     logs: dict[LogKey, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     ignored: int = 0  # objects of kinds Aetherius does not read
     cluster: str = ""
-    # Pods kept in the plain view (``decode._PlainPod``), by id: their bytes, for whole reads.
+    # Pods kept in the plain view (``PlainPod``), by id: their bytes, for whole reads.
     plain: dict[int, msgspec.Raw] = field(default_factory=dict)
 
     def count(self) -> int:
@@ -213,8 +221,23 @@ def _parse_fast(data: bytes, name: str) -> SnapshotState:
         state.cluster = _cluster_of(top) or name
     plain: list[tuple[int, msgspec.Raw]] = []  # (position among the pods, bytes)
     plain_keys: dict[tuple[str, str], int] = {}  # (namespace, name) → index in ``plain``
-    retained: dict[str, tuple[list[dict[str, Any]], list[int]]] = {}
-    for i, (obj, raw, is_plain) in enumerate(decode_items(raws, kind=item_kind)):
+    retained: dict[str, tuple[list[AnalysisItem], list[int]]] = {}
+    for i, (obj, raw) in enumerate(decode_items(raws, kind=item_kind)):
+        if isinstance(obj, PlainPod):
+            lists = retained.get("Pod")
+            if lists is None:
+                lists = retained["Pod"] = (
+                    state.objects.setdefault("Pod", []),
+                    state.sizes.setdefault("Pod", []),
+                )
+            key, slot = (obj.metadata.namespace, obj.metadata.name), len(plain)
+            if plain_keys.setdefault(key, slot) == slot:
+                plain.append((len(lists[0]), raw))
+                lists[0].append(obj)
+            else:
+                lists[0].append(decode_whole_pod(raw))  # a second pod of that name: never plain
+            lists[1].append(len(raw))
+            continue
         kind = obj.get("kind")
         if not kind and item_kind:
             kind = obj["kind"] = item_kind
@@ -235,15 +258,7 @@ def _parse_fast(data: bytes, name: str) -> SnapshotState:
                     state.objects.setdefault(kind, []),
                     state.sizes.setdefault(kind, []),
                 )
-            if is_plain:
-                # NB: keyed now, while the pod is in the cache; looking its metadata up again
-                # later costs a cache miss per pod.
-                key, slot = (metadata.get("namespace") or "", metadata["name"]), len(plain)
-                if plain_keys.setdefault(key, slot) == slot:
-                    plain.append((len(lists[0]), raw))
-                else:
-                    obj = decode_whole_pod(raw)  # a second pod of that name: never plain
-            elif kind == "Event":
+            if kind == "Event":
                 obj = _normalize_event(obj)
             lists[0].append(obj)
             lists[1].append(len(raw))
@@ -263,7 +278,7 @@ def _keep_plain(
     """Pods with events about them are analyzed in full: decode those again whole."""
     pods = state.objects["Pod"]
     for event in state.objects.get("Event", ()):
-        involved = event.get("involvedObject")
+        involved = event.get("involvedObject") if isinstance(event, dict) else None
         if isinstance(involved, dict) and involved.get("kind") == "Pod":
             found = keys.pop((str(involved.get("namespace") or ""), str(involved.get("name") or "")), None)
             if found is not None:
@@ -302,6 +317,14 @@ def load_snapshot(path: Path) -> SnapshotState:
     return parse_snapshot(data, name=path.stem)
 
 
+def _name(obj: AnalysisItem) -> Any:
+    return obj.metadata.name if isinstance(obj, PlainPod) else obj["metadata"].get("name")
+
+
+def _namespace(obj: AnalysisItem) -> Any:
+    return obj.metadata.namespace if isinstance(obj, PlainPod) else obj["metadata"].get("namespace")
+
+
 class SnapshotBackend:
     """Answers gateway reads from a parsed snapshot (redaction is idempotent, so it works in place).
 
@@ -325,11 +348,11 @@ class SnapshotBackend:
         label_selector: str | None,
         field_selector: str | None,
         analysis: bool = False,
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[AnalysisItem], int]:
         items = self.state.objects.get(kind, [])
         sizes = self.state.sizes.get(kind, [])
-        if not analysis and kind == "Pod" and self.state.plain:
-            items = [self._whole(obj) for obj in items]
+        if not analysis:
+            items = [self._whole(obj) for obj in items] if kind == "Pod" and self.state.plain else items
         if not namespace and not label_selector and not field_selector:
             return list(items), sum(sizes)
         labels_ok = label_matcher(label_selector)
@@ -337,14 +360,16 @@ class SnapshotBackend:
         out = []
         size = 0
         for obj, obj_size in zip(items, sizes, strict=True):
-            meta = obj["metadata"]
-            if namespace and KINDS[kind].namespaced and meta.get("namespace") != namespace:
+            # NB: an analysis read is never filtered by labels or fields (``scan_objects``).
+            whole = self._whole(obj) if (label_selector or field_selector) else obj
+            if namespace and KINDS[kind].namespaced and _namespace(whole) != namespace:
                 continue
-            labels = meta.get("labels")
-            if label_selector and not labels_ok(labels if isinstance(labels, dict) else {}):
-                continue
-            if field_selector and not fields_ok(obj):
-                continue
+            if isinstance(whole, dict):
+                labels = whole["metadata"].get("labels")
+                if label_selector and not labels_ok(labels if isinstance(labels, dict) else {}):
+                    continue
+                if field_selector and not fields_ok(whole):
+                    continue
             out.append(obj)
             size += obj_size
         return out, size
@@ -352,18 +377,15 @@ class SnapshotBackend:
     async def get(self, kind: str, *, namespace: str | None, name: str) -> tuple[dict[str, Any] | None, int]:
         items = self.state.objects.get(kind, [])
         for obj, size in zip(items, self.state.sizes.get(kind, []), strict=True):
-            meta = obj["metadata"]
-            if meta.get("name") == name and (
-                not KINDS[kind].namespaced or meta.get("namespace") == namespace
-            ):
+            if _name(obj) == name and (not KINDS[kind].namespaced or _namespace(obj) == namespace):
                 return self._whole(obj), size
         return None, 0
 
-    def _whole(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def _whole(self, obj: AnalysisItem) -> dict[str, Any]:
         """The full analysis view of a pod kept in the plain view (whole reads, not diagnosis)."""
-        raw = self.state.plain.get(id(obj))
-        if raw is None:
+        if isinstance(obj, dict):
             return obj
+        raw = self.state.plain[id(obj)]
         try:
             return decode_whole_pod(raw)
         except DecodeError:  # a field only the full view decodes does not fit: the tolerant view

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from aetherius.diagnosis.context import Context
-from aetherius.diagnosis.index import group_of, meta, section
+from aetherius.diagnosis.index import Pod, group_of, meta, pod_name, pod_phase, pod_ready, section
 from aetherius.diagnosis.model import Finding
 
 Obj = dict[str, Any]
 
 
-def _ready_addresses(ctx: Context, namespace: str, name: str, pods: list[Obj]) -> int | None:
+def _ready_addresses(ctx: Context, namespace: str, name: str, pods: list[Pod]) -> int | None:
     endpoints = ctx.index.get("Endpoints", namespace, name)
     if endpoints is not None:
         return sum(
@@ -28,7 +28,7 @@ def _ready_addresses(ctx: Context, namespace: str, name: str, pods: list[Obj]) -
         )
     if not pods:
         return None
-    return sum(1 for pod in pods if _pod_ready(pod))
+    return sum(1 for pod in pods if pod_ready(pod))
 
 
 def _slices_by_service(ctx: Context) -> dict[tuple[str, str], list[Obj]]:
@@ -45,13 +45,6 @@ def _slices_by_service(ctx: Context) -> dict[tuple[str, str], list[Obj]]:
     return table
 
 
-def _pod_ready(pod: Obj) -> bool:
-    for cond in (pod.get("status") or {}).get("conditions") or ():
-        if isinstance(cond, dict) and cond.get("type") == "Ready":
-            return cond.get("status") == "True"
-    return False
-
-
 def service(obj: Obj, ctx: Context) -> list[Finding]:
     metadata, spec = meta(obj), section(obj, "spec")
     namespace, name = str(metadata.get("namespace") or ""), str(metadata["name"])
@@ -59,9 +52,7 @@ def service(obj: Obj, ctx: Context) -> list[Finding]:
     if spec.get("type") == "ExternalName" or not isinstance(selector, dict) or not selector:
         return []  # no selector: endpoints are managed by hand or by another controller
     pods = [
-        p
-        for p in ctx.index.pods_matching(namespace, selector)
-        if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+        p for p in ctx.index.pods_matching(namespace, selector) if pod_phase(p) not in ("Succeeded", "Failed")
     ]
     wanted = ", ".join(f"{k}={v}" for k, v in sorted(selector.items()))
     if not pods:
@@ -154,11 +145,13 @@ def _workload_has_no_pods(
     ]
 
 
-def _findings_of(ctx: Context, pod: Obj) -> list[Finding]:
-    metadata = pod["metadata"]
+def _findings_of(ctx: Context, pod: Pod) -> list[Finding]:
+    if not isinstance(pod, dict):
+        return []  # a PlainPod: quiet, so no finding is about it
+    namespace, name = pod_name(pod)
     owner, _ = ctx.index.owner_of(pod)
-    group = group_of(owner, "Pod", str(metadata.get("namespace") or ""), str(metadata["name"]))
-    return [f for f in ctx.by_group.get(group, []) if f.name == metadata["name"]]
+    group = group_of(owner, "Pod", namespace, name)
+    return [f for f in ctx.by_group.get(group, []) if f.name == name]
 
 
 CHECKS = {"Service": service}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from aetherius.diagnosis.context import PENDING_CLAIM_GRACE_S, Context
-from aetherius.diagnosis.index import meta, section
+from aetherius.diagnosis.index import meta, pod_claims, pod_name, section
 from aetherius.diagnosis.model import Finding
 
 Obj = dict[str, Any]
@@ -24,11 +24,7 @@ def _default_class(ctx: Context) -> str | None:
 def _consumers(ctx: Context, namespace: str, claim: str) -> list[str]:
     out = []
     for pod in ctx.index.pods_by_ns.get(namespace, []):
-        for volume in (pod.get("spec") or {}).get("volumes") or ():
-            if isinstance(volume, dict) and (
-                (volume.get("persistentVolumeClaim") or {}).get("claimName") == claim
-            ):
-                out.append(str(pod["metadata"]["name"]))
+        out += [pod_name(pod)[1] for name in pod_claims(pod) if name == claim]
     return out
 
 
