@@ -123,9 +123,10 @@ class Index:
     events_by_ref: dict[tuple[str, str, str], list[Ev]] = field(default_factory=lambda: defaultdict(list))
     events_by_ns: dict[str, list[Ev]] = field(default_factory=lambda: defaultdict(list))
     kinds_present: set[str] = field(default_factory=set)
-    # ids of pods Running with every container ready and never restarted (filed in the same pass).
+    # ids of dict pods Running with every container ready and never restarted (same pass).
     plain: set[int] = field(default_factory=set)
-    # ids of plain pods no event is about: nothing to analyze (most pods of a cluster).
+    # ids of those no event is about: nothing to analyze. (A ``PlainPod`` is in neither: quiet
+    # by construction, it is never analyzed.)
     quiet: set[int] = field(default_factory=set)
     _labels: dict[str, dict[tuple[str, str], list[int]]] | None = None
     # (kind, namespace, name) of a ReplicaSet/Job → its Deployment/CronJob owner, or None.
@@ -155,7 +156,6 @@ class Index:
             for obj in items:
                 if isinstance(obj, PlainPod):
                     newest = index._add_plain_pod(obj, newest)
-                    plain_refs.append((id(obj), ("Pod", obj.metadata.namespace, obj.metadata.name)))
                     continue
                 metadata = obj.get("metadata")
                 if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
@@ -180,7 +180,11 @@ class Index:
         return index
 
     def _add_plain_pod(self, pod: PlainPod, newest: str) -> str:
-        """``_add_pod`` for a ``PlainPod`` (its types are checked by the decoder: no checks here)."""
+        """``_add_pod`` for a ``PlainPod`` (its types were checked by the decoder: no checks here).
+
+        NB: not filed in ``plain``/``quiet``, which are about dict pods: a ``PlainPod`` is quiet by
+        construction (the loader keeps that view only of pods no event is about).
+        """
         metadata, status = pod.metadata, pod.status
         self.pods.append(pod)
         in_namespace = self.pods_by_ns[metadata.namespace]
@@ -196,22 +200,17 @@ class Index:
         node = pod.spec.nodeName
         if node is not None:
             self.pods_by_node[node].append(pod)
-        self.plain.add(id(pod))
         stamp = metadata.creationTimestamp
         if stamp is not None and stamp > newest:
             newest = stamp
         for cs in status.containerStatuses:
             for state in (cs.state, cs.lastState):
-                if state is None:
-                    continue
-                for detail in (state.running, state.waiting, state.terminated):
-                    if detail is not None:
-                        stamp = detail.finishedAt
-                        if stamp is not None and stamp > newest:
-                            newest = stamp
-                        stamp = detail.startedAt
-                        if stamp is not None and stamp > newest:
-                            newest = stamp
+                if state is not None:
+                    for detail in (state.running, state.terminated, state.waiting):
+                        if detail is not None:
+                            for stamp in (detail.startedAt, detail.finishedAt):
+                                if stamp is not None and stamp > newest:
+                                    newest = stamp
         for cond in status.conditions:
             stamp = cond.lastTransitionTime
             if stamp is not None and stamp > newest:

@@ -115,19 +115,11 @@ class _Pod(TypedDict, total=False):
     status: _PodStatus
 
 
-class PlainOwnerRef(msgspec.Struct, gc=False):
-    kind: str = ""
-    name: str = ""
-    uid: str = ""
-    controller: bool | None = None
-
-
 class PlainMeta(msgspec.Struct, gc=False):
+    # NB: no uid or owner: nothing reads them of a pod no event is about (no finding names it).
     name: str
     namespace: str = ""
-    uid: str = ""
     labels: dict[str, str] = {}
-    ownerReferences: list[PlainOwnerRef] = []
     creationTimestamp: str | None = None
 
 
@@ -180,8 +172,8 @@ class PlainStatus(msgspec.Struct, gc=False):
 class PlainPod(msgspec.Struct, gc=False):
     """A plainly running pod (see ``plainly_running``): what other kinds' analyzers read of it.
 
-    Labels (selectors), owner, node, phase and conditions (readiness), claims (storage), and the
-    stamps the snapshot's "now" is taken from. Its containers, probes and annotations are only
+    Labels (selectors), node, phase and conditions (readiness), claims (storage), and the stamps
+    the snapshot's "now" is taken from. Its containers, probes and annotations are only
     read when the pod has events, and then the loader decodes it again in the full view.
 
     NB: typed msgspec Structs, not dicts: most pods of a cluster are such pods, and a Struct is
