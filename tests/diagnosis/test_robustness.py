@@ -64,15 +64,14 @@ def _scan(items: list[Any]) -> None:
     assert isinstance(result.warnings, list)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_mutated_real_objects_never_crash(data: st.DataObject) -> None:
+def _mutated(data: st.DataObject, *, least: int) -> list[dict[str, Any]]:
+    """Real objects of the scenario library with a few values replaced or removed."""
     items = [
         copy.deepcopy(obj) for obj in data.draw(st.lists(st.sampled_from(_SEED), min_size=1, max_size=6))
     ]
     for obj in items:
         paths = _paths(obj)
-        for _ in range(data.draw(st.integers(1, 4))):
+        for _ in range(data.draw(st.integers(least, 4))):
             path = data.draw(st.sampled_from(paths))
             if path and path[0] in ("kind",):
                 continue
@@ -81,7 +80,28 @@ def test_mutated_real_objects_never_crash(data: st.DataObject) -> None:
             except (KeyError, IndexError, TypeError):
                 continue
             paths = _paths(obj)
-    _scan(items)
+    return items
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_real_objects_never_crash(data: st.DataObject) -> None:
+    _scan(_mutated(data, least=1))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_json_fast_path_finds_what_the_tolerant_path_finds(data: st.DataObject) -> None:
+    """The analysis view (slim dicts, ``PlainPod``) never changes a finding, whatever the types."""
+    items = _mutated(data, least=0)
+    snapshot = {"kind": "List", "items": items}
+    try:
+        fast = parse_snapshot(orjson.dumps(snapshot))
+    except SnapshotError:
+        return
+    tolerant = parse_snapshot(yaml.safe_dump(snapshot, sort_keys=False).encode())
+    found = asyncio.run(diagnose(snapshot_gateway(fast))).findings
+    assert found == asyncio.run(diagnose(snapshot_gateway(tolerant))).findings
 
 
 @settings(max_examples=150, deadline=None)
