@@ -86,7 +86,7 @@ def scheduling(view: PodView, ctx: Context) -> list[Finding]:
     if reason != "Unschedulable":
         return []
     message = str(cond.get("message") or "")
-    verdict = classify_scheduling(message)
+    verdict = ctx.classified(classify_scheduling, message)
     evidence = [f"status.conditions[PodScheduled].message={message}"]
     count = event_count(view.events, "FailedScheduling")
     if count:
@@ -96,12 +96,9 @@ def scheduling(view: PodView, ctx: Context) -> list[Finding]:
         evidence.append(f"requests: {describe_requests(requests)}")
     recs = _scheduling_advice(view, ctx, verdict.root_cause, verdict.resources, requests)
     severity: Severity = "critical" if (view.age or 0) >= STARTUP_GRACE_S else "warning"
-    words = {
-        "InsufficientResources": f"no node has enough free {', '.join(dict.fromkeys(verdict.resources)) or 'capacity'}",
-        "SchedulingConstraint": "no node satisfies its nodeSelector/affinity/tolerations",
-        "VolumeProvisioningFailure": "its PersistentVolumeClaim is not bound",
-        "MissingReference": "it references an object that does not exist",
-    }.get(verdict.root_cause, "the scheduler cannot place it")
+    words = _SCHEDULING_WORDS.get(verdict.root_cause, "the scheduler cannot place it")
+    if verdict.root_cause == "InsufficientResources":
+        words = f"no node has enough free {', '.join(dict.fromkeys(verdict.resources)) or 'capacity'}"
     cause = Cause(verdict.root_cause, words, evidence, recs)
     return [
         _make(
@@ -113,6 +110,13 @@ def scheduling(view: PodView, ctx: Context) -> list[Finding]:
             summary=f"Pod cannot be scheduled: {words}.",
         )
     ]
+
+
+_SCHEDULING_WORDS = {
+    "SchedulingConstraint": "no node satisfies its nodeSelector/affinity/tolerations",
+    "VolumeProvisioningFailure": "its PersistentVolumeClaim is not bound",
+    "MissingReference": "it references an object that does not exist",
+}
 
 
 def _scheduling_advice(
@@ -199,7 +203,7 @@ def creating(view: PodView, ctx: Context) -> list[Finding]:
     mount = [ev for ev in view.events if ev.reason in ("FailedMount", "FailedAttachVolume")]
     if mount:
         mount.sort(key=lambda ev: ev.last, reverse=True)
-        verdict = classify_mount(mount[0].message)
+        verdict = ctx.classified(classify_mount, mount[0].message)
         evidence = [ev.line() for ev in mount[:2]]
         if verdict.object_kind == "Secret":
             evidence.append(secret_check(ctx, view.namespace, verdict.object_name))
