@@ -4,6 +4,7 @@ and failing probes."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from aetherius.diagnosis.analyzers._crash import Cause, memory_advice, probe_text
@@ -122,7 +123,7 @@ _SCHEDULING_WORDS = {
 def _scheduling_advice(
     view: PodView, ctx: Context, root: str, resources: list[str], requests: dict[str, float]
 ) -> list[str]:
-    nodes = list(ctx.index.of_kind("Node").values())
+    nodes = ctx.index.of_kind("Node").values()  # NB: a view, not a copy: most calls read no node
     if root == "InsufficientResources":
         recs = []
         for resource in dict.fromkeys(resources):
@@ -182,7 +183,7 @@ def _scheduling_advice(
     return [f"Read the scheduler's message: kubectl describe pod -n {view.namespace} {view.name}"]
 
 
-def _largest(ctx: Context, nodes: list[Obj], resource: str) -> float:
+def _largest(ctx: Context, nodes: Iterable[Obj], resource: str) -> float:
     key = f"largest-allocatable/{resource}"
     if key not in ctx.memo:
         ctx.memo[key] = max(
