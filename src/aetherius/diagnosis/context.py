@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aetherius.diagnosis.index import Ev, Index, age_seconds
 from aetherius.diagnosis.model import Finding, Owner, Severity
@@ -14,6 +15,7 @@ from aetherius.gateway.redact import scrub_text
 __all__ = ["SECRETS_NOT_CHECKED", "Context", "LogText", "format_quantity", "parse_quantity", "secret_check"]
 
 Obj = dict[str, Any]
+Verdict = TypeVar("Verdict")
 
 # Graces and windows: a problem younger than these is "still starting", not a finding.
 STARTUP_GRACE_S = 300.0
@@ -46,23 +48,50 @@ class Context:
     by_group: dict[str, list[Finding]] = field(default_factory=dict)
     # Values derived from the whole state once per scan (e.g. the largest node's allocatable).
     memo: dict[str, Any] = field(default_factory=dict)
+    # NB: per scan, never process-wide: its keys are unscrubbed text (pods of a workload repeat lines).
+    scrubbed: dict[str, str] = field(default_factory=dict, repr=False)
+    # Per scan, like ``scrubbed``: a classifier's verdict per message, the age of a time stamp.
+    verdicts: dict[Callable[[str], Any], dict[str, Any]] = field(default_factory=dict, repr=False)
+    ages: dict[str, float | None] = field(default_factory=dict, repr=False)
 
     def age(self, stamp: Any) -> float | None:
-        return age_seconds(stamp, self.now)
+        """Seconds from ``stamp`` to ``now``; the pods of a workload share their stamps."""
+        if not isinstance(stamp, str):
+            return age_seconds(stamp, self.now)
+        ages = self.ages
+        if stamp in ages:
+            return ages[stamp]
+        age = ages[stamp] = age_seconds(stamp, self.now)
+        return age
+
+    def classified(self, classify: Callable[[str], Verdict], text: str) -> Verdict:
+        """``classify(text)``, once per distinct text per scan (a workload's pods repeat messages).
+
+        NB: verdicts are shared between the pods that asked: callers read them, never change them.
+        """
+        memo = self.verdicts.get(classify)
+        if memo is None:
+            memo = self.verdicts[classify] = {}
+        if text in memo:
+            found: Verdict = memo[text]
+            return found
+        found = memo[text] = classify(text)
+        return found
 
     def log_for(self, namespace: str, pod: str, container: str, group: str) -> LogText | None:
         return self.logs.get((namespace, pod, container)) or self.group_logs.get((group, container))
 
     def scrub(self, text: str) -> str:
-        """``scrub_text``, once per distinct string per scan (pods of a workload repeat lines).
-
-        NB: a per-scan table, never a process-wide cache: its keys are unscrubbed text.
-        """
-        memo: dict[str, str] = self.memo.setdefault("scrubbed", {})
-        done = memo.get(text)
+        """``scrub_text``, once per distinct string per scan (pods of a workload repeat lines)."""
+        done = self.scrubbed.get(text)
         if done is None:
-            done = memo[text] = scrub_text(text)
+            done = self.scrubbed[text] = scrub_text(text)
         return done
+
+    def _scrub_all(self, lines: list[str]) -> list[str]:
+        # NB: runs for every line of every finding; most lines were seen before in this scan.
+        known = self.scrubbed.get
+        return [done if (done := known(line)) is not None else self.scrub(line) for line in lines]
 
     def finding(
         self,
@@ -90,8 +119,8 @@ class Context:
             root_cause=root_cause,
             severity=severity,
             summary=self.scrub(summary),
-            evidence=[self.scrub(line)[:400] for line in evidence],
-            recommendations=[self.scrub(line) for line in recommendations],
+            evidence=[line[:400] for line in self._scrub_all(evidence)],
+            recommendations=self._scrub_all(recommendations),
             owner=owner,
             container=container,
             group=group or f"{kind}/{namespace}/{name}",

@@ -79,7 +79,12 @@ _TRIGGERS = (
 
 def _triggered(text: str) -> bool:
     lowered = text.lower()
-    return any(word in lowered for word in _TRIGGERS)
+    # NB: a loop, not ``any()`` over a generator: that resumes a frame per word, ~20% of the cost
+    # of a diagnosis's scrubbing (every distinct line of every finding comes here).
+    for word in _TRIGGERS:  # noqa: SIM110
+        if word in lowered:
+            return True
+    return False
 
 
 def scrub_text(text: str) -> str:

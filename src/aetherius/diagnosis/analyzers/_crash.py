@@ -9,7 +9,7 @@ from typing import Any
 from aetherius.diagnosis.analyzers._pod import PodView
 from aetherius.diagnosis.context import Context, event_count, format_quantity, parse_quantity
 from aetherius.diagnosis.rules.kubelet import classify_create
-from aetherius.diagnosis.rules.logs import LogVerdict, classify_logs, tail
+from aetherius.diagnosis.rules.logs import classify_logs, tail
 
 Obj = dict[str, Any]
 
@@ -69,7 +69,7 @@ def crash_cause(
         )
         return Cause("OutOfMemory", words, evidence + extra, recs)
     if reason in ("StartError", "ContainerCannotRun") or exit_code in (126, 127, 128):
-        verdict = classify_create(message) if message else None
+        verdict = ctx.classified(classify_create, message) if message else None
         if (verdict is not None and verdict.root_cause != "Unknown") or exit_code in (126, 127):
             if message:
                 evidence.append(f"{where}.message={message}")
@@ -106,10 +106,7 @@ def crash_cause(
         texts.append((log.text, log.label(view.name)))
     for text, label in texts:
         # A group's pods share one log (see logplan): classify each text once per scan.
-        memo: dict[str, LogVerdict | None] = ctx.memo.setdefault("classified_logs", {})
-        if text not in memo:
-            memo[text] = classify_logs(text)
-        found = memo[text]
+        found = ctx.classified(classify_logs, text)
         if found is not None:
             evidence += [f"{label}: {line}" for line in found.lines]
             return Cause(
@@ -161,28 +158,34 @@ _WORDS = {
 
 
 def _recs(root_cause: str, view: PodView, container: str) -> list[str]:
+    # NB: only the one asked for is formatted (once per crashing pod).
     where = view.where()
-    return {
-        "OutOfMemory": [
+    if root_cause == "OutOfMemory":
+        return [
             f"The program reports running out of memory: raise its heap/limit in {where} or fix the leak."
-        ],
-        "InvalidCommand": [f"Fix the command/args of container {container} in {where}."],
-        "PermissionDenied": [
+        ]
+    if root_cause == "InvalidCommand":
+        return [f"Fix the command/args of container {container} in {where}."]
+    if root_cause == "PermissionDenied":
+        return [
             f"Grant the ServiceAccount of {where} the permission the log names (Role/RoleBinding), "
             "or fix the cloud IAM policy it uses."
-        ],
-        "MissingConfiguration": [
+        ]
+    if root_cause == "MissingConfiguration":
+        return [
             f"Provide the configuration the log names to container {container} in {where} "
             "(env var, ConfigMap/Secret key, mounted file)."
-        ],
-        "DependencyUnavailable": [
+        ]
+    if root_cause == "DependencyUnavailable":
+        return [
             f"Make the dependency named in the log reachable from {where}: check that its Service has ready "
             "endpoints, the host name and port are right, and no NetworkPolicy blocks it."
-        ],
-        "ApplicationError": [
+        ]
+    if root_cause == "ApplicationError":
+        return [
             f"Fix the error the log shows in container {container} of {where}; roll back if a new version introduced it."
-        ],
-    }[root_cause]
+        ]
+    raise KeyError(root_cause)
 
 
 def _probe_text(probe: Any) -> str:

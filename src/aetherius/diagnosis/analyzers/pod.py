@@ -275,7 +275,7 @@ def _image(view: PodView, ctx: Context, cs: Obj, waiting: Obj, *, init: bool) ->
             recs,
             f"Image {image!r} of container {name} is not a valid image reference.",
         )
-    root = classify_pull(text)
+    root = ctx.classified(classify_pull, text)
     pull_secrets = [s.get("name") for s in view.spec.get("imagePullSecrets") or [] if isinstance(s, dict)]
     missing_secret = event_lines(view.events, "FailedToRetrieveImagePullSecret")
     if missing_secret or (root == "Unknown" and pull_secrets and "denied" in text.lower()):
@@ -328,7 +328,7 @@ def _image_finding(
 def _config(view: PodView, ctx: Context, cs: Obj, waiting: Obj, *, init: bool) -> Finding:
     name, w_reason = cs["name"], str(waiting.get("reason"))
     message = str(waiting.get("message") or "")
-    verdict = classify_create(message)
+    verdict = ctx.classified(classify_create, message)
     evidence = [f"state.waiting.reason={w_reason}", f"state.waiting.message={message}"]
     evidence += event_lines(view.events, "Failed")
     if verdict.object_kind == "Secret":

@@ -4,6 +4,7 @@ and failing probes."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from aetherius.diagnosis.analyzers._crash import Cause, memory_advice, probe_text
@@ -86,7 +87,7 @@ def scheduling(view: PodView, ctx: Context) -> list[Finding]:
     if reason != "Unschedulable":
         return []
     message = str(cond.get("message") or "")
-    verdict = classify_scheduling(message)
+    verdict = ctx.classified(classify_scheduling, message)
     evidence = [f"status.conditions[PodScheduled].message={message}"]
     count = event_count(view.events, "FailedScheduling")
     if count:
@@ -96,12 +97,9 @@ def scheduling(view: PodView, ctx: Context) -> list[Finding]:
         evidence.append(f"requests: {describe_requests(requests)}")
     recs = _scheduling_advice(view, ctx, verdict.root_cause, verdict.resources, requests)
     severity: Severity = "critical" if (view.age or 0) >= STARTUP_GRACE_S else "warning"
-    words = {
-        "InsufficientResources": f"no node has enough free {', '.join(dict.fromkeys(verdict.resources)) or 'capacity'}",
-        "SchedulingConstraint": "no node satisfies its nodeSelector/affinity/tolerations",
-        "VolumeProvisioningFailure": "its PersistentVolumeClaim is not bound",
-        "MissingReference": "it references an object that does not exist",
-    }.get(verdict.root_cause, "the scheduler cannot place it")
+    words = _SCHEDULING_WORDS.get(verdict.root_cause, "the scheduler cannot place it")
+    if verdict.root_cause == "InsufficientResources":
+        words = f"no node has enough free {', '.join(dict.fromkeys(verdict.resources)) or 'capacity'}"
     cause = Cause(verdict.root_cause, words, evidence, recs)
     return [
         _make(
@@ -115,10 +113,17 @@ def scheduling(view: PodView, ctx: Context) -> list[Finding]:
     ]
 
 
+_SCHEDULING_WORDS = {
+    "SchedulingConstraint": "no node satisfies its nodeSelector/affinity/tolerations",
+    "VolumeProvisioningFailure": "its PersistentVolumeClaim is not bound",
+    "MissingReference": "it references an object that does not exist",
+}
+
+
 def _scheduling_advice(
     view: PodView, ctx: Context, root: str, resources: list[str], requests: dict[str, float]
 ) -> list[str]:
-    nodes = list(ctx.index.of_kind("Node").values())
+    nodes = ctx.index.of_kind("Node").values()  # NB: a view, not a copy: most calls read no node
     if root == "InsufficientResources":
         recs = []
         for resource in dict.fromkeys(resources):
@@ -178,7 +183,7 @@ def _scheduling_advice(
     return [f"Read the scheduler's message: kubectl describe pod -n {view.namespace} {view.name}"]
 
 
-def _largest(ctx: Context, nodes: list[Obj], resource: str) -> float:
+def _largest(ctx: Context, nodes: Iterable[Obj], resource: str) -> float:
     key = f"largest-allocatable/{resource}"
     if key not in ctx.memo:
         ctx.memo[key] = max(
@@ -199,7 +204,7 @@ def creating(view: PodView, ctx: Context) -> list[Finding]:
     mount = [ev for ev in view.events if ev.reason in ("FailedMount", "FailedAttachVolume")]
     if mount:
         mount.sort(key=lambda ev: ev.last, reverse=True)
-        verdict = classify_mount(mount[0].message)
+        verdict = ctx.classified(classify_mount, mount[0].message)
         evidence = [ev.line() for ev in mount[:2]]
         if verdict.object_kind == "Secret":
             evidence.append(secret_check(ctx, view.namespace, verdict.object_name))

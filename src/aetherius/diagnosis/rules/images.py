@@ -4,32 +4,31 @@ the registry cannot be reached. Kubelet puts the runtime's words in the ``Failed
 
 from __future__ import annotations
 
-import re
+from aetherius.diagnosis.rules._caseless import Caseless
 
 __all__ = ["classify_pull"]
 
-_AUTH = re.compile(
-    r"401 Unauthorized|403 Forbidden|unauthorized|authentication required|no basic auth credentials|"
-    r"denied: requested access|pull access denied|failed to authorize|may require 'docker login'",
-    re.I,
+# NB: every pull error names its image (a tag per pod in a rollout), so these run once per pod.
+_AUTH = Caseless(
+    r"401 unauthorized|403 forbidden|unauthorized|authentication required|no basic auth credentials|"
+    r"denied: requested access|pull access denied|failed to authorize|may require 'docker login'"
 )
-_NOT_FOUND = re.compile(
-    r"code = NotFound|: not found|manifest unknown|manifest for \S+ not found|not found: manifest|"
-    r"repository \S+ not found|name unknown|does not exist",
-    re.I,
+_NOT_FOUND = Caseless(
+    r"code = notfound|: not found|manifest unknown|manifest for \S+ not found|not found: manifest|"
+    r"repository \S+ not found|name unknown|does not exist"
 )
-_UNREACHABLE = re.compile(
-    r"no such host|i/o timeout|connection refused|dial tcp|TLS handshake timeout|no route to host|"
-    r"context deadline exceeded|server misbehaving",
-    re.I,
+_REFUSED = Caseless(r"pull access denied|401|403")
+_UNREACHABLE = Caseless(
+    r"no such host|i/o timeout|connection refused|dial tcp|tls handshake timeout|no route to host|"
+    r"context deadline exceeded|server misbehaving"
 )
 
 
 def classify_pull(message: str) -> str:
-    if _NOT_FOUND.search(message) and not re.search(r"pull access denied|401|403", message, re.I):
+    if _NOT_FOUND.found(message) and not _REFUSED.found(message):
         return "ImageNotFound"
-    if _AUTH.search(message):
+    if _AUTH.found(message):
         return "RegistryAuthFailure"
-    if _UNREACHABLE.search(message):
+    if _UNREACHABLE.found(message):
         return "DependencyUnavailable"
     return "Unknown"
