@@ -19,7 +19,7 @@ import yaml
 
 from aetherius.diagnosis import diagnose
 from aetherius.diagnosis.context import SECRETS_NOT_CHECKED
-from aetherius.diagnosis.model import DiagnosisResult
+from aetherius.diagnosis.model import DiagnosisResult, Finding
 from aetherius.gateway import MemoryAuditSink, SecretsNotRead, live_gateway, snapshot_gateway
 from aetherius.kube import KubeClient
 from aetherius.sim import SimCluster
@@ -146,17 +146,22 @@ def _write(path: Path, items: list[dict[str, Any]]) -> Path:
 Row = tuple[str, str, str, str, str, tuple[str, ...], tuple[str, ...]]
 
 
+def row(f: Finding) -> Row:
+    """A finding's content, without its identity (what two diagnoses of one object compare)."""
+    return (
+        f.reason,
+        f.root_cause,
+        f.severity,
+        f.summary,
+        f.container or "",
+        tuple(f.evidence),
+        tuple(f.recommendations),
+    )
+
+
 def _rows(result: DiagnosisResult) -> dict[tuple[str, str], Row]:
     return {
-        (f.kind, f.name): (
-            f.reason,
-            f.root_cause,
-            f.severity,
-            f.summary,
-            f.container or "",
-            tuple(f.evidence),
-            tuple(f.recommendations),
-        )
+        (f.kind, f.name): row(f)
         for f in result.findings
         if (f.kind, f.name) in {("Pod", "api"), ("Pod", "web"), ("Ingress", "shop")}
     }

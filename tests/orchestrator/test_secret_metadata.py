@@ -1,11 +1,9 @@
 """``kube.secret_metadata`` reaches the gateways the roles build: the orchestrator's and the API's.
 
-With it off (the default) a missing Secret is named from the kubelet's words and the scan says its
-existence was not checked, and not one request for Secrets reaches the server; with it on, the
-same scan lists Secrets metadata-only and the caveat is gone.
-
-NB: the orchestrator's per-incident diagnosis (``diagnose_object``) reads no Secrets yet, even when
-enabled, so for it the test checks that its backend carries the setting.
+With it off (the default) a missing Secret is named from the kubelet's words, the scan and the
+incident's report say its existence was not checked, and not one request for Secrets reaches the
+server; with it on, the scan lists Secrets metadata-only, the per-incident diagnosis
+(``diagnose_object``) gets the Secrets the pod references, metadata-only, and the caveat is gone.
 """
 
 from __future__ import annotations
@@ -92,10 +90,12 @@ async def test_orchestrator_and_api_gateways_follow_the_setting(
     assert report.root_cause == "MissingConfiguration"
     scanned = evidence_of(scan["findings"], "api")
     secret_requests = [s for s in sent if "/secrets" in s.path]
+    checked = "no Secret named db-credentials in namespace shop (Secrets' metadata checked)"
     if secret_metadata:
-        assert SECRETS_NOT_CHECKED not in scanned
-        assert "no Secret named db-credentials in namespace shop (Secrets' metadata checked)" in scanned
+        assert SECRETS_NOT_CHECKED not in scanned and checked in scanned
+        assert SECRETS_NOT_CHECKED not in report.evidence and checked in report.evidence
         assert secret_requests, "Secrets were listed (metadata only) to check the reference"
+        assert all("as=PartialObjectMetadata" in s.accept for s in secret_requests)
     else:
-        assert SECRETS_NOT_CHECKED in scanned
+        assert SECRETS_NOT_CHECKED in scanned and SECRETS_NOT_CHECKED in report.evidence
         assert secret_requests == []

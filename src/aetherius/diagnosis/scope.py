@@ -1,8 +1,9 @@
 """``diagnose_object``: one object and what it depends on, read with a handful of targeted calls.
 
 The orchestrator diagnoses one incident at a time; listing the whole cluster for it would be
-wasteful. For a pod: the pod, its events, its owner chain, its node, the claims and config it
-mounts, the StorageClasses. For a workload: it, its ReplicaSets and pods (by its selector), their
+wasteful. For a pod: the pod, its events, its owner chain, its node, the claims it mounts and the
+StorageClasses, the ConfigMaps it references and (with metadata-only Secret reads on) its Secrets,
+read at once. For a workload: it, its ReplicaSets and pods (by its selector), their
 events (one namespace LIST). The same analyzers then run over that small state.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from aetherius.diagnosis.context import Context
@@ -19,55 +21,204 @@ from aetherius.diagnosis.logplan import read_logs
 from aetherius.diagnosis.model import DiagnosisResult
 from aetherius.gateway import BackendError, ExecutionGateway
 
-__all__ = ["diagnose_object"]
+__all__ = ["MAX_REFERENCES", "config_references", "diagnose_object"]
 
 Obj = dict[str, Any]
 _WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet")
 
 
-async def _pod_state(gateway: ExecutionGateway, pod: Obj, *, requester: str) -> dict[str, list[Obj]]:
-    metadata, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+MAX_REFERENCES = 20  # ConfigMaps, and Secrets, read for one pod; more is unusual (warned, counted)
+
+
+def _dicts(value: Any) -> list[Obj]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> Obj:
+    return value if isinstance(value, dict) else {}
+
+
+def config_references(spec: Obj) -> tuple[list[str], list[str]]:
+    """The ConfigMap and the Secret names a pod spec references, de-duplicated, in spec order.
+
+    From the env (``valueFrom``) and ``envFrom`` of init and regular containers, the volumes
+    (``configMap``, ``secret``, ``projected`` sources) and the ``imagePullSecrets``.
+    """
+    configmaps: dict[str, None] = {}
+    secrets: dict[str, None] = {}
+
+    def add(into: dict[str, None], name: Any) -> None:
+        if isinstance(name, str) and name:
+            into[name] = None
+
+    for container in _dicts(spec.get("initContainers")) + _dicts(spec.get("containers")):
+        for var in _dicts(container.get("env")):
+            value_from = _dict(var.get("valueFrom"))
+            add(configmaps, _dict(value_from.get("configMapKeyRef")).get("name"))
+            add(secrets, _dict(value_from.get("secretKeyRef")).get("name"))
+        for source in _dicts(container.get("envFrom")):
+            add(configmaps, _dict(source.get("configMapRef")).get("name"))
+            add(secrets, _dict(source.get("secretRef")).get("name"))
+    for volume in _dicts(spec.get("volumes")):
+        add(configmaps, _dict(volume.get("configMap")).get("name"))
+        add(secrets, _dict(volume.get("secret")).get("secretName"))
+        for source in _dicts(_dict(volume.get("projected")).get("sources")):
+            add(configmaps, _dict(source.get("configMap")).get("name"))
+            add(secrets, _dict(source.get("secret")).get("name"))
+    for ref in _dicts(spec.get("imagePullSecrets")):
+        add(secrets, ref.get("name"))
+    return list(configmaps), list(secrets)
+
+
+async def _read_named(
+    gateway: ExecutionGateway,
+    kind: str,
+    names: list[str],
+    *,
+    pod: str,
+    namespace: str,
+    requester: str,
+    warnings: list[str],
+) -> tuple[list[Obj], bool]:
+    """The objects of ``kind`` that exist among ``names`` (at most ``MAX_REFERENCES``, read at
+    once), and whether every name was read: a name skipped or failed is unknown, not missing."""
+    if len(names) > MAX_REFERENCES:
+        warnings.append(
+            f"{len(names) - MAX_REFERENCES} {kind}s referenced by Pod {namespace}/{pod} not read "
+            f"(bound: {MAX_REFERENCES} a kind)"
+        )
+
+    async def one(name: str) -> Obj | BackendError | None:
+        try:
+            return await gateway.get_object(kind, requester=requester, namespace=namespace, name=name)
+        except BackendError as exc:
+            return exc
+
+    chosen = names[:MAX_REFERENCES]
+    results = await asyncio.gather(*(one(name) for name in chosen))
+    found: list[Obj] = []
+    for name, result in zip(chosen, results, strict=True):
+        if isinstance(result, BackendError):
+            warnings.append(f"{kind} {namespace}/{name} not read: {result}")
+        elif result is not None:
+            found.append(result)
+    complete = len(names) <= MAX_REFERENCES and not any(isinstance(r, BackendError) for r in results)
+    return found, complete
+
+
+async def _config_state(
+    gateway: ExecutionGateway, pod: Obj, *, requester: str, warnings: list[str]
+) -> dict[str, list[Obj]]:
+    """The ConfigMaps the pod references and, with metadata-only Secret reads on, its Secrets.
+
+    A missing one is absent, which the analyzers report as "does not exist". Secrets enter the
+    state only when every referenced one was read: ``secret_check`` takes a Secret absent from a
+    state that has the kind as checked and missing. ConfigMaps enter it as read (the analyzers
+    only show the keys of one that is there).
+    """
+    metadata, spec = _dict(pod.get("metadata")), _dict(pod.get("spec"))
     namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name"))
-    state: dict[str, list[Obj]] = {"Pod": [pod]}
-    state["Event"] = await gateway.events_for(requester=requester, kind="Pod", namespace=namespace, name=name)
-    refs = [r for r in metadata.get("ownerReferences") or [] if isinstance(r, dict) and r.get("controller")]
-    for ref in refs:
-        kind, owner_name = str(ref.get("kind")), str(ref.get("name"))
-        owner = (
-            await gateway.get_object(kind, requester=requester, namespace=namespace, name=owner_name)
-            if kind in _WORKLOADS
-            else None
+    configmaps, secrets = config_references(spec)
+    read = partial(
+        _read_named, gateway, pod=name, namespace=namespace, requester=requester, warnings=warnings
+    )
+    (found_configmaps, _), (found_secrets, all_secrets) = await asyncio.gather(
+        read("ConfigMap", configmaps),
+        read("Secret", secrets if gateway.secret_metadata else []),
+    )
+    state: dict[str, list[Obj]] = {}
+    if configmaps:
+        state["ConfigMap"] = found_configmaps
+    if gateway.secret_metadata:
+        if all_secrets:
+            state["Secret"] = found_secrets
+        else:
+            warnings.append(
+                f"Secrets referenced by Pod {namespace}/{name}: existence not checked (not all read)"
+            )
+    return state
+
+
+async def _owner_state(gateway: ExecutionGateway, pod: Obj, *, requester: str) -> dict[str, list[Obj]]:
+    """The pod's controller and its controller (a Deployment's or a CronJob's ReplicaSet/Job)."""
+    metadata = _dict(pod.get("metadata"))
+    namespace = str(metadata.get("namespace") or "")
+    state: dict[str, list[Obj]] = {}
+    for ref in _dicts(metadata.get("ownerReferences")):
+        kind = str(ref.get("kind"))
+        if not ref.get("controller") or kind not in _WORKLOADS:
+            continue
+        owner = await gateway.get_object(
+            kind, requester=requester, namespace=namespace, name=str(ref.get("name"))
         )
-        if owner is not None:
-            state.setdefault(kind, []).append(owner)
-            for up in (owner.get("metadata") or {}).get("ownerReferences") or []:
-                if (
-                    isinstance(up, dict)
-                    and up.get("controller")
-                    and up.get("kind") in ("Deployment", "CronJob")
-                ):
-                    top = await gateway.get_object(
-                        str(up["kind"]), requester=requester, namespace=namespace, name=str(up.get("name"))
-                    )
-                    if top is not None:
-                        state.setdefault(str(up["kind"]), []).append(top)
-    node_name = spec.get("nodeName")
-    if isinstance(node_name, str):
-        node = await gateway.node_state(requester=requester, name=node_name)
-        state["Node"] = [node] if node is not None else []
+        if owner is None:
+            continue
+        state.setdefault(kind, []).append(owner)
+        for up in _dicts(_dict(owner.get("metadata")).get("ownerReferences")):
+            if up.get("controller") and up.get("kind") in ("Deployment", "CronJob"):
+                top = await gateway.get_object(
+                    str(up["kind"]), requester=requester, namespace=namespace, name=str(up.get("name"))
+                )
+                if top is not None:
+                    state.setdefault(str(up["kind"]), []).append(top)
+    return state
+
+
+async def _storage_state(gateway: ExecutionGateway, pod: Obj, *, requester: str) -> dict[str, list[Obj]]:
+    """The claims the pod mounts and, when it mounts any, the StorageClasses."""
+    namespace = str(_dict(pod.get("metadata")).get("namespace") or "")
     claims = [
-        v["persistentVolumeClaim"].get("claimName")
-        for v in spec.get("volumes") or []
-        if isinstance(v, dict) and isinstance(v.get("persistentVolumeClaim"), dict)
+        str(v["persistentVolumeClaim"].get("claimName"))
+        for v in _dicts(_dict(pod.get("spec")).get("volumes"))
+        if isinstance(v.get("persistentVolumeClaim"), dict)
     ]
-    for claim in claims:
-        obj = await gateway.get_object(
-            "PersistentVolumeClaim", requester=requester, namespace=namespace, name=str(claim)
-        )
-        if obj is not None:
-            state.setdefault("PersistentVolumeClaim", []).append(obj)
-    if claims:
-        state["StorageClass"] = await gateway.list_objects("StorageClass", requester=requester)
+    if not claims:
+        return {}
+    objs, classes = await asyncio.gather(
+        asyncio.gather(
+            *(
+                gateway.get_object(
+                    "PersistentVolumeClaim", requester=requester, namespace=namespace, name=claim
+                )
+                for claim in claims
+            )
+        ),
+        gateway.list_objects("StorageClass", requester=requester),
+    )
+    return {"PersistentVolumeClaim": [obj for obj in objs if obj is not None], "StorageClass": classes}
+
+
+async def _node_state(gateway: ExecutionGateway, pod: Obj, *, requester: str) -> dict[str, list[Obj]]:
+    node_name = _dict(pod.get("spec")).get("nodeName")
+    if not isinstance(node_name, str):
+        return {}
+    node = await gateway.node_state(requester=requester, name=node_name)
+    return {"Node": [node] if node is not None else []}
+
+
+async def _pod_state(
+    gateway: ExecutionGateway, pod: Obj, *, requester: str, warnings: list[str]
+) -> dict[str, list[Obj]]:
+    """The pod and what it depends on, the independent reads at once (the orchestrator waits)."""
+    metadata = _dict(pod.get("metadata"))
+    namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name"))
+    results = await asyncio.gather(
+        gateway.events_for(requester=requester, kind="Pod", namespace=namespace, name=name),
+        _owner_state(gateway, pod, requester=requester),
+        _node_state(gateway, pod, requester=requester),
+        _storage_state(gateway, pod, requester=requester),
+        _config_state(gateway, pod, requester=requester, warnings=warnings),
+        return_exceptions=True,
+    )
+    # NB: every read is settled before a failure is raised, so none is left running unobserved.
+    events, *parts = results
+    if isinstance(events, BaseException):
+        raise events
+    state: dict[str, list[Obj]] = {"Pod": [pod], "Event": events}
+    for part in parts:
+        if isinstance(part, BaseException):
+            raise part
+        state.update(part)
     return state
 
 
@@ -88,7 +239,7 @@ async def diagnose_object(
         warnings.append(f"{kind} {namespace}/{name} does not exist")
         state: dict[str, list[Obj]] = {}
     elif kind == "Pod":
-        state = await _pod_state(gateway, obj, requester=requester)
+        state = await _pod_state(gateway, obj, requester=requester, warnings=warnings)
     else:
         kinds = [
             "Pod",
