@@ -26,14 +26,6 @@ from aetherius.sim import SimCluster
 from tests.diagnosis.test_secret_refs import NOW, Row, _pod, _write, row
 from tests.scenarios.library import ROOT, scenario_names
 
-# Pods whose findings diagnose_object cannot give as the full scan does, each with the reason.
-# Only their recommendations may differ; the rest of each finding must still be the same.
-_NODES_VIEW = "the scheduling advice compares the request with every Node (a cluster-wide LIST)"
-NEEDS_CLUSTER_STATE: dict[tuple[str, str, str], str] = {
-    ("scheduling-storage", "data", "analytics"): _NODES_VIEW,
-    ("scheduling-storage", "data", "ingest-ssd"): _NODES_VIEW,
-}
-
 
 def _pod_findings(result: DiagnosisResult, namespace: str, name: str) -> list[Row]:
     return sorted(
@@ -60,10 +52,7 @@ async def test_a_pod_diagnosed_alone_gets_the_full_scans_findings(scenario: str,
         for namespace, name in pods:
             alone = await diagnose_object(gateway, kind="Pod", namespace=namespace, name=name, now=now)
             want, got = _pod_findings(full, namespace, name), _pod_findings(alone, namespace, name)
-            if (scenario, namespace, name) in NEEDS_CLUSTER_STATE:
-                assert got != want, f"{namespace}/{name} no longer differs: drop it from the list"
-                assert [g[:-1] for g in got] == [w[:-1] for w in want]
-            elif got != want:
+            if got != want:
                 differing.append(f"{namespace}/{name}:\n  full scan: {want}\n  alone:     {got}")
     assert not differing, "\n".join(differing)
 
@@ -261,6 +250,26 @@ async def test_a_failed_secret_read_leaves_existence_unchecked(sim: SimCluster, 
     result, _ = await _alone(sim, tmp_path, "api", secret_metadata=True)
     assert SECRETS_NOT_CHECKED in _evidence(result, "api")
     assert [w for w in result.warnings if "registry-pull" in w]
+
+
+async def test_an_unscheduled_pod_is_compared_with_every_node(tmp_path: Path) -> None:
+    """Its scheduling advice names the largest node; with Nodes unreadable it claims nothing of them."""
+    path = ROOT / "scheduling-storage" / "snapshot.yaml"
+    async with SimCluster(scenario=path) as sim, _client(sim, tmp_path) as client:
+        audit = MemoryAuditSink()
+        gateway = live_gateway(client, audit=audit)
+        read = await diagnose_object(
+            gateway, kind="Pod", namespace="data", name="analytics", scan_id="scan-a"
+        )
+        (finding,) = [f for f in read.findings if f.name == "analytics"]
+        assert any("the largest node allocates" in line for line in finding.recommendations)
+        assert ("list", "Node") in {(r.operation, r.resource) for r in audit.records}
+        sim.faults.error(status=403, path_prefix="/api/v1/nodes")
+        unread = await diagnose_object(gateway, kind="Pod", namespace="data", name="analytics")
+    (finding,) = [f for f in unread.findings if f.name == "analytics"]
+    assert (finding.reason, finding.root_cause) == ("FailedScheduling", "InsufficientResources")
+    assert not any("node offers" in line or "largest node" in line for line in finding.recommendations)
+    assert [w for w in unread.warnings if w.startswith("Node not read") and "403" in w]
 
 
 # --- the bound --------------------------------------------------------------------------------

@@ -188,10 +188,17 @@ async def _storage_state(gateway: ExecutionGateway, pod: Obj, *, requester: str)
     return {"PersistentVolumeClaim": [obj for obj in objs if obj is not None], "StorageClass": classes}
 
 
-async def _node_state(gateway: ExecutionGateway, pod: Obj, *, requester: str) -> dict[str, list[Obj]]:
+async def _node_state(
+    gateway: ExecutionGateway, pod: Obj, *, requester: str, warnings: list[str]
+) -> dict[str, list[Obj]]:
+    """Its node; for a pod not scheduled yet, every node (what the scheduling advice compares)."""
     node_name = _dict(pod.get("spec")).get("nodeName")
     if not isinstance(node_name, str):
-        return {}
+        try:
+            return {"Node": await gateway.list_objects("Node", requester=requester)}
+        except BackendError as exc:
+            warnings.append(f"Node not read: {exc}")
+            return {}
     node = await gateway.node_state(requester=requester, name=node_name)
     return {"Node": [node] if node is not None else []}
 
@@ -205,7 +212,7 @@ async def _pod_state(
     results = await asyncio.gather(
         gateway.events_for(requester=requester, kind="Pod", namespace=namespace, name=name),
         _owner_state(gateway, pod, requester=requester),
-        _node_state(gateway, pod, requester=requester),
+        _node_state(gateway, pod, requester=requester, warnings=warnings),
         _storage_state(gateway, pod, requester=requester),
         _config_state(gateway, pod, requester=requester, warnings=warnings),
         return_exceptions=True,

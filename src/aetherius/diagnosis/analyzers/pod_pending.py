@@ -124,6 +124,11 @@ def _scheduling_advice(
     view: PodView, ctx: Context, root: str, resources: list[str], requests: dict[str, float]
 ) -> list[str]:
     nodes = ctx.index.of_kind("Node").values()  # NB: a view, not a copy: most calls read no node
+    if root in ("InsufficientResources", "SchedulingConstraint") and not ctx.index.has("Node"):
+        # Nodes were not read: nothing may be said about what they offer or carry.
+        return [
+            f"The scheduler says: {_first_line(view)}. Compare what {view.where()} asks for with the nodes (kubectl describe nodes; kubectl get nodes --show-labels)."
+        ]
     if root == "InsufficientResources":
         recs = []
         for resource in dict.fromkeys(resources):
@@ -181,6 +186,12 @@ def _scheduling_advice(
             f"Bind PersistentVolumeClaim(s) {', '.join(map(str, claims))}: see the PVC finding for why it is Pending."
         ]
     return [f"Read the scheduler's message: kubectl describe pod -n {view.namespace} {view.name}"]
+
+
+def _first_line(view: PodView) -> str:
+    cond = view.condition("PodScheduled") or {}
+    message = str(cond.get("message") or "").strip().rstrip(".")
+    return message.split(" preemption:")[0] if message else "no node fits"
 
 
 def _largest(ctx: Context, nodes: Iterable[Obj], resource: str) -> float:
