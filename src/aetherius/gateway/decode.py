@@ -193,7 +193,13 @@ class PlainPod(msgspec.Struct, gc=False):
         if status.phase != "Running" or status.initContainerStatuses is not msgspec.UNSET:
             return False
         statuses = status.containerStatuses
-        return bool(statuses) and all(cs.ready is True and not cs.restartCount for cs in statuses)
+        if not statuses:
+            return False
+        # NB: a loop, not all() over a generator: this runs for most pods of a cluster.
+        for cs in statuses:  # noqa: SIM110
+            if cs.ready is not True or cs.restartCount:
+                return False
+        return True
 
 
 # An object as the analysis view holds it: a dict, or a plainly running pod's ``PlainPod``.

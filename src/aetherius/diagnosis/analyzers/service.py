@@ -85,9 +85,9 @@ def service(obj: Obj, ctx: Context) -> list[Finding]:
     ready = _ready_addresses(ctx, namespace, name, pods)
     if ready is None or ready > 0:
         return []
-    pod_findings = [f for pod in pods for f in _findings_of(ctx, pod)]
-    if pod_findings:
-        root, first = pod_findings[0].root_cause, pod_findings[0]
+    first = next((f for pod in pods for f in _findings_of(ctx, pod)), None)  # the first pod's says why
+    if first is not None:
+        root = first.root_cause
         evidence = [f"pod {first.name}: {first.reason} ({first.root_cause}): {first.summary}"]
         recs = first.recommendations[:2]
     else:
