@@ -57,6 +57,35 @@ async def test_a_pod_diagnosed_alone_gets_the_full_scans_findings(scenario: str,
     assert not differing, "\n".join(differing)
 
 
+_WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
+
+
+@pytest.mark.parametrize("scenario", scenario_names())
+async def test_a_workload_diagnosed_alone_gets_the_full_scans_finding(scenario: str, tmp_path: Path) -> None:
+    """Read by name what its template references: the default RBAC may get ConfigMaps, not list them."""
+    path = ROOT / scenario / "snapshot.yaml"
+    full = await diagnose(snapshot_gateway(path))
+    now = datetime.fromisoformat(full.reference_time)
+    wanted = [f for f in full.findings if f.kind in _WORKLOAD_KINDS]
+    differing = []
+    async with SimCluster(scenario=path) as sim, _client(sim, tmp_path) as client:
+        audit = MemoryAuditSink()
+        gateway = live_gateway(client, secret_metadata=True, audit=audit)
+        for want in wanted:
+            alone = await diagnose_object(
+                gateway, kind=want.kind, namespace=want.namespace, name=want.name, now=now
+            )
+            got = [row(f) for f in alone.findings if (f.kind, f.name) == (want.kind, want.name)]
+            if got != [row(want)]:
+                differing.append(
+                    f"{want.kind} {want.namespace}/{want.name}:\n  full: {row(want)}\n  alone: {got}"
+                )
+            assert not [w for w in alone.warnings if "not read" in w], alone.warnings
+    assert not differing, "\n".join(differing)
+    lists = {r.resource for r in audit.records if r.operation == "list"}
+    assert "ConfigMap" not in lists and "Secret" not in lists
+
+
 def test_the_library_has_pods_that_reference_configuration() -> None:
     """The parity above covers the references this change reads (not a vacuous pass)."""
     text = (ROOT / "start-failures" / "snapshot.yaml").read_text()

@@ -75,7 +75,7 @@ async def _read_named(
     kind: str,
     names: list[str],
     *,
-    pod: str,
+    referrer: str,
     namespace: str,
     requester: str,
     warnings: list[str],
@@ -84,7 +84,7 @@ async def _read_named(
     once), and whether every name was read: a name skipped or failed is unknown, not missing."""
     if len(names) > MAX_REFERENCES:
         warnings.append(
-            f"{len(names) - MAX_REFERENCES} {kind}s referenced by Pod {namespace}/{pod} not read "
+            f"{len(names) - MAX_REFERENCES} {kind}s referenced by {referrer} not read "
             f"(bound: {MAX_REFERENCES} a kind)"
         )
 
@@ -107,24 +107,34 @@ async def _read_named(
 
 
 async def _config_state(
-    gateway: ExecutionGateway, pod: Obj, *, requester: str, warnings: list[str]
+    gateway: ExecutionGateway,
+    specs: list[Obj],
+    *,
+    namespace: str,
+    referrer: str,
+    requester: str,
+    warnings: list[str],
 ) -> dict[str, list[Obj]]:
-    """The ConfigMaps the pod references and, with metadata-only Secret reads on, its Secrets.
+    """The ConfigMaps the pod specs reference and, with metadata-only Secret reads on, their Secrets.
 
     A missing one is absent, which the analyzers report as "does not exist". Secrets enter the
     state only when every referenced one was read: ``secret_check`` takes a Secret absent from a
     state that has the kind as checked and missing. ConfigMaps enter it as read (the analyzers
-    only show the keys of one that is there).
+    only show the keys of one that is there). Each is a GET by name: the read-only RBAC grants
+    ``get`` on ConfigMaps, not ``list``.
     """
-    metadata, spec = _dict(pod.get("metadata")), _dict(pod.get("spec"))
-    namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name"))
-    configmaps, secrets = config_references(spec)
+    configmaps: dict[str, None] = {}
+    secrets: dict[str, None] = {}
+    for spec in specs:
+        found = config_references(spec)
+        configmaps.update(dict.fromkeys(found[0]))
+        secrets.update(dict.fromkeys(found[1]))
     read = partial(
-        _read_named, gateway, pod=name, namespace=namespace, requester=requester, warnings=warnings
+        _read_named, gateway, referrer=referrer, namespace=namespace, requester=requester, warnings=warnings
     )
     (found_configmaps, _), (found_secrets, all_secrets) = await asyncio.gather(
-        read("ConfigMap", configmaps),
-        read("Secret", secrets if gateway.secret_metadata else []),
+        read("ConfigMap", list(configmaps)),
+        read("Secret", list(secrets) if gateway.secret_metadata else []),
     )
     state: dict[str, list[Obj]] = {}
     if configmaps:
@@ -133,10 +143,16 @@ async def _config_state(
         if all_secrets:
             state["Secret"] = found_secrets
         else:
-            warnings.append(
-                f"Secrets referenced by Pod {namespace}/{name}: existence not checked (not all read)"
-            )
+            warnings.append(f"Secrets referenced by {referrer}: existence not checked (not all read)")
     return state
+
+
+def _template_spec(obj: Obj) -> Obj:
+    """The pod spec of a workload's template (a CronJob's through its job template)."""
+    spec = _dict(obj.get("spec"))
+    if obj.get("kind") == "CronJob":
+        spec = _dict(_dict(spec.get("jobTemplate")).get("spec"))
+    return _dict(_dict(spec.get("template")).get("spec"))
 
 
 async def _owner_state(gateway: ExecutionGateway, pod: Obj, *, requester: str) -> dict[str, list[Obj]]:
@@ -214,7 +230,14 @@ async def _pod_state(
         _owner_state(gateway, pod, requester=requester),
         _node_state(gateway, pod, requester=requester, warnings=warnings),
         _storage_state(gateway, pod, requester=requester),
-        _config_state(gateway, pod, requester=requester, warnings=warnings),
+        _config_state(
+            gateway,
+            [_dict(pod.get("spec"))],
+            namespace=namespace,
+            referrer=f"Pod {namespace}/{name}",
+            requester=requester,
+            warnings=warnings,
+        ),
         return_exceptions=True,
     )
     # NB: every read is settled before a failure is raised, so none is left running unobserved.
@@ -255,7 +278,6 @@ async def diagnose_object(
             "Service",
             "Endpoints",
             "PersistentVolumeClaim",
-            "ConfigMap",
             kind,
         ]
 
@@ -268,6 +290,25 @@ async def diagnose_object(
 
         state = dict(await asyncio.gather(*(one(k) for k in dict.fromkeys(kinds))))
         state["StorageClass"] = await gateway.list_objects("StorageClass", requester=requester)
+        # Its template's references, and those of the ReplicaSets it owns (an older template
+        # may still run during a rollout).
+        uid = _dict(obj.get("metadata")).get("uid")
+        owned = [
+            rs
+            for rs in state.get("ReplicaSet", [])
+            if uid
+            and any(ref.get("uid") == uid for ref in _dicts(_dict(rs.get("metadata")).get("ownerReferences")))
+        ]
+        state.update(
+            await _config_state(
+                gateway,
+                [_template_spec(obj), *map(_template_spec, owned)],
+                namespace=namespace,
+                referrer=f"{kind} {namespace}/{name}",
+                requester=requester,
+                warnings=warnings,
+            )
+        )
     index = Index.build(state)
     if now is None:
         now = (

@@ -7,7 +7,7 @@ mapping) are skipped and counted as warnings; a file that is not a snapshot at a
 
 Two ways in. A well-formed JSON snapshot is decoded straight into the analysis view
 (``gateway.decode``: only the fields analyzers read; env values and Secret data never decoded);
-plainly running pods no event is about (most pods) are kept in a slimmer view still, and decoded
+plainly running pods no event is about (most pods) are kept as typed ``PlainPod`` Structs, decoded
 again in full from their bytes for whole reads (``get``, ``list(analysis=False)``).
 Anything else (YAML, wrong types, nested lists) takes the tolerant path: a full decode, each
 retained object redacted by ``redact_object`` at load time. Either way Secrets keep only their

@@ -30,8 +30,15 @@ def int_field(obj: Obj, key: str, default: int = 0) -> int:
 
 
 def pod_cause(ctx: Context, group: str) -> tuple[str, list[str], list[Finding]]:
-    """The most common root cause among the pods of a workload, with the first pod's evidence."""
-    pods = [f for f in ctx.by_group.get(group, []) if f.kind in ("Pod", "ReplicaSet")]
+    """The most common root cause among the pods of a workload, with the first pod's evidence.
+
+    NB: in name order, not in the order the pods were read: a snapshot and a live LIST (and a
+    diagnosis of the workload alone) then quote the same pod.
+    """
+    pods = sorted(
+        (f for f in ctx.by_group.get(group, []) if f.kind in ("Pod", "ReplicaSet")),
+        key=lambda f: (f.kind, f.name, f.container or ""),
+    )
     if not pods:
         return "Unknown", [], []
     counts = Counter(f.root_cause for f in pods)

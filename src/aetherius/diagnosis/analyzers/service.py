@@ -85,7 +85,8 @@ def service(obj: Obj, ctx: Context) -> list[Finding]:
     ready = _ready_addresses(ctx, namespace, name, pods)
     if ready is None or ready > 0:
         return []
-    first = next((f for pod in pods for f in _findings_of(ctx, pod)), None)  # the first pod's says why
+    # The first pod (in name order, whatever order they were read in) that has a finding says why.
+    first = next((f for pod in sorted(pods, key=pod_name) for f in _findings_of(ctx, pod)), None)
     if first is not None:
         root = first.root_cause
         evidence = [f"pod {first.name}: {first.reason} ({first.root_cause}): {first.summary}"]
