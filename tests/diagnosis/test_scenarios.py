@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from aetherius.diagnosis.engine import diagnose
@@ -29,3 +31,23 @@ def test_library_covers_every_reason_and_root_cause() -> None:
 
 def test_library_has_healthy_lookalikes() -> None:
     assert [name for name in scenario_names() if not expected(name)], "a scenario expecting no finding"
+
+
+# A container summary names the container, then says what it does or what happened to it.
+_CONTAINER_SUMMARY = re.compile(
+    r"^(Init container|Container) \S+ (is|was|has|runs|cannot|fails|keeps|restarted|exits|crashes|"
+    r"terminated|failed|references) "
+)
+
+
+@pytest.mark.parametrize("name", scenario_names())
+async def test_container_summaries_read_as_sentences(name: str) -> None:
+    """The cause's words fit after the container's name ("Container migrate cannot run its command")."""
+    result = await diagnose(snapshot_gateway(ROOT / name / "snapshot.yaml"))
+    summaries = [
+        f.summary
+        for f in result.findings
+        if f.kind == "Pod" and f.summary.lower().startswith(("container", "init container"))
+    ]
+    bad = [s for s in summaries if not _CONTAINER_SUMMARY.match(s)]
+    assert not bad, bad

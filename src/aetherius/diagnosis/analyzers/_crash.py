@@ -13,12 +13,13 @@ from aetherius.diagnosis.rules.logs import classify_logs, tail
 
 Obj = dict[str, Any]
 
+# NB: each reads after "Container app …" and after "… it …" (the summaries put it both ways).
 _EXIT_MEANING = {
-    126: "the command is not executable",
-    127: "the command was not found",
-    137: "killed by SIGKILL",
-    139: "segmentation fault",
-    143: "terminated by SIGTERM",
+    126: "has a command that is not executable",
+    127: "has a command that is not found",
+    137: "is killed by SIGKILL",
+    139: "crashes with a segmentation fault",
+    143: "is terminated by SIGTERM",
 }
 _ERRORISH = ("error", "fatal", "exception", "fail", "panic")
 
@@ -63,9 +64,9 @@ def crash_cause(
         extra, recs = memory_advice(view, container)
         limit = view.resource(container, "limits", "memory")
         words = (
-            f"killed for exceeding its {limit} memory limit"
+            f"is killed for exceeding its {limit} memory limit"
             if limit
-            else "killed by the out-of-memory killer"
+            else "is killed by the out-of-memory killer"
         )
         return Cause("OutOfMemory", words, evidence + extra, recs)
     if reason in ("StartError", "ContainerCannotRun") or exit_code in (126, 127, 128):
@@ -74,9 +75,10 @@ def crash_cause(
             if message:
                 evidence.append(f"{where}.message={message}")
             command = view.containers.get(container, {}).get("command")
+            root = verdict.root_cause if verdict and verdict.root_cause != "Unknown" else "InvalidCommand"
             return Cause(
-                verdict.root_cause if verdict and verdict.root_cause != "Unknown" else "InvalidCommand",
-                _EXIT_MEANING.get(exit_code if isinstance(exit_code, int) else -1, "it cannot be started"),
+                root,
+                _EXIT_MEANING.get(exit_code, "") if exit_code in (126, 127) else _WORDS.get(root, "cannot be started"),
                 evidence,
                 [
                     f"Fix the command/args of container {container} in {view.where()}"
@@ -93,7 +95,7 @@ def crash_cause(
         evidence += [ev.line() for ev in view.events if ev.reason == "Unhealthy"][:1]
         return Cause(
             "ProbeFailure",
-            "killed by its liveness probe, not by memory",
+            "is killed by its liveness probe, not by memory",
             evidence,
             [
                 f"Check the liveness probe of {container} ({_probe_text(probe)}): the right port/path, a "

@@ -116,7 +116,7 @@ def _terminated(view: PodView, ctx: Context, cs: Obj, terminated: Obj) -> Findin
             cause=cause,
             severity="critical",
             container=name,
-            summary=f"Container {name} was OOM-killed ({cause.words}) and will not be restarted (restartPolicy {view.spec.get('restartPolicy', 'Always')}).",
+            summary=f"Container {name} was OOM-killed{_at_limit(view, name)} and will not be restarted (restartPolicy {view.spec.get('restartPolicy', 'Always')}).",
         )
     return make(
         view,
@@ -206,7 +206,7 @@ def _container(view: PodView, ctx: Context, cs: Obj, *, init: bool) -> Finding |
                 cause=cause,
                 severity="warning",
                 container=name,
-                summary=f"Container {name} was OOM-killed {_ago(ctx, last)} ({cause.words}) and restarted ({restarts} restarts).",
+                summary=f"Container {name} was OOM-killed {_ago(ctx, last)}{_at_limit(view, name)} and restarted ({restarts} restarts).",
             )
         if restarts >= 1 and not pod_pending.liveness_failures(view):
             cause = crash_cause(
@@ -231,6 +231,11 @@ def _container(view: PodView, ctx: Context, cs: Obj, *, init: bool) -> Finding |
                     summary=f"Container {name} {_restarting(restarts, ago=_ago(ctx, last))}: it {cause.words}.",
                 )
     return None
+
+
+def _at_limit(view: PodView, container: str) -> str:
+    limit = view.resource(container, "limits", "memory")
+    return f" at its {limit} memory limit" if limit else " (no memory limit: by the node's OOM killer)"
 
 
 def _restarting(restarts: int, *, ago: str) -> str:
