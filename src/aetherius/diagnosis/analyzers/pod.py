@@ -171,7 +171,7 @@ def _container(view: PodView, ctx: Context, cs: Obj, *, init: bool) -> Finding |
             cause=cause,
             severity="critical",
             container=name,
-            summary=f"{label.capitalize()} {name} {cause.words} and restarts in a loop ({restarts} restarts).",
+            summary=f"{label.capitalize()} {name} {cause.words} and restarts in a loop ({_count(restarts)}).",
         )
     if init and terminated is not None and terminated.get("exitCode") not in (0, None):
         cause = crash_cause(
@@ -206,7 +206,7 @@ def _container(view: PodView, ctx: Context, cs: Obj, *, init: bool) -> Finding |
                 cause=cause,
                 severity="warning",
                 container=name,
-                summary=f"Container {name} was OOM-killed {_ago(ctx, last)}{_at_limit(view, name)} and restarted ({restarts} restarts).",
+                summary=f"Container {name} was OOM-killed {_ago(ctx, last)}{_at_limit(view, name)} and restarted ({_count(restarts)}).",
             )
         if restarts >= 1 and not pod_pending.liveness_failures(view):
             cause = crash_cause(
@@ -231,6 +231,10 @@ def _container(view: PodView, ctx: Context, cs: Obj, *, init: bool) -> Finding |
                     summary=f"Container {name} {_restarting(restarts, ago=_ago(ctx, last))}: it {cause.words}.",
                 )
     return None
+
+
+def _count(restarts: int) -> str:
+    return "1 restart" if restarts == 1 else f"{restarts} restarts"
 
 
 def _at_limit(view: PodView, container: str) -> str:
