@@ -78,7 +78,9 @@ def crash_cause(
             root = verdict.root_cause if verdict and verdict.root_cause != "Unknown" else "InvalidCommand"
             return Cause(
                 root,
-                _EXIT_MEANING.get(exit_code, "") if exit_code in (126, 127) else _WORDS.get(root, "cannot be started"),
+                _EXIT_MEANING.get(exit_code, "")
+                if exit_code in (126, 127)
+                else _WORDS.get(root, "cannot be started"),
                 evidence,
                 [
                     f"Fix the command/args of container {container} in {view.where()}"
