@@ -100,6 +100,11 @@ class WatcherSettings(_Section):
     dedup_window: Duration = timedelta(hours=1)
     dedup_max_entries: int = Field(default=200_000, ge=1, le=10_000_000)
     checkpoint_interval: Duration = timedelta(seconds=2)
+    heartbeat_interval: Duration = Field(
+        default=timedelta(seconds=15),
+        gt=timedelta(0),
+        description="how often a watcher reports its health over the bus (and orchestrators read it)",
+    )
     publish_batch: int = Field(default=512, ge=1, le=65_536)
 
 

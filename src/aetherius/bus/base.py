@@ -44,7 +44,7 @@ class SignalBus(Protocol):
 
 
 class KeyValue(Protocol):
-    """A small durable key/value bucket beside the bus (the Watcher's cursor and dedup window).
+    """A small durable key/value bucket beside the bus (the Watcher's cursor, dedup window, health).
 
     It lives with the bus so that the state that says "published up to here" survives exactly as
     long as the published Signals do: JetStream KV for NATS, a dict for the in-process bus.
@@ -53,6 +53,9 @@ class KeyValue(Protocol):
     async def get(self, key: str) -> bytes | None: ...
 
     async def put(self, key: str, value: bytes) -> None: ...
+
+    async def items(self, prefix: str) -> dict[str, bytes]:
+        """Every key ``<prefix>.…`` with its current value (the watchers' health reports)."""
 
 
 class StatefulBus(SignalBus, Protocol):

@@ -80,6 +80,9 @@ class MemoryKeyValue:
     async def put(self, key: str, value: bytes) -> None:
         self._data[key] = bytes(value)
 
+    async def items(self, prefix: str) -> dict[str, bytes]:
+        return {key: value for key, value in self._data.items() if key.startswith(f"{prefix}.")}
+
 
 class MemoryBus:
     """Every Signal in one process-local log, consumed by named durable consumers."""

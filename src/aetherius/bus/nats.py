@@ -108,6 +108,21 @@ class NatsKeyValue:
         except _NATS_ERRORS as exc:
             raise BusUnavailable(f"KV put {key}: {type(exc).__name__}: {exc}") from exc
 
+    async def items(self, prefix: str, *, timeout: float = 5.0) -> dict[str, bytes]:
+        """A watch of ``<prefix>.>`` read up to its end-of-initial-values marker, then stopped."""
+        found: dict[str, bytes] = {}
+        try:
+            watcher = await self._kv.watch(f"{prefix}.>", ignore_deletes=True)
+            try:
+                while (entry := await watcher.updates(timeout=timeout)) is not None:
+                    if entry.value:
+                        found[entry.key] = bytes(entry.value)
+            finally:
+                await watcher.stop()
+        except _NATS_ERRORS as exc:
+            raise BusUnavailable(f"KV watch {prefix}.>: {type(exc).__name__}: {exc}") from exc
+        return found
+
 
 class NatsBus:
     """Publish and consume Signals through one NATS connection (re-established when it dies)."""

@@ -37,6 +37,11 @@ WATCH_RESTARTS = Counter(
     "aetherius_watch_restarts_total", "Watch connections re-opened, by cause", ["resource", "cause"]
 )
 WATCH_RELISTS = Counter("aetherius_watch_relists_total", "Full relists, by cause", ["resource", "cause"])
+WATCHER_HEALTH_REPORTS = Counter(
+    "aetherius_watcher_health_reports_total",
+    "Heartbeats of the watcher's health written to the bus's KV bucket, by result",
+    ["result"],
+)
 WATCH_EVENTS = Counter("aetherius_watch_events_total", "Watch events read", ["resource", "type"])
 QUEUE_DEPTH = Gauge("aetherius_watch_queue_depth", "Signals waiting between decode and publish")
 BACKPRESSURE_SECONDS = Counter(

@@ -2,10 +2,24 @@
 
 Every Signal names its cluster; the registry records it in the store (``upsert_cluster``) so the
 dashboard and ``GET /api/v1/clusters`` list it with a recent ``last_seen``. Writes are throttled
-per cluster and replica (at most one per ``interval``), never one per Signal. Where the watcher
-runs in the same process (``aetherius run``/``demo``) it is attached: the registry then also
-records how the cluster id was detected and the watcher's health, on a heartbeat, so a quiet
-cluster still shows it is watched and when its initial list completed.
+per cluster and replica (at most one per ``interval``), never one per Signal.
+
+A quiet cluster sends no Signals, so the watcher's health is recorded on a heartbeat as well:
+
+- where the watcher runs in the same process (``aetherius run``/``demo``) it is attached, and
+  the registry reads its health (and how the cluster id was detected) directly;
+- a standalone watcher (``aetherius watch``) writes the same health to the bus's KV bucket every
+  ``watcher.heartbeat_interval``; each orchestrator replica reads those reports
+  (``heartbeats.HeartbeatReader``) and hands them to ``report``. Every replica writes the same
+  health, so the writes are idempotent whichever replicas run.
+
+A report older than ``STALE_INTERVALS`` of the watcher's own heartbeat interval is not trusted:
+the watcher stopped, or cannot reach the bus, and nobody can tell which from here. The cluster is
+then recorded once more with status ``unreachable`` (the last reported status kept as
+``reported_status``, ``seconds_since_report`` its age then) and no more: ``last_seen`` stops
+moving, so the dashboard shows the watcher as unreachable now and the cluster as stale later. The
+age is measured against the watcher's wall clock (``reported_at``), so clocks must agree to well
+within a few intervals — NTP's usual skew is far below that.
 """
 
 from __future__ import annotations
@@ -14,13 +28,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from prometheus_client import Counter
 
 from aetherius.logs import get_logger
 from aetherius.store import NotFound
+from aetherius.watch.health import HealthReport, WatcherState, watcher_health
 
 log = get_logger(__name__)
 
@@ -30,6 +44,9 @@ CLUSTER_WRITES = Counter(
 # How a cluster the orchestrator learns of only through its Signals is said to be detected.
 FROM_SIGNALS = "signals"
 DEFAULT_INTERVAL = 5.0
+# A standalone watcher's report older than this many of its heartbeat intervals is not trusted.
+STALE_INTERVALS = 3
+UNREACHABLE = "unreachable"
 
 
 class ClusterStore(Protocol):
@@ -43,31 +60,6 @@ class ClusterStore(Protocol):
     ) -> Any: ...
 
     async def get_cluster(self, cluster_id: str) -> Any: ...
-
-
-class WatcherState(Protocol):
-    """What the registry reads of an in-process ``Watcher``."""
-
-    @property
-    def synced(self) -> bool: ...
-
-    def seconds_since_progress(self) -> float: ...
-
-
-def watcher_health(watcher: WatcherState, *, progress_timeout: float, role: str) -> dict[str, Any]:
-    """The watcher's health as the store keeps it (``status`` is what the dashboard shows)."""
-    idle = watcher.seconds_since_progress()
-    synced = watcher.synced
-    status = "ok" if synced else "listing"
-    if idle >= progress_timeout:
-        status = "stalled"
-    return {
-        "status": status,
-        "initial_list_done": synced,
-        "last_progress": (datetime.now(UTC) - timedelta(seconds=idle)).isoformat(),
-        "seconds_since_progress": round(idle, 1),
-        "reported_by": role,
-    }
 
 
 class ClusterRegistry:
@@ -88,6 +80,8 @@ class ClusterRegistry:
         self._next_write: dict[str, float] = {}
         self._method: dict[str, str] = {}  # cluster id -> how it was detected, once known
         self._watchers: dict[str, WatcherState] = {}
+        self._reported: dict[str, dict[str, Any]] = {}  # cluster id -> a standalone watcher's health
+        self._unreachable: set[str] = set()
 
     def attach_watcher(self, cluster_id: str, *, method: str, watcher: WatcherState) -> None:
         """The in-process watcher of ``cluster_id`` (detected by ``method``): recorded at once."""
@@ -133,9 +127,46 @@ class ClusterRegistry:
         health = (
             watcher_health(watcher, progress_timeout=self.progress_timeout, role=self.role)
             if watcher is not None
-            else None
+            else self._reported.get(cluster_id)
         )
         await self.store.upsert_cluster(cluster_id, detected_by=method, watcher_health=health)
+
+    async def report(self, report: HealthReport, *, now: float | None = None) -> None:
+        """A standalone watcher's health report, read from the bus: recorded like ``seen``.
+
+        A fresh report is written (throttled); a stale one is written once as ``unreachable``
+        unless the store already says so for that same report (another replica, or this one
+        before a restart, wrote it), so ``last_seen`` stays at about when the reports stopped.
+        Never raises.
+        """
+        cluster_id = report.cluster_id
+        if cluster_id in self._watchers:
+            return  # NB: the in-process watcher is read directly, and is fresher
+        self._method[cluster_id] = report.detected_by
+        health = report.health()
+        age = max(0.0, (time.time() if now is None else now) - report.reported_at)
+        if age <= STALE_INTERVALS * report.interval:
+            self._reported[cluster_id] = health
+            self._unreachable.discard(cluster_id)
+            await self.seen(cluster_id)
+            return
+        if cluster_id in self._unreachable:
+            return
+        self._unreachable.add(cluster_id)
+        health.update(status=UNREACHABLE, reported_status=report.status, seconds_since_report=round(age, 1))
+        self._reported[cluster_id] = health
+        if await self._recorded(cluster_id, health):
+            return
+        self._next_write.pop(cluster_id, None)
+        await self.seen(cluster_id)
+
+    async def _recorded(self, cluster_id: str, health: dict[str, Any]) -> bool:
+        """Whether the store already holds ``health``'s status for the same report."""
+        try:
+            known = dict(getattr(await self.store.get_cluster(cluster_id), "watcher_health", {}) or {})
+        except Exception:  # NotFound, or the store's outage: writing is the safe side
+            return False
+        return all(known.get(k) == health[k] for k in ("status", "reported_at"))
 
     async def heartbeat(self) -> None:
         """Record every attached watcher's cluster (throttled like ``seen``)."""

@@ -2,8 +2,9 @@
 
 ``open_connections`` opens the store, the bus and the cluster client a role needs (each failure a
 ``StartError`` phrased for a person); ``OrchestratorProcess`` runs, until told to stop, the
-consumer and resolver, the notification dispatcher and the retention pruner, after mirroring the
-shipped and the user's runbooks into the store. ``aetherius orchestrator`` and ``aetherius run``
+consumer and resolver, the notification dispatcher, the retention pruner and the reader of the
+standalone watchers' health reports, after mirroring the shipped and the user's runbooks into the
+store. ``aetherius orchestrator`` and ``aetherius run``
 both start it this way, so the one-process mode is the distributed mode with an in-process bus.
 """
 
@@ -23,6 +24,7 @@ from aetherius.kube.credentials import CredentialsError
 from aetherius.logs import get_logger
 from aetherius.orchestrator.clusters import ClusterRegistry
 from aetherius.orchestrator.diagnose import EngineDiagnoser, GatewayHealthProbe
+from aetherius.orchestrator.heartbeats import HeartbeatReader
 from aetherius.orchestrator.owners import PodOwnerLookup
 from aetherius.orchestrator.runtime import OrchestratorRole, build_orchestrator
 from aetherius.orchestrator.storage import StoreCooldownMarks, StoreRepository
@@ -108,6 +110,12 @@ class OrchestratorProcess:
         self.clusters = ClusterRegistry(
             store, progress_timeout=settings.health.progress_timeout.total_seconds(), role=role
         )
+        self.heartbeats = HeartbeatReader(
+            bus,
+            self.clusters,
+            bucket=settings.message_bus.kv_bucket,
+            interval=settings.watcher.heartbeat_interval.total_seconds(),
+        )
         backend = LiveBackend(
             kube, cluster=settings.cluster_id or "", secret_metadata=settings.kube.secret_metadata
         )
@@ -151,6 +159,7 @@ class OrchestratorProcess:
             asyncio.create_task(dispatcher.run(side_stop), name="notifications"),
             asyncio.create_task(self._prune(side_stop), name="prune"),
             asyncio.create_task(self.clusters.run(side_stop), name="clusters"),
+            asyncio.create_task(self.heartbeats.run(side_stop), name="watcher-health"),
         ]
         try:
             await self.role.run(stop)

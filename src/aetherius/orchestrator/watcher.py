@@ -36,7 +36,7 @@ async def run_watcher(
         cluster_id, method = await detect_cluster_id(kube, configured=settings.cluster_id)
     except ClusterIdError as exc:
         raise WatcherFailed(f"cannot name the cluster: {exc}") from None
-    watcher = Watcher(client=kube, bus=bus, settings=settings, cluster_id=cluster_id)
+    watcher = Watcher(client=kube, bus=bus, settings=settings, cluster_id=cluster_id, detected_by=method)
     await watcher.start()
     log.info("watcher started", cluster_id=cluster_id, cluster_id_method=method)
     if clusters is not None:

@@ -111,12 +111,17 @@ class DedupWindow:
         self.changed = False
 
 
+def kv_token(value: str) -> str:
+    """``value`` as one token of a KV key (NATS allows ``[-/_=.a-zA-Z0-9]``; the dot separates)."""
+    return re.sub(r"[^-/_=a-zA-Z0-9]", "_", value)
+
+
 class CursorStore:
     """The Watcher's durable state in one KV bucket: ``cursor.<resource>.<ns>`` and ``dedup``."""
 
     def __init__(self, kv: KeyValue, *, prefix: str) -> None:
         self.kv = kv
-        self.prefix = re.sub(r"[^-/_=a-zA-Z0-9]", "_", prefix)  # one Watcher per cluster: its id
+        self.prefix = kv_token(prefix)  # one Watcher per cluster: its id
         self._saved_cursors: dict[str, str] = {}
         self._generation = "a"
 

@@ -75,7 +75,9 @@ async def run_watch(settings: Settings, *, ready_file: str | None = None) -> int
             raise StartupError(str(exc)) from None
         bind_context(cluster_id=cluster_id)
         bus = await _open_bus(settings)
-        watcher = Watcher(client=client, bus=bus, settings=settings, cluster_id=cluster_id)
+        watcher = Watcher(
+            client=client, bus=bus, settings=settings, cluster_id=cluster_id, detected_by=method
+        )
         health = HealthServer(settings.health)
         register_watcher_checks(health, watcher=watcher, bus=bus)
         metrics = MetricsServer(settings.metrics)

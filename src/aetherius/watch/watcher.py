@@ -6,6 +6,9 @@ is slow or down the publisher retries the same batch (message ids make that idem
 queue fills, and the reflectors stop reading — back-pressure instead of drops; a watch that fell
 too far behind is answered 410 by the server later and relists, which the dedup window absorbs.
 
+Every ``watcher.heartbeat_interval`` its health goes to the KV bucket too (``watch.health``), so
+orchestrators in other processes show a quiet cluster as watched.
+
 Shutdown (SIGTERM): the reflectors stop reading, the publisher flushes what is queued, the
 cursors and the dedup window are saved, and ``run`` returns.
 """
@@ -32,6 +35,7 @@ from aetherius.ops.metrics import (
 from aetherius.signals import Signal
 from aetherius.watch.cursor import CursorStore, DedupWindow
 from aetherius.watch.derive import Deriver
+from aetherius.watch.health import HealthReporter
 from aetherius.watch.model import WatchChange
 from aetherius.watch.queue import Item, SignalQueue
 from aetherius.watch.reflector import EVENTS, PODS, Reflector
@@ -59,12 +63,14 @@ class Watcher:
         bus: StatefulBus,
         settings: Settings,
         cluster_id: str,
+        detected_by: str = "config",
         resources: Sequence[str] = ("events", "pods"),
     ) -> None:
         self.client = client
         self.bus = bus
         self.settings = settings
         self.cluster_id = cluster_id
+        self.detected_by = detected_by  # how the cluster id was found, for the health reports
         ws = settings.watcher
         self.deriver = Deriver(cluster_id=cluster_id, settings=ws)
         self.dedup = DedupWindow(window=ws.dedup_window.total_seconds(), max_entries=ws.dedup_max_entries)
@@ -72,6 +78,7 @@ class Watcher:
         self.cursors: dict[str, str] = {}
         self.stats = WatcherStats()
         self.store: CursorStore | None = None
+        self.reporter: HealthReporter | None = None
         specs = {"events": EVENTS, "pods": PODS}
         namespaces: list[str | None] = list(ws.namespaces) or [None]
         self.reflectors = [
@@ -86,6 +93,7 @@ class Watcher:
         self._stopped = asyncio.Event()
         self._closing = False
         self._counters: dict[tuple[str, str], Any] = {}
+        self._health_stop = asyncio.Event()
 
     # -- ReflectorSink --------------------------------------------------------------------
 
@@ -184,6 +192,14 @@ class Watcher:
     async def _restore(self) -> None:
         kv = await self.bus.key_value(self.settings.message_bus.kv_bucket)
         self.store = CursorStore(kv, prefix=self.cluster_id)
+        self.reporter = HealthReporter(
+            kv,
+            self,
+            cluster_id=self.cluster_id,
+            detected_by=self.detected_by,
+            interval=self.settings.watcher.heartbeat_interval.total_seconds(),
+            progress_timeout=self.settings.health.progress_timeout.total_seconds(),
+        )
         await self.store.load_dedup(self.dedup)
         for reflector in self.reflectors:
             rv = await self.store.load_cursor(reflector.key)
@@ -224,6 +240,8 @@ class Watcher:
             for reflector in self.reflectors
         ]
         self._tasks.append(asyncio.create_task(self._checkpoint_loop(), name="watch-checkpoint"))
+        if self.reporter is not None:
+            self._tasks.append(asyncio.create_task(self.reporter.run(self._health_stop), name="watch-health"))
         for task in [*self._tasks, self._publisher]:
             task.add_done_callback(self._task_done)
 
@@ -243,6 +261,7 @@ class Watcher:
         (deduplicated) on the next start.
         """
         self._closing = True
+        self._health_stop.set()
         for reflector in self.reflectors:
             reflector.stop()
         flushed = await cancel_and_wait(self._tasks, timeout=STOP_TIMEOUT)
