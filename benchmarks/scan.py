@@ -8,8 +8,9 @@ Generates a cluster deterministically (default 10,000 pods of which 2,000 fail i
 - ``live_s``: the same cluster served by the simulated API server, diagnosed over HTTP.
 
 ``ratio = diagnose_s / parse_s`` (target ≤ 1.5; ``cpu_ratio``: the same with CPU seconds, steadier
-on a shared machine). Best of ``--repeat`` runs each, the two alternating so that both see the
-same machine load.
+on a shared machine). Best of ``--repeat`` runs each (default 5: on a shared host a burst of
+noise slows a diagnosis, which chases pointers, more than the floor), the two alternating so
+that both see the same machine load.
 
     python benchmarks/scan.py [--pods N] [--repeat R] [--json] [--no-live]
 """
@@ -437,7 +438,7 @@ def run(pods: int, *, repeat: int, live: bool) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--pods", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("--no-live", action="store_true", help="skip the run through the simulated cluster")
     args = parser.parse_args(argv)
