@@ -369,7 +369,9 @@ def decode_items(
                     if view.plainly_running():
                         yield view, raw
                         continue
-                    guess_plain = False
+                    guess_plain = False  # the view just said so: no second test on the dict
+                    yield _fit("Pod", pod(raw)), raw
+                    continue
             obj = pod(raw)
             actual = obj.get("kind") or kind
             if actual == "Pod":
