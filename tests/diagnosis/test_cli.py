@@ -143,3 +143,56 @@ def test_malformed_objects_are_counted_warnings(tmp_path: Path) -> None:
     out = json.loads(result.stdout)
     assert out["findings"] == []
     assert len(out["warnings"]) == 7, out["warnings"]
+
+
+def _unreachable_kubeconfig(tmp_path: Path) -> Path:
+    """A kubeconfig whose API server refuses connections (nothing listens on the port)."""
+    from tests.services import free_port
+
+    path = tmp_path / "unreachable.kubeconfig"
+    server = f"https://127.0.0.1:{free_port()}"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        f"clusters: [{{name: c, cluster: {{server: '{server}', insecure-skip-tls-verify: true}}}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    return path
+
+
+def test_an_unreachable_cluster_is_never_a_clean_bill_of_health(tmp_path: Path) -> None:
+    kubeconfig = str(_unreachable_kubeconfig(tmp_path))
+    for extra in ((), ("--fail-on", "warning"), ("-o", "json")):
+        result = run("--kubeconfig", kubeconfig, *extra)
+        assert result.returncode == 4, (extra, result.stdout, result.stderr)
+        assert "No problems found" not in result.stdout and result.stdout == ""
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: the cluster could not be read"), lines
+
+
+def test_a_snapshot_of_an_unreachable_cluster_is_not_written(tmp_path: Path) -> None:
+    out = tmp_path / "snap.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "aetherius", "snapshot", "-o", str(out)]
+        + ["--kubeconfig", str(_unreachable_kubeconfig(tmp_path))],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 4, result.stderr
+    assert not out.exists() and "no snapshot written" in result.stderr and "wrote" not in result.stderr
+
+
+def test_text_output_says_how_many_warnings_it_did_not_show(tmp_path: Path) -> None:
+    items = [  # a spec of the wrong type: each pod skipped with one warning
+        {"kind": "Pod", "metadata": {"name": f"p{i}", "namespace": "a"}, "spec": [], "status": "x"}
+        for i in range(13)
+    ]
+    path = tmp_path / "many.json"
+    path.write_bytes(orjson.dumps({"kind": "List", "items": items}))
+    text = run("--snapshot", str(path))
+    shown = [line for line in text.stdout.splitlines() if line.strip().startswith("warning:")]
+    assert len(shown) == 10, text.stdout
+    assert "… and 3 more warning(s): -o json lists them all" in text.stdout
+    assert len(json.loads(run("--snapshot", str(path), "-o", "json").stdout)["warnings"]) == 13

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from aetherius.diagnosis.context import Context
-from aetherius.diagnosis.engine import SCAN_KINDS, new_scan_id
+from aetherius.diagnosis.engine import SCAN_KINDS, ClusterUnreadable, new_scan_id
 from aetherius.diagnosis.index import Index
 from aetherius.diagnosis.logplan import plan
 from aetherius.gateway import BackendError, ExecutionGateway, live_gateway
@@ -31,7 +31,9 @@ async def capture_state(
     for kind in SCAN_KINDS:
         try:
             objects = await gateway.list_objects(kind, requester=requester, namespace=namespace)
-        except BackendError:
+        except BackendError as exc:
+            if kind == "Pod":  # see ClusterUnreadable: an empty snapshot is not a picture of the cluster
+                raise ClusterUnreadable(str(exc)) from None
             continue
         state[kind] = objects
         items.extend({"kind": kind, **obj} if "kind" not in obj else obj for obj in objects)

@@ -17,6 +17,7 @@ from aetherius.diagnosis.model import SEVERITY_RANK, DiagnosisResult
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 EXIT_FINDINGS = 3
+EXIT_UNREADABLE = 4
 
 
 class Output(StrEnum):
@@ -87,7 +88,7 @@ def diagnose_command(
     ] = False,
 ) -> None:
     """Find what is broken and why, with evidence and fixes (live cluster or snapshot file)."""
-    from aetherius.diagnosis.engine import diagnose
+    from aetherius.diagnosis.engine import ClusterUnreadable, diagnose
     from aetherius.diagnosis.render import render_json, render_text
     from aetherius.gateway import SnapshotError, snapshot_gateway
     from aetherius.gateway.snapshot import paused_gc
@@ -117,6 +118,10 @@ def diagnose_command(
         raise fail(f"error: {exc}") from None
     except (CredentialsError, KubeConnectionError) as exc:
         raise fail(f"error: cannot reach the cluster: {exc}") from None
+    except ClusterUnreadable as exc:
+        raise fail(
+            f"error: the cluster could not be read, nothing was diagnosed: {exc}", code=EXIT_UNREADABLE
+        ) from None
     except Exception as exc:
         raise fail(f"internal error: {type(exc).__name__}: {exc}", code=EXIT_INTERNAL) from None
     if output is Output.json:
@@ -137,6 +142,7 @@ def snapshot_command(
 ) -> None:
     """Capture the live state (and logs of failing containers) into a redacted snapshot file."""
     from aetherius.diagnosis.capture import capture
+    from aetherius.diagnosis.engine import ClusterUnreadable
     from aetherius.kube import KubeClient, KubeConnectionError
     from aetherius.kube.credentials import CredentialsError
 
@@ -153,6 +159,10 @@ def snapshot_command(
         count = asyncio.run(run())
     except (CredentialsError, KubeConnectionError) as exc:
         raise fail(f"error: cannot reach the cluster: {exc}") from None
+    except ClusterUnreadable as exc:
+        raise fail(
+            f"error: the cluster could not be read, no snapshot written: {exc}", code=EXIT_UNREADABLE
+        ) from None
     except OSError as exc:
         raise fail(f"error: cannot write {output}: {exc.strerror or exc}") from None
     typer.echo(f"wrote {count} objects to {output}", err=True)

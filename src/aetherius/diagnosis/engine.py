@@ -37,7 +37,7 @@ from aetherius.gateway.redact import scrub_text
 from aetherius.gateway.selectors import SelectorError, label_matcher
 from aetherius.gateway.snapshot import paused_gc
 
-__all__ = ["SCAN_KINDS", "analyze_state", "diagnose", "new_scan_id"]
+__all__ = ["SCAN_KINDS", "ClusterUnreadable", "analyze_state", "diagnose", "new_scan_id"]
 
 Obj = dict[str, Any]
 Check = Callable[[Obj, Context], list[Finding]]
@@ -48,6 +48,14 @@ _MODULES: tuple[ModuleType, ...] = (pod, workloads, jobs, storage, service, ingr
 # enabled (``gateway.secret_metadata``); a plain LIST would carry their data.
 SCAN_KINDS = tuple(kind for kind in KINDS if kind != "Secret")
 _CLUSTER_FINDING_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+
+
+class ClusterUnreadable(Exception):
+    """The Pods of a live cluster could not be listed: the scan did not run.
+
+    NB: Pods are where almost every failure shows; a scan without them would report "No problems
+    found" about a cluster it never saw. That false all-clear is worse than no answer.
+    """
 
 
 def new_scan_id() -> str:
@@ -62,14 +70,19 @@ async def _list_all(
     requester: str,
     warnings: list[str],
 ) -> dict[str, Sequence[AnalysisItem]]:
+    failed: dict[str, BackendError] = {}
+
     async def one(kind: str) -> tuple[str, Sequence[AnalysisItem]]:
         try:
             return kind, await gateway.scan_objects(kind, requester=requester, namespace=namespace)
         except BackendError as exc:
+            failed[kind] = exc
             warnings.append(f"{kind} not read: {exc}")
             return kind, []
 
     results = await asyncio.gather(*(one(kind) for kind in kinds))
+    if gateway.source == "live" and "Pod" in failed:
+        raise ClusterUnreadable(str(failed["Pod"]))
     return {kind: items for kind, items in results if items or gateway.source == "live"}
 
 

@@ -14,6 +14,8 @@ from aetherius.diagnosis.model import SEVERITY_RANK, DiagnosisResult, Finding
 
 __all__ = ["render_json", "render_text"]
 
+_SHOWN_WARNINGS = 10  # a scan of a broken cluster can have hundreds; the JSON output keeps them all
+
 _STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 _WORDS = {
     "OutOfMemory": "out of memory",
@@ -114,5 +116,8 @@ def render_text(result: DiagnosisResult, *, file: IO[str] | None = None, color: 
             style="bold",
         )
     )
-    for warning in result.warnings[:10]:
+    for warning in result.warnings[:_SHOWN_WARNINGS]:
         console.print(Text(f"  warning: {warning}", style="yellow"))
+    if len(result.warnings) > _SHOWN_WARNINGS:
+        rest = len(result.warnings) - _SHOWN_WARNINGS
+        console.print(Text(f"  … and {rest} more warning(s): -o json lists them all", style="yellow"))

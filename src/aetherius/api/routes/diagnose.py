@@ -10,6 +10,7 @@ from aetherius.api.auth import Principal
 from aetherius.api.deps import ApiContext, app_context, requires
 from aetherius.api.problems import Problem, problem_responses
 from aetherius.api.schemas import DiagnoseIn
+from aetherius.diagnosis.engine import ClusterUnreadable
 
 router = APIRouter(tags=["diagnosis"], responses=problem_responses(401, 403, 429))
 Ctx = Annotated[ApiContext, Depends(app_context)]
@@ -25,4 +26,8 @@ async def diagnose_namespace(body: DiagnoseIn, ctx: Ctx, _: Operator) -> dict[st
             "diagnosis not configured: this API has no Kubernetes client",
             kind="diagnosis-not-configured",
         )
-    return await ctx.diagnose(body.namespace, body.cluster_id)
+    try:
+        return await ctx.diagnose(body.namespace, body.cluster_id)
+    except ClusterUnreadable as exc:
+        # NB: a 503, never an empty findings list: "nothing found" about an unread cluster is a lie.
+        raise Problem(503, f"the cluster could not be read: {exc}", kind="cluster-unreadable") from None
