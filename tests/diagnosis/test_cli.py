@@ -172,9 +172,9 @@ def test_an_unreachable_cluster_is_never_a_clean_bill_of_health(tmp_path: Path) 
 
 def test_a_snapshot_of_an_unreachable_cluster_is_not_written(tmp_path: Path) -> None:
     out = tmp_path / "snap.json"
+    kubeconfig = str(_unreachable_kubeconfig(tmp_path))
     result = subprocess.run(
-        [sys.executable, "-m", "aetherius", "snapshot", "-o", str(out)]
-        + ["--kubeconfig", str(_unreachable_kubeconfig(tmp_path))],
+        [sys.executable, "-m", "aetherius", "snapshot", "-o", str(out), "--kubeconfig", kubeconfig],
         capture_output=True,
         text=True,
         check=False,
