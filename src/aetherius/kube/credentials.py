@@ -54,6 +54,16 @@ def _ssl_context(cfg: Any) -> ssl.SSLContext | bool:
     return context
 
 
+def kubeconfig_files(kubeconfig: Path | str | None) -> list[Path]:
+    """The kubeconfig files to merge: the named one(s), else ``$KUBECONFIG``, else ``~/.kube/config``.
+
+    Like kubectl, a value may be a list joined by the OS path separator (``a.yaml:b.yaml``); every
+    caller goes through here so no one takes such a list for one file name.
+    """
+    value = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or "~/.kube/config"
+    return [Path(part).expanduser() for part in value.split(os.pathsep) if part]
+
+
 async def load_credentials(
     *, in_cluster: bool = False, kubeconfig: Path | None = None, context: str | None = None
 ) -> Credentials:
@@ -70,15 +80,16 @@ async def load_credentials(
             load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
             source = "in-cluster"
         else:
-            path = kubeconfig or Path(os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0])
-            path = path.expanduser()
-            if not path.is_file():
+            files = kubeconfig_files(kubeconfig)
+            if not any(f.is_file() for f in files):
                 raise CredentialsError(
-                    f"no kubeconfig at {path} and not running in a cluster "
+                    f"no kubeconfig at {', '.join(map(str, files))} and not running in a cluster "
                     "(pass --kubeconfig, set KUBECONFIG, or use --in-cluster inside a pod)"
                 )
+            path = os.pathsep.join(map(str, files))
+            # NB: the official loader merges a KUBECONFIG list itself (first file wins per key).
             await load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=str(path), context=context, client_configuration=cfg
+                config_file=path, context=context, client_configuration=cfg
             )
             source = f"kubeconfig {path}" + (f" context {context}" if context else "")
     except ConfigException as exc:
