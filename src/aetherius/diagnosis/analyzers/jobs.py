@@ -4,7 +4,10 @@ pod that failed while its Job retried and then succeeded is not."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
+
+from cronsim import CronSim, CronSimError
 
 from aetherius.diagnosis.analyzers._common import conditions, pod_cause, recs_from
 from aetherius.diagnosis.context import Context
@@ -15,8 +18,12 @@ from aetherius.diagnosis.rules.admission import classify_admission
 Obj = dict[str, Any]
 
 _MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
-_RANGES = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
-_NAMES = re.compile(r"^(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|sun|mon|tue|wed|thu|fri|sat)$", re.I)
+_FIELD_NAMES = ("minute", "hour", "day of month", "month", "day of week")
+_NAMES = re.compile(r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|sun|mon|tue|wed|thu|fri|sat", re.I)
+_GO_DURATION = re.compile(
+    r"(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h)(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))*"
+)
+_ANY_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def job(obj: Obj, ctx: Context) -> list[Finding]:
@@ -68,29 +75,36 @@ def job(obj: Obj, ctx: Context) -> list[Finding]:
 
 
 def valid_schedule(schedule: str) -> str | None:
-    """None when the cron schedule is valid, else what is wrong with it."""
+    """None when Kubernetes would accept the cron schedule, else what is wrong with it.
+
+    Kubernetes parses schedules with robfig/cron's standard parser: five fields or a descriptor
+    (``@daily``, ``@every 1h30m``). ``cronsim`` checks the fields; what robfig reads differently
+    is handled here: ``?`` means ``*``, and cronsim's extensions (``L``, ``W``, ``#``) are refused.
+    """
     text = schedule.strip()
-    if text.startswith("TZ=") or text.startswith("CRON_TZ="):
+    if text.startswith(("TZ=", "CRON_TZ=")):
         return "time zones go in spec.timeZone, not in the schedule"
-    if text in _MACROS or text.startswith("@every "):
+    if text in _MACROS:
         return None
+    if text.startswith("@every "):
+        duration = text.removeprefix("@every ").strip()
+        return (
+            None
+            if _GO_DURATION.fullmatch(duration)
+            else f"@every takes a duration like 1h30m, not {duration!r}"
+        )
+    if text.startswith("@"):
+        return f"unknown descriptor {text.split()[0]!r}"
     fields = text.split()
     if len(fields) != 5:
         return f"expected 5 fields (minute hour day month weekday), found {len(fields)}"
-    for value, (low, high), label in zip(
-        fields, _RANGES, ("minute", "hour", "day of month", "month", "day of week"), strict=True
-    ):
-        for part in value.split(","):
-            base, _, step = part.partition("/")
-            if step and not step.isdigit():
-                return f"bad step {step!r} in the {label} field"
-            if base in ("*", "?"):
-                continue
-            for bound in base.split("-"):
-                if _NAMES.match(bound):
-                    continue
-                if not bound.isdigit() or not low <= int(bound) <= high:
-                    return f"{bound!r} is out of range {low}-{high} for the {label} field"
+    for value, label in zip(fields, _FIELD_NAMES, strict=True):
+        if any(mark in value.upper() for mark in ("L", "W", "#")) and not _NAMES.search(value):
+            return f"{value!r} in the {label} field is not standard cron"
+    try:
+        CronSim(" ".join(field.replace("?", "*") for field in fields), _ANY_TIME)
+    except CronSimError as exc:
+        return f"{str(exc).lower()} field in {text!r}"
     return None
 
 
