@@ -34,8 +34,8 @@ from aetherius.diagnosis.model import SEVERITY_RANK, DiagnosisResult, Finding
 from aetherius.gateway import KINDS, BackendError, ExecutionGateway
 from aetherius.gateway.decode import AnalysisItem
 from aetherius.gateway.redact import scrub_text
-from aetherius.gateway.selectors import SelectorError, label_matcher
 from aetherius.gateway.snapshot import paused_gc
+from aetherius.kube.selectors import SelectorError, label_matcher
 
 __all__ = ["SCAN_KINDS", "ClusterUnreadable", "analyze_state", "diagnose", "new_scan_id"]
 

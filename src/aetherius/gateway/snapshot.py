@@ -38,7 +38,7 @@ from aetherius.gateway.decode import (
 )
 from aetherius.gateway.kinds import KINDS
 from aetherius.gateway.redact import redact_object
-from aetherius.gateway.selectors import field_matcher, label_matcher
+from aetherius.kube.selectors import field_matcher, label_matcher
 
 __all__ = [
     "LogKey",
