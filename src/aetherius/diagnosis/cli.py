@@ -1,5 +1,5 @@
-"""``aetherius diagnose`` and ``aetherius snapshot`` (see DIAGNOSIS_CONTRACT.md for the promises:
-output shape, exit codes 0/1/2/3, ``--fail-on``)."""
+"""``aetherius diagnose`` and ``aetherius snapshot`` (see docs/diagnosis-contract.md for the
+promises: output shape, exit codes 0-4, ``--fail-on``)."""
 
 from __future__ import annotations
 
@@ -116,9 +116,9 @@ def diagnose_command(
         raise fail(f"error: {exc}") from None
     except ValueError as exc:  # a bad selector
         raise fail(f"error: {exc}") from None
-    except (CredentialsError, KubeConnectionError) as exc:
-        raise fail(f"error: cannot reach the cluster: {exc}") from None
-    except ClusterUnreadable as exc:
+    except CredentialsError as exc:
+        raise fail(f"error: {exc}") from None
+    except (ClusterUnreadable, KubeConnectionError) as exc:
         raise fail(
             f"error: the cluster could not be read, nothing was diagnosed: {exc}", code=EXIT_UNREADABLE
         ) from None
@@ -157,9 +157,9 @@ def snapshot_command(
 
     try:
         count = asyncio.run(run())
-    except (CredentialsError, KubeConnectionError) as exc:
-        raise fail(f"error: cannot reach the cluster: {exc}") from None
-    except ClusterUnreadable as exc:
+    except CredentialsError as exc:
+        raise fail(f"error: {exc}") from None
+    except (ClusterUnreadable, KubeConnectionError) as exc:
         raise fail(
             f"error: the cluster could not be read, no snapshot written: {exc}", code=EXIT_UNREADABLE
         ) from None
