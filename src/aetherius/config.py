@@ -274,7 +274,8 @@ class Settings(BaseModel):
     log_level: Annotated[
         Literal["debug", "info", "warning", "error", "critical"], BeforeValidator(_normalize_severity)
     ] = "info"
-    log_format: Literal["json", "console"] = "json"
+    # "auto": lines for a person when stderr is a terminal, JSON for a log collector otherwise.
+    log_format: Literal["auto", "json", "console"] = "auto"
     message_bus: MessageBusSettings = MessageBusSettings()
     metrics: MetricsSettings = MetricsSettings()
     health: HealthSettings = HealthSettings()

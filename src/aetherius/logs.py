@@ -13,11 +13,15 @@ from typing import Any
 import structlog
 
 
-def configure_logging(*, level: str = "info", fmt: str = "json", **context: Any) -> None:
+def configure_logging(*, level: str = "info", fmt: str = "auto", **context: Any) -> None:
     """Configure structlog and the stdlib root logger once per process.
 
+    ``fmt`` "auto" writes for a person on a terminal (so the dashboard address and the first admin
+    token are not buried in JSON) and JSON lines anywhere else, e.g. in a pod.
     ``context`` (e.g. ``cluster_id=…``, ``role=…``) is bound to every line that follows.
     """
+    if fmt == "auto":
+        fmt = "console" if sys.stderr.isatty() else "json"
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO

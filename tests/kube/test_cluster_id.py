@@ -61,3 +61,15 @@ async def test_order_env_configmap_namespace_uid_node_label(tmp_path: Path) -> N
                 "shop-eks",
                 "node_label_eks",
             )
+
+
+async def test_an_unreachable_api_server_is_named_as_the_problem(tmp_path: Path) -> None:
+    from aetherius.sim.cluster import write_kubeconfig
+    from tests.services import free_port
+
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", url=f"http://127.0.0.1:{free_port()}")
+    async with await KubeClient.from_kubeconfig(kubeconfig) as client:
+        with pytest.raises(ClusterIdError) as caught:
+            await detect_cluster_id(client)
+    assert "cannot reach the API server at http://127.0.0.1:" in str(caught.value)
+    assert "CLUSTER_ID" not in str(caught.value)  # setting it would not help

@@ -46,7 +46,11 @@ async def detect_cluster_id(
             log.info("cluster id from ConfigMap", cluster_id=value, method="configmap", namespace=ns)
             return value, "configmap"
         tried.append(f"ConfigMap {ns}/{CONFIGMAP_NAME} has no cluster_id")
-    except (KubeApiError, KubeConnectionError) as exc:
+    except KubeConnectionError as exc:
+        # NB: no method can work without the API server; "set CLUSTER_ID" would send the user
+        # after the wrong problem.
+        raise ClusterIdError(f"cannot reach the API server at {client.host}: {exc}") from None
+    except KubeApiError as exc:
         tried.append(f"ConfigMap {ns}/{CONFIGMAP_NAME}: {exc}")
     try:
         kube_system = await client.get_json("/api/v1/namespaces/kube-system")
