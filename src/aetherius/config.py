@@ -439,13 +439,15 @@ def load_settings(
     try:
         return Settings.model_validate(layered.data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = tuple(str(p) for p in error["loc"])
-        key = ".".join(loc) or "(top level)"
-        if loc and loc[0] == "watcher" and layered.source_of(loc).endswith(tuple(_WATCHER_FILE_NAMES)):
-            key = ".".join(loc[1:])
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"config error: {layered.source_of(loc)}: {key}: {message}{more}") from None
+        # One line a mistake, all of them: fixing a config one error per restart wastes an evening.
+        raise ConfigError("\n".join(_describe(error, layered) for error in exc.errors())) from None
+
+
+def _describe(error: Any, layered: _Layered) -> str:
+    """``config error: <file or env var>: <key>: <what is wrong>`` for one validation error."""
+    loc = tuple(str(p) for p in error["loc"])
+    key = ".".join(loc) or "(top level)"
+    if loc and loc[0] == "watcher" and layered.source_of(loc).endswith(tuple(_WATCHER_FILE_NAMES)):
+        key = ".".join(loc[1:])
+    message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+    return f"config error: {layered.source_of(loc)}: {key}: {message}"

@@ -96,3 +96,18 @@ def test_durations(text: object, seconds: float) -> None:
 def test_bad_durations(text: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_every_mistake_of_a_config_is_reported_one_line_each(config_dir: Path) -> None:
+    (config_dir / "watcher.yaml").write_text(SEED_WATCHER.replace("worker_count: 5", "worker_count: many"))
+    (config_dir / "app.yaml").write_text(
+        SEED_APP.replace('log_level: "info"', 'log_level: "loud"') + "colour: blue\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_paths=[config_dir], env={})
+    lines = str(info.value).splitlines()
+    assert len(lines) == 3, lines
+    assert all(line.startswith("config error: ") for line in lines)
+    assert any("watcher.yaml: worker_count:" in line for line in lines)
+    assert any("app.yaml: log_level:" in line for line in lines)
+    assert any("app.yaml: colour: unknown key" in line for line in lines)
