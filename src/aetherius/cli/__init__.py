@@ -7,6 +7,8 @@ module stays a table of contents.
 from __future__ import annotations
 
 import importlib
+from types import SimpleNamespace
+from typing import Any
 
 import typer
 
@@ -50,5 +52,20 @@ def _register_rooms() -> None:
 _register_rooms()
 
 
+def _plain_metavars(command: Any) -> None:
+    """Flags show no type label: typer's ``<bool>`` beside ``--exit-when-done`` makes a flag look
+    as if it took a value."""
+    # NB: typer carries its own copy of click, so its classes are matched by what they hold; the
+    # --help option is made (once, then cached) on first use, so it is made here.
+    help_option = command.get_help_option(SimpleNamespace(help_option_names=["--help"]))
+    for param in [*command.params, *([help_option] if help_option else [])]:
+        if param.param_type_name == "option" and param.metavar is None and param.is_flag:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _plain_metavars(sub)
+
+
 def main() -> None:
-    app()
+    command = typer.main.get_command(app)
+    _plain_metavars(command)
+    command(prog_name="aetherius")
