@@ -202,6 +202,7 @@ def test_demo_shows_each_failure_once_with_its_root_cause_then_exits(env: dict[s
     shown = [m.groups() for m in map(PRINTED.match, printed) if m]
     assert {(ns, name): cause for ns, name, cause in shown} == EXPECTED, cli.output()
     assert "Demo stopped" in cli.lines[-1]
+    assert any(re.match(r"Six failures play out over about \d+s", line) for line in cli.lines), cli.output()
     assert not (Path(env["XDG_DATA_HOME"]) / "aetherius").exists(), "the demo leaves the user's data alone"
 
 

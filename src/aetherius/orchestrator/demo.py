@@ -30,6 +30,7 @@ SettingsFor = Callable[[Path, Path], Settings]
 
 
 DONE_DEADLINE = 60.0
+PROGRESS_EVERY = 15.0  # seconds between "still playing" lines, so a newcomer knows it works
 """Seconds an incident may stay without a root cause before the demo says so (and, with
 ``--exit-when-done``, how long after the timeline's end it waits for one)."""
 
@@ -96,11 +97,17 @@ async def _follow(
     shown = _Shown()
     previous: tuple[int, int] | None = None
     played_at: float | None = None
+    total = max(sim.timeline.end, 1.0)
+    progress_at = loop.time() + PROGRESS_EVERY
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=settle)
         items = list((await store.list_incidents(IncidentFilters(), limit=500)).items)
         now = loop.time()
+        if now >= progress_at and sim.timeline.pending:
+            progress_at = now + PROGRESS_EVERY
+            played = min(99, int(100 * sim.timeline.now / total))
+            announce(f"… {played}% of the demo timeline played, {len(items)} incident(s) so far")
         if exit_when_done and played_at is None and not sim.timeline.pending:
             played_at = now
         late = played_at is not None and now - played_at >= deadline
@@ -138,6 +145,12 @@ async def run_demo(
             kubeconfig = sim.write_kubeconfig(directory / "kubeconfig")
             settings = settings_for(kubeconfig, directory / "aetherius.db")
             announce(f"Simulated cluster: {sim.url}  (kubectl --kubeconfig {kubeconfig} get pods -A)")
+            seconds = sim.timeline.end / speed
+            announce(
+                f"Six failures play out over about {seconds:.0f}s; each incident is printed below once "
+                "its root cause is known"
+                + (", then the demo exits." if exit_when_done else " (Ctrl-C stops).")
+            )
             async with open_connections(settings, role="demo") as conn:
                 follow = asyncio.create_task(
                     _follow(
