@@ -187,3 +187,20 @@ async def test_concurrent_batches_of_replicas_lose_nothing_and_never_deadlock(db
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_an_alertmanager_sized_occurrence_is_stored_one_at_a_time_and_in_a_batch(store: Store) -> None:
+    """startsAt seconds x 2 (~3.6e9) overflowed PostgreSQL's 32-bit INTEGER: every real alert was lost."""
+    cluster, fingerprint = unique("c"), unique("fp")
+    big = [3_528_000_000, 3_528_000_001, 2**63 - 1]
+    one = make_signal(cluster=cluster, pod="p0", owner=fingerprint, occurrence=big[0])
+    assert (await store.upsert_incident(upsert_for(one, fingerprint=fingerprint), signal=one)).incident
+    batch = [
+        make_signal(cluster=cluster, pod=f"p{n}", owner=fingerprint, occurrence=occurrence)
+        for n, occurrence in enumerate(big[1:], start=1)
+    ]
+    changes = await store.record_failures([(upsert_for(s, fingerprint=fingerprint), s) for s in batch])
+    assert not any(c.duplicate for c in changes)
+    incident = await store.find_open_incident(fingerprint)
+    assert incident is not None and incident.signal_count == 3
+    assert sorted(s.occurrence for s in await store.incident_signals(incident.id)) == big

@@ -251,3 +251,20 @@ async def test_the_list_reconnects_when_postgresql_dropped_its_connections(postg
         assert [i.object_name for i in again.items] == ["api-1"]
     finally:
         await store.close()
+
+
+async def test_a_store_error_never_carries_the_values_it_was_given(store: Store, db_url: str) -> None:
+    """Errors are logged: the text of a failed INSERT must not quote the Signal's message."""
+    signal = make_signal(cluster=unique("c"), pod="api-1")
+    secret = "password=hunter2-canary"
+    poisoned = type(signal)(
+        **{**{f: getattr(signal, f) for f in signal.__struct_fields__}, "message": f"{secret}\x00"}
+    )
+    try:
+        recorded = await store.record_signal(poisoned)
+    except Exception as exc:  # PostgreSQL refuses NUL in text
+        assert db_url.startswith("postgresql"), exc
+        assert "hunter2" not in str(exc) and "hunter2" not in repr(exc.__cause__)
+        assert "[SQL parameters hidden" in str(exc) or "parameters" not in str(exc)
+    else:  # SQLite keeps it faithfully
+        assert db_url.startswith("sqlite") and recorded.id is not None

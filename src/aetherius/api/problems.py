@@ -108,7 +108,22 @@ def problem_body(
     }
     if errors is not None:
         body["errors"] = list(errors)
-    return orjson.dumps(body)
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        # NB: the request's own text (a label key with a lone surrogate) can be quoted back in
+        # ``detail`` or ``loc``; JSON cannot carry it, so it is escaped rather than turned into a 500.
+        return orjson.dumps(_printable(body))
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
 
 
 def problem_response(

@@ -16,13 +16,21 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from prometheus_client import Counter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from aetherius.api.deps import ApiContext, context
 from aetherius.api.limits import retry_after_header
 from aetherius.api.problems import Problem, problem_responses
 from aetherius.bus.base import BusUnavailable
-from aetherius.signals import ObjectRef, Signal, dedup_key
+from aetherius.signals import (
+    MAX_INT,
+    ObjectRef,
+    Signal,
+    UnstorableSignal,
+    check_storable,
+    dedup_key,
+    text_problem,
+)
 
 WEBHOOK_SIGNALS = Counter(
     "aetherius_webhook_signals_total",
@@ -35,6 +43,34 @@ BUS_RETRY_AFTER_S = 5
 router = APIRouter(prefix="/webhooks", tags=["event gateway"])
 
 
+def _in_utc(moment: datetime) -> datetime:
+    """A time stamp as UTC; one that leaves the calendar there (year 9999 at -23:59) is refused.
+
+    NB: without this the conversion overflowed later, after the request had been accepted.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the years 1-9999 once converted to UTC") from None
+
+
+WireTime = Annotated[datetime, AfterValidator(_in_utc)]
+
+
+def _storable_text(value: str) -> str:
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# Text the store can hold: refused here, where the error can name the field, not at the INSERT.
+WireText = Annotated[str, AfterValidator(_storable_text)]
+Labels = dict[WireText, WireText]
+
+
 # -- Alertmanager (webhook payload version 4, notify/webhook in prometheus/alertmanager) --------
 
 
@@ -42,12 +78,12 @@ class AlertmanagerAlert(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     status: Literal["firing", "resolved"]
-    labels: dict[str, str]
-    annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: datetime
-    endsAt: datetime | None = None
-    generatorURL: str = ""
-    fingerprint: str = ""
+    labels: Labels
+    annotations: Labels = Field(default_factory=dict)
+    startsAt: WireTime
+    endsAt: WireTime | None = None
+    generatorURL: WireText = ""
+    fingerprint: WireText = ""
 
 
 class AlertmanagerPayload(BaseModel):
@@ -57,12 +93,12 @@ class AlertmanagerPayload(BaseModel):
 
     version: Literal["4"]
     groupKey: str = ""
-    truncatedAlerts: int = Field(default=0, ge=0)
+    truncatedAlerts: int = Field(default=0, ge=0, le=MAX_INT)
     status: Literal["firing", "resolved"]
     receiver: str = ""
-    groupLabels: dict[str, str] = Field(default_factory=dict)
-    commonLabels: dict[str, str] = Field(default_factory=dict)
-    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    groupLabels: Labels = Field(default_factory=dict)
+    commonLabels: Labels = Field(default_factory=dict)
+    commonAnnotations: Labels = Field(default_factory=dict)
     externalURL: str = ""
     alerts: list[AlertmanagerAlert]
 
@@ -124,9 +160,7 @@ def _alert_message(alert: AlertmanagerAlert, payload: AlertmanagerPayload) -> st
 
 
 def _rfc3339(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _in_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def alert_to_signal(
@@ -173,21 +207,21 @@ class GenericSignal(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=256, description="sender's stable id of the observation")
-    occurrence: int = Field(default=1, ge=1, description="bump to report the same thing again")
-    cluster_id: str | None = Field(default=None, max_length=128)
-    kind: str = Field(default="Pod", min_length=1, max_length=63)
-    name: str = Field(min_length=1, max_length=253)
-    namespace: str = Field(default="", max_length=63)
-    reason: str = Field(min_length=1, max_length=128)
-    message: str = Field(default="", max_length=MAX_MESSAGE)
+    id: WireText = Field(min_length=1, max_length=256, description="sender's stable id of the observation")
+    occurrence: int = Field(default=1, ge=1, le=MAX_INT, description="bump to report the same thing again")
+    cluster_id: WireText | None = Field(default=None, max_length=128)
+    kind: WireText = Field(default="Pod", min_length=1, max_length=63)
+    name: WireText = Field(min_length=1, max_length=253)
+    namespace: WireText = Field(default="", max_length=63)
+    reason: WireText = Field(min_length=1, max_length=128)
+    message: WireText = Field(default="", max_length=MAX_MESSAGE)
     severity: Literal["info", "warning", "critical"] = "warning"
     resolved: bool = False
-    owner_kind: str | None = Field(default=None, max_length=63)
-    owner_name: str | None = Field(default=None, max_length=253)
-    container: str = Field(default="", max_length=63)
-    labels: dict[str, str] = Field(default_factory=dict, max_length=64)
-    observed_at: datetime | None = None
+    owner_kind: WireText | None = Field(default=None, max_length=63)
+    owner_name: WireText | None = Field(default=None, max_length=253)
+    container: WireText = Field(default="", max_length=63)
+    labels: Labels = Field(default_factory=dict, max_length=64)
+    observed_at: WireTime | None = None
 
 
 class GenericPayload(BaseModel):
@@ -269,7 +303,25 @@ def source_guard(source: str) -> object:
     return Depends(guard)
 
 
+def storable(signals: Sequence[Signal], *, source: str, items: str) -> Sequence[Signal]:
+    """Every Signal of a request fits the store and the bus, or the request is refused whole (422)."""
+    for index, signal in enumerate(signals):
+        try:
+            check_storable(signal)
+        except UnstorableSignal as exc:
+            WEBHOOK_SIGNALS.labels(source, "refused").inc(len(signals))
+            detail = f"{items}[{index}]: its {exc.field} {exc.problem}; nothing was published"
+            raise Problem(
+                422,
+                detail,
+                kind="unstorable",
+                errors=[{"loc": ["body", items, index, exc.field], "msg": exc.problem, "type": "unstorable"}],
+            ) from None
+    return signals
+
+
 async def _publish(ctx: ApiContext, *, source: str, signals: Sequence[Signal]) -> WebhookAccepted:
+    signals = storable(signals, source=source, items="alerts" if source == "alertmanager" else "signals")
     try:
         await ctx.bus.publish(signals)
     except BusUnavailable as exc:

@@ -66,7 +66,7 @@ _ADD_SIGNALS = text(
     f"""
 WITH v AS (
     SELECT * FROM unnest(
-        CAST(:ids AS bigint[]), CAST(:signals AS int[]), CAST(:events AS int[]),
+        CAST(:ids AS bigint[]), CAST(:signals AS bigint[]), CAST(:events AS bigint[]),
         CAST(:firsts AS timestamptz[]), CAST(:lasts AS timestamptz[]),
         CAST(:severities AS text[]), CAST(:ranks AS int[]), CAST(:affected AS jsonb[])
     ) AS v(id, signals, events, first_seen, last_seen, severity, rank, affected)

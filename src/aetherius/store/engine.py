@@ -106,11 +106,16 @@ def create_engine(
                 raise StoreError(
                     f"cannot create the directory of the SQLite database {database}: {exc.strerror or exc}"
                 ) from None
-        engine = create_async_engine(url, connect_args={"timeout": 30}, json_deserializer=orjson.loads)
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, json_deserializer=orjson.loads, hide_parameters=True
+        )
         _sqlite_pragmas(engine)
         return engine
+    # NB: hide_parameters: an error's text names the statement, never its values (a Signal's
+    # message or a token hash can be among them, and errors are logged).
     return create_async_engine(
         url,
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_pre_ping=pre_ping,

@@ -54,6 +54,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # Big ids on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-incrementing rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# Counts and occurrences from outside (an Alertmanager occurrence is startsAt seconds x 2, ~3.6e9):
+# 64-bit, like every integer the edge lets in (``signals.MAX_INT``).
+BigCount = BigInteger().with_variant(Integer(), "sqlite")
 Json = JSON().with_variant(JSONB(), "postgresql")
 
 INCIDENT_STATES = ("open", "acknowledged", "resolved")
@@ -97,8 +100,8 @@ class SignalRow(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     severity: Mapped[str] = mapped_column(String(16))
     dedup_key: Mapped[str] = mapped_column(String(128))
-    occurrence: Mapped[int] = mapped_column(Integer)
-    count: Mapped[int] = mapped_column(Integer, default=1)
+    occurrence: Mapped[int] = mapped_column(BigCount)
+    count: Mapped[int] = mapped_column(BigCount, default=1)
     first_seen: Mapped[str] = mapped_column(String(40), default="")
     last_seen: Mapped[str] = mapped_column(String(40), default="")
     resolved: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -143,8 +146,8 @@ class IncidentRow(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     severity: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), default="open")
-    signal_count: Mapped[int] = mapped_column(Integer, default=0)
-    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    signal_count: Mapped[int] = mapped_column(BigCount, default=0)
+    event_count: Mapped[int] = mapped_column(BigCount, default=0)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     affected_objects: Mapped[list[dict[str, str]]] = mapped_column(Json, default=list)
@@ -191,7 +194,7 @@ class AuditRow(Base):
     resource: Mapped[str] = mapped_column(String(128))
     namespace: Mapped[str] = mapped_column(String(253), default="")
     name: Mapped[str] = mapped_column(String(253), default="")
-    bytes: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), default=0)
+    bytes: Mapped[int] = mapped_column(BigCount, default=0)
     outcome: Mapped[str] = mapped_column(String(64), default="ok")
     incident_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     report_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
