@@ -125,7 +125,8 @@ async def test_failure_naks_with_backoff_then_dead_letters_at_max_deliver() -> N
     assert backoff(1) < backoff(2) < backoff(10) == 30.0
 
 
-async def test_rate_limited_diagnosis_goes_back_with_the_wait() -> None:
+async def test_a_diagnosis_waiting_for_budget_is_handed_back_with_the_wait_on_stop() -> None:
+    """While running, a deferred diagnosis waits held (see test_burst); stopping hands it back."""
     first = SettledDelivery(pod_signal(reason="OOMKilled"))
     second = SettledDelivery(
         pod_signal(reason="ErrImagePull", rs="web-5c8d7bf9d4", pod="web-5c8d7bf9d4-aaaaa")

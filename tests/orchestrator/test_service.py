@@ -253,6 +253,9 @@ class OwnerlessMarks:
         self.keys.add(key)
         return True
 
+    async def release(self, key: str, *, owner: str) -> None:
+        self.keys.discard(key)
+
 
 async def test_ownerless_marks_still_let_a_redelivery_finish_its_diagnosis() -> None:
     orch, repo, diag, _ = build(diagnoser=RecordingDiagnoser(fail_times=1))

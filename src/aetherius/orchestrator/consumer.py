@@ -47,6 +47,14 @@ IN_PROGRESS = Counter(
     "Held Signals reported to the bus as still worked on (so they are not redelivered)",
 )
 IN_FLIGHT = Gauge("aetherius_orchestrator_in_flight", "Deliveries pulled and not yet settled")
+DEFERRALS = Counter(
+    "aetherius_orchestrator_diagnosis_deferrals_total",
+    "Diagnoses put off because the cluster's budget was spent (the Signal stays held, in progress)",
+)
+CLAIMS_RELEASED = Counter(
+    "aetherius_orchestrator_claims_released_total",
+    "Cooldown claims given up because their diagnosis failed or was handed back",
+)
 HANDLE_SECONDS = Histogram(
     "aetherius_orchestrator_handle_seconds",
     "Time from pull to ack of one Signal",
@@ -102,6 +110,7 @@ class Consumer:
         self._room.set()
         self._idle = asyncio.Event()  # set while nothing is held
         self._idle.set()
+        self._stopping = asyncio.Event()  # set once ``run`` is asked to stop: deferrals go back
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -129,6 +138,7 @@ class Consumer:
                 if deliveries:
                     await asyncio.sleep(0)  # let the lanes start before the next pull
         finally:
+            self._stopping.set()
             await self._idle.wait()
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -214,13 +224,39 @@ class Consumer:
             del self._lanes[lane]
 
     async def _diagnosis(self, held: _Held, pending: Pending) -> None:
-        try:
-            async with self._diagnosing:
-                step: Handled | Exception = await self.orchestrator.diagnose(pending)
-        except Exception as exc:
-            step = exc
+        """Run the diagnosis a Signal owes; when the budget is spent, wait for it, still holding.
+
+        NB: a deferral must not go back to the bus: each redelivery counts towards
+        ``max_deliver``, and a burst of sixty failures would dead-letter most of them with no
+        report. The Signal stays held (reported in progress, so it is not redelivered) and counts
+        against ``batch``, which stops the pulling: the wait is bounded and back-pressured.
+        """
+        while True:
+            try:
+                async with self._diagnosing:
+                    step: Handled | Exception = await self.orchestrator.diagnose(pending)
+            except Exception as exc:
+                step = exc
+            if not (isinstance(step, Handled) and step.outcome is Outcome.DEFERRED):
+                break
+            DEFERRALS.inc()
+            if self._stopping.is_set():
+                break  # handed back to the bus with the wait (one delivery per shutdown)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=max(0.05, step.retry_after))
+        if isinstance(step, Exception) or step.outcome is Outcome.DEFERRED:
+            await self._release(held, pending)
         self._waiting -= 1
         await self._settle(held, step)
+
+    async def _release(self, held: _Held, pending: Pending) -> None:
+        try:
+            await self.orchestrator.release(pending, owner=held.delivery.signal.msg_id)
+        except Exception as exc:  # NB: the claim then expires with its cooldown; said, not hidden
+            log.warning("cannot release a cooldown claim", claim=pending.claim_key, error=repr(exc))
+            return
+        if pending.claim_key:
+            CLAIMS_RELEASED.inc()
 
     def _update_room(self) -> None:
         """Pull while fewer than ``batch`` Signals are being recorded and fewer than ``batch``

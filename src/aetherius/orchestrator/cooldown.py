@@ -37,6 +37,13 @@ class CooldownMarks(Protocol):
     async def claim(self, key: str, *, owner: str, ttl: float) -> bool:
         """True when ``owner`` may diagnose now: the key was free (and is now held) or is its own."""
 
+    async def release(self, key: str, *, owner: str) -> None:
+        """Give up ``owner``'s claim (its diagnosis did not happen), so the next Signal may try.
+
+        NB: a claim left behind by a failed diagnosis would block that evidence for the whole
+        cooldown: the incident would keep no report although its Signals keep coming.
+        """
+
 
 class MemoryCooldown:
     """Claims in this process only: the embedded default, and the last resort."""
@@ -55,6 +62,11 @@ class MemoryCooldown:
             if len(self._marks) > 10_000:
                 self._marks = {k: v for k, v in self._marks.items() if v[1] > now}
         return True
+
+    async def release(self, key: str, *, owner: str) -> None:
+        held = self._marks.get(key)
+        if held is not None and held[0] == owner:
+            del self._marks[key]
 
 
 class RedisUnavailable(Exception):
@@ -86,6 +98,13 @@ def redis_client(url: str) -> aioredis.Redis:
     )
 
 
+# Delete the mark only if it is still the owner's (another may have taken it after it expired).
+_RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 class RedisCooldown:
     def __init__(self, client: aioredis.Redis, *, prefix: str = "aetherius:cooldown:") -> None:
         self.client = client
@@ -100,6 +119,12 @@ class RedisCooldown:
             if held is None:  # expired between the two calls
                 return bool(await self.client.set(name, owner, nx=True, px=max(1, int(ttl * 1000))))
             return (held.decode() if isinstance(held, bytes) else str(held)) == owner
+        except (RedisError, OSError) as exc:
+            raise RedisUnavailable(str(exc)) from exc
+
+    async def release(self, key: str, *, owner: str) -> None:
+        try:
+            await self.client.eval(_RELEASE_SCRIPT, 1, self.prefix + key, owner)
         except (RedisError, OSError) as exc:
             raise RedisUnavailable(str(exc)) from exc
 
@@ -120,3 +145,12 @@ class FallbackCooldown:
                 self.breaker.trip(exc)
         COOLDOWN_FALLBACKS.inc()
         return await self.fallback.claim(key, owner=owner, ttl=ttl)
+
+    async def release(self, key: str, *, owner: str) -> None:
+        # NB: both: the claim may have been taken by either, depending on Redis at the time.
+        if not self.breaker.is_open:
+            try:
+                await self.primary.release(key, owner=owner)
+            except RedisUnavailable as exc:
+                self.breaker.trip(exc)
+        await self.fallback.release(key, owner=owner)

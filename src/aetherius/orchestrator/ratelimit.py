@@ -2,7 +2,8 @@
 
 A cluster-wide outage (a node dies, fifty Deployments fail at once) must not become fifty
 simultaneous scans of an API server that is already struggling. A diagnosis that finds the bucket
-empty is not dropped: its Signal goes back to the bus with the wait as the redelivery delay.
+empty is not dropped: the consumer holds its Signal (in progress) and tries again after the wait,
+without spending a delivery attempt (see ``Consumer._diagnosis``).
 """
 
 from __future__ import annotations

@@ -90,6 +90,7 @@ class Pending:
 
     incident: Incident
     digest: str
+    claim_key: str = ""  # the cooldown mark the Signal holds for it ("": none, a person's request)
 
 
 Step = Handled | Pending
@@ -228,7 +229,13 @@ class Orchestrator:
             return Handled(Outcome.DUPLICATE, incident_id=incident.id)
         # Here: the claim is ours, or this redelivered Signal may have taken it before its
         # replica died — finishing its diagnosis is what keeps a report from being lost.
-        return Pending(incident, digest=digest)
+        return Pending(incident, digest=digest, claim_key=claim_key)
+
+    async def release(self, pending: Pending, *, owner: str) -> None:
+        """The diagnosis a Signal owed did not happen (failed, or handed back): free its claim."""
+        if pending.claim_key:
+            await self.cooldown.release(pending.claim_key, owner=owner)
+            self._held.pop(pending.claim_key, None)
 
     async def _diagnosed_already(self, incident: Incident, signal: Signal, *, ttl: float) -> Handled:
         """This evidence was diagnosed; an inconclusive report gets another look on a new crash.

@@ -204,3 +204,6 @@ class StoreCooldownMarks:
         # NB: the store's marks have no owner; a redelivered Signal finds out whether its work
         # was done from the reports instead (see Orchestrator.handle).
         return await self.store.acquire_cooldown(key, ttl=ttl)
+
+    async def release(self, key: str, *, owner: str) -> None:
+        await self.store.clear_cooldown(key)
