@@ -12,6 +12,8 @@ import hashlib
 
 import msgspec
 
+from aetherius.names import REJECTED_NAMES, name_problem, namespace_problem
+
 SignalSource = str  # "event" | "pod" | "alertmanager" | "webhook"
 
 
@@ -95,15 +97,30 @@ def _check_text(field: str, value: str, limit: int | None) -> None:
         raise UnstorableSignal(field, f"is {len(value)} characters long; at most {limit}")
 
 
-def check_storable(signal: Signal) -> None:
-    """Raise ``UnstorableSignal`` unless every field fits the store and the whole fits the bus."""
+# Kinds a Signal may carry that are not Kubernetes objects: nothing is read for them.
+NOT_OBJECTS = frozenset({"Alert"})
+
+
+def check_storable(signal: Signal, *, entry: str) -> None:
+    """Raise ``UnstorableSignal`` unless every field fits the store and the whole fits the bus,
+    and every object it names could exist (``aetherius.names``; counted under ``entry``)."""
     for name, limit in _FIELD_LENGTHS.items():
         _check_text(name, getattr(signal, name), limit)
     _check_text("message", signal.message, None)
     for prefix, ref in (("object", signal.object), ("owner", signal.owner)):
-        if ref is not None:
-            for name, limit in _REF_LENGTHS.items():
-                _check_text(f"{prefix}.{name}", getattr(ref, name), limit)
+        if ref is None:
+            continue
+        for name, limit in _REF_LENGTHS.items():
+            _check_text(f"{prefix}.{name}", getattr(ref, name), limit)
+        if ref.kind in NOT_OBJECTS:
+            continue
+        for field, problem in (
+            (f"{prefix}.namespace", namespace_problem(ref.namespace)),
+            (f"{prefix}.name", name_problem(ref.kind, ref.name)),
+        ):
+            if problem:
+                REJECTED_NAMES.labels(entry=entry).inc()
+                raise UnstorableSignal(field, problem)
     for key, value in signal.labels.items():
         _check_text("labels (a key)", key, None)
         _check_text(f"labels.{key}", value, None)

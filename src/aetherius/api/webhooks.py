@@ -22,6 +22,7 @@ from aetherius.api.deps import ApiContext, context
 from aetherius.api.limits import retry_after_header
 from aetherius.api.problems import Problem, problem_responses
 from aetherius.bus.base import BusUnavailable
+from aetherius.names import REJECTED_NAMES, name_problem
 from aetherius.signals import (
     MAX_INT,
     ObjectRef,
@@ -126,26 +127,42 @@ def alert_severity(label: str | None) -> str:
     return "info"
 
 
+def _valid(kind: str, name: str) -> bool:
+    """Whether a label can name an object of ``kind``; one that cannot is counted and ignored.
+
+    NB: ignored, not refused: the alert is still worth keeping (an alert-level incident), it just
+    cannot point a read at anything.
+    """
+    if name_problem(kind, name) is None:
+        return True
+    REJECTED_NAMES.labels(entry="webhook").inc()
+    return False
+
+
 def _alert_object(labels: Mapping[str, str]) -> tuple[ObjectRef, ObjectRef | None]:
     namespace = labels.get("namespace", "")
+    if namespace and not _valid("Namespace", namespace):
+        namespace = ""
     for label, kind in _OBJECT_LABELS:
-        if labels.get(label):
-            ns = "" if kind == "Node" else namespace
-            obj = ObjectRef(kind=kind, name=labels[label], namespace=ns)
-            owner = None
-            if kind == "Pod":
-                owner = next(
-                    (
-                        ObjectRef(kind=k, name=labels[lbl], namespace=namespace)
-                        for lbl, k in _WORKLOAD_LABELS
-                        if labels.get(lbl)
-                    ),
-                    None,
-                )
-            return obj, owner
+        name = labels.get(label)
+        if not name or not _valid(kind, name) or (kind != "Node" and not namespace):
+            continue
+        ns = "" if kind == "Node" else namespace
+        obj = ObjectRef(kind=kind, name=name, namespace=ns)
+        owner = None
+        if kind == "Pod":
+            owner = next(
+                (
+                    ObjectRef(kind=k, name=labels[lbl], namespace=namespace)
+                    for lbl, k in _WORKLOAD_LABELS
+                    if labels.get(lbl) and _valid(k, labels[lbl])
+                ),
+                None,
+            )
+        return obj, owner
     if namespace:
         return ObjectRef(kind="Namespace", name=namespace), None
-    return ObjectRef(kind="Alert", name=labels.get("alertname", "alert")), None
+    return ObjectRef(kind="Alert", name=labels.get("alertname", "alert")[:253]), None
 
 
 def _alert_message(alert: AlertmanagerAlert, payload: AlertmanagerPayload) -> str:
@@ -307,7 +324,7 @@ def storable(signals: Sequence[Signal], *, source: str, items: str) -> Sequence[
     """Every Signal of a request fits the store and the bus, or the request is refused whole (422)."""
     for index, signal in enumerate(signals):
         try:
-            check_storable(signal)
+            check_storable(signal, entry="webhook")
         except UnstorableSignal as exc:
             WEBHOOK_SIGNALS.labels(source, "refused").inc(len(signals))
             detail = f"{items}[{index}]: its {exc.field} {exc.problem}; nothing was published"

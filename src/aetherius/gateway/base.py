@@ -16,18 +16,21 @@ evidence, recommendations; warnings; log text) is scrubbed where it leaves (``Co
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from aetherius.gateway.audit import AuditRecord, AuditSink, MemoryAuditSink
 from aetherius.gateway.decode import AnalysisItem
 from aetherius.gateway.kinds import kind_info
 from aetherius.gateway.redact import redact_object, scrub_text
+from aetherius.names import InvalidName, check_object
 
 __all__ = ["Backend", "BackendError", "ExecutionGateway"]
 
 DEFAULT_TAIL_LINES = 200
 DEFAULT_LOG_BYTES = 64 * 1024
+_OUTCOME_LIMIT = 64  # the audit table's outcome column
+_T = TypeVar("_T")
 
 
 class BackendError(Exception):
@@ -152,6 +155,59 @@ class ExecutionGateway:
             analysis=True,
         )
 
+    async def _audited(
+        self,
+        read: Callable[[], Awaitable[_T]],
+        *,
+        operation: str,
+        resource: str,
+        namespace: str | None,
+        name: str,
+        requester: str,
+        detail: str = "",
+        size: Callable[[_T], int],
+        found: Callable[[_T], bool] = lambda _: True,
+        checks: Sequence[tuple[str, str]] = (),
+    ) -> _T:
+        """Run one read with its audit record, whatever its outcome.
+
+        ``checks`` are the (kind, name) pairs to hold to Kubernetes' naming rules first (and the
+        namespace always): a name no object
+        can have is a counted "rejected" record and no read at all. A read that fails is
+        recorded before its error goes on: a failed read is a read all the same.
+        """
+
+        def record(outcome: str, size: int = 0) -> None:
+            self._record(
+                operation=operation,
+                resource=resource,
+                namespace=(namespace or "")[:253],
+                name=name[:253],
+                requester=requester,
+                size=size,
+                outcome=outcome[:_OUTCOME_LIMIT],
+                detail=detail,
+            )
+
+        try:
+            if namespace:
+                check_object("Namespace", namespace=None, name=namespace, entry="gateway")
+            for kind, value in checks:
+                check_object(kind, namespace=None, name=value, entry="gateway")
+        except InvalidName as exc:
+            record("rejected: invalid name")
+            raise BackendError(f"{operation} {resource} refused: {exc}") from None
+        try:
+            result = await read()
+        except BackendError as exc:
+            record(f"error: {exc}")
+            raise
+        except BaseException as exc:
+            record(f"error: {type(exc).__name__}")
+            raise
+        record("ok" if found(result) else "not-found", size(result))
+        return result
+
     async def _list(
         self,
         kind: str,
@@ -166,34 +222,21 @@ class ExecutionGateway:
         detail = " ".join(
             f"{k}={v}" for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v
         )
-        try:
-            items, size = await self._backend.list(
+        items, _ = await self._audited(
+            lambda: self._backend.list(
                 kind,
                 namespace=namespace,
                 label_selector=label_selector,
                 field_selector=field_selector,
                 analysis=analysis,
-            )
-        except BackendError as exc:
-            self._record(
-                operation="list",
-                resource=kind,
-                namespace=namespace,
-                name="",
-                requester=requester,
-                size=0,
-                outcome=f"error: {exc}",
-                detail=detail,
-            )
-            raise
-        self._record(
+            ),
             operation="list",
             resource=kind,
             namespace=namespace,
             name="",
             requester=requester,
-            size=size,
             detail=detail,
+            size=lambda result: result[1],
         )
         return items
 
@@ -202,18 +245,18 @@ class ExecutionGateway:
     ) -> dict[str, Any] | None:
         """One object, or None when it does not exist."""
         kind_info(kind)
-        obj, size = await self._backend.get(kind, namespace=namespace, name=name)
-        redacted = redact_object(kind, obj) if obj is not None else None
-        self._record(
+        obj, _ = await self._audited(
+            lambda: self._backend.get(kind, namespace=namespace, name=name),
             operation="get",
             resource=kind,
             namespace=namespace,
             name=name,
             requester=requester,
-            size=size,
-            outcome="ok" if redacted is not None else "not-found",
+            size=lambda result: result[1],
+            found=lambda result: result[0] is not None,
+            checks=[(kind, name)],
         )
-        return redacted
+        return redact_object(kind, obj) if obj is not None else None
 
     async def events_for(
         self, *, requester: str, kind: str, namespace: str | None, name: str
@@ -222,19 +265,19 @@ class ExecutionGateway:
         selector = f"involvedObject.kind={kind},involvedObject.name={name}"
         if namespace:
             selector += f",involvedObject.namespace={namespace}"
-        items, size = await self._backend.list(
-            "Event", namespace=namespace, label_selector=None, field_selector=selector
-        )
-        redacted = [redact_object("Event", item) for item in items if isinstance(item, dict)]
-        self._record(
+        items, _ = await self._audited(
+            lambda: self._backend.list(
+                "Event", namespace=namespace, label_selector=None, field_selector=selector
+            ),
             operation="events",
             resource=kind,
             namespace=namespace,
             name=name,
             requester=requester,
-            size=size,
+            size=lambda result: result[1],
+            checks=[(kind, name)],  # NB: a name with "," would add terms to the field selector
         )
-        return redacted
+        return [redact_object("Event", item) for item in items if isinstance(item, dict)]
 
     async def pod_logs(
         self,
@@ -248,37 +291,42 @@ class ExecutionGateway:
         max_bytes: int = DEFAULT_LOG_BYTES,
     ) -> str | None:
         """The tail of a container's log (bounded by lines and bytes), scrubbed; None if absent."""
-        text = await self._backend.logs(
-            namespace=namespace,
-            name=name,
-            container=container,
-            previous=previous,
-            tail_lines=tail_lines,
-            max_bytes=max_bytes,
+        detail = (
+            f"container={container} previous={str(previous).lower()} tail={tail_lines} max_bytes={max_bytes}"
         )
-        scrubbed = scrub_text(text) if text is not None else None
-        self._record(
+
+        text = await self._audited(
+            lambda: self._backend.logs(
+                namespace=namespace,
+                name=name,
+                container=container,
+                previous=previous,
+                tail_lines=tail_lines,
+                max_bytes=max_bytes,
+            ),
             operation="logs",
             resource="Pod",
             namespace=namespace,
             name=name,
             requester=requester,
-            size=len(text.encode()) if text is not None else 0,
-            outcome="ok" if scrubbed is not None else "not-found",
-            detail=f"container={container} previous={str(previous).lower()} tail={tail_lines} max_bytes={max_bytes}",
+            detail=detail,
+            size=lambda result: len(result.encode()) if result is not None else 0,
+            found=lambda result: result is not None,
+            checks=[("Pod", name), ("Container", container)],
         )
-        return scrubbed
+        return scrub_text(text) if text is not None else None
 
     async def node_state(self, *, requester: str, name: str) -> dict[str, Any] | None:
         """A Node with its conditions, capacity and taints."""
-        obj, size = await self._backend.get("Node", namespace=None, name=name)
-        self._record(
+        obj, _ = await self._audited(
+            lambda: self._backend.get("Node", namespace=None, name=name),
             operation="node",
             resource="Node",
             namespace=None,
             name=name,
             requester=requester,
-            size=size,
-            outcome="ok" if obj is not None else "not-found",
+            size=lambda result: result[1],
+            found=lambda result: result[0] is not None,
+            checks=[("Node", name)],
         )
         return obj

@@ -7,6 +7,9 @@ is visible in one place and reviewed like code.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
+
+from aetherius.names import InvalidName, name_problem, namespace_problem
 
 __all__ = ["KINDS", "KindInfo", "UnknownKind", "kind_info"]
 
@@ -23,13 +26,25 @@ class KindInfo:
     namespaced: bool
 
     def list_path(self, namespace: str | None) -> str:
+        """The one place a read's path is built: from the table, and checked, encoded names.
+
+        NB: a name is a single path segment or nothing: it is held to Kubernetes' rules and
+        percent-encoded, so no text can add a segment, climb out (``..``) or add a query.
+        """
         base = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
         if self.namespaced and namespace:
-            return f"{base}/namespaces/{namespace}/{self.plural}"
+            problem = namespace_problem(namespace)
+            if problem:
+                raise InvalidName(f"namespace {namespace[:300]!r} {problem}")
+            return f"{base}/namespaces/{quote(namespace, safe='')}/{self.plural}"
         return f"{base}/{self.plural}"
 
-    def object_path(self, namespace: str | None, name: str) -> str:
-        return f"{self.list_path(namespace if self.namespaced else None)}/{name}"
+    def object_path(self, namespace: str | None, name: str, *, subresource: str = "") -> str:
+        problem = name_problem(self.kind, name)
+        if problem:
+            raise InvalidName(f"{self.kind} name {name[:300]!r} {problem}")
+        path = f"{self.list_path(namespace if self.namespaced else None)}/{quote(name, safe='')}"
+        return f"{path}/{subresource}" if subresource else path
 
 
 _TABLE = [

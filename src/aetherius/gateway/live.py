@@ -172,7 +172,7 @@ class LiveBackend:
     async def logs(
         self, *, namespace: str, name: str, container: str, previous: bool, tail_lines: int, max_bytes: int
     ) -> str | None:
-        path = f"/api/v1/namespaces/{namespace}/pods/{name}/log"
+        path = kind_info("Pod").object_path(namespace, name, subresource="log")
         params: dict[str, str | int | bool | None] = {
             "container": container,
             "previous": previous,

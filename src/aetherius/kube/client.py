@@ -11,6 +11,7 @@ no fall back to whole objects in the ``Accept`` header, so a server that cannot 
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -45,6 +46,15 @@ _METADATA_KINDS = {METADATA_LIST: "PartialObjectMetadataList", METADATA_OBJECT: 
 
 class ReadOnlyViolation(Exception):
     """Something tried to send a request that could change the cluster."""
+
+
+# Segments that start alphanumeric (so never "." or ".."), with no escape, query or fragment:
+# what the kind table and checked names make.
+_SAFE_PATH = re.compile(r"(/[A-Za-z0-9][A-Za-z0-9._-]*)+")
+
+
+class UnsafePath(ValueError):
+    """A request path that is not a plain sequence of name segments; it is never sent."""
 
 
 class KubeConnectionError(Exception):
@@ -160,6 +170,11 @@ class KubeClient:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         if method != "GET":
             raise ReadOnlyViolation(f"refused {method} {path}: Aetherius only reads from a cluster")
+        if not _SAFE_PATH.fullmatch(path):
+            # NB: paths are built from the kind table with checked names (gateway/kinds.py); one
+            # that could be read differently by the server (a dot segment, an escape, a query)
+            # means a name slipped through, and is refused rather than sent.
+            raise UnsafePath(f"refused GET {path[:200]!r}: not a plain API path")
         await self.limiter.acquire()
         headers = {"Accept": accept, "User-Agent": "aetherius"}
         authorization = await self.credentials.authorization()

@@ -33,6 +33,7 @@ from aetherius.bus.base import BusUnavailable, Delivery, SignalBus
 from aetherius.logs import get_logger
 from aetherius.orchestrator.grouping import incident_key
 from aetherius.orchestrator.service import Handled, Orchestrator, Outcome, Pending, batchable
+from aetherius.signals import UnstorableSignal, check_storable
 
 log = get_logger(__name__)
 
@@ -50,6 +51,10 @@ IN_FLIGHT = Gauge("aetherius_orchestrator_in_flight", "Deliveries pulled and not
 DEFERRALS = Counter(
     "aetherius_orchestrator_diagnosis_deferrals_total",
     "Diagnoses put off because the cluster's budget was spent (the Signal stays held, in progress)",
+)
+UNSTORABLE = Counter(
+    "aetherius_orchestrator_unstorable_total",
+    "Signals dead-lettered at once: a field the store cannot hold or a name no object can have",
 )
 CLAIMS_RELEASED = Counter(
     "aetherius_orchestrator_claims_released_total",
@@ -172,6 +177,12 @@ class Consumer:
         self._update_room()
         if held.delivery.deliveries > 1:
             REDELIVERED.inc()
+        try:
+            check_storable(held.delivery.signal, entry="bus")
+        except UnstorableSignal as exc:
+            # NB: whoever published it skipped the edge's checks; retrying cannot help.
+            self._spawn(self._refuse(held, exc), name="refuse")
+            return
         # NB: one lane per workload, not per failure class: a resolving Signal and a failure of
         # the same pod must be handled in the order they came.
         w = incident_key(held.delivery.signal).workload
@@ -182,6 +193,19 @@ class Consumer:
             return
         self._lanes[lane] = collections.deque([held])
         self._spawn(self._lane(lane), name=f"lane-{lane[:12]}")
+
+    async def _refuse(self, held: _Held, exc: UnstorableSignal) -> None:
+        UNSTORABLE.inc()
+        DEAD_LETTERED.inc()
+        log.error(
+            "unstorable signal dead-lettered", msg_id=held.delivery.signal.msg_id[:200], error=str(exc)[:300]
+        )
+        try:
+            await held.delivery.term()
+        except BusUnavailable as bus_exc:
+            log.warning("term failed, the Signal will be redelivered", error=str(bus_exc))
+        finally:
+            self._done(held)
 
     def _spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
         task = asyncio.create_task(work, name=name)
@@ -272,13 +296,17 @@ class Consumer:
         except Exception as exc:  # NB: unsettled; the bus redelivers it after ack_wait
             log.error("signal settling crashed", msg_id=held.delivery.signal.msg_id, error=repr(exc))
         finally:
-            HANDLE_SECONDS.observe(time.perf_counter() - held.pulled_at)
-            self._in_hand.discard(held)
-            IN_FLIGHT.dec()
-            self._held -= 1
-            self._update_room()
-            if not self._held:
-                self._idle.set()
+            self._done(held)
+
+    def _done(self, held: _Held) -> None:
+        """A delivery is settled (or left to the bus): it no longer counts against ``batch``."""
+        HANDLE_SECONDS.observe(time.perf_counter() - held.pulled_at)
+        self._in_hand.discard(held)
+        IN_FLIGHT.dec()
+        self._held -= 1
+        self._update_room()
+        if not self._held:
+            self._idle.set()
 
     async def _ack_or_retry(self, delivery: Delivery, step: Handled | Exception) -> None:
         signal = delivery.signal

@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 from prometheus_client import Counter
 
-from aetherius.kube import KubeApiError, KubeClient
 from aetherius.logs import get_logger
 from aetherius.orchestrator.model import Incident, IncidentRepository, utcnow
 
@@ -90,38 +89,6 @@ def workload_healthy(kind: str, obj: Mapping[str, Any]) -> bool | None:
     if kind == "Node":
         return _conditions(status).get("Ready") == "True"
     return None
-
-
-_PATHS = {
-    "Pod": "/api/v1/namespaces/{ns}/pods/{name}",
-    "Node": "/api/v1/nodes/{name}",
-    "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments/{name}",
-    "ReplicaSet": "/apis/apps/v1/namespaces/{ns}/replicasets/{name}",
-    "StatefulSet": "/apis/apps/v1/namespaces/{ns}/statefulsets/{name}",
-    "DaemonSet": "/apis/apps/v1/namespaces/{ns}/daemonsets/{name}",
-    "Job": "/apis/batch/v1/namespaces/{ns}/jobs/{name}",
-}
-
-
-class KubeHealthProbe:
-    """Reads the workload's own status (one GET) for the incidents of one cluster."""
-
-    def __init__(self, client: KubeClient, *, cluster_id: str) -> None:
-        self.client = client
-        self.cluster_id = cluster_id
-
-    async def healthy(self, incident: Incident) -> bool | None:
-        w = incident.workload
-        template = _PATHS.get(w.kind)
-        if incident.cluster_id != self.cluster_id or template is None:
-            return None
-        try:
-            obj = await self.client.get_json(template.format(ns=w.namespace, name=w.name))
-        except KubeApiError as exc:
-            if exc.status == 404:
-                return True  # gone: nothing is failing any more
-            return None
-        return workload_healthy(w.kind, obj)
 
 
 class Resolver:

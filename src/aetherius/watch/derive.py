@@ -27,17 +27,24 @@ cache; no Event is remembered at all.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from hashlib import blake2b as _blake2b
 from typing import Any
 
 from aetherius.config import SEVERITIES, WatcherSettings
+from aetherius.logs import get_logger
+from aetherius.names import REJECTED_NAMES, name_problem, namespace_problem
 from aetherius.ops.metrics import SIGNALS_DERIVED, SIGNALS_FILTERED
 from aetherius.signals import SEVERITY_RANK, ObjectRef, Signal, dedup_key
 from aetherius.watch.model import ContainerStatus, KubeEvent, OwnerRef, Pod, WatchChange
 
 MAX_MESSAGE = 1024
+MAX_REASON = 128  # the store's column; an Event's reason is free text of whoever created it
+_KIND = re.compile(r"[A-Za-z][A-Za-z0-9]{0,62}")
+
+log = get_logger(__name__)
 
 WAITING_REASONS: dict[str, str] = {
     "CrashLoopBackOff": "critical",
@@ -168,6 +175,24 @@ class Deriver:
         if filters.narrowed and not filters.keep(reason=reason, severity=severity):
             return None
         meta, involved, series = event.metadata, event.involvedObject, event.series
+        namespace = involved.namespace or meta.namespace
+        # NB: involvedObject is free text for anyone who may create Events: a name no object can
+        # have is dropped here, counted, and never becomes a Signal (nor a read of that path).
+        if (
+            not _KIND.fullmatch(involved.kind)
+            or name_problem(involved.kind, involved.name)
+            or namespace_problem(namespace)
+        ):
+            filters.reject("invalid_name", "")
+            REJECTED_NAMES.labels(entry="watcher").inc()
+            log.warning(
+                "event about an impossible object dropped",
+                event=f"{meta.namespace}/{meta.name}"[:300],
+                kind=involved.kind[:64],
+                name=involved.name[:300],
+                namespace=namespace[:300],
+            )
+            return None
         count = event.count or 0
         if series is not None and series.count > count:
             count = series.count
@@ -185,13 +210,10 @@ class Deriver:
             cluster_id=self.cluster_id,
             source="event",
             object=ObjectRef(
-                kind=involved.kind,
-                name=involved.name,
-                namespace=involved.namespace or meta.namespace,
-                uid=involved.uid,
+                kind=involved.kind, name=involved.name, namespace=namespace, uid=involved.uid[:64]
             ),
             owner=owner,
-            reason=reason,
+            reason=reason if len(reason) <= MAX_REASON else reason[:MAX_REASON],
             message=message if len(message) <= MAX_MESSAGE else _clip(message),
             severity=severity,
             dedup_key=_blake2b(
