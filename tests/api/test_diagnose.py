@@ -44,3 +44,36 @@ async def test_diagnose_namespace_live(store: Store, bus: MemoryBus, tokens: Tok
     audit = await store.list_audit(scan_id=document["scan_id"])
     assert audit and {a.operation for a in audit} <= {"list", "logs", "get", "events", "node"}
     assert bad.status_code == 422
+
+
+async def test_a_diagnosis_that_fails_keeps_the_audit_of_its_reads(
+    store: Store, bus: MemoryBus, tokens: Tokens, tmp_path: Path
+) -> None:
+    """The cluster answers 500 for Pods: the scan stops (503, never "no problems"), and every read
+    it made, the failed one included, is in the audit under the scan's id."""
+    import re
+
+    async with SimCluster(scenario=ROOT / "crashloop-causes" / "snapshot.yaml") as sim:
+        kubeconfig = Path(sim.write_kubeconfig(tmp_path / "kubeconfig"))
+        sim.faults.error(20, status=500, path_prefix="/api/v1/namespaces/shop/pods")
+        async with await KubeClient.from_kubeconfig(kubeconfig) as kube:
+            app = create_app(
+                settings=make_settings(),
+                store=store,
+                bus=bus,
+                diagnose=live_diagnose(kube, store=store, cluster="sim"),
+            )
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=60
+            ) as http:
+                response = await http.post(
+                    "/api/v1/diagnose", json={"namespace": "shop"}, headers=tokens.header("operator")
+                )
+    assert response.status_code == 503, response.text
+    assert "could not be read" in response.json()["detail"]
+    match = re.search(r"scan (scan-[0-9a-f]+)", response.json()["detail"])
+    assert match, response.text
+    audit = await store.list_audit(scan_id=match.group(1))
+    failed = [a for a in audit if a.resource == "Pod" and a.outcome.startswith("error")]
+    assert failed, [(a.resource, a.outcome) for a in audit]
+    assert any(a.outcome == "ok" for a in audit), "the reads that worked are kept too"

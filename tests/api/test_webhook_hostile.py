@@ -38,7 +38,11 @@ ALERTS: list[tuple[str, dict[str, Any], str]] = [
     ("a 900 KB label", {"labels": {"alertname": "Disk", "blob": "x" * 900_000}}, "bytes encoded"),
     # A label that no object could be named is ignored (counted): the alert is kept, about nothing.
     ("a 300-character pod name", {"labels": {"alertname": "Disk", "pod": "p" * 300}}, "stored"),
-    ("a pod label climbing out", {"labels": {"alertname": "D", "namespace": "shop", "pod": "../secrets/db"}}, "stored"),
+    (
+        "a pod label climbing out",
+        {"labels": {"alertname": "D", "namespace": "shop", "pod": "../secrets/db"}},
+        "stored",
+    ),
     ("an alertname of 200 characters", {"labels": {"alertname": "A" * 200}}, "stored"),
     ("unicode everywhere", {"labels": {"alertname": "磁盘满", "pod": "ünïcödé"}}, "stored"),
 ]

@@ -198,3 +198,22 @@ async def _until(check: Callable[[], bool]) -> None:
         return check()
 
     await wait_until(checked, timeout=5, what="the consumer to settle")
+
+
+async def test_a_signal_no_store_or_cluster_could_take_is_dead_lettered_at_once() -> None:
+    """Published past the edge's checks (a name climbing out of its path, a NUL): given up on
+    its first delivery, counted, never recorded and never diagnosed."""
+    from aetherius.orchestrator.consumer import UNSTORABLE
+
+    climbing = pod_signal(reason="OOMKilled", pod="../secrets/db-password")
+    nul = pod_signal(reason="OOMKilled", pod="api-7d9f8c6b5-aaaaa", message="boom\x00")
+    good = pod_signal(reason="OOMKilled", pod="api-7d9f8c6b5-bbbbb")
+    deliveries = [SettledDelivery(s) for s in (climbing, nul, good)]
+    bus = QueueBus([deliveries])
+    before = UNSTORABLE._value.get()
+    diagnoser = RecordingDiagnoser()
+    c, repo = consumer(bus, diagnoser=diagnoser)
+    await run_until_drained(c, bus)
+    assert [d.settled for d in deliveries] == [[("term", None)], [("term", None)], [("ack", None)]]
+    assert UNSTORABLE._value.get() == before + 2
+    assert len(repo.incidents) == 1 and len(diagnoser.calls) == 1

@@ -269,3 +269,24 @@ def test_relist_forgets_pods_that_vanished() -> None:
     deriver.from_pod(pod(uid="b"))
     deriver.end_relist(None)
     assert deriver.pods_remembered == 1
+
+
+def test_an_event_about_an_impossible_object_becomes_no_signal() -> None:
+    """involvedObject is free text for anyone who may create Events: it must not name a read."""
+    from aetherius.names import REJECTED_NAMES
+
+    before = REJECTED_NAMES.labels(entry="watcher")._value.get()
+    deriver = Deriver(cluster_id="c1")
+    hostile = [
+        {"kind": "Pod", "namespace": "shop", "name": "../secrets/db-password"},
+        {"kind": "Pod", "namespace": "shop", "name": "api?watch=true"},
+        {"kind": "Pod", "namespace": "../kube-system", "name": "api"},
+        {"kind": "Pod/../Secret", "namespace": "shop", "name": "api"},
+        {"kind": "Service", "namespace": "shop", "name": "1-starts-with-a-digit"},
+        {"kind": "Pod", "namespace": "shop", "name": "a" * 254},
+    ]
+    for involved in hostile:
+        assert deriver.from_event(event(involvedObject=involved)) is None, involved
+    assert REJECTED_NAMES.labels(entry="watcher")._value.get() - before == len(hostile)
+    long_reason = deriver.from_event(event(reason="R" * 4000))
+    assert long_reason is not None and len(long_reason.reason) == 128

@@ -11,6 +11,7 @@ import msgspec
 
 from aetherius.api.deps import DiagnoseFn
 from aetherius.diagnosis import diagnose, new_scan_id
+from aetherius.diagnosis.engine import ClusterUnreadable
 from aetherius.gateway import MemoryAuditSink, live_gateway
 from aetherius.kube import KubeClient
 from aetherius.store import AuditEntry, Store
@@ -28,27 +29,32 @@ def live_diagnose(
     async def run(namespace: str, cluster_id: str | None) -> dict[str, Any]:
         scan_id = new_scan_id()
         audit = MemoryAuditSink()
-        result = await diagnose(
-            live_gateway(client, cluster=cluster, audit=audit, secret_metadata=secret_metadata),
-            namespace=namespace,
-            scan_id=scan_id,
-        )
-        await store.record_audit(
-            [
-                AuditEntry(
-                    operation=r.operation,
-                    resource=r.resource,
-                    namespace=r.namespace,
-                    name=r.name,
-                    bytes=r.bytes,
-                    outcome=r.outcome,
-                    cluster_id=cluster_id or cluster,
-                    scan_id=scan_id,
-                    at=r.time,
-                )
-                for r in audit.records
-            ]
-        )
+        try:
+            result = await diagnose(
+                live_gateway(client, cluster=cluster, audit=audit, secret_metadata=secret_metadata),
+                namespace=namespace,
+                scan_id=scan_id,
+            )
+        except ClusterUnreadable as exc:
+            raise ClusterUnreadable(f"{exc} (scan {scan_id}: its reads are in the audit log)") from None
+        finally:
+            # NB: a scan that fails half-way has read all the same: its reads are kept.
+            await store.record_audit(
+                [
+                    AuditEntry(
+                        operation=r.operation,
+                        resource=r.resource,
+                        namespace=r.namespace,
+                        name=r.name,
+                        bytes=r.bytes,
+                        outcome=r.outcome,
+                        cluster_id=cluster_id or cluster,
+                        scan_id=scan_id,
+                        at=r.time,
+                    )
+                    for r in audit.records
+                ]
+            )
         document: dict[str, Any] = msgspec.to_builtins(result)
         document["scan_id"] = scan_id
         return document

@@ -184,28 +184,3 @@ class GatewayHealthProbe:
         if obj is None:
             return True  # gone: nothing is failing any more
         return workload_healthy(w.kind, obj)
-
-
-class NamespaceScanner:
-    """The API's on-demand diagnosis (``POST /api/v1/diagnose``) over the same live backend."""
-
-    def __init__(self, backend: Backend, *, repository: IncidentRepository, cluster_id: str = "") -> None:
-        self.backend = backend
-        self.repository = repository
-        self.cluster_id = cluster_id
-
-    async def __call__(self, namespace: str, cluster_id: str | None) -> dict[str, Any]:
-        from aetherius.diagnosis import diagnose, new_scan_id
-
-        scan_id = new_scan_id()
-        sink = MemoryAuditSink()
-        try:
-            result = await diagnose(
-                ExecutionGateway(self.backend, audit=sink), namespace=namespace or None, scan_id=scan_id
-            )
-        finally:
-            rows = audit_rows(sink.records, scan_id=scan_id, cluster_id=cluster_id or self.cluster_id)
-            if rows:
-                await self.repository.record_audit(rows)
-        document: dict[str, Any] = msgspec.to_builtins(result)
-        return document

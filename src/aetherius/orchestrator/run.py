@@ -15,14 +15,12 @@ from collections.abc import Callable, Generator
 import uvicorn
 
 from aetherius.api.app import create_app
+from aetherius.api.diagnosis import live_diagnose
 from aetherius.api.serve import Server
 from aetherius.api.tokens import ensure_first_admin
 from aetherius.config import Settings
-from aetherius.gateway import LiveBackend
 from aetherius.logs import get_logger
-from aetherius.orchestrator.diagnose import NamespaceScanner
 from aetherius.orchestrator.process import Connections, OrchestratorProcess, StartError, open_connections
-from aetherius.orchestrator.storage import StoreRepository
 from aetherius.orchestrator.watcher import run_watcher
 
 log = get_logger(__name__)
@@ -67,12 +65,11 @@ async def run_roles(
     """The three roles over opened connections until ``stop`` (or one of them ends)."""
     secret = await ensure_first_admin(conn.store)
     process = OrchestratorProcess(settings, store=conn.store, bus=conn.bus, kube=conn.kube, role="run")
-    scanner = NamespaceScanner(
-        LiveBackend(
-            conn.kube, cluster=settings.cluster_id or "", secret_metadata=settings.kube.secret_metadata
-        ),
-        repository=StoreRepository(conn.store),
-        cluster_id=settings.cluster_id or "",
+    scanner = live_diagnose(
+        conn.kube,
+        store=conn.store,
+        cluster=settings.cluster_id or "",
+        secret_metadata=settings.kube.secret_metadata,
     )
     app = create_app(settings=settings, store=conn.store, bus=conn.bus, diagnose=scanner)
     server = _Server(

@@ -187,7 +187,7 @@ class Deriver:
             REJECTED_NAMES.labels(entry="watcher").inc()
             log.warning(
                 "event about an impossible object dropped",
-                event=f"{meta.namespace}/{meta.name}"[:300],
+                event_name=f"{meta.namespace}/{meta.name}"[:300],
                 kind=involved.kind[:64],
                 name=involved.name[:300],
                 namespace=namespace[:300],
