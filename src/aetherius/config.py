@@ -261,6 +261,11 @@ class ApiSettings(_Section):
     )
     webhook_query_token: bool = True
     webhook_max_alerts: int = Field(default=1000, ge=1, le=100_000)
+    webhook_clusters: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="cluster ids a webhook may name (a `cluster` label) besides this one's; others are refused",
+    )
     events_poll_interval: Duration = timedelta(seconds=1)
     events_heartbeat: Duration = timedelta(seconds=15)
 

@@ -121,3 +121,29 @@ async def test_one_unstorable_alert_refuses_the_whole_notification(
     response = await client.post("/webhooks/alertmanager", content=_raw(payload), headers=AM)
     assert response.status_code == 422 and "alerts[1]" in response.json()["detail"], response.text
     assert await _stored(bus, store) == 0
+
+
+async def test_a_webhook_cannot_invent_clusters(store: Store, bus: MemoryBus) -> None:
+    """Each invented cluster id would be a registry row, metric labels and a diagnosis against
+    the wrong cluster: only this cluster and the configured ones are accepted."""
+    from aetherius.api.app import create_app
+    from tests.api.conftest import make_settings
+
+    app = create_app(settings=make_settings(webhook_clusters=["prod-eu"]), store=store, bus=bus)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        for n in range(3):
+            payload = copy.deepcopy(MINIMAL)
+            payload["alerts"][0]["labels"]["cluster"] = f"invented-{n}"
+            refused = await http.post("/webhooks/alertmanager", content=_raw(payload), headers=AM)
+            assert refused.status_code == 422 and "labels.cluster" in refused.json()["detail"], refused.text
+            assert "api.webhook_clusters" in refused.json()["detail"]
+        generic = {"signals": [{"id": "x", "name": "api-1", "reason": "Probe", "cluster_id": "invented"}]}
+        refused = await http.post("/webhooks/generic", content=_raw(generic), headers=GENERIC)
+        assert refused.status_code == 422 and "cluster_id" in refused.json()["detail"]
+        assert await _stored(bus, store) == 0
+        for cluster in ("prod-eu", "test"):  # configured, and this API's own
+            payload = copy.deepcopy(MINIMAL)
+            payload["alerts"][0]["labels"]["cluster"] = cluster
+            accepted = await http.post("/webhooks/alertmanager", content=_raw(payload), headers=AM)
+            assert accepted.status_code == 202, accepted.text
+        assert await _stored(bus, store) == 2

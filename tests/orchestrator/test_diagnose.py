@@ -126,3 +126,39 @@ async def test_health_probe_reads_through_the_gateway(
     assert [a.outcome for a in await store.list_audit(incident_id=13)] == ["not-found"]
     foreign = GatewayHealthProbe(LiveBackend(client), repository=StoreRepository(store), cluster_id="other")
     assert await foreign.healthy(incident("shop", "cart", "Unhealthy", incident_id="14", objects=[])) is None
+
+
+async def test_an_alert_about_nothing_and_a_namespace_alert_get_reports(
+    store: Store, kube: tuple[SimCluster, KubeClient]
+) -> None:
+    """An accepted alert always ends in a report: alert-level with no object, the namespace's
+    failures for a namespace alert."""
+    _sim, client = kube
+    diagnoser = EngineDiagnoser(LiveBackend(client, cluster="demo"), repository=StoreRepository(store))
+    about_nothing = incident("", "x", "WatchdogMissing", incident_id="9", objects=[])
+    about_nothing.workload = ObjectRef(kind="Alert", name="WatchdogMissing")
+    report = await diagnoser.diagnose(about_nothing, diagnosis_id="diag-9")
+    assert report.root_cause == "Unknown" and "names no pod" in report.summary and report.recommendations
+    assert await store.list_audit(incident_id=9) == [], "nothing to read, nothing read"
+
+    namespace_alert = incident("", "shop", "KubePodCrashLooping", incident_id="10", objects=[])
+    namespace_alert.workload = ObjectRef(kind="Namespace", name="shop")
+    report = await diagnoser.diagnose(namespace_alert, diagnosis_id="diag-10")
+    assert report.findings and {f["namespace"] for f in report.findings} == {"shop"}
+    assert report.root_cause != "Unknown"
+
+
+async def test_an_incident_of_another_cluster_is_never_diagnosed_against_this_one(
+    store: Store, kube: tuple[SimCluster, KubeClient]
+) -> None:
+    _sim, client = kube
+    diagnoser = EngineDiagnoser(
+        LiveBackend(client, cluster="demo"), repository=StoreRepository(store), cluster_id="demo"
+    )
+    foreign = incident("shop", "checkout", "OOMKilled", incident_id="11", objects=[])
+    foreign.cluster_id = "prod-eu"
+    report = await diagnoser.diagnose(foreign, diagnosis_id="diag-11")
+    assert report.root_cause == "Unknown" and "no reader for cluster 'prod-eu'" in report.summary
+    assert await store.list_audit(incident_id=11) == []
+    own = incident("shop", "checkout", "OOMKilled", incident_id="12", objects=[])
+    assert (await diagnoser.diagnose(own, diagnosis_id="diag-12")).root_cause == "OutOfMemory"

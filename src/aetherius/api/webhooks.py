@@ -320,6 +320,37 @@ def source_guard(source: str) -> object:
     return Depends(guard)
 
 
+def served_clusters(ctx: ApiContext) -> frozenset[str]:
+    """The clusters a webhook may name: this one and ``api.webhook_clusters``.
+
+    NB: a caller could otherwise invent a cluster per request and grow the registry, the
+    per-cluster metric labels and tables without bound; and an orchestrator could diagnose a
+    Signal about another cluster against its own.
+    """
+    return frozenset((ctx.settings.cluster_id or "default", *ctx.settings.api.webhook_clusters))
+
+
+def known_cluster(signals: Sequence[Signal], *, ctx: ApiContext, source: str, items: str) -> None:
+    served = served_clusters(ctx)
+    for index, signal in enumerate(signals):
+        if signal.cluster_id not in served:
+            WEBHOOK_SIGNALS.labels(source, "unknown_cluster").inc(len(signals))
+            field = "labels.cluster" if source == "alertmanager" else "cluster_id"
+            raise Problem(
+                422,
+                f"{items}[{index}].{field}: cluster {signal.cluster_id[:253]!r} is not served here "
+                f"(known: {', '.join(sorted(served))}; add it to api.webhook_clusters); nothing was published",
+                kind="unknown-cluster",
+                errors=[
+                    {
+                        "loc": ["body", items, index, field],
+                        "msg": "unknown cluster",
+                        "type": "unknown_cluster",
+                    }
+                ],
+            )
+
+
 def storable(signals: Sequence[Signal], *, source: str, items: str) -> Sequence[Signal]:
     """Every Signal of a request fits the store and the bus, or the request is refused whole (422)."""
     for index, signal in enumerate(signals):
@@ -338,7 +369,9 @@ def storable(signals: Sequence[Signal], *, source: str, items: str) -> Sequence[
 
 
 async def _publish(ctx: ApiContext, *, source: str, signals: Sequence[Signal]) -> WebhookAccepted:
-    signals = storable(signals, source=source, items="alerts" if source == "alertmanager" else "signals")
+    items = "alerts" if source == "alertmanager" else "signals"
+    signals = storable(signals, source=source, items=items)
+    known_cluster(signals, ctx=ctx, source=source, items=items)
     try:
         await ctx.bus.publish(signals)
     except BusUnavailable as exc:

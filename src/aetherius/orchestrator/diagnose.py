@@ -18,9 +18,9 @@ from typing import Any
 
 import msgspec
 
-from aetherius.diagnosis import diagnose_object
+from aetherius.diagnosis import diagnose, diagnose_object
 from aetherius.diagnosis.model import Finding
-from aetherius.gateway import Backend, BackendError, ExecutionGateway, MemoryAuditSink
+from aetherius.gateway import KINDS, Backend, BackendError, ExecutionGateway, MemoryAuditSink
 from aetherius.gateway.audit import AuditRecord
 from aetherius.logs import get_logger
 from aetherius.orchestrator.model import Incident, IncidentRepository, ReportDraft, object_label
@@ -75,18 +75,34 @@ def findings_for(incident: Incident, findings: Sequence[Finding]) -> list[Findin
 
 
 class EngineDiagnoser:
-    """``Diagnoser`` running ``aetherius.diagnosis`` live for the incident's workload."""
+    """``Diagnoser`` running ``aetherius.diagnosis`` live for the incident's workload.
 
-    def __init__(self, backend: Backend, *, repository: IncidentRepository) -> None:
+    ``cluster_id`` is the cluster ``backend`` reads (None: this orchestrator serves one cluster,
+    whatever its Signals call it). An incident of another cluster is never diagnosed against this
+    one: its report says that no reader for its cluster is here.
+    """
+
+    def __init__(
+        self, backend: Backend, *, repository: IncidentRepository, cluster_id: str | None = None
+    ) -> None:
         self.backend = backend
         self.repository = repository
+        self.cluster_id = cluster_id
 
     async def diagnose(self, incident: Incident, *, diagnosis_id: str) -> ReportDraft:
+        if self.cluster_id is not None and incident.cluster_id != self.cluster_id:
+            return unreadable_cluster(incident, served=self.cluster_id)
+        if incident.workload.kind not in KINDS:
+            return alert_level(incident)
         sink = MemoryAuditSink()
         gateway = ExecutionGateway(self.backend, audit=sink)
         try:
             found: list[Finding] = []
-            for kind, namespace, name in _targets(incident):
+            if incident.workload.kind == "Namespace":
+                # NB: an alert about a namespace as a whole: what is failing in it is the answer.
+                result = await diagnose(gateway, namespace=incident.workload.name, scan_id=diagnosis_id)
+                found = sorted(result.findings, key=lambda f: -SEVERITY_RANK.get(f.severity, 0))[:20]
+            for kind, namespace, name in _targets(incident) if not found else []:
                 result = await diagnose_object(
                     gateway, kind=kind, namespace=namespace, name=name, scan_id=diagnosis_id
                 )
@@ -100,6 +116,37 @@ class EngineDiagnoser:
                     incident_audit(sink.records, incident=incident, scan_id=diagnosis_id)
                 )
         return draft(incident, found)
+
+
+def alert_level(incident: Incident) -> ReportDraft:
+    """The report of an alert about nothing Aetherius can read (no pod, workload, node or
+    namespace label): it says so, and how to make the next one diagnosable."""
+    return ReportDraft(
+        summary=f"Alert {incident.reason} names no pod, workload, node or namespace, so there is "
+        "nothing in the cluster to read for it; its labels and annotations are in the timeline.",
+        root_cause="Unknown",
+        severity=incident.severity,
+        findings=[],
+        recommendations=[
+            "Add a namespace label and a pod, deployment, statefulset, daemonset, job_name or node "
+            "label to the alerting rule, so that Aetherius can read what the alert is about."
+        ],
+    )
+
+
+def unreadable_cluster(incident: Incident, *, served: str) -> ReportDraft:
+    """The report of an incident whose cluster this orchestrator cannot read: no read at all."""
+    return ReportDraft(
+        summary=f"Inconclusive: no reader for cluster {incident.cluster_id!r} here (this orchestrator "
+        f"reads {served!r}); nothing was read for this incident.",
+        root_cause="Unknown",
+        severity=incident.severity,
+        findings=[],
+        recommendations=[
+            f"Run a watcher and orchestrator with access to cluster {incident.cluster_id!r}, or send its "
+            "alerts with the cluster id this orchestrator serves."
+        ],
+    )
 
 
 def _targets(incident: Incident) -> list[tuple[str, str, str]]:

@@ -123,7 +123,7 @@ class OrchestratorProcess:
             settings,
             bus=bus,
             repository=repository,
-            diagnoser=EngineDiagnoser(backend, repository=repository),
+            diagnoser=EngineDiagnoser(backend, repository=repository, cluster_id=settings.cluster_id),
             probe=GatewayHealthProbe(backend, repository=repository, cluster_id=settings.cluster_id),
             store_marks=StoreCooldownMarks(store),
             redis_url=redis_url,
