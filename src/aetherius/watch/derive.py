@@ -37,6 +37,7 @@ from aetherius.config import SEVERITIES, WatcherSettings
 from aetherius.logs import get_logger
 from aetherius.names import REJECTED_NAMES, name_problem, namespace_problem
 from aetherius.ops.metrics import SIGNALS_DERIVED, SIGNALS_FILTERED
+from aetherius.scrub import scrub_text
 from aetherius.signals import SEVERITY_RANK, ObjectRef, Signal, dedup_key
 from aetherius.watch.model import ContainerStatus, KubeEvent, OwnerRef, Pod, WatchChange
 
@@ -78,6 +79,14 @@ def _now() -> str:
 
 
 def _clip(text: str) -> str:
+    """A message as a Signal carries it: scrubbed of credentials first, then cut to size.
+
+    NB: this is where a cluster's text enters a Signal (Event messages, container waiting and
+    termination messages, conditions): scrubbed once here, it is clean in the bus, the store, the
+    API, the dashboard and notifications. Scrubbed before the cut, so a cut cannot leave half a
+    token that no rule recognises.
+    """
+    text = scrub_text(text)
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
@@ -214,7 +223,7 @@ class Deriver:
             ),
             owner=owner,
             reason=reason if len(reason) <= MAX_REASON else reason[:MAX_REASON],
-            message=message if len(message) <= MAX_MESSAGE else _clip(message),
+            message=_clip(message),
             severity=severity,
             dedup_key=_blake2b(
                 f"{self._event_key_prefix}{meta.namespace}\x1f{meta.uid or meta.name}".encode(),
