@@ -23,6 +23,7 @@ from aetherius.api.limits import retry_after_header
 from aetherius.api.problems import Problem, problem_responses
 from aetherius.bus.base import BusUnavailable
 from aetherius.names import REJECTED_NAMES, name_problem
+from aetherius.scrub import scrub_text
 from aetherius.signals import (
     MAX_INT,
     ObjectRef,
@@ -176,6 +177,12 @@ def _alert_message(alert: AlertmanagerAlert, payload: AlertmanagerPayload) -> st
     return text[:MAX_MESSAGE]
 
 
+def _scrubbed(labels: Mapping[str, str]) -> dict[str, str]:
+    """Label values as a Signal keeps them: scrubbed like every text from outside (a rule's
+    label may carry a connection string)."""
+    return {key: scrub_text(value) for key, value in labels.items()}
+
+
 def _rfc3339(moment: datetime) -> str:
     return _in_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -204,7 +211,7 @@ def alert_to_signal(
         object=obj,
         owner=owner,
         reason=labels.get("alertname", "Alert")[:128],
-        message=_alert_message(alert, payload),
+        message=scrub_text(_alert_message(alert, payload)),
         severity=alert_severity(labels.get("severity")),
         dedup_key=dedup_key("alertmanager", cluster, fingerprint),
         occurrence=started * 2 + (1 if resolved else 0),
@@ -212,7 +219,7 @@ def alert_to_signal(
         last_seen=_rfc3339(ended or datetime.now(UTC)),
         container=labels.get("container", ""),
         resolved=resolved,
-        labels=labels,
+        labels=_scrubbed(labels),
     )
 
 
@@ -261,7 +268,7 @@ def generic_to_signal(item: GenericSignal, *, source: str, default_cluster: str)
         object=ObjectRef(kind=item.kind, name=item.name, namespace=item.namespace),
         owner=owner,
         reason=item.reason,
-        message=item.message or item.reason,
+        message=scrub_text(item.message or item.reason),
         severity=item.severity,
         dedup_key=dedup_key("webhook", source, cluster, item.id),
         occurrence=item.occurrence,
@@ -269,7 +276,7 @@ def generic_to_signal(item: GenericSignal, *, source: str, default_cluster: str)
         last_seen=seen,
         container=item.container,
         resolved=item.resolved,
-        labels={**item.labels, "aetherius.io/webhook-source": source},
+        labels=_scrubbed({**item.labels, "aetherius.io/webhook-source": source}),
     )
 
 
