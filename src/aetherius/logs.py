@@ -28,7 +28,10 @@ def configure_logging(*, level: str = "info", fmt: str = "auto", **context: Any)
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # NB: plain tracebacks: a rich one prints every local, and locals can hold credentials.
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,

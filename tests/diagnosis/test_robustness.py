@@ -61,7 +61,10 @@ def _scan(items: list[Any]) -> None:
     except SnapshotError:
         return
     result = asyncio.run(diagnose(snapshot_gateway(state)))
-    assert isinstance(result.warnings, list)
+    # Malformed input is a warning; an analyzer looking up a key or index that is not there is a
+    # bug, which the engine reports as "internal error" and this test refuses.
+    bugs = [w for w in result.warnings if "internal error" in w]
+    assert bugs == [], bugs
 
 
 def _mutated(data: st.DataObject, *, least: int) -> list[dict[str, Any]]:

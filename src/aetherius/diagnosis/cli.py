@@ -88,6 +88,9 @@ def diagnose_command(
     ] = False,
 ) -> None:
     """Find what is broken and why, with evidence and fixes (live cluster or snapshot file)."""
+    from aetherius.logs import configure_logging
+
+    configure_logging(level="warning")  # on stderr: stdout is the report (JSON for scripts)
     from aetherius.diagnosis.engine import ClusterUnreadable, diagnose
     from aetherius.diagnosis.render import render_json, render_text
     from aetherius.gateway import SnapshotError, snapshot_gateway

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
+from prometheus_client import Counter
+
 from aetherius.diagnosis.analyzers import (
     hpa,
     ingress,
@@ -36,6 +38,15 @@ from aetherius.gateway.decode import AnalysisItem
 from aetherius.gateway.redact import scrub_text
 from aetherius.gateway.snapshot import paused_gc
 from aetherius.kube.selectors import SelectorError, label_matcher
+from aetherius.logs import get_logger
+
+log = get_logger(__name__)
+
+SKIPPED = Counter(
+    "aetherius_diagnosis_objects_skipped_total",
+    "Objects a diagnosis could not analyze: malformed input, or a bug in an analyzer",
+    ["cause"],
+)
 
 __all__ = ["SCAN_KINDS", "ClusterUnreadable", "analyze_state", "diagnose", "new_scan_id"]
 
@@ -101,9 +112,23 @@ def analyze_state(
             for obj in ctx.index.of_kind(kind).values() if kind != "Pod" else _not_quiet(ctx.index):
                 try:
                     produced = check(obj, ctx)
-                except (Malformed, TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+                except (Malformed, ValueError, TypeError, AttributeError) as exc:
+                    # A field of the wrong type or value: the object's fault, said as such.
+                    SKIPPED.labels(cause="malformed").inc()
                     ctx.warnings.append(
                         f"{kind} {_name(obj)} skipped: malformed ({type(exc).__name__}: {exc})"
+                    )
+                    continue
+                except (KeyError, IndexError, LookupError) as exc:
+                    # NB: analyzers read fields with .get(); a missing key or index that raises is
+                    # a bug in the analyzer, not in the object (KeyError('spec') used to be called
+                    # "malformed"): the scan goes on, the bug is logged with its traceback,
+                    # counted apart and said as such.
+                    SKIPPED.labels(cause="bug").inc()
+                    log.error("analyzer failed", kind=kind, object=_name(obj)[:300], exc_info=exc)
+                    ctx.warnings.append(
+                        f"{kind} {_name(obj)} skipped: internal error in the {kind} analyzer "
+                        f"({type(exc).__name__}: {exc}); this is a bug, please report it"
                     )
                     continue
                 for finding in produced:

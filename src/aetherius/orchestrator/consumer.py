@@ -28,12 +28,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy.exc import SQLAlchemyError
 
 from aetherius.bus.base import BusUnavailable, Delivery, SignalBus
+from aetherius.gateway import BackendError
 from aetherius.logs import get_logger
+from aetherius.orchestrator.cooldown import RedisUnavailable
 from aetherius.orchestrator.grouping import incident_key
 from aetherius.orchestrator.service import Handled, Orchestrator, Outcome, Pending, batchable
 from aetherius.signals import UnstorableSignal, check_storable
+from aetherius.store import StoreError
 
 log = get_logger(__name__)
 
@@ -72,6 +76,17 @@ class _Held:
     delivery: Delivery
     pulled_at: float
     touched: float = 0.0  # when the bus was last told it is in progress (or pulled_at)
+
+
+_OPERATIONAL = (
+    StoreError,
+    SQLAlchemyError,
+    BackendError,
+    BusUnavailable,
+    RedisUnavailable,
+    OSError,
+    TimeoutError,
+)
 
 
 def backoff(deliveries: int, *, base: float = 0.5, cap: float = 30.0) -> float:
@@ -232,7 +247,8 @@ class Consumer:
                     async with self._slots:
                         steps = await self.orchestrator.record(items)
                 except Exception as exc:  # NB: a bug, not a store error (those are per step)
-                    log.error("signal handling crashed", error=repr(exc))
+                    FAILURES.labels(error="bug").inc()
+                    log.error("signal handling crashed", error=repr(exc), exc_info=exc)
                     steps = [exc] * len(run)
                 for held, step in zip(run, steps, strict=True):
                     queue.popleft()
@@ -294,7 +310,10 @@ class Consumer:
         try:
             await self._ack_or_retry(held.delivery, step)
         except Exception as exc:  # NB: unsettled; the bus redelivers it after ack_wait
-            log.error("signal settling crashed", msg_id=held.delivery.signal.msg_id, error=repr(exc))
+            FAILURES.labels(error="bug").inc()
+            log.error(
+                "signal settling crashed", msg_id=held.delivery.signal.msg_id, error=repr(exc), exc_info=exc
+            )
         finally:
             self._done(held)
 
@@ -330,6 +349,9 @@ class Consumer:
 
     async def _failed(self, delivery: Delivery, exc: Exception) -> None:
         signal = delivery.signal
+        # NB: an outage (store, bus, cluster, Redis) is said in one line; anything else is a bug
+        # and comes with its traceback.
+        trace = None if isinstance(exc, _OPERATIONAL) else exc
         try:
             if delivery.deliveries >= self.max_deliver:
                 DEAD_LETTERED.inc()
@@ -338,6 +360,7 @@ class Consumer:
                     msg_id=signal.msg_id,
                     deliveries=delivery.deliveries,
                     error=str(exc) or type(exc).__name__,
+                    exc_info=trace,
                 )
                 await delivery.term()
                 return
@@ -348,6 +371,7 @@ class Consumer:
                 deliveries=delivery.deliveries,
                 retry_in=delay,
                 error=str(exc) or type(exc).__name__,
+                exc_info=trace,
             )
             await delivery.nak(delay=delay)
         except BusUnavailable as bus_exc:

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from aetherius.diagnosis.context import Context
+from aetherius.diagnosis.index import Malformed
 from aetherius.diagnosis.model import Finding
 
 Obj = dict[str, Any]
@@ -25,7 +26,7 @@ def int_field(obj: Obj, key: str, default: int = 0) -> int:
     if value is None:
         return default
     if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{key} is not an integer")
+        raise Malformed(f"{key} is not an integer")
     return value
 
 

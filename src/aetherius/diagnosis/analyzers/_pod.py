@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aetherius.diagnosis.context import Context, format_quantity, parse_quantity
-from aetherius.diagnosis.index import Ev, group_of, meta, section
+from aetherius.diagnosis.index import Ev, Malformed, group_of, meta, section
 from aetherius.diagnosis.model import Owner
 
 Obj = dict[str, Any]
@@ -55,7 +55,7 @@ class PodView:
     def statuses(self, key: str) -> list[Obj]:
         items = self.status.get(key) or []
         if not isinstance(items, list):
-            raise TypeError(f"status.{key} is not a list")
+            raise Malformed(f"status.{key} is not a list")
         return [cs for cs in items if isinstance(cs, dict) and isinstance(cs.get("name"), str)]
 
     def condition(self, type_: str) -> Obj | None:
