@@ -111,11 +111,9 @@ def _containers(obj: dict[str, Any]) -> list[Any]:
     pod_spec = template.get("spec") if isinstance(template, dict) else spec
     if not isinstance(pod_spec, dict):
         return []
+    lists = [pod_spec.get(field) for field in ("containers", "initContainers", "ephemeralContainers")]
     return [
-        c
-        for field in ("containers", "initContainers", "ephemeralContainers")
-        for c in (pod_spec.get(field) or [])
-        if isinstance(c, dict)
+        c for containers in lists if isinstance(containers, list) for c in containers if isinstance(c, dict)
     ]
 
 
