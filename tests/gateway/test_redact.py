@@ -128,6 +128,12 @@ def test_configmap_values_dropped_keys_kept() -> None:
 
 def test_redaction_takes_any_shape_of_object() -> None:
     """Objects come from files and clusters as they are: odd shapes are redacted, never a crash."""
-    for spec in (True, [], {"containers": True}, {"template": {"spec": {"containers": "x"}}}, {"jobTemplate": 1}):
+    for spec in (
+        True,
+        [],
+        {"containers": True},
+        {"template": {"spec": {"containers": "x"}}},
+        {"jobTemplate": 1},
+    ):
         redact_object("Deployment", {"kind": "Deployment", "metadata": {"name": "d"}, "spec": spec})
         redact_object("Pod", {"kind": "Pod", "metadata": {"name": "p"}, "spec": spec})

@@ -3,8 +3,9 @@
 Roles are ordered ``viewer < operator < admin``; each route names the least role it needs.
 Scripts send ``Authorization: Bearer <token>``. The dashboard trades a token for a session once
 (login form) and then carries an HttpOnly, SameSite=Strict cookie holding a *signed* session
-payload (session id, token id, expiry) — no server-side session table, so any replica can check
-it, and the token is looked up again on every request so revoking it ends its sessions too.
+payload (session id, token id, signed time), so any replica can check it; the token is looked up
+again on every request so revoking it ends its sessions too, and a session logged out is
+recorded in the store so its cookie is refused everywhere.
 State-changing requests made with a session must carry the session's CSRF token.
 """
 
@@ -14,13 +15,12 @@ import base64
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-import orjson
 from fastapi import Request
+from itsdangerous import BadData, URLSafeTimedSerializer
 
 from aetherius.api.limits import RateLimiter, retry_after_header
 from aetherius.api.problems import Problem
@@ -59,58 +59,51 @@ class TokenAuthority(Protocol):
 
 
 class SessionSigner:
-    """Signs and checks session cookies and derives each session's CSRF token."""
+    """Signs and checks session cookies (itsdangerous) and derives each session's CSRF token."""
 
     def __init__(self, *, secret: str, ttl_seconds: float) -> None:
         # NB: an empty secret means "this process only": sessions end when it restarts.
-        self._key = hashlib.sha256((secret or secrets.token_hex(32)).encode()).digest()
+        key = secret or secrets.token_hex(32)
+        self._cookies = URLSafeTimedSerializer(key, salt="aetherius-session")
+        self._csrf = hmac.new(hashlib.sha256(key.encode()).digest(), b"csrf", hashlib.sha256).digest()
         self.ttl = ttl_seconds
 
-    def _sign(self, data: bytes) -> str:
-        return _b64(hmac.new(self._key, data, hashlib.sha256).digest())
-
-    def issue(self, *, token_id: str, now: float | None = None) -> tuple[str, str]:
+    def issue(self, *, token_id: str) -> tuple[str, str]:
         """A new cookie value and the session id it carries."""
         session_id = secrets.token_urlsafe(18)
-        payload = orjson.dumps(
-            {"sid": session_id, "tid": token_id, "exp": int((now or time.time()) + self.ttl)}
-        )
-        return f"{_b64(payload)}.{self._sign(payload)}", session_id
+        return self._cookies.dumps({"sid": session_id, "tid": token_id}), session_id
 
-    def verify(self, cookie: str, *, now: float | None = None) -> tuple[str, str] | None:
-        """``(session_id, token_id)`` of a valid, unexpired cookie, else None."""
-        encoded, _, signature = cookie.partition(".")
+    def verify(self, cookie: str) -> tuple[str, str] | None:
+        """``(session_id, token_id)`` of a valid, unexpired cookie, else None (never an error:
+        a cookie is whatever the client sent, non-ASCII bytes included)."""
         try:
-            payload = _unb64(encoded)
-        except ValueError:
+            data = self._cookies.loads(cookie, max_age=int(self.ttl))
+        except (BadData, UnicodeError, ValueError, TypeError):
             return None
-        if not hmac.compare_digest(self._sign(payload), signature):
+        if not isinstance(data, dict):
             return None
-        try:
-            data = orjson.loads(payload)
-            session_id, token_id, expires = str(data["sid"]), str(data["tid"]), float(data["exp"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            return None
-        if expires < (now or time.time()):
+        session_id, token_id = data.get("sid"), data.get("tid")
+        if not isinstance(session_id, str) or not isinstance(token_id, str):
             return None
         return session_id, token_id
 
     def csrf_token(self, session_id: str) -> str:
-        return self._sign(b"csrf\x1f" + session_id.encode())
+        digest = hmac.new(self._csrf, session_id.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     def check_csrf(self, session_id: str, presented: str | None) -> bool:
-        return bool(presented) and hmac.compare_digest(self.csrf_token(session_id), presented or "")
+        return same_secret(self.csrf_token(session_id), presented)
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def same_secret(expected: str, presented: str | None) -> bool:
+    """Constant-time comparison of two strings of any content.
 
-
-def _unb64(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (ValueError, TypeError) as exc:
-        raise ValueError("bad base64") from exc
+    NB: ``hmac.compare_digest`` raises TypeError on non-ASCII ``str``: a cookie or form value
+    with one turned a forgery attempt into a 500. Bytes compare whatever the client sent.
+    """
+    if not presented:
+        return False
+    return hmac.compare_digest(expected.encode(), presented.encode("utf-8", "surrogateescape"))
 
 
 def bearer_token(request: Request) -> str | None:

@@ -7,7 +7,6 @@ that changes something carries the session's CSRF token.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from datetime import UTC, datetime
 from typing import Annotated
@@ -18,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from aetherius.api import data
-from aetherius.api.auth import SESSION_COOKIE, Principal, Role, identify
+from aetherius.api.auth import SESSION_COOKIE, Principal, Role, identify, same_secret
 from aetherius.api.deps import ApiContext, context
 from aetherius.api.problems import Problem, install_problem_pages
 from aetherius.api.schemas import RowId
@@ -72,7 +71,7 @@ async def login(
     ctx = context(request)
     target = views.safe_next(next)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not hmac.compare_digest(expected, csrf_token):
+    if not expected or not same_secret(expected, csrf_token):
         return RedirectResponse(f"/login?error=expired&next={quote(target)}", status_code=303)
     if ctx.limiter.acquire(f"login:{request.client.host if request.client else '-'}") > 0:
         raise Problem(429, "too many login attempts; wait a moment", headers={"Retry-After": "5"})
