@@ -251,15 +251,22 @@ class ApiSettings(_Section):
         default="", description="signs dashboard session cookies; empty: random per process"
     )
     session_ttl: Duration = timedelta(hours=12)
-    secure_cookies: bool = False
+    secure_cookies: bool = False  # always Secure; otherwise Secure whenever the request came over TLS
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1"],
+        description="addresses whose X-Forwarded-Proto/For are believed (uvicorn forwarded_allow_ips)",
+    )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     request_timeout: Duration = timedelta(seconds=30)
     rate_limit_per_second: float = Field(default=20.0, gt=0)
     rate_limit_burst: int = Field(default=60, ge=1)
+    # Wrong tokens and sessions per client address: past these, 429 before any store lookup.
+    auth_failures_per_minute: float = Field(default=30.0, gt=0)
+    auth_failures_burst: int = Field(default=20, ge=1)
     webhook_tokens: dict[str, str] = Field(
         default_factory=dict, description="Event Gateway token per source (alertmanager, generic…)"
     )
-    webhook_query_token: bool = True
+    webhook_query_token: bool = False  # ?token= lands in access logs and browser history: opt-in
     webhook_max_alerts: int = Field(default=1000, ge=1, le=100_000)
     webhook_clusters: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
         default_factory=list,
@@ -268,6 +275,9 @@ class ApiSettings(_Section):
     )
     events_poll_interval: Duration = timedelta(seconds=1)
     events_heartbeat: Duration = timedelta(seconds=15)
+    max_streams_per_token: int = Field(
+        default=4, ge=1, le=1000, description="open event streams a token may hold"
+    )
 
 
 class Settings(BaseModel):

@@ -37,7 +37,8 @@ async def test_alertmanager_firing_then_resolved(client: httpx.AsyncClient, bus:
 
     resolved = json.loads((FIXTURES / "resolved.json").read_text())
     via_query = await client.post(f"/webhooks/alertmanager?token={WEBHOOK_TOKEN}", json=resolved)
-    assert via_query.status_code == 202
+    assert via_query.status_code == 401, "a token in the URL is refused unless enabled"
+    assert (await client.post("/webhooks/alertmanager", json=resolved, headers=AM)).status_code == 202
     (ended,) = await published(bus)
     assert ended.resolved and ended.dedup_key == signals[0].dedup_key
 
@@ -62,6 +63,13 @@ async def test_tokens_are_per_source(client: httpx.AsyncClient, bus: MemoryBus) 
     )
     assert other_source.status_code == 401
     assert await published(bus) == []
+
+
+async def test_query_tokens_work_only_when_enabled(store: Store, bus: MemoryBus) -> None:
+    app = create_app(settings=make_settings(webhook_query_token=True), store=store, bus=bus)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        body = json.loads((FIXTURES / "minimal.json").read_text())
+        assert (await http.post(f"/webhooks/alertmanager?token={WEBHOOK_TOKEN}", json=body)).status_code == 202
 
 
 async def test_disabled_source_and_query_tokens_off(store: Store, bus: MemoryBus) -> None:

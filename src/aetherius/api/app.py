@@ -65,8 +65,12 @@ def create_app(
         signer=SessionSigner(secret=api.session_secret, ttl_seconds=api.session_ttl.total_seconds()),
         limiter=RateLimiter(rate=api.rate_limit_per_second, burst=api.rate_limit_burst),
         webhook_limiter=RateLimiter(rate=api.rate_limit_per_second, burst=api.rate_limit_burst),
+        auth_failures=RateLimiter(rate=api.auth_failures_per_minute / 60, burst=api.auth_failures_burst),
         diagnose=diagnose,
-        events=IncidentEvents(),
+        events=IncidentEvents(
+            poll=settings.api.events_poll_interval.total_seconds(),
+            max_per_token=settings.api.max_streams_per_token,
+        ),
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=api.max_body_bytes)

@@ -57,6 +57,12 @@ class TokenAuthority(Protocol):
     def forget(self) -> None:
         """Drop any remembered verification (called after a token is revoked)."""
 
+    async def session_ended(self, session_id: str) -> bool:
+        """Whether this session was logged out (its cookie is then refused)."""
+
+    async def end_session(self, session_id: str, *, ttl: float) -> None:
+        """Log a session out, on every replica."""
+
 
 class SessionSigner:
     """Signs and checks session cookies (itsdangerous) and derives each session's CSRF token."""
@@ -126,6 +132,8 @@ async def identify(request: Request, *, authority: TokenAuthority, signer: Sessi
     if verified is None:
         return None
     session_id, token_id = verified
+    if await authority.session_ended(session_id):
+        return None
     principal = await authority.lookup(token_id)
     if principal is None:
         return None

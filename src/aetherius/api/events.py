@@ -1,51 +1,126 @@
 """``/api/v1/events``: a server-sent events stream of incident changes.
 
-Each stream polls the store every ``api.events_poll_interval`` for incidents whose ``version``
-moved since it last looked (the orchestrator may run in another process, so polling the shared
-store is the one way that sees every writer), and this process's own changes (acknowledge,
-resolve) are pushed at once through ``IncidentEvents``. A comment line is sent as a heartbeat so
-proxies keep the connection and the client notices a dead one.
+One poller per process reads the store every ``api.events_poll_interval`` for incidents whose
+``version`` moved (the orchestrator may run in another process, so polling the shared store is
+the one way that sees every writer) and fans the changes out to every open stream; this process's
+own changes (acknowledge, resolve) are pushed at once the same way. A thousand dashboards cost one
+query a second, not a thousand.
+
+A stream belongs to a token: at most ``api.max_streams_per_token`` at once, it ends when the token
+is revoked (at once when revoked here, within the authority's cache time when elsewhere) or its
+session is logged out, and each change reaches it once, whichever way it came. A comment line is
+sent as a heartbeat so proxies keep the connection and the client notices a dead one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
+from prometheus_client import Counter, Gauge
 
 from aetherius.api import data
 from aetherius.api.auth import Principal
 from aetherius.api.deps import ApiContext, app_context, requires
-from aetherius.api.problems import problem_responses
+from aetherius.api.limits import retry_after_header
+from aetherius.api.problems import Problem, problem_responses
 from aetherius.api.schemas import IncidentOut
+from aetherius.logs import get_logger
+
+log = get_logger(__name__)
 
 router = APIRouter(tags=["events"], responses=problem_responses(401, 403, 429))
 
+STREAMS = Gauge("aetherius_api_event_streams", "Open server-sent event streams")
+STREAMS_ENDED = Counter(
+    "aetherius_api_event_streams_ended_total",
+    "Event streams ended by the server, by why (revoked, logged_out, refused: over the per-token cap)",
+    ["why"],
+)
+_CLOSE = object()  # put in a stream's queue: the stream ends
+
+
+@dataclass(eq=False)
+class _Stream:
+    token_id: str
+    queue: asyncio.Queue[object] = field(default_factory=lambda: asyncio.Queue(maxsize=256))
+
+
+class TooManyStreams(Exception):
+    """The token already has its allowance of open streams."""
+
 
 class IncidentEvents:
-    """Fan-out of this process's own incident changes to every open stream."""
+    """The process's one store poller and the fan-out of incident changes to every open stream."""
 
-    def __init__(self) -> None:
-        self._queues: set[asyncio.Queue[IncidentOut]] = set()
+    def __init__(self, *, poll: float = 1.0, max_per_token: int = 4) -> None:
+        self.poll = poll
+        self.max_per_token = max_per_token
+        self._streams: set[_Stream] = set()
+        self._poller: asyncio.Task[None] | None = None
+        self._versions: dict[int, int] = {}
+        self.polls = 0  # store reads made by the poller, for tests and metrics
 
     def publish(self, incident: IncidentOut) -> None:
-        for queue in list(self._queues):
-            if queue.full():
-                continue  # NB: the poll loop will pick the change up anyway; never block a writer.
-            queue.put_nowait(incident)
+        """Hand one change to every stream (never blocks a writer)."""
+        self._versions[incident.id] = max(self._versions.get(incident.id, 0), incident.version)
+        for stream in list(self._streams):
+            if not stream.queue.full():  # NB: a stream that fell behind catches up on reconnect
+                stream.queue.put_nowait(incident)
 
-    def subscribe(self) -> asyncio.Queue[IncidentOut]:
-        queue: asyncio.Queue[IncidentOut] = asyncio.Queue(maxsize=256)
-        self._queues.add(queue)
-        return queue
+    def open_for(self, token_id: str) -> int:
+        return sum(1 for s in self._streams if s.token_id == token_id)
 
-    def unsubscribe(self, queue: asyncio.Queue[IncidentOut]) -> None:
-        self._queues.discard(queue)
+    def subscribe(self, token_id: str, *, ctx: ApiContext) -> _Stream:
+        if self.open_for(token_id) >= self.max_per_token:
+            STREAMS_ENDED.labels(why="refused").inc()
+            raise TooManyStreams
+        stream = _Stream(token_id=token_id)
+        self._streams.add(stream)
+        STREAMS.inc()
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.create_task(self._poll(ctx), name="incident-events")
+        return stream
+
+    def unsubscribe(self, stream: _Stream) -> None:
+        if stream in self._streams:
+            self._streams.discard(stream)
+            STREAMS.dec()
+
+    def close_token(self, token_id: str) -> int:
+        """End every open stream of a token (it was revoked); how many were open."""
+        ended = [s for s in self._streams if s.token_id == token_id]
+        for stream in ended:
+            with contextlib.suppress(asyncio.QueueFull):
+                stream.queue.put_nowait(_CLOSE)
+        return len(ended)
+
+    async def _poll(self, ctx: ApiContext) -> None:
+        """Read the store while anyone listens; stop when the last stream has gone."""
+        first = True
+        while self._streams:
+            try:
+                recent = await data.recent_incidents(ctx.store, limit=100)
+            except Exception as exc:  # NB: a store outage must not end the poller; said, retried
+                log.warning("incident events poll failed", error=str(exc))
+                recent = []
+            self.polls += 1
+            for incident in recent:
+                if self._versions.get(incident.id, 0) < incident.version:
+                    if first:  # the baseline: what exists now is not news
+                        self._versions[incident.id] = incident.version
+                    else:
+                        self.publish(incident)
+            first = False
+            await asyncio.sleep(self.poll)
+        self._poller = None
 
 
 def format_event(incident: IncidentOut) -> bytes:
@@ -57,73 +132,101 @@ async def incident_stream(
     ctx: ApiContext,
     request: Request,
     *,
-    poll: float,
+    principal: Principal,
     heartbeat: float,
+    recheck: float,
     since: datetime | None = None,
 ) -> AsyncIterator[bytes]:
-    """Yield SSE frames until the client goes away.
+    """Yield SSE frames until the client goes away or its access ends.
 
-    The first poll sets the baseline: it reports only incidents changed after ``since`` (the
-    moment the client's page was rendered), so nothing that happened in between is missed.
+    With ``since`` (the moment the client's page was rendered), the changes after it are sent
+    first, so nothing that happened in between is missed.
     """
-    events = ctx.events
-    queue = events.subscribe() if events is not None else None
+    assert ctx.events is not None
+    try:
+        stream = ctx.events.subscribe(principal.token_id, ctx=ctx)
+    except TooManyStreams:
+        return
     seen: dict[int, int] = {}
     try:
         yield b"retry: 3000\n: connected\n\n"
-        first = True
-        idle = 0.0
-        while True:
+        if since is not None:
             for incident in await data.recent_incidents(ctx.store, limit=100):
-                if seen.get(incident.id) != incident.version:
-                    seen[incident.id] = incident.version
-                    changed_since = (
-                        since is not None and incident.updated_at is not None and incident.updated_at > since
-                    )
-                    if not first or changed_since:
-                        yield format_event(incident)
-            first = False
-            waited = 0.0
-            while waited < poll:
-                step = min(0.25, poll - waited)
-                if queue is not None and not queue.empty():
-                    incident = queue.get_nowait()
+                if incident.updated_at is not None and incident.updated_at > since:
                     seen[incident.id] = incident.version
                     yield format_event(incident)
-                    continue
-                await asyncio.sleep(step)
-                waited += step
-                idle += step
-            if await request.is_disconnected():
+        loop = asyncio.get_running_loop()
+        quiet_since = checked_at = loop.time()
+        while True:
+            try:
+                item = await asyncio.wait_for(stream.queue.get(), timeout=min(heartbeat, recheck))
+            except TimeoutError:
+                item = None
+            if item is _CLOSE:
+                STREAMS_ENDED.labels(why="revoked").inc()
                 return
-            if idle >= heartbeat:
-                idle = 0.0
+            if isinstance(item, IncidentOut) and seen.get(item.id, 0) < item.version:
+                seen[item.id] = item.version  # NB: a change comes once, by push or by poll
+                quiet_since = loop.time()
+                yield format_event(item)
+            now = loop.time()
+            if now - checked_at >= recheck:
+                checked_at = now
+                why = await _access_ended(ctx, principal)
+                if why is not None:
+                    STREAMS_ENDED.labels(why=why).inc()
+                    return
+                if await request.is_disconnected():
+                    return
+            if now - quiet_since >= heartbeat:
+                quiet_since = now
                 yield b": heartbeat\n\n"
     finally:
-        if events is not None and queue is not None:
-            events.unsubscribe(queue)
+        ctx.events.unsubscribe(stream)
+
+
+async def _access_ended(ctx: ApiContext, principal: Principal) -> str | None:
+    """Why this stream may no longer be served (None: it may)."""
+    if await ctx.authority.lookup(principal.token_id) is None:
+        return "revoked"
+    if principal.via == "session" and await ctx.authority.session_ended(principal.session_id):
+        return "logged_out"
+    return None
 
 
 @router.get(
     "/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "incident changes"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "incident changes"},
+        **problem_responses(429),
+    },
 )
 async def incident_events(
     request: Request,
     ctx: Annotated[ApiContext, Depends(app_context)],
-    _: Annotated[Principal, Depends(requires("viewer"))],
+    principal: Annotated[Principal, Depends(requires("viewer"))],
     since: Annotated[
         datetime | None, Query(description="also report changes after this moment (RFC 3339)")
     ] = None,
 ) -> StreamingResponse:
     """``event: incident`` frames (JSON incident) whenever an incident changes; heartbeats as comments."""
     api = ctx.settings.api
+    assert ctx.events is not None
+    open_now = ctx.events.open_for(principal.token_id)
+    if open_now >= ctx.events.max_per_token:
+        STREAMS_ENDED.labels(why="refused").inc()
+        raise Problem(
+            429,
+            f"this token has {open_now} event streams open, the most allowed (api.max_streams_per_token)",
+            headers=retry_after_header(5),
+        )
     stream = incident_stream(
         ctx,
         request,
-        poll=api.events_poll_interval.total_seconds(),
+        principal=principal,
         heartbeat=api.events_heartbeat.total_seconds(),
+        recheck=api.events_poll_interval.total_seconds(),
         since=since if since is None or since.tzinfo is not None else since.replace(tzinfo=UTC),
     )
     return StreamingResponse(

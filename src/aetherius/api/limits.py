@@ -155,6 +155,15 @@ class RateLimiter:
             return 0.0
         return (1.0 - bucket.tokens) / self.rate
 
+    def wait(self, key: str, *, now: float | None = None) -> float:
+        """Seconds until ``key`` could take a token (0.0: now), taking none."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def _evict(self, now: float) -> None:
         # Buckets that have refilled completely carry no state worth keeping.
         full = [k for k, b in self._buckets.items() if b.tokens + (now - b.updated) * self.rate >= self.burst]

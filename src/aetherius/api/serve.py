@@ -69,6 +69,8 @@ async def serve(settings: Settings, *, announce: Callable[[str], None]) -> None:
             api = settings.api
             config = uvicorn.Config(
                 app,
+                proxy_headers=True,
+                forwarded_allow_ips=",".join(settings.api.trusted_proxies),
                 host=api.host,
                 port=api.port,
                 log_config=None,

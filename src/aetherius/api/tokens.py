@@ -2,7 +2,8 @@
 
 Verified tokens are remembered for a few seconds so a busy dashboard or script does not cost a
 store query per request; revoking through this API forgets at once, and a token revoked by
-another process stops working within ``CACHE_SECONDS``.
+another process (or the CLI) stops working within ``CACHE_SECONDS``. The same holds for a
+session logged out on another replica.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class StoreTokenAuthority:
         self.clock = clock
         self._by_secret: dict[str, tuple[float, Principal | None]] = {}
         self._by_id: tuple[float, dict[str, Principal]] | None = None
+        self._ended: dict[str, float] = {}  # session id -> when the store last said "not ended"
+        self._ended_here: set[str] = set()
 
     def forget(self) -> None:
         """Drop everything remembered (after a revocation)."""
@@ -59,6 +62,28 @@ class StoreTokenAuthority:
             self._by_secret.clear()
         self._by_secret[key] = (now, principal)
         return principal
+
+    async def session_ended(self, session_id: str) -> bool:
+        if session_id in self._ended_here:
+            return True
+        now = self.clock()
+        checked = self._ended.get(session_id)
+        if checked is not None and now - checked < self.cache_seconds:
+            return False
+        if await self.store.session_ended(session_id):
+            self._ended_here.add(session_id)
+            return True
+        if len(self._ended) >= _MAX_CACHED:
+            self._ended.clear()
+        self._ended[session_id] = now
+        return False
+
+    async def end_session(self, session_id: str, *, ttl: float) -> None:
+        await self.store.end_session(session_id, ttl=ttl)
+        if len(self._ended_here) >= _MAX_CACHED:
+            self._ended_here.clear()  # NB: the store still knows; this is only a shortcut
+        self._ended_here.add(session_id)
+        self._ended.pop(session_id, None)
 
     async def lookup(self, token_id: str) -> Principal | None:
         now = self.clock()

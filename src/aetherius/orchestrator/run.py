@@ -75,6 +75,8 @@ async def run_roles(
     server = _Server(
         uvicorn.Config(
             app,
+            proxy_headers=True,
+            forwarded_allow_ips=",".join(settings.api.trusted_proxies),
             host=settings.api.host,
             port=settings.api.port,
             log_config=None,

@@ -266,7 +266,7 @@ def token_revoke(
     config: ConfigOption = None,
     database_url: DatabaseUrlOption = None,
 ) -> None:
-    """Revoke a token: it stops working at once."""
+    """Revoke a token: refused by every running API within a few seconds (they remember a verified token for 5 s)."""
     token = _with_store(_url(config, database_url), lambda s: s.revoke_token(token_id))
     typer.echo(f"token {token.id} ({token.name}) revoked")
 

@@ -252,6 +252,15 @@ class TokenRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+class EndedSessionRow(Base):
+    """A dashboard session logged out before its cookie expired: the cookie is refused."""
+
+    __tablename__ = "ended_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[datetime] = mapped_column(UTCDateTime())  # when its cookie would expire anyway
+
+
 class CooldownRow(Base):
     __tablename__ = "cooldown_marks"
 

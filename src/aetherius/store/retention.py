@@ -13,7 +13,7 @@ from prometheus_client import Counter
 from sqlalchemy import delete, select
 
 from aetherius.store.base import StoreBase
-from aetherius.store.models import AuditRow, CooldownRow, DeliveryRow, SignalRow
+from aetherius.store.models import AuditRow, CooldownRow, DeliveryRow, EndedSessionRow, SignalRow
 from aetherius.store.records import PruneResult
 
 PRUNED = Counter("aetherius_store_pruned_rows_total", "Rows removed by retention", ["table"])
@@ -32,7 +32,14 @@ class RetentionOps(StoreBase):
         async with self.sessions.begin() as session:
             result = await session.execute(delete(CooldownRow).where(CooldownRow.until < now))
             cooldowns = int(getattr(result, "rowcount", 0) or 0)
-        return PruneResult(signals=signals, audit=audit, cooldowns=cooldowns, extra={"deliveries": sent})
+            result = await session.execute(delete(EndedSessionRow).where(EndedSessionRow.until < now))
+            ended = int(getattr(result, "rowcount", 0) or 0)
+        return PruneResult(
+            signals=signals,
+            audit=audit,
+            cooldowns=cooldowns,
+            extra={"deliveries": sent, "ended_sessions": ended},
+        )
 
     async def _prune(self, model: Any, condition: Any, batch_size: int) -> int:
         total = 0

@@ -22,6 +22,7 @@ from aetherius.store.cooldown import CooldownOps
 from aetherius.store.engine import SchemaOutOfDate, StoreUnavailable, create_engine, describe, resolve_url
 from aetherius.store.reports import ReportOps
 from aetherius.store.retention import RetentionOps
+from aetherius.store.sessions import SessionOps
 from aetherius.store.story import StoryOps
 from aetherius.store.tokens import TokenOps
 
@@ -50,7 +51,17 @@ def explain_connection_error(exc: BaseException) -> str:
     return text_[0] if text_ else type(exc).__name__
 
 
-class Store(IncidentBatchOps, ReportOps, AuditOps, TokenOps, ClusterOps, CooldownOps, RetentionOps, StoryOps):
+class Store(
+    IncidentBatchOps,
+    ReportOps,
+    AuditOps,
+    TokenOps,
+    ClusterOps,
+    CooldownOps,
+    SessionOps,
+    RetentionOps,
+    StoryOps,
+):
     """Async repository over the Aetherius schema; see the package docstring for the methods."""
 
     url: URL

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from aetherius.api import data
 from aetherius.api.auth import SESSION_COOKIE, Principal, Role, identify, same_secret
-from aetherius.api.deps import ApiContext, context
+from aetherius.api.deps import ApiContext, context, revoke_access
 from aetherius.api.problems import Problem, install_problem_pages
 from aetherius.api.schemas import RowId
 from aetherius.web import views
@@ -48,6 +48,12 @@ async def _session(request: Request, *, role: Role = "viewer") -> tuple[ApiConte
     return ctx, principal
 
 
+def _secure(request: Request) -> bool:
+    """Cookies are Secure whenever the browser came over TLS: directly, or through a trusted proxy
+    whose X-Forwarded-Proto uvicorn applied (``api.trusted_proxies``); or when configured so."""
+    return context(request).settings.api.secure_cookies or request.url.scheme == "https"
+
+
 def _check_csrf(ctx: ApiContext, principal: Principal, token: str) -> None:
     if not ctx.signer.check_csrf(principal.session_id, token):
         raise Problem(403, "the form's CSRF token is missing or stale: reload the page", kind="csrf")
@@ -57,7 +63,9 @@ def _check_csrf(ctx: ApiContext, principal: Principal, token: str) -> None:
 async def login_form(request: Request, next: str = "/", error: str = "") -> Response:
     nonce = secrets.token_urlsafe(18)
     response = _render(request, "login.html", None, next=views.safe_next(next), error=error, login_csrf=nonce)
-    response.set_cookie(LOGIN_CSRF_COOKIE, nonce, httponly=True, samesite="strict", path="/login")
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, nonce, httponly=True, samesite="strict", path="/login", secure=_secure(request)
+    )
     return response
 
 
@@ -85,7 +93,7 @@ async def login(
         cookie,
         httponly=True,
         samesite="strict",
-        secure=ctx.settings.api.secure_cookies,
+        secure=_secure(request),
         max_age=int(ctx.signer.ttl),
         path="/",
     )
@@ -97,6 +105,8 @@ async def login(
 async def logout(request: Request, csrf_token: Annotated[str, Form(max_length=64)] = "") -> Response:
     ctx, me = await _session(request)
     _check_csrf(ctx, me, csrf_token)
+    # NB: deleting the cookie only asks the browser; a copy of it must stop working too.
+    await ctx.authority.end_session(me.session_id, ttl=ctx.signer.ttl)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -225,7 +235,13 @@ async def settings_create_token(
     # NB: the secret travels to the next page in a short-lived HttpOnly cookie, never in a URL.
     response = RedirectResponse("/settings?created=1", status_code=303)
     response.set_cookie(
-        NEW_TOKEN_COOKIE, created.token, max_age=60, httponly=True, samesite="strict", path="/settings"
+        NEW_TOKEN_COOKIE,
+        created.token,
+        max_age=60,
+        httponly=True,
+        samesite="strict",
+        path="/settings",
+        secure=_secure(request),
     )
     return response
 
@@ -238,8 +254,7 @@ async def settings_revoke_token(
     _check_csrf(ctx, me, csrf_token)
     if str(token_id) == me.token_id:
         raise Problem(409, "you cannot revoke the token of your own session")
-    await data.revoke_token(ctx.store, token_id)
-    ctx.authority.forget()
+    await revoke_access(ctx, token_id)
     return RedirectResponse("/settings", status_code=303)
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from aetherius.api import data
 from aetherius.api.auth import Principal
-from aetherius.api.deps import ApiContext, app_context, requires
+from aetherius.api.deps import ApiContext, app_context, requires, revoke_access
 from aetherius.api.problems import Problem, problem_responses
 from aetherius.api.schemas import RowId, SinkOut, TokenCreate, TokenCreated, TokenOut
 
@@ -32,9 +32,8 @@ async def create_token(body: TokenCreate, ctx: Ctx, _: Admin) -> TokenCreated:
 async def revoke_token(token_id: RowId, ctx: Ctx, who: Admin) -> None:
     if str(token_id) == who.token_id:
         raise Problem(409, "a token cannot revoke itself; use another admin token")
-    if not await data.revoke_token(ctx.store, token_id):
+    if not await revoke_access(ctx, token_id):
         raise Problem(404, f"no active token {token_id}")
-    ctx.authority.forget()
 
 
 @router.get("/sinks")
