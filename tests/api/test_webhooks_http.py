@@ -69,7 +69,9 @@ async def test_query_tokens_work_only_when_enabled(store: Store, bus: MemoryBus)
     app = create_app(settings=make_settings(webhook_query_token=True), store=store, bus=bus)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         body = json.loads((FIXTURES / "minimal.json").read_text())
-        assert (await http.post(f"/webhooks/alertmanager?token={WEBHOOK_TOKEN}", json=body)).status_code == 202
+        assert (
+            await http.post(f"/webhooks/alertmanager?token={WEBHOOK_TOKEN}", json=body)
+        ).status_code == 202
 
 
 async def test_disabled_source_and_query_tokens_off(store: Store, bus: MemoryBus) -> None:

@@ -13,11 +13,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from aetherius import __version__
-from aetherius.api.auth import SessionSigner, TokenAuthority
+from aetherius.api.auth import SESSION_COOKIE, SessionSigner, TokenAuthority
 from aetherius.api.deps import ApiContext, DiagnoseFn
 from aetherius.api.events import IncidentEvents
 from aetherius.api.limits import BodyLimitMiddleware, RateLimiter, TimeoutMiddleware
-from aetherius.api.problems import ProblemDocument, install_problem_handlers
+from aetherius.api.problems import ProblemDocument, install_problem_handlers, problem_responses
 from aetherius.bus.base import SignalBus
 from aetherius.config import Settings
 from aetherius.store import Store
@@ -101,14 +101,42 @@ def settle_heap() -> None:
 
 
 def _document_problems(app: FastAPI) -> None:
-    """Make ``ProblemDocument`` part of the schema even before any route references it."""
+    """Complete the schema FastAPI derives: ``ProblemDocument``, how to authenticate (a bearer
+    token, or the dashboard's session cookie; webhooks take their source's bearer token), and the
+    errors any route can answer (500, and 401/403/429 wherever a token is needed)."""
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = original()
-            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-            schemas.setdefault("ProblemDocument", ProblemDocument.model_json_schema())
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {}).setdefault(
+                "ProblemDocument", ProblemDocument.model_json_schema()
+            )
+            components["securitySchemes"] = {
+                "bearerToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API token (aetherius token create); on /webhooks, the source's token",
+                },
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
+            }
+            for path, operations in schema.get("paths", {}).items():
+                guarded = (path.startswith(API_PREFIX) and path != OPENAPI_URL) or path.startswith(
+                    "/webhooks"
+                )
+                for operation in operations.values():
+                    responses = operation.setdefault("responses", {})
+                    wanted = (401, 403, 429, 500) if guarded else (500,)
+                    for status, entry in problem_responses(*wanted).items():
+                        entry = {k: v for k, v in entry.items() if k != "model"}
+                        responses.setdefault(str(status), entry)
+                    if guarded:
+                        operation["security"] = (
+                            [{"bearerToken": []}]
+                            if path.startswith("/webhooks")
+                            else [{"bearerToken": []}, {"sessionCookie": []}]
+                        )
             app.openapi_schema = schema
         return app.openapi_schema
 
