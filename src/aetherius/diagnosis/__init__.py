@@ -6,7 +6,7 @@ Public API::
     result = await diagnose_object(gateway, kind="Pod", namespace="shop", name="api-7d9f8-x2k4q")
 
 ``gateway`` is an ``aetherius.gateway.ExecutionGateway`` (``snapshot_gateway(path)`` or
-``live_gateway(client, audit=sink)``). The result's findings follow DIAGNOSIS_CONTRACT.md.
+``live_gateway(client, audit=sink)``). The result's findings follow docs/diagnosis-contract.md.
 """
 
 from __future__ import annotations

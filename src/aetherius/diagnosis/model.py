@@ -1,4 +1,4 @@
-"""Findings and the fixed vocabularies of DIAGNOSIS_CONTRACT.md (change only by adding)."""
+"""Findings and the fixed vocabularies of docs/diagnosis-contract.md (change only by adding)."""
 
 from __future__ import annotations
 

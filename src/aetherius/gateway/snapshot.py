@@ -1,4 +1,4 @@
-"""Snapshot files: a cluster's state read from disk instead of an API (see DIAGNOSIS_CONTRACT.md).
+"""Snapshot files: a cluster's state read from disk instead of an API (see docs/diagnosis-contract.md).
 
 JSON or YAML by content, a ``List``/typed list or a multi-document stream, with Aetherius'
 ``PodLogs`` kind for container logs. Objects that cannot be used (no kind, no metadata.name, not a

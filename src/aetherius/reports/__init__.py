@@ -2,7 +2,7 @@
 
 ``compose_report(store, retriever, incident_id=, findings=)`` builds a ``Report`` (summary, root
 cause, severity, affected objects, evidence, timeline of Signals, recommendations, runbook,
-similar past incidents) from findings in DIAGNOSIS_CONTRACT.md's shape; ``save_report(store,
+similar past incidents) from findings in docs/diagnosis-contract.md's shape; ``save_report(store,
 report)`` stores it as the incident's next version with its Markdown (``render_markdown``, the
 template in ``templates/report.md.j2``) and JSON (``render_json``).
 

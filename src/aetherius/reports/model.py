@@ -1,6 +1,6 @@
 """The Report: what a person needs to act on an incident, in one document.
 
-Findings come in the shape of DIAGNOSIS_CONTRACT.md (``kind``, ``namespace``, ``name``,
+Findings come in the shape of docs/diagnosis-contract.md (``kind``, ``namespace``, ``name``,
 ``owner``, ``container``, ``reason``, ``root_cause``, ``severity``, ``summary``, ``evidence``,
 ``recommendations``, ``runbook``); extra keys are kept, missing optional ones default, so a newer
 engine adding fields does not break an older store.

@@ -1,6 +1,6 @@
 """Scenario files: a kubectl ``List`` or a multi-document YAML/JSON stream of objects.
 
-The format is the snapshot format of DIAGNOSIS_CONTRACT.md (``PodLogs`` items carry container
+The format is the snapshot format of docs/diagnosis-contract.md (``PodLogs`` items carry container
 logs); one extra kind, ``aetherius.io/v1 SimTimeline``, carries the steps the timeline plays.
 Tools that read snapshots ignore it (unknown kinds are ignored there), so a scenario file is
 also a valid snapshot of its initial state.

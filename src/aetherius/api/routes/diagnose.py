@@ -19,7 +19,7 @@ Operator = Annotated[Principal, Depends(requires("operator"))]
 
 @router.post("/diagnose", responses=problem_responses(422, 503))
 async def diagnose_namespace(body: DiagnoseIn, ctx: Ctx, _: Operator) -> dict[str, Any]:
-    """Run the diagnosis engine now; the findings document follows ``DIAGNOSIS_CONTRACT``."""
+    """Run the diagnosis engine now; the findings document follows docs/diagnosis-contract.md."""
     if ctx.diagnose is None:
         raise Problem(
             503,
