@@ -1,6 +1,7 @@
 """Seventy credential canaries, planted everywhere a cluster or a sender can put text, and not one
 comes out: not in ``aetherius diagnose`` (text and JSON, snapshot and live), not in the file
-``aetherius snapshot`` writes, not in a Signal, the store, the API or a notification.
+``aetherius snapshot`` writes, not in a Signal, the store, the API, the dashboard or a
+notification.
 
 The canaries sit in a Pod's env (by content, and plain values under names that say "secret"),
 args (a value split from its flag), command, probe headers and URL, lifecycle hook, annotations,
@@ -45,6 +46,7 @@ from tests.api.conftest import WEBHOOK_TOKEN, make_settings
 from tests.orchestrator.processes import wait_until
 from tests.reports.test_notifications import Receiver
 from tests.store.databases import migrated_database
+from tests.web.test_sessions import login
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "secrets"
 CANARIES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "canaries.yaml").read_text())
@@ -303,6 +305,16 @@ async def _through_the_pipeline(sim: SimCluster, kubeconfig: Path, pg_url: str) 
                 bodies.append(detail.text)
             assert any("CanaryAlert" in body for body in bodies) and any(POD in body for body in bodies)
             assert _leaks("\n".join(bodies)) == [], "the API"
+
+            # The dashboard, as a person signed in sees it: the list and every incident page.
+            assert (await login(http, token)).status_code == 303
+            pages = [(await http.get("/incidents")).text]
+            for incident in incidents:
+                page = await http.get(f"/incidents/{incident.id}")
+                assert page.status_code == 200, page.text[:300]
+                pages.append(page.text)
+            assert any(POD in page for page in pages)
+            assert _leaks("\n".join(pages)) == [], "the dashboard"
 
         async with NotificationDispatcher(store, notifications) as dispatcher:
             for _ in range(50):
