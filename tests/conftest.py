@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from aetherius.store import Store
+from tests.receivers import Receiver, serving_receiver
 from tests.services import (
     NATS_URL,
     REDIS_URL,
@@ -52,3 +53,10 @@ async def store(db_url: str) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A webhook and Slack receiver on a free loopback port (see tests/receivers.py)."""
+    async with serving_receiver() as state:
+        yield state

@@ -44,7 +44,7 @@ from aetherius.watch.derive import Deriver
 from aetherius.watch.model import KubeEvent, Pod
 from tests.api.conftest import WEBHOOK_TOKEN, make_settings
 from tests.orchestrator.processes import wait_until
-from tests.reports.test_notifications import Receiver
+from tests.receivers import Receiver
 from tests.store.databases import migrated_database
 from tests.web.test_sessions import login
 
@@ -191,7 +191,9 @@ def test_no_canary_in_a_snapshot_diagnosis(snapshot_file: Path) -> None:
     assert any(f["name"] == POD for f in document["findings"]), "the pod was diagnosed, not skipped"
 
 
-async def test_no_canary_leaves_a_live_cluster(snapshot_file: Path, tmp_path: Path, pg_url: str) -> None:
+async def test_no_canary_leaves_a_live_cluster(
+    snapshot_file: Path, tmp_path: Path, pg_url: str, receiver: Receiver
+) -> None:
     async with SimCluster(scenario=snapshot_file) as sim:
         kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig")
         # aetherius snapshot and a live diagnosis, as a person runs them.
@@ -206,10 +208,10 @@ async def test_no_canary_leaves_a_live_cluster(snapshot_file: Path, tmp_path: Pa
         assert _leaks(live.stdout) == [], "the live diagnosis"
 
         # The watcher's Signals, the alert's, the store, the API and the notifications.
-        await _through_the_pipeline(sim, kubeconfig, pg_url)
+        await _through_the_pipeline(sim, kubeconfig, pg_url, receiver)
 
 
-async def _through_the_pipeline(sim: SimCluster, kubeconfig: Path, pg_url: str) -> None:
+async def _through_the_pipeline(sim: SimCluster, kubeconfig: Path, pg_url: str, receiver: Receiver) -> None:
     deriver = Deriver(cluster_id=CLUSTER)
     signals = []
     for pod in sim.list("Pod", "shop"):
@@ -221,21 +223,9 @@ async def _through_the_pipeline(sim: SimCluster, kubeconfig: Path, pg_url: str) 
     assert len(signals) > len(CANARIES)
     assert _leaks("\n".join(encode_signal(s).decode() for s in signals)) == [], "a watcher Signal"
 
-    receiver = Receiver()
-    from aiohttp import web
-
-    from tests.services import free_port
-
-    web_app = web.Application()
-    web_app.router.add_post("/hook", receiver.handle)
-    web_app.router.add_post("/slack", receiver.handle)
-    runner = web.AppRunner(web_app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     notifications = NotificationSettings(
         sinks=[
-            NotificationSinkSettings(name="chat", type="slack", url=f"http://127.0.0.1:{port}/slack"),
+            NotificationSinkSettings(name="chat", type="slack", url=f"{receiver.url}/slack"),
         ],
         wait_for_report=0,
         base_backoff=0.05,
@@ -328,4 +318,3 @@ async def _through_the_pipeline(sim: SimCluster, kubeconfig: Path, pg_url: str) 
         stop.set()
         await store.close()
         await bus.close()
-        await runner.cleanup()

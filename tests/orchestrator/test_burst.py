@@ -26,25 +26,16 @@ from aetherius.store import IncidentFilters, Store
 from tests.orchestrator.factories import pod_signal
 from tests.orchestrator.processes import bus_section, wait_until
 from tests.orchestrator.test_service import RecordingDiagnoser
-from tests.store.databases import migrated_database
+from tests.store.databases import BACKENDS, db_url_fixture
 
 WORKLOADS = 60
 MAX_DELIVER = 3
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with migrated_database(request.param, tmp_path_factory.mktemp("db")) as url:
-        yield url
-
-
-@pytest.fixture
-async def store(db_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(db_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
+    """For the ``store`` fixture of tests/conftest.py: a migrated database of each backend."""
+    yield from db_url_fixture(request, tmp_path_factory)
 
 
 @pytest.fixture(params=["memory", "nats"])
