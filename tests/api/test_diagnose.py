@@ -16,25 +16,32 @@ from tests.api.conftest import Tokens, make_settings
 from tests.scenarios.library import ROOT
 
 
+async def _diagnose_over_http(
+    sim: SimCluster, *, store: Store, bus: MemoryBus, tokens: Tokens, tmp_path: Path, namespaces: list[str]
+) -> list[httpx.Response]:
+    """``POST /api/v1/diagnose`` for each namespace, the app reading ``sim`` live."""
+    kubeconfig = Path(sim.write_kubeconfig(tmp_path / "kubeconfig"))
+    async with await KubeClient.from_kubeconfig(kubeconfig) as kube:
+        app = create_app(
+            settings=make_settings(),
+            store=store,
+            bus=bus,
+            diagnose=live_diagnose(kube, store=store, cluster="sim"),
+        )
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=60
+        ) as http:
+            return [
+                await http.post("/api/v1/diagnose", json={"namespace": ns}, headers=tokens.header("operator"))
+                for ns in namespaces
+            ]
+
+
 async def test_diagnose_namespace_live(store: Store, bus: MemoryBus, tokens: Tokens, tmp_path: Path) -> None:
     async with SimCluster(scenario=ROOT / "crashloop-causes" / "snapshot.yaml") as sim:
-        kubeconfig = Path(sim.write_kubeconfig(tmp_path / "kubeconfig"))
-        async with await KubeClient.from_kubeconfig(kubeconfig) as kube:
-            app = create_app(
-                settings=make_settings(),
-                store=store,
-                bus=bus,
-                diagnose=live_diagnose(kube, store=store, cluster="sim"),
-            )
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=60
-            ) as http:
-                response = await http.post(
-                    "/api/v1/diagnose", json={"namespace": "shop"}, headers=tokens.header("operator")
-                )
-                bad = await http.post(
-                    "/api/v1/diagnose", json={"namespace": "Not Valid"}, headers=tokens.header("operator")
-                )
+        response, bad = await _diagnose_over_http(
+            sim, store=store, bus=bus, tokens=tokens, tmp_path=tmp_path, namespaces=["shop", "Not Valid"]
+        )
     assert response.status_code == 200, response.text
     document = response.json()
     assert document["findings"] and all(f["namespace"] == "shop" for f in document["findings"])
@@ -54,21 +61,10 @@ async def test_a_diagnosis_that_fails_keeps_the_audit_of_its_reads(
     import re
 
     async with SimCluster(scenario=ROOT / "crashloop-causes" / "snapshot.yaml") as sim:
-        kubeconfig = Path(sim.write_kubeconfig(tmp_path / "kubeconfig"))
         sim.faults.error(20, status=500, path_prefix="/api/v1/namespaces/shop/pods")
-        async with await KubeClient.from_kubeconfig(kubeconfig) as kube:
-            app = create_app(
-                settings=make_settings(),
-                store=store,
-                bus=bus,
-                diagnose=live_diagnose(kube, store=store, cluster="sim"),
-            )
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=60
-            ) as http:
-                response = await http.post(
-                    "/api/v1/diagnose", json={"namespace": "shop"}, headers=tokens.header("operator")
-                )
+        (response,) = await _diagnose_over_http(
+            sim, store=store, bus=bus, tokens=tokens, tmp_path=tmp_path, namespaces=["shop"]
+        )
     assert response.status_code == 503, response.text
     assert "could not be read" in response.json()["detail"]
     match = re.search(r"scan (scan-[0-9a-f]+)", response.json()["detail"])

@@ -14,6 +14,7 @@ from aetherius.diagnosis import diagnose, new_scan_id
 from aetherius.diagnosis.engine import ClusterUnreadable
 from aetherius.gateway import MemoryAuditSink, live_gateway
 from aetherius.kube import KubeClient
+from aetherius.orchestrator.diagnose import audit_rows
 from aetherius.store import AuditEntry, Store
 
 
@@ -39,22 +40,8 @@ def live_diagnose(
             raise ClusterUnreadable(f"{exc} (scan {scan_id}: its reads are in the audit log)") from None
         finally:
             # NB: a scan that fails half-way has read all the same: its reads are kept.
-            await store.record_audit(
-                [
-                    AuditEntry(
-                        operation=r.operation,
-                        resource=r.resource,
-                        namespace=r.namespace,
-                        name=r.name,
-                        bytes=r.bytes,
-                        outcome=r.outcome,
-                        cluster_id=cluster_id or cluster,
-                        scan_id=scan_id,
-                        at=r.time,
-                    )
-                    for r in audit.records
-                ]
-            )
+            rows = audit_rows(audit.records, scan_id=scan_id, cluster_id=cluster_id or cluster)
+            await store.record_audit([AuditEntry(**row) for row in rows])
         document: dict[str, Any] = msgspec.to_builtins(result)
         document["scan_id"] = scan_id
         return document
