@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
+from aetherius.backoff import exponential
 from aetherius.bus.base import BusUnavailable, Delivery, SignalBus
 from aetherius.bus.memory import MemoryBus
 from aetherius.config import OrchestratorSettings
-from aetherius.orchestrator.consumer import DEAD_LETTERED, Consumer, backoff
+from aetherius.orchestrator.consumer import DEAD_LETTERED, RETRY_BASE, RETRY_CAP, Consumer
 from aetherius.orchestrator.cooldown import MemoryCooldown
-from aetherius.orchestrator.memory import MemoryRepository
 from aetherius.orchestrator.model import Incident, ReportDraft
 from aetherius.orchestrator.ratelimit import MemoryRateLimiter
 from aetherius.orchestrator.service import Orchestrator
 from aetherius.signals import Signal
 from tests.orchestrator.factories import pod_signal
+from tests.orchestrator.memory_repository import MemoryRepository
 from tests.orchestrator.processes import wait_until
 from tests.orchestrator.test_service import RecordingDiagnoser
 
@@ -117,12 +118,13 @@ async def test_failure_naks_with_backoff_then_dead_letters_at_max_deliver() -> N
     before = DEAD_LETTERED._value.get()
     c, repo = consumer(bus, diagnoser=RecordingDiagnoser(fail_times=3))
     await run_until_drained(c, bus)
-    assert attempts[0].settled == [("nak", backoff(1))]
-    assert attempts[1].settled == [("nak", backoff(2))]
+    assert attempts[0].settled == [("nak", 0.5)]
+    assert attempts[1].settled == [("nak", 1.0)]
     assert attempts[2].settled == [("term", None)]
     assert DEAD_LETTERED._value.get() == before + 1
     assert len(repo.incidents) == 1, "the Signal itself was kept"
-    assert backoff(1) < backoff(2) < backoff(10) == 30.0
+    delays = [exponential(n, base=RETRY_BASE, cap=RETRY_CAP) for n in (1, 2, 10)]
+    assert delays == [0.5, 1.0, 30.0]
 
 
 async def test_a_diagnosis_waiting_for_budget_is_handed_back_with_the_wait_on_stop() -> None:

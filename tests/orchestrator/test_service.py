@@ -8,12 +8,12 @@ import pytest
 
 from aetherius.config import OrchestratorSettings
 from aetherius.orchestrator.cooldown import MemoryCooldown
-from aetherius.orchestrator.memory import MemoryRepository
 from aetherius.orchestrator.model import Incident, ReportDraft
 from aetherius.orchestrator.ratelimit import MemoryRateLimiter
 from aetherius.orchestrator.resolver import Resolver
 from aetherius.orchestrator.service import Orchestrator, Outcome
 from tests.orchestrator.factories import pod_signal
+from tests.orchestrator.memory_repository import MemoryRepository
 
 
 class Clock:

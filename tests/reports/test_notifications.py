@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from aetherius.backoff import exponential
 from aetherius.config import NotificationSettings, NotificationSinkSettings
-from aetherius.reports import NotificationDispatcher, backoff
+from aetherius.reports import NotificationDispatcher
 from aetherius.reports.sinks import DELIVERY_HEADER, SIGNATURE_HEADER
 from aetherius.store import Store
 from tests.receivers import SECRET, Receiver
@@ -169,9 +170,9 @@ async def test_deliveries_for_a_removed_sink_are_dropped_and_counted(db_url: str
 
 
 def test_backoff_grows_exponentially_and_is_capped() -> None:
-    delays = [backoff(n, base=1.0, cap=30.0, jitter=0) for n in range(1, 8)]
+    delays = [exponential(n, base=1.0, cap=30.0) for n in range(1, 8)]
     assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
-    assert 0.8 <= backoff(1, base=1.0, cap=30.0) <= 1.2
+    assert 0.8 <= exponential(1, base=1.0, cap=30.0, jitter=0.2) <= 1.2
 
 
 def test_sinks_are_configured_in_app_yaml_with_the_secret_from_the_environment(tmp_path: Any) -> None:

@@ -140,7 +140,6 @@ class NatsBus:
         self._subscriptions: dict[str, Any] = {}
         self._connect_lock = asyncio.Lock()
         self._subjects: dict[tuple[str, str], str] = {}
-        self._stream_ready = False
 
     @property
     def connected(self) -> bool:
@@ -185,7 +184,6 @@ class NatsBus:
             except _NATS_ERRORS as exc:
                 raise BusUnavailable(f"cannot open the ack inbox: {type(exc).__name__}: {exc}") from exc
             self._subscriptions.clear()
-            self._stream_ready = False
             await self._ensure_streams(self._js)
             log.info("bus connected", url=self.settings.url, stream=self.stream)
             return self._js
@@ -211,7 +209,6 @@ class NatsBus:
                     log.info("bus stream created", stream=name, subjects=subject)
         except _NATS_ERRORS as exc:
             raise BusUnavailable(f"cannot create stream {self.stream}: {type(exc).__name__}: {exc}") from exc
-        self._stream_ready = True
 
     async def _on_error(self, exc: Exception) -> None:
         log.warning("bus error", error=f"{type(exc).__name__}: {exc}")

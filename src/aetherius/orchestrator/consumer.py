@@ -30,6 +30,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.exc import SQLAlchemyError
 
+from aetherius.backoff import exponential
 from aetherius.bus.base import BusUnavailable, Delivery, SignalBus
 from aetherius.gateway import BackendError
 from aetherius.logs import get_logger
@@ -89,9 +90,8 @@ _OPERATIONAL = (
 )
 
 
-def backoff(deliveries: int, *, base: float = 0.5, cap: float = 30.0) -> float:
-    """Redelivery delay after the ``deliveries``-th failed attempt: 0.5 s, 1 s, 2 s… up to 30 s."""
-    return float(min(cap, base * 2 ** max(0, deliveries - 1)))
+# Redelivery after a failed attempt: 0.5 s, 1 s, 2 s… up to 30 s.
+RETRY_BASE, RETRY_CAP = 0.5, 30.0
 
 
 class Consumer:
@@ -364,7 +364,7 @@ class Consumer:
                 )
                 await delivery.term()
                 return
-            delay = backoff(delivery.deliveries)
+            delay = exponential(delivery.deliveries, base=RETRY_BASE, cap=RETRY_CAP)
             log.warning(
                 "signal handling failed, will retry",
                 msg_id=signal.msg_id,

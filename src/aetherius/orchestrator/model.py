@@ -3,7 +3,7 @@
 The orchestrator is stateless: every fact that must survive a replica dying (which Signals were
 seen, which incident they belong to, which evidence was last diagnosed, which notice is owed)
 lives in the store and changes in the store's transactions. ``IncidentRepository`` is the narrow
-contract it needs; the store room provides the SQL implementation, ``MemoryRepository`` the
+contract it needs; the store room provides the SQL implementation, the tests' ``MemoryRepository`` the
 in-process one.
 """
 
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from aetherius.orchestrator.grouping import IncidentKey
-from aetherius.signals import SEVERITY_RANK, ObjectRef, Signal, dedup_key
+from aetherius.signals import ObjectRef, Signal, dedup_key
 
 IncidentState = Literal["open", "resolved"]
 
@@ -110,15 +110,6 @@ class ReportDraft:
     similar: list[dict[str, Any]] = field(default_factory=list)
     diagnosis_id: str = ""
     reason: str = ""  # the contract reason of the lead finding ("ImagePullBackOff"); "" when none
-
-
-def followed_severity(current: str, reported: str) -> str:
-    """The incident's severity after a report: the report's when it is higher.
-
-    NB: never lowered: a Signal more severe than the incident escalates it again in the store's
-    upsert, and the changed evidence would be diagnosed again, a loop of re-diagnoses.
-    """
-    return reported if SEVERITY_RANK.get(reported, 0) > SEVERITY_RANK.get(current, 0) else current
 
 
 def utcnow() -> datetime:

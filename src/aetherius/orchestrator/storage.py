@@ -149,7 +149,8 @@ class StoreRepository:
             severity=composed.severity,
             summary=composed.summary if report.findings else report.summary,
             evidence_hash=digest,
-            # NB: the severity stays the incident's (see followed_severity)
+            # NB: the severity stays the incident's: a report never lowers it (a Signal more severe
+            # than the incident escalates it in the upsert, and lowering it would re-diagnose in a loop)
             reason=report.reason,
         )
         return saved.version

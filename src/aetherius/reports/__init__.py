@@ -23,7 +23,7 @@ from aetherius.reports.build import (
     primary_finding,
     save_report,
 )
-from aetherius.reports.dispatcher import NotificationDispatcher, backoff
+from aetherius.reports.dispatcher import NotificationDispatcher
 from aetherius.reports.model import Finding, Report
 from aetherius.reports.render import render_json, render_markdown
 from aetherius.reports.sinks import sign, verify
@@ -33,7 +33,6 @@ __all__ = [
     "InvalidFinding",
     "NotificationDispatcher",
     "Report",
-    "backoff",
     "build_report",
     "compose_report",
     "evidence_hash",

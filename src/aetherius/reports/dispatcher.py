@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 
 import aiohttp
 from prometheus_client import Counter
 
+from aetherius.backoff import exponential
 from aetherius.config import NotificationSettings, NotificationSinkSettings
 from aetherius.logs import get_logger
 from aetherius.reports.sinks import encode_request
@@ -34,12 +34,6 @@ class SinkRefused(Exception):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-
-def backoff(attempts: int, *, base: float, cap: float, jitter: float = 0.2) -> float:
-    """Seconds before the next attempt after ``attempts`` failed ones (±``jitter``, capped)."""
-    delay = min(cap, base * (2 ** max(0, attempts - 1)))
-    return float(max(0.0, delay * (1 + random.uniform(-jitter, jitter))))
 
 
 class NotificationDispatcher:
@@ -114,10 +108,11 @@ class NotificationDispatcher:
         except (SinkRefused, aiohttp.ClientError, TimeoutError, OSError) as exc:
             FAILED.labels(sink.name).inc()
             retry_after = exc.retry_after if isinstance(exc, SinkRefused) else None
-            delay = backoff(
+            delay = exponential(
                 delivery.attempts,
                 base=self._settings.base_backoff.total_seconds(),
                 cap=self._settings.max_backoff.total_seconds(),
+                jitter=0.2,
             )
             delay = max(delay, min(retry_after or 0.0, self._settings.max_backoff.total_seconds()))
             message = str(exc) or type(exc).__name__

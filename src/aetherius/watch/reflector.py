@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from aetherius.backoff import exponential
 from aetherius.config import WatcherSettings
 from aetherius.kube import KubeApiError, KubeClient, KubeConnectionError
 from aetherius.logs import get_logger
@@ -113,7 +114,7 @@ class Reflector:
         self.last_progress = time.monotonic()
         self.events_seen = 0
         self.relists = 0
-        self._backoff = BACKOFF_START
+        self._failures = 0
         self._sleep = sleep
         self._stopping = False
 
@@ -130,7 +131,7 @@ class Reflector:
                 if self.resource_version is None:
                     await self._list()
                 await self._watch()
-                self._backoff = BACKOFF_START
+                self._failures = 0
                 WATCH_RESTARTS.labels(resource=self.spec.name, cause="closed").inc()
             except Gone:
                 log.info(
@@ -164,9 +165,8 @@ class Reflector:
                 await self._back_off()
 
     async def _back_off(self) -> None:
-        delay = self._backoff * random.uniform(0.8, 1.2)
-        self._backoff = min(self._backoff * 2, BACKOFF_MAX)
-        await self._sleep(delay)
+        self._failures += 1
+        await self._sleep(exponential(self._failures, base=BACKOFF_START, cap=BACKOFF_MAX, jitter=0.2))
 
     async def _list(self) -> None:
         """One consistent paged LIST; ``Gone`` on an expired continue token restarts it."""
@@ -221,7 +221,7 @@ class Reflector:
                 seen = await self._block(block)
                 self.events_seen += seen
                 counted.inc(seen)
-                self._backoff = BACKOFF_START
+                self._failures = 0
 
     async def _block(self, block: bytes) -> int:
         """Decode one received block of lines, hand its changes over in order; the count.
