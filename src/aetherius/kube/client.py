@@ -19,11 +19,11 @@ from typing import Any
 
 import aiohttp
 import orjson
+from prometheus_client import Counter
 
 from aetherius.config import KubeSettings
 from aetherius.kube.credentials import Credentials, CredentialsError, load_credentials
 from aetherius.kube.ratelimit import TokenBucket
-from aetherius.ops.metrics import KUBE_REQUESTS
 
 __all__ = [
     "METADATA_LIST",
@@ -51,6 +51,11 @@ class ReadOnlyViolation(Exception):
 # Segments that start alphanumeric (so never "." or ".."), with no escape, query or fragment:
 # what the kind table and checked names make.
 _SAFE_PATH = re.compile(r"(/[A-Za-z0-9][A-Za-z0-9._-]*)+")
+
+
+# NB: defined here, not with the roles' metrics in ``ops``: ``ops`` (health checks) reads through
+# this client, and the kube room imports nothing above it.
+KUBE_REQUESTS = Counter("aetherius_kube_requests_total", "Requests sent to the API server", ["verb", "code"])
 
 
 class UnsafePath(ValueError):

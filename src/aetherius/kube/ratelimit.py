@@ -9,7 +9,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-from aetherius.ops.metrics import KUBE_THROTTLE_SECONDS
+from prometheus_client import Counter
+
+KUBE_THROTTLE_SECONDS = Counter(
+    "aetherius_kube_throttle_seconds_total", "Time spent waiting for the client-side rate limiter"
+)
 
 
 class TokenBucket:

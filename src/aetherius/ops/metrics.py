@@ -60,10 +60,6 @@ BUS_REDELIVERIES = Counter("aetherius_bus_redeliveries_total", "Deliveries that 
 BUS_DEAD_LETTERED = Counter(
     "aetherius_bus_dead_lettered_total", "Signals moved to the dead-letter subject", ["cause"]
 )
-KUBE_REQUESTS = Counter("aetherius_kube_requests_total", "Requests sent to the API server", ["verb", "code"])
-KUBE_THROTTLE_SECONDS = Counter(
-    "aetherius_kube_throttle_seconds_total", "Time spent waiting for the client-side rate limiter"
-)
 
 
 async def _metrics(_request: web.Request) -> web.Response:
