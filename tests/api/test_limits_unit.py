@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aetherius.api.auth import SessionSigner
-from aetherius.api.limits import RateLimiter
+from aetherius.ratelimit import RateLimiter
 
 
 def test_bucket_allows_a_burst_then_refills_at_the_rate() -> None:

@@ -16,10 +16,11 @@ from aetherius import __version__
 from aetherius.api.auth import SESSION_COOKIE, SessionSigner, TokenAuthority
 from aetherius.api.deps import ApiContext, DiagnoseFn
 from aetherius.api.events import IncidentEvents
-from aetherius.api.limits import BodyLimitMiddleware, RateLimiter, TimeoutMiddleware
+from aetherius.api.limits import BodyLimitMiddleware, TimeoutMiddleware
 from aetherius.api.problems import ProblemDocument, install_problem_handlers, problem_responses
 from aetherius.bus.base import SignalBus
 from aetherius.config import Settings
+from aetherius.ratelimit import RateLimiter
 from aetherius.store import Store
 
 API_PREFIX = "/api/v1"

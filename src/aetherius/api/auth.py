@@ -22,8 +22,9 @@ from typing import Literal, Protocol
 from fastapi import Request
 from itsdangerous import BadData, URLSafeTimedSerializer
 
-from aetherius.api.limits import RateLimiter, retry_after_header
+from aetherius.api.limits import retry_after_header
 from aetherius.api.problems import Problem
+from aetherius.ratelimit import RateLimiter
 
 Role = Literal["viewer", "operator", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")

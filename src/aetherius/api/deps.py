@@ -23,10 +23,11 @@ from aetherius.api.auth import (
     bearer_token,
     identify,
 )
-from aetherius.api.limits import RateLimiter, retry_after_header
+from aetherius.api.limits import retry_after_header
 from aetherius.api.problems import Problem
 from aetherius.bus.base import SignalBus
 from aetherius.config import Settings
+from aetherius.ratelimit import RateLimiter
 from aetherius.store import Store
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from aetherius.orchestrator.cooldown import RedisBreaker
+from aetherius.ratelimit import RateLimiter
 
 RATE_LIMITED = Counter(
     "aetherius_orchestrator_diagnoses_rate_limited_total",
@@ -31,24 +32,19 @@ class DiagnosisRateLimiter(Protocol):
 
 
 class MemoryRateLimiter:
+    """The budget in this process only (no Redis): the project's keyed buckets, one per cluster."""
+
     def __init__(self, *, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
         if per_minute <= 0 or burst < 1:
             raise ValueError("per_minute must be > 0 and burst >= 1")
-        self.rate = per_minute / 60.0
-        self.burst = float(burst)
+        self._buckets = RateLimiter(rate=per_minute / 60.0, burst=burst)
         self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # cluster -> (tokens, updated)
 
     async def try_acquire(self, cluster_id: str) -> float:
-        now = self._clock()
-        tokens, updated = self._buckets.get(cluster_id, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - updated) * self.rate)
-        if tokens >= 1.0:
-            self._buckets[cluster_id] = (tokens - 1.0, now)
-            return 0.0
-        self._buckets[cluster_id] = (tokens, now)
-        RATE_LIMITED.labels(cluster=cluster_id).inc()
-        return (1.0 - tokens) / self.rate
+        wait = self._buckets.acquire(cluster_id, now=self._clock())
+        if wait > 0:
+            RATE_LIMITED.labels(cluster=cluster_id).inc()
+        return wait
 
 
 # KEYS[1] bucket hash; ARGV: rate per ms, burst, now ms. Returns 0 or the wait in ms.
