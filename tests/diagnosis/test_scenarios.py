@@ -36,7 +36,7 @@ def test_library_has_healthy_lookalikes() -> None:
 # A container summary names the container, then says what it does or what happened to it.
 _CONTAINER_SUMMARY = re.compile(
     r"^(Init container|Container) \S+ (is|was|has|runs|cannot|fails|keeps|restarted|exits|crashes|"
-    r"terminated|failed|references) "
+    r"terminated|failed|references|refuses) "
 )
 
 

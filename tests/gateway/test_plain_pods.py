@@ -146,7 +146,11 @@ async def test_every_scenario_diagnoses_the_same_from_json(name: str) -> None:
             continue
         item_kind = doc["kind"][: -len("List")]
         items += [{"kind": item_kind, **item} if item_kind else item for item in doc["items"]]
-    state = parse_snapshot(orjson.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+    # The capture annotations (the snapshot's "now") travel with the merged list.
+    metadata = next((doc["metadata"] for doc in docs if doc["kind"] == "List" and doc.get("metadata")), {})
+    state = parse_snapshot(
+        orjson.dumps({"apiVersion": "v1", "kind": "List", "metadata": metadata, "items": items})
+    )
     result = await diagnose(snapshot_gateway(state))
     assert not result.warnings, result.warnings
     assert observed(result) == expected(name)

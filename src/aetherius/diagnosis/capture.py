@@ -15,7 +15,7 @@ from aetherius.diagnosis.engine import SCAN_KINDS, ClusterUnreadable, new_scan_i
 from aetherius.diagnosis.index import Index
 from aetherius.diagnosis.logplan import plan
 from aetherius.gateway import BackendError, ExecutionGateway, live_gateway
-from aetherius.gateway.snapshot import CLUSTER_ANNOTATION
+from aetherius.gateway.snapshot import CAPTURED_AT_ANNOTATION, CLUSTER_ANNOTATION, KINDS_READ_ANNOTATION
 from aetherius.kube import KubeClient
 
 __all__ = ["capture", "capture_state"]
@@ -26,6 +26,7 @@ async def capture_state(
 ) -> dict[str, Any]:
     """The snapshot document: a ``List`` of every object read, plus the failing containers' logs."""
     requester = scan_id or new_scan_id()
+    captured_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     items: list[dict[str, Any]] = []
     state: dict[str, list[dict[str, Any]]] = {}
     for kind in SCAN_KINDS:
@@ -65,7 +66,8 @@ async def capture_state(
         "metadata": {
             "annotations": {
                 CLUSTER_ANNOTATION: cluster,
-                "aetherius.io/captured-at": datetime.now(UTC).isoformat(),
+                CAPTURED_AT_ANNOTATION: captured_at,
+                KINDS_READ_ANNOTATION: ",".join(sorted(state)),
             }
         },
         "items": items,

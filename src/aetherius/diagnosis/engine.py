@@ -2,8 +2,8 @@
 
 Reads: one LIST per kind (namespaced kinds in the requested namespace), then the logs of crashed
 containers (bounded, see ``logplan``). Analysis is pure and synchronous over the index. "Now" is
-the newest timestamp of a snapshot (so a snapshot diagnoses the same on any day) or the wall clock
-on a live cluster; callers may pass ``now`` to pin it.
+a snapshot's capture time (``aetherius.io/captured-at``; else its newest timestamp), so a snapshot
+diagnoses the same on any day, or the wall clock on a live cluster; callers may pass ``now``.
 """
 
 from __future__ import annotations
@@ -94,7 +94,13 @@ async def _list_all(
     results = await asyncio.gather(*(one(kind) for kind in kinds))
     if gateway.source == "live" and "Pod" in failed:
         raise ClusterUnreadable(str(failed["Pod"]))
-    return {kind: items for kind, items in results if items or gateway.source == "live"}
+    # NB: a kind is in the state when it was read, even empty ("none exist"); a kind missing from
+    # a snapshot, or whose read failed, is absent ("not checked"): see ``Index.has``.
+    return {
+        kind: items
+        for kind, items in results
+        if kind not in failed and (items or gateway.source == "live" or gateway.holds(kind))
+    }
 
 
 def analyze_state(
@@ -236,7 +242,11 @@ async def _diagnose(
     state = await _list_all(gateway, kinds, namespace=namespace, requester=scan_id, warnings=warnings)
     index = Index.build(state)
     if now is None:
-        now = (parse_time(index.newest) if gateway.source == "snapshot" else None) or datetime.now(UTC)
+        now = (
+            (parse_time(gateway.captured_at) or parse_time(index.newest))
+            if gateway.source == "snapshot"
+            else None
+        ) or datetime.now(UTC)
     ctx = Context(index=index, now=now, warnings=warnings + index.warnings)
     if progress:
         progress(f"reading logs of failing containers ({len(index.pods)} pods listed)")

@@ -92,6 +92,19 @@ class ExecutionGateway:
     def input_warnings(self) -> list[str]:
         return list(self._backend.warnings)
 
+    @property
+    def captured_at(self) -> str:
+        """When a snapshot was captured ("" when unknown, and for a live cluster: now is now)."""
+        return str(getattr(self._backend, "captured_at", ""))
+
+    def holds(self, kind: str) -> bool:
+        """Whether the input has ``kind`` at all: a snapshot may have been captured without it.
+
+        A live cluster holds every kind (a read that fails is a warning of its own).
+        """
+        holds = getattr(self._backend, "holds", None)
+        return True if holds is None else bool(holds(kind))
+
     def _record(
         self,
         *,

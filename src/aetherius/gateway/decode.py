@@ -73,6 +73,7 @@ class _Container(TypedDict, total=False):
     image: Any
     command: Any
     resources: Any
+    ports: Any
     livenessProbe: Any
     readinessProbe: Any
     startupProbe: Any

@@ -52,6 +52,11 @@ __all__ = [
 
 LogKey = tuple[str, str, str, bool]  # namespace, pod, container, previous
 CLUSTER_ANNOTATION = "aetherius.io/cluster"
+# When ``aetherius snapshot`` read the cluster: a snapshot's "now", so ages are measured from it.
+CAPTURED_AT_ANNOTATION = "aetherius.io/captured-at"
+# Every kind ``aetherius snapshot`` read, empty ones included (comma-separated): a kind read and
+# found empty says "none exist", a kind never read says "not checked".
+KINDS_READ_ANNOTATION = "aetherius.io/kinds-read"
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -87,6 +92,32 @@ class SnapshotState:
     cluster: str = ""
     # Pods kept in the plain view (``PlainPod``), by id: their bytes, for whole reads.
     plain: dict[int, msgspec.Raw] = field(default_factory=dict)
+    captured_at: str = ""  # CAPTURED_AT_ANNOTATION, when the snapshot carries it
+
+    def hold(self, kind: str) -> None:
+        """Record that ``kind`` was read, even with no object of it (an empty typed list)."""
+        if kind in KINDS:
+            self.objects.setdefault(kind, [])
+            self.sizes.setdefault(kind, [])
+
+    def take_annotations(self, doc: dict[str, Any]) -> None:
+        """The cluster name, the capture time and the kinds read, from a document's annotations."""
+        metadata = doc.get("metadata")
+        annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+        if not isinstance(annotations, dict):
+            return
+        cluster, captured, kinds = (
+            annotations.get(CLUSTER_ANNOTATION),
+            annotations.get(CAPTURED_AT_ANNOTATION),
+            annotations.get(KINDS_READ_ANNOTATION),
+        )
+        if isinstance(cluster, str):
+            self.cluster = cluster
+        if isinstance(captured, str):
+            self.captured_at = captured
+        if isinstance(kinds, str):
+            for kind in kinds.split(","):
+                self.hold(kind.strip())
 
     def count(self) -> int:
         return sum(len(items) for items in self.objects.values()) + len(self.logs)
@@ -146,6 +177,8 @@ def _add(state: SnapshotState, obj: Any, where: str, size: int = -1) -> bool:
             state.warnings.append(f"{where}: {kind} without an items list, skipped")
             return False
         item_kind = kind[: -len("List")] if kind != "List" else None
+        if item_kind:
+            state.hold(item_kind)
         for i, item in enumerate(items):
             if item_kind and isinstance(item, dict) and not item.get("kind"):
                 item = {**item, "kind": item_kind}
@@ -205,20 +238,15 @@ def _parse(data: bytes, name: str) -> SnapshotState:
     return _parse_tolerant(data, name)
 
 
-def _cluster_of(doc: dict[str, Any]) -> str | None:
-    metadata = doc.get("metadata")
-    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
-    value = annotations.get(CLUSTER_ANNOTATION) if isinstance(annotations, dict) else None
-    return value if isinstance(value, str) else None
-
-
 def _parse_fast(data: bytes, name: str) -> SnapshotState:
     state = SnapshotState(cluster=name)
     top, raws = split_document(data)
     list_kind = str((top or {}).get("kind") or "")
     item_kind = list_kind[: -len("List")] if list_kind.endswith("List") and list_kind != "List" else ""
     if top is not None:
-        state.cluster = _cluster_of(top) or name
+        state.take_annotations(top)
+    if item_kind:
+        state.hold(item_kind)
     plain: list[tuple[int, msgspec.Raw]] = []  # (position among the pods, bytes)
     plain_keys: dict[tuple[str, str], int] = {}  # (namespace, name) → index in ``plain``
     retained: dict[str, tuple[list[AnalysisItem], list[int]]] = {}
@@ -291,10 +319,7 @@ def _parse_tolerant(data: bytes, name: str) -> SnapshotState:
     state = SnapshotState(cluster=name)
     for i, doc in enumerate(_decode(data)):
         if isinstance(doc, dict):
-            annotations = (doc.get("metadata") or {}) if isinstance(doc.get("metadata"), dict) else {}
-            cluster = (annotations.get("annotations") or {}) if isinstance(annotations, dict) else {}
-            if isinstance(cluster, dict) and isinstance(cluster.get(CLUSTER_ANNOTATION), str):
-                state.cluster = cluster[CLUSTER_ANNOTATION]
+            state.take_annotations(doc)
         elif not isinstance(doc, list):
             raise SnapshotError(
                 f"the snapshot holds no Kubernetes objects (document {i + 1} is a {type(doc).__name__})"
@@ -339,6 +364,11 @@ class SnapshotBackend:
         self.state = state
         self.cluster = state.cluster
         self.warnings = state.warnings
+        self.captured_at = state.captured_at
+
+    def holds(self, kind: str) -> bool:
+        """Whether the snapshot read ``kind`` at all (an empty typed list counts)."""
+        return kind in self.state.objects
 
     async def list(
         self,

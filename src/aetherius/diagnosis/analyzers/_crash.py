@@ -9,7 +9,7 @@ from typing import Any
 from aetherius.diagnosis.analyzers._pod import PodView
 from aetherius.diagnosis.context import Context, event_count, format_quantity, parse_quantity
 from aetherius.diagnosis.rules.kubelet import classify_create
-from aetherius.diagnosis.rules.logs import classify_logs, tail
+from aetherius.diagnosis.rules.logs import classify_logs, key_fact, tail
 
 Obj = dict[str, Any]
 
@@ -113,8 +113,9 @@ def crash_cause(
         found = ctx.classified(classify_logs, text)
         if found is not None:
             evidence += [f"{label}: {line}" for line in found.lines]
+            words = key_fact(found) or _WORDS[found.root_cause]
             return Cause(
-                found.root_cause, _WORDS[found.root_cause], evidence, _recs(found.root_cause, view, container)
+                found.root_cause, words, evidence, _recs(found.root_cause, view, container, found.label)
             )
     if log is not None and log.text.strip():
         lines = tail(log.text)
@@ -161,9 +162,19 @@ _WORDS = {
 }
 
 
-def _recs(root_cause: str, view: PodView, container: str) -> list[str]:
+def _recs(root_cause: str, view: PodView, container: str, label: str = "") -> list[str]:
     # NB: only the one asked for is formatted (once per crashing pod).
     where = view.where()
+    if label == "runs as root":
+        return [
+            f"Run container {container} of {where} as a non-root user: set securityContext.runAsUser "
+            "(and runAsNonRoot: true) to the user the image expects."
+        ]
+    if label == "TLS certificate":
+        return [
+            f"Renew or fix the certificate the log names (check its dates: openssl s_client -connect HOST:PORT | "
+            f"openssl x509 -noout -dates), or give container {container} of {where} the right CA bundle."
+        ]
     if root_cause == "OutOfMemory":
         return [
             f"The program reports running out of memory: raise its heap/limit in {where} or fix the leak."

@@ -221,6 +221,11 @@ def _container(view: PodView, ctx: Context, cs: Obj, *, init: bool) -> Finding |
             # restarts are a finding when the dead instance says why (its log, its status), so a
             # diagnosis landing in that window is not blind. Unexplained, it takes three.
             if restarts >= 3 or cause.root_cause != "Unknown":
+                if cs.get("ready") is True and isinstance(state.get("running"), dict):
+                    cause.evidence.append(
+                        f"Running and Ready now, but {_count(restarts)}, the last {_ago(ctx, last)}: a loop caught "
+                        f"between two restarts (restarts older than {int(RECENT_RESTART_S // 60)}m on a Ready pod are history)"
+                    )
                 return make(
                     view,
                     ctx,

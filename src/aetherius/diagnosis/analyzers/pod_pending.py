@@ -314,7 +314,7 @@ def probes(view: PodView, ctx: Context) -> list[Finding]:
         return []
     latest = max(unhealthy, key=lambda ev: ev.last)
     probe_kind = latest.message.split(" ", 1)[0].lower()  # readiness | liveness | startup
-    container = next((cs["name"] for cs in view.statuses("containerStatuses") if not cs.get("ready")), None)
+    container = _probed_container(view, ctx, f"{probe_kind}Probe")
     spec = view.containers.get(container or "", {}).get(f"{probe_kind}Probe") or {}
     evidence = [
         f"event Unhealthy x{sum(ev.count for ev in unhealthy)}: {latest.message}",
@@ -322,8 +322,22 @@ def probes(view: PodView, ctx: Context) -> list[Finding]:
     ]
     if not_ready:
         evidence.insert(0, "status.conditions[Ready]=False")
+    kills = event_count(view.events, "Killing", "failed liveness probe")
+    restarts = next(
+        (cs.get("restartCount") for cs in view.statuses("containerStatuses") if cs["name"] == container), None
+    )
+    if probe_kind == "liveness" and isinstance(restarts, int) and restarts:
+        evidence.append(
+            f"restartCount={restarts}"
+            + (f", event Killing x{kills} (failed liveness probe)" if kills else "")
+        )
+    mismatch = _port_mismatch(view.containers.get(container or "", {}), spec)
+    if mismatch:
+        evidence.append(mismatch[1])
     message = latest.message.lower()
-    if "connection refused" in message:
+    if mismatch:
+        hint = f"it probes port {mismatch[0]}, which no port of the container declares: point the probe at the port the app listens on"
+    elif "connection refused" in message:
         hint = (
             "nothing listens on the probed port: check the probe's port against the port the app listens on"
         )
@@ -347,9 +361,47 @@ def probes(view: PodView, ctx: Context) -> list[Finding]:
             cause=cause,
             severity="warning",
             container=container,
-            summary=f"The {probe_kind} probe of container {container} fails, so the pod is {'not ready' if not_ready else 'restarted'}.",
+            summary=f"The {probe_kind} probe of container {container} fails"
+            + (f" (it probes port {mismatch[0]}, which the container does not declare)" if mismatch else "")
+            + f", so the pod is {'not ready' if not_ready else 'restarted'}"
+            + (
+                f" ({restarts} restarts)."
+                if probe_kind == "liveness" and isinstance(restarts, int) and restarts
+                else "."
+            ),
         )
     ]
+
+
+def _probed_container(view: PodView, ctx: Context, probe_key: str) -> str | None:
+    """The container the failing probe belongs to: not ready, else restarted lately, else probed."""
+    statuses = view.statuses("containerStatuses")
+    for cs in statuses:
+        if not cs.get("ready") and probe_key in view.containers.get(cs["name"], {}):
+            return str(cs["name"])
+    for cs in statuses:
+        last = (cs.get("lastState") or {}).get("terminated")
+        if isinstance(last, dict) and (ctx.age(last.get("finishedAt")) or 1e9) < 3600:
+            return str(cs["name"])
+    probed = [name for name, spec in view.containers.items() if probe_key in spec]
+    return probed[0] if probed else next((str(cs["name"]) for cs in statuses), None)
+
+
+def _port_mismatch(container: Obj, probe: Obj) -> tuple[str, str] | None:
+    """(port, evidence) when the probe asks a port that no declared container port matches.
+
+    NB: only when the container declares ports at all: many images listen on undeclared ports.
+    """
+    action = probe.get("httpGet") or probe.get("tcpSocket") or probe.get("grpc")
+    ports = [p for p in container.get("ports") or () if isinstance(p, dict)]
+    if not isinstance(action, dict) or not ports or "port" not in action:
+        return None
+    port = action["port"]
+    declared = {p.get("containerPort") for p in ports} | {p.get("name") for p in ports if p.get("name")}
+    if port in declared or (isinstance(port, str) and port.isdigit() and int(port) in declared):
+        return None
+    listed = ", ".join(str(p.get("containerPort")) for p in ports)
+    return str(port), f"probe port {port} is not a declared container port (containerPorts: {listed})"
 
 
 _EVICT = re.compile(r"Container (\S+) was using (\S+), request is (\S+)")
