@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,9 +15,10 @@ import pytest
 from aetherius.diagnosis import diagnose, diagnose_object
 from aetherius.diagnosis.capture import capture
 from aetherius.gateway import MemoryAuditSink, live_gateway, load_snapshot, snapshot_gateway
+from aetherius.gateway.snapshot import SnapshotBackend
 from aetherius.kube import KubeClient, ReadOnlyViolation
 from aetherius.sim import SimCluster
-from tests.scenarios.library import ROOT, expected, observed, scenario_names
+from tests.scenarios.library import ROOT, expected, live_scenario_names, observed
 
 
 async def _client(sim: SimCluster, tmp_path: Path) -> KubeClient:
@@ -38,7 +39,7 @@ async def _reference(name: str) -> datetime:
     return datetime.fromisoformat(result.reference_time)
 
 
-@pytest.mark.parametrize("name", scenario_names())
+@pytest.mark.parametrize("name", live_scenario_names())
 async def test_scenario_live_matches_snapshot(name: str, tmp_path: Path) -> None:
     now = await _reference(name)
     async with _live(name, tmp_path) as (_, client):
@@ -163,3 +164,28 @@ async def test_sim_demo_is_diagnosed_with_the_right_root_causes(tmp_path: Path) 
     assert observed == failures | consequences
     assert not [f for f in result.findings if f.namespace == "kube-system"]
     assert len(result.findings) == len(observed)  # one finding per pod failure: one pod each
+
+
+async def test_a_captured_snapshot_says_which_kinds_were_read_and_when(tmp_path: Path) -> None:
+    """Empty kinds are recorded as read ("none exist" is an answer), and "now" is the capture time.
+
+    The never-silent scenario has Ingress ``web`` and its Service, and no NetworkPolicy: after a
+    capture the NetworkPolicies were read (empty), and a kind no one read stays unheld.
+    """
+    async with _live("never-silent", tmp_path) as (_, client):
+        before = datetime.now(UTC)
+        await capture(client, tmp_path / "captured.json", cluster="sim")
+        after = datetime.now(UTC)
+    state = load_snapshot(tmp_path / "captured.json")
+    backend = SnapshotBackend(state)
+    assert backend.holds("NetworkPolicy") and not state.objects["NetworkPolicy"]
+    assert backend.holds("Service") and backend.holds("Pod")
+    assert not backend.holds("Secret")  # never listed by a capture: not claimed as read
+    captured = datetime.fromisoformat(state.captured_at)
+    assert before <= captured <= after
+    result = await diagnose(snapshot_gateway(state))
+    assert datetime.fromisoformat(result.reference_time) == captured
+    # A snapshot without that record still diagnoses, with its newest stamp as "now".
+    state.captured_at = ""
+    untimed = await diagnose(snapshot_gateway(state))
+    assert untimed.reference_time != result.reference_time

@@ -9,13 +9,13 @@ import pytest
 from aetherius.diagnosis.engine import diagnose
 from aetherius.diagnosis.model import REASONS, ROOT_CAUSES
 from aetherius.gateway import snapshot_gateway
-from tests.scenarios.library import ROOT, expected, observed, scenario_names
+from tests.scenarios.library import ROOT, expected, expected_warnings, observed, scenario_names
 
 
 @pytest.mark.parametrize("name", scenario_names())
 async def test_scenario_from_snapshot(name: str) -> None:
     result = await diagnose(snapshot_gateway(ROOT / name / "snapshot.yaml"))
-    assert not result.warnings, result.warnings
+    assert result.warnings == expected_warnings(name), result.warnings
     got, want = observed(result), expected(name)
     assert got == want, f"missing: {sorted(want - got)}\nunexpected: {sorted(got - want)}"
     for finding in result.findings:

@@ -24,7 +24,7 @@ from aetherius.gateway import MemoryAuditSink, live_gateway, snapshot_gateway
 from aetherius.kube import KubeClient
 from aetherius.sim import SimCluster
 from tests.diagnosis.test_secret_refs import NOW, Row, _pod, _write, row
-from tests.scenarios.library import ROOT, scenario_names
+from tests.scenarios.library import ROOT, live_scenario_names
 
 
 def _pod_findings(result: DiagnosisResult, namespace: str, name: str) -> list[Row]:
@@ -39,7 +39,7 @@ async def _client(sim: SimCluster, tmp_path: Path) -> AsyncIterator[KubeClient]:
         yield client
 
 
-@pytest.mark.parametrize("scenario", scenario_names())
+@pytest.mark.parametrize("scenario", live_scenario_names())
 async def test_a_pod_diagnosed_alone_gets_the_full_scans_findings(scenario: str, tmp_path: Path) -> None:
     path = ROOT / scenario / "snapshot.yaml"
     full = await diagnose(snapshot_gateway(path))
@@ -60,7 +60,7 @@ async def test_a_pod_diagnosed_alone_gets_the_full_scans_findings(scenario: str,
 _WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
 
 
-@pytest.mark.parametrize("scenario", scenario_names())
+@pytest.mark.parametrize("scenario", live_scenario_names())
 async def test_a_workload_diagnosed_alone_gets_the_full_scans_finding(scenario: str, tmp_path: Path) -> None:
     """Read by name what its template references: the default RBAC may get ConfigMaps, not list them."""
     path = ROOT / scenario / "snapshot.yaml"

@@ -1,5 +1,9 @@
 """The scenario library: ``<name>/snapshot.yaml`` (a cluster's state) and ``<name>/expected.json``
-(exactly the findings it must produce — a healthy look-alike expects ``[]``)."""
+(exactly the findings it must produce — a healthy look-alike expects ``[]``).
+
+Optional: ``warnings.txt`` (exactly the warnings it must produce, one per line) and
+``snapshot-only`` (why the scenario cannot be served live: a snapshot captured without some kinds,
+logs of running pods that a live scan does not read), which keeps it out of the live comparison."""
 
 from __future__ import annotations
 
@@ -15,6 +19,15 @@ Row = tuple[str, str, str, str, str, str]
 
 def scenario_names() -> list[str]:
     return sorted(p.name for p in ROOT.iterdir() if (p / "snapshot.yaml").is_file())
+
+
+def live_scenario_names() -> list[str]:
+    return [name for name in scenario_names() if not (ROOT / name / "snapshot-only").is_file()]
+
+
+def expected_warnings(name: str) -> list[str]:
+    path = ROOT / name / "warnings.txt"
+    return path.read_text().splitlines() if path.is_file() else []
 
 
 def expected(name: str) -> set[Row]:

@@ -8,11 +8,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from aetherius.diagnosis.index import Ev, Index, age_seconds
+from aetherius.diagnosis.index import Ev, Index, Malformed, age_seconds
 from aetherius.diagnosis.model import Finding, Owner, Severity
 from aetherius.gateway.redact import scrub_text
 
-__all__ = ["SECRETS_NOT_CHECKED", "Context", "LogText", "format_quantity", "parse_quantity", "secret_check"]
+__all__ = [
+    "SECRETS_NOT_CHECKED",
+    "Context",
+    "LogText",
+    "format_quantity",
+    "parse_quantity",
+    "secret_check",
+    "unchecked",
+]
 
 Obj = dict[str, Any]
 Verdict = TypeVar("Verdict")
@@ -43,6 +51,8 @@ class Context:
     # (namespace, pod, container) → the log read for it; (group, container) → one for the group.
     logs: dict[tuple[str, str, str], LogText] = field(default_factory=dict)
     group_logs: dict[tuple[str, str], LogText] = field(default_factory=dict)
+    # Current logs of containers that did not crash (a snapshot carries them): see analyzers/logs.
+    running_logs: dict[tuple[str, str, str], LogText] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     # Findings of pods by owner group, for workload analyzers to name their cause.
     by_group: dict[str, list[Finding]] = field(default_factory=dict)
@@ -77,6 +87,25 @@ class Context:
             return found
         found = memo[text] = classify(text)
         return found
+
+    def part(self, obj: Obj, name: str, *, kind: str) -> Obj:
+        """``obj[name]`` (spec or status) as a dict; missing or mistyped, an empty one and a warning.
+
+        A partial object (the minimal fixtures other tools test with, a hand-trimmed snapshot) is
+        diagnosed on what it carries; only an object with neither a spec nor a status is malformed.
+        """
+        value = obj.get(name)
+        if isinstance(value, dict):
+            return value
+        if not any(isinstance(obj.get(other), dict) for other in ("spec", "status") if other != name):
+            raise Malformed("neither spec nor status")
+        metadata = obj.get("metadata") or {}
+        where = "/".join(str(x) for x in (metadata.get("namespace"), metadata.get("name")) if x)
+        problem = f"no {name}" if value is None else f"{name} is a {type(value).__name__}"
+        warning = f"{kind} {where}: {problem}; diagnosed from what it carries"
+        if warning not in self.warnings:
+            self.warnings.append(warning)
+        return {}
 
     def log_for(self, namespace: str, pod: str, container: str, group: str) -> LogText | None:
         return self.logs.get((namespace, pod, container)) or self.group_logs.get((group, container))
@@ -141,6 +170,16 @@ def secret_check(ctx: Context, namespace: str, name: str) -> str:
     if ctx.index.get("Secret", namespace, name) is None:
         return f"no Secret named {name} in namespace {namespace} (Secrets' metadata checked)"
     return f"Secret {name} exists in namespace {namespace} (Secrets' metadata checked)"
+
+
+def unchecked(kind: str, namespace: str, name: str) -> str:
+    """The evidence line for a reference to a kind the state does not hold (a partial snapshot, a
+    read that was refused): what could not be checked, and the command that checks it."""
+    where = f" -n {namespace}" if namespace else ""
+    return (
+        f"{kind} {name} not checked: the state holds no {kind} objects "
+        f"(check: kubectl get {kind.lower()}{where} {name})"
+    )
 
 
 def event_lines(events: list[Ev], *reasons: str, limit: int = 2) -> list[str]:

@@ -21,6 +21,7 @@ from aetherius.diagnosis.analyzers import (
     hpa,
     ingress,
     jobs,
+    logs,
     node,
     pdb,
     pod,
@@ -137,16 +138,29 @@ def analyze_state(
                         f"({type(exc).__name__}: {exc}); this is a bug, please report it"
                     )
                     continue
-                for finding in produced:
-                    key = (finding.kind, finding.namespace, finding.name, finding.reason)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    findings.append(finding)
-                    group = ctx.by_group.setdefault(finding.group, [])
-                    if finding not in group:
-                        group.append(finding)
+                _keep(produced, findings, seen, ctx)
+    reported = {(f.namespace, f.name) for f in findings if f.kind == "Pod"}
+    try:
+        _keep(logs.errors_in_logs(ctx, reported), findings, seen, ctx)
+    except (Malformed, ValueError, TypeError, AttributeError) as exc:
+        SKIPPED.labels(cause="malformed").inc()
+        ctx.warnings.append(f"logs of running pods skipped: malformed ({type(exc).__name__}: {exc})")
     return findings, ctx
+
+
+def _keep(
+    produced: list[Finding], findings: list[Finding], seen: set[tuple[str, str, str, str]], ctx: Context
+) -> None:
+    """One finding per (object, reason); filed under its group for the workload analyzers."""
+    for finding in produced:
+        key = (finding.kind, finding.namespace, finding.name, finding.reason)
+        if key in seen:
+            continue
+        seen.add(key)
+        findings.append(finding)
+        group = ctx.by_group.setdefault(finding.group, [])
+        if finding not in group:
+            group.append(finding)
 
 
 def _not_quiet(index: Index) -> list[Obj]:

@@ -113,3 +113,15 @@ async def read_logs(
                     return
 
     await asyncio.gather(*(one(key, candidates) for key, candidates in planned))
+    # Logs a snapshot carries of containers that did not crash (errors a Ready pod keeps logging)
+    # cost no request: read them too, bounded like the rest.
+    held = [key for key in gateway.held_logs() if key not in ctx.logs][:max_groups]
+    for namespace, pod, container in held:
+        try:
+            text = await gateway.pod_logs(
+                requester=requester, namespace=namespace, name=pod, container=container, previous=False
+            )
+        except BackendError:
+            continue
+        if text and text.strip():
+            ctx.running_logs[(namespace, pod, container)] = LogText(text=text, pod=pod, previous=False)

@@ -52,6 +52,9 @@ REASONS: tuple[str, ...] = (
     "NetworkPolicyNoMatch",
     "WebhookUnavailable",
     "QuotaExceeded",
+    # Additions: errors repeating in the logs of a pod that is up; a reference nobody could check.
+    "ErrorsInLogs",
+    "UnverifiedReference",
 )
 
 ROOT_CAUSES: tuple[str, ...] = (

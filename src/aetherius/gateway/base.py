@@ -97,6 +97,11 @@ class ExecutionGateway:
         """When a snapshot was captured ("" when unknown, and for a live cluster: now is now)."""
         return str(getattr(self._backend, "captured_at", ""))
 
+    def held_logs(self) -> list[tuple[str, str, str]]:
+        """Logs the input already carries (a snapshot's ``PodLogs``), free to read; live: none."""
+        held = getattr(self._backend, "held_logs", None)
+        return [] if held is None else list(held())
+
     def holds(self, kind: str) -> bool:
         """Whether the input has ``kind`` at all: a snapshot may have been captured without it.
 

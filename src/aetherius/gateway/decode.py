@@ -84,6 +84,7 @@ class _PodSpec(TypedDict, total=False):
     initContainers: list[_Container]
     volumes: list[_Volume]
     nodeName: Any
+    serviceAccountName: Any
     nodeSelector: Any
     schedulingGates: Any
     restartPolicy: Any

@@ -305,6 +305,12 @@ def _keep_plain(
 ) -> None:
     """Pods with events about them are analyzed in full: decode those again whole."""
     pods = state.objects["Pod"]
+    # NB: pods whose logs the snapshot carries are analyzed whole too (errors a Ready pod logs).
+    for namespace, name, _, _ in state.logs:
+        found = keys.pop((namespace, name), None)
+        if found is not None:
+            position, raw = plain[found]
+            pods[position] = decode_whole_pod(raw)
     for event in state.objects.get("Event", ()):
         involved = event.get("involvedObject") if isinstance(event, dict) else None
         if isinstance(involved, dict) and involved.get("kind") == "Pod":
@@ -365,6 +371,10 @@ class SnapshotBackend:
         self.cluster = state.cluster
         self.warnings = state.warnings
         self.captured_at = state.captured_at
+
+    def held_logs(self) -> list[tuple[str, str, str]]:
+        """(namespace, pod, container) of every current-instance log the snapshot carries."""
+        return sorted((ns, pod, c) for ns, pod, c, previous in self.state.logs if not previous)
 
     def holds(self, kind: str) -> bool:
         """Whether the snapshot read ``kind`` at all (an empty typed list counts)."""

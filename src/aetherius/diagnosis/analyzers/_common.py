@@ -57,3 +57,10 @@ def recs_from(pods: list[Finding], fallback: str) -> list[str]:
         if finding.recommendations:
             return finding.recommendations[:2]
     return [fallback]
+
+
+def cause_clause(finding: Finding) -> str:
+    """A pod finding's summary as a clause, for a roll-up to say the cause first ("… — container
+    api is killed for exceeding its 256Mi memory limit …")."""
+    summary = finding.summary.rstrip(".")
+    return summary[:1].lower() + summary[1:] if summary else ""

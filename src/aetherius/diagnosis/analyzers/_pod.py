@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aetherius.diagnosis.context import Context, format_quantity, parse_quantity
-from aetherius.diagnosis.index import Ev, Malformed, group_of, meta, section
+from aetherius.diagnosis.index import Ev, Malformed, group_of, meta
 from aetherius.diagnosis.model import Owner
 
 Obj = dict[str, Any]
@@ -29,7 +29,7 @@ class PodView:
     @classmethod
     def of(cls, pod: Obj, ctx: Context) -> PodView:
         metadata = meta(pod)
-        spec, status = section(pod, "spec"), section(pod, "status")
+        spec, status = ctx.part(pod, "spec", kind="Pod"), ctx.part(pod, "status", kind="Pod")
         namespace, name = str(metadata.get("namespace") or ""), str(metadata["name"])
         owner, _ = ctx.index.owner_of(pod)
         containers: dict[str, Obj] = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aetherius.diagnosis.context import SECRETS_NOT_CHECKED, Context
+from aetherius.diagnosis.context import SECRETS_NOT_CHECKED, Context, unchecked
 from aetherius.diagnosis.index import meta, section
 from aetherius.diagnosis.model import Finding
 
@@ -46,7 +46,10 @@ def ingress(obj: Obj, ctx: Context) -> list[Finding]:
                     f"Set ingressClassName to one of {', '.join(classes) or '(none: install an ingress controller)'}.",
                 )
             )
-    for where, backend in _backends(spec):
+    backends = _backends(spec)
+    if backends and not ctx.index.has("Service"):
+        return [_unverified(ctx, namespace, name, sorted({str(b.get("name")) for _, b in backends}))]
+    for where, backend in backends:
         svc_name = str(backend.get("name"))
         svc = ctx.index.get("Service", namespace, svc_name)
         if svc is None:
@@ -113,6 +116,25 @@ def ingress(obj: Obj, ctx: Context) -> list[Finding]:
             recommendations=[r for _, r in problems if r],
         )
     ]
+
+
+def _unverified(ctx: Context, namespace: str, name: str, services: list[str]) -> Finding:
+    """The Ingress's backends could not be checked: the state holds no Services (a partial snapshot,
+    a refused read). Said at warning instead of silence; never called missing."""
+    return ctx.finding(
+        kind="Ingress",
+        namespace=namespace,
+        name=name,
+        reason="UnverifiedReference",
+        root_cause="Unknown",
+        severity="warning",
+        summary=f"Ingress {name} routes to Service(s) {', '.join(services)}, which could not be checked.",
+        evidence=[unchecked("Service", namespace, service) for service in services],
+        recommendations=[
+            f"Check the backends exist and have endpoints: kubectl get service,endpointslice -n {namespace}; "
+            "or capture the snapshot with Services (aetherius snapshot reads every kind)."
+        ],
+    )
 
 
 def _secrets_reported_missing(ctx: Context, namespace: str, name: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from cronsim import CronSim, CronSimError
 
-from aetherius.diagnosis.analyzers._common import conditions, pod_cause, recs_from
+from aetherius.diagnosis.analyzers._common import cause_clause, conditions, pod_cause, recs_from
 from aetherius.diagnosis.context import Context
 from aetherius.diagnosis.index import meta, section
 from aetherius.diagnosis.model import Finding
@@ -27,7 +27,7 @@ _ANY_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def job(obj: Obj, ctx: Context) -> list[Finding]:
-    metadata, spec = meta(obj), section(obj, "spec")
+    metadata, spec = meta(obj), ctx.part(obj, "spec", kind="Job")
     namespace, name = str(metadata.get("namespace") or ""), str(metadata["name"])
     failed = conditions(obj).get("Failed")
     if not failed or failed.get("status") != "True":
@@ -52,6 +52,7 @@ def job(obj: Obj, ctx: Context) -> list[Finding]:
     if reason == "DeadlineExceeded" and root == "Unknown":
         head.append(f"activeDeadlineSeconds={spec.get('activeDeadlineSeconds')}")
     recs = recs_from(pods, f"kubectl logs -n {namespace} job/{name}")
+    first = next((p for p in pods if p.root_cause == root), None)
     if reason == "DeadlineExceeded":
         recs = [
             *recs,
@@ -67,7 +68,8 @@ def job(obj: Obj, ctx: Context) -> list[Finding]:
             severity="critical",
             owner=owner,
             group=group,
-            summary=f"Job {name} failed ({reason or 'Failed'}).",
+            summary=f"Job {name} failed ({reason or 'Failed'})"
+            + (f": {clause}." if first and (clause := cause_clause(first)) else "."),
             evidence=head + evidence,
             recommendations=recs,
         )

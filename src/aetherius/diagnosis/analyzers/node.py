@@ -54,7 +54,16 @@ def node(obj: Obj, ctx: Context) -> list[Finding]:
                 root_cause="NodeFailure",
                 severity="warning",
                 summary=f"Node {name} is under {what} pressure: the kubelet evicts pods and refuses new ones.",
-                evidence=[f"status.conditions[{t}]=True: {c.get('message', '')}" for t, c in pressures],
+                evidence=[
+                    *(f"status.conditions[{t}]=True: {c.get('message', '')}" for t, c in pressures),
+                    *(
+                        [
+                            f"Ready=True contradicts {', '.join(t for t, _ in pressures)}=True: the worse one counts"
+                        ]
+                        if ready is not None and ready.get("status") == "True"
+                        else []
+                    ),
+                ],
                 recommendations=[
                     f"Free {what} on {name} (remove unused images and logs, find the pods without limits) or move workloads; set requests/limits so the scheduler does not overcommit it."
                 ],

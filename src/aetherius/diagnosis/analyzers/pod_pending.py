@@ -59,16 +59,17 @@ def scheduling(view: PodView, ctx: Context) -> list[Finding]:
     reason = cond.get("reason")
     if reason == "SchedulingGated":
         gates = [g.get("name") for g in view.spec.get("schedulingGates") or [] if isinstance(g, dict)]
-        age = ctx.age(cond.get("lastTransitionTime")) or view.age or 0.0
-        if age < GATED_GRACE_S:
-            return []
+        age = ctx.age(cond.get("lastTransitionTime")) or view.age
+        if age is not None and age < GATED_GRACE_S:
+            return []  # NB: an unknown age is not young (no timestamps at all): no grace
+        held = f"{int(age // 60)}m" if age is not None else "an unknown time (no timestamps)"
         cause = Cause(
             "SchedulingConstraint",
             "",
             [
                 "status.conditions[PodScheduled].reason=SchedulingGated",
                 f"spec.schedulingGates={gates}",
-                f"gated for {int(age // 60)}m",
+                f"gated for {held}",
             ],
             [
                 f"The controller that owns gate(s) {', '.join(map(str, gates))} has not removed them: check that it runs (e.g. the queueing system), or remove the gate if it is stale."
@@ -81,7 +82,7 @@ def scheduling(view: PodView, ctx: Context) -> list[Finding]:
                 reason="SchedulingGated",
                 cause=cause,
                 severity="warning",
-                summary=f"Pod is held by scheduling gate(s) {', '.join(map(str, gates))} for {int(age // 60)}m.",
+                summary=f"Pod is held by scheduling gate(s) {', '.join(map(str, gates))} for {held}.",
             )
         ]
     if reason != "Unschedulable":
@@ -96,10 +97,18 @@ def scheduling(view: PodView, ctx: Context) -> list[Finding]:
     if requests:
         evidence.append(f"requests: {describe_requests(requests)}")
     recs = _scheduling_advice(view, ctx, verdict.root_cause, verdict.resources, requests)
-    severity: Severity = "critical" if (view.age or 0) >= STARTUP_GRACE_S else "warning"
+    young = view.age is not None and view.age < STARTUP_GRACE_S
+    severity: Severity = "warning" if young else "critical"
     words = _SCHEDULING_WORDS.get(verdict.root_cause, "the scheduler cannot place it")
     if verdict.root_cause == "InsufficientResources":
         words = f"no node has enough free {', '.join(dict.fromkeys(verdict.resources)) or 'capacity'}"
+    elif verdict.root_cause == "SchedulingConstraint":
+        # The key fact first: the label that matches no node (from the advice, which counted them).
+        unmatched = next(
+            (rec for rec in recs if rec.startswith("nodeSelector ") and " matches 0 " in rec), None
+        )
+        if unmatched:
+            words = unmatched.split(": fix the selector")[0].replace(" matches 0 node(s)", " matches no node")
     cause = Cause(verdict.root_cause, words, evidence, recs)
     return [
         _make(
@@ -210,12 +219,15 @@ def _largest(ctx: Context, nodes: Iterable[Obj], resource: str) -> float:
 
 def creating(view: PodView, ctx: Context) -> list[Finding]:
     """Scheduled but not running: mount and sandbox failures, or creation stuck past its grace."""
-    if view.status.get("phase") != "Pending" or (view.age is not None and view.age < _MOUNT_GRACE_S):
+    if view.status.get("phase") != "Pending":
         return []
+    young = view.age is not None and view.age < _MOUNT_GRACE_S
     mount = [ev for ev in view.events if ev.reason in ("FailedMount", "FailedAttachVolume")]
     if mount:
         mount.sort(key=lambda ev: ev.last, reverse=True)
         verdict = ctx.classified(classify_mount, mount[0].message)
+        if young and not verdict.object_name:
+            return []  # may still attach; a volume source that does not exist will not: no grace
         evidence = [ev.line() for ev in mount[:2]]
         if verdict.object_kind == "Secret":
             evidence.append(secret_check(ctx, view.namespace, verdict.object_name))
@@ -240,7 +252,7 @@ def creating(view: PodView, ctx: Context) -> list[Finding]:
             )
         ]
     sandbox = [ev for ev in view.events if ev.reason == "FailedCreatePodSandBox"]
-    if sandbox:
+    if sandbox and not young:
         message = sandbox[-1].message
         exhausted = re.search(
             r"no IP addresses available|failed to allocate for range|IP pool", message, re.I
@@ -264,7 +276,7 @@ def creating(view: PodView, ctx: Context) -> list[Finding]:
                 summary=f"The pod sandbox (network) cannot be created on node {node}.",
             )
         ]
-    if view.age is None or view.age < STARTUP_GRACE_S:
+    if view.age is not None and view.age < STARTUP_GRACE_S:
         return []
     stuck = [
         cs
@@ -274,9 +286,13 @@ def creating(view: PodView, ctx: Context) -> list[Finding]:
     ]
     if not stuck:
         return []
+    stuck_for = (
+        f"{int(view.age // 60)}m" if view.age is not None else "an unknown time (no creationTimestamp)"
+    )
     evidence = [
-        f"state.waiting.reason=ContainerCreating for {int(view.age // 60)}m",
+        f"state.waiting.reason=ContainerCreating for {stuck_for}",
         "no FailedMount/FailedCreatePodSandBox/Failed event explains it",
+        *unchecked_volume_sources(view, ctx),
     ]
     recs = [
         f"Look at the node's kubelet and runtime: kubectl describe pod -n {view.namespace} {view.name}; journalctl -u kubelet on node {view.spec.get('nodeName', '?')}."
@@ -289,9 +305,32 @@ def creating(view: PodView, ctx: Context) -> list[Finding]:
             cause=Cause("Unknown", "", evidence, recs),
             severity="warning",
             container=stuck[0]["name"],
-            summary=f"Pod is stuck in ContainerCreating for {int(view.age // 60)}m with no event saying why.",
+            summary=f"Pod is stuck in ContainerCreating for {stuck_for} with no event saying why.",
         )
     ]
+
+
+def unchecked_volume_sources(view: PodView, ctx: Context) -> list[str]:
+    """Evidence on the ConfigMaps and Secrets the pod's volumes name: missing, or not checked."""
+    lines = []
+    for volume in view.spec.get("volumes") or ():
+        if not isinstance(volume, dict):
+            continue
+        for kind, key, field in (("ConfigMap", "configMap", "name"), ("Secret", "secret", "secretName")):
+            source = volume.get(key)
+            if not isinstance(source, dict) or not isinstance(source.get(field), str):
+                continue
+            name = source[field]
+            if kind == "Secret":
+                lines.append(f"volume {volume.get('name')}: {secret_check(ctx, view.namespace, name)}")
+            elif not ctx.index.has(kind):
+                lines.append(
+                    f"volume {volume.get('name')} → ConfigMap {name}: not checked (the state holds no "
+                    f"ConfigMaps): kubectl get configmap -n {view.namespace} {name}"
+                )
+            elif ctx.index.get(kind, view.namespace, name) is None and not source.get("optional"):
+                lines.append(f"volume {volume.get('name')} → ConfigMap {name}: no such ConfigMap")
+    return lines
 
 
 def liveness_failures(view: PodView) -> int:

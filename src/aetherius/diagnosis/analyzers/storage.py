@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from aetherius.diagnosis.context import PENDING_CLAIM_GRACE_S, Context
-from aetherius.diagnosis.index import meta, pod_claims, pod_name, section
+from aetherius.diagnosis.index import meta, pod_claims, pod_name
 from aetherius.diagnosis.model import Finding
 
 Obj = dict[str, Any]
@@ -29,7 +29,7 @@ def _consumers(ctx: Context, namespace: str, claim: str) -> list[str]:
 
 
 def pvc(obj: Obj, ctx: Context) -> list[Finding]:
-    metadata, spec = meta(obj), section(obj, "spec")
+    metadata, spec = meta(obj), ctx.part(obj, "spec", kind="PersistentVolumeClaim")
     namespace, name = str(metadata.get("namespace") or ""), str(metadata["name"])
     phase = (obj.get("status") or {}).get("phase")
     if phase == "Lost":
@@ -105,10 +105,16 @@ def pvc(obj: Obj, ctx: Context) -> list[Finding]:
         ]
         summary = f"PersistentVolumeClaim {name} is Pending: waiting for provisioner {provisioner}."
     else:
-        if age is None or age < PENDING_CLAIM_GRACE_S * 5:
+        if age is not None and age < PENDING_CLAIM_GRACE_S * 5:
             return []
+        if isinstance(sc_name, str) and sc_name and not ctx.index.has("StorageClass"):
+            evidence.append(
+                f"StorageClass {sc_name} not checked (the state holds no StorageClasses): "
+                f"kubectl get storageclass {sc_name}"
+            )
         recs = [f"kubectl describe pvc -n {namespace} {name}: no event explains why it does not bind."]
-        summary = f"PersistentVolumeClaim {name} has been Pending for {int(age // 60)}m."
+        pending = f"{int(age // 60)}m" if age is not None else "an unknown time (no creationTimestamp)"
+        summary = f"PersistentVolumeClaim {name} has been Pending for {pending}."
         return [
             ctx.finding(
                 kind="PersistentVolumeClaim",

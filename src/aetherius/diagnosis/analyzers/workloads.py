@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aetherius.diagnosis.analyzers._common import conditions, int_field, pod_cause, recs_from
-from aetherius.diagnosis.context import STARTUP_GRACE_S, Context
-from aetherius.diagnosis.index import meta, section
+from aetherius.diagnosis.analyzers._common import cause_clause, conditions, int_field, pod_cause, recs_from
+from aetherius.diagnosis.context import STARTUP_GRACE_S, Context, unchecked
+from aetherius.diagnosis.index import meta
 from aetherius.diagnosis.model import Finding, Severity
 from aetherius.diagnosis.rules.admission import classify_admission
 
@@ -45,7 +45,7 @@ def _admission_recs(root: str, where: str) -> list[str]:
 
 
 def deployment(obj: Obj, ctx: Context) -> list[Finding]:
-    metadata, spec, status = meta(obj), section(obj, "spec"), obj.get("status") or {}
+    metadata, spec, status = meta(obj), ctx.part(obj, "spec", kind="Deployment"), obj.get("status") or {}
     namespace, name = str(metadata.get("namespace") or ""), str(metadata["name"])
     replicas = int_field(spec, "replicas", 1)
     available = int_field(status, "availableReplicas")
@@ -76,8 +76,12 @@ def deployment(obj: Obj, ctx: Context) -> list[Finding]:
     if avail.get("status") == "False":
         head.append(f"status.conditions[Available]=False reason={avail.get('reason', '')}")
     severity: Severity = "critical" if available == 0 else "warning"
+    first = next((p for p in pods if p.root_cause == root and p.kind == "Pod"), None)
+    clause = cause_clause(first) if first is not None else ""
     what = (
-        "its rollout exceeded its progress deadline"
+        clause
+        if clause
+        else "its rollout exceeded its progress deadline"
         if deadline
         else "it has fewer available replicas than desired"
     )
@@ -99,7 +103,7 @@ def deployment(obj: Obj, ctx: Context) -> list[Finding]:
 
 
 def replicaset(obj: Obj, ctx: Context) -> list[Finding]:
-    metadata, spec = meta(obj), section(obj, "spec")
+    metadata, spec = meta(obj), ctx.part(obj, "spec", kind="ReplicaSet")
     namespace, name = str(metadata.get("namespace") or ""), str(metadata["name"])
     if int_field(spec, "replicas", 1) == 0:
         return []
@@ -151,14 +155,16 @@ def _set_finding(
     root, evidence, pods = pod_cause(ctx, group)
     recs = recs_from(pods, f"kubectl describe {kind.lower()} -n {namespace} {name}")
     for cause, cause_evidence, cause_recs in extra:
-        if root == "Unknown":
+        if cause == "Unknown":  # a reference that could not be checked: said, never a cause
+            evidence = [*evidence, *cause_evidence]
+        elif root == "Unknown":
             root, evidence, recs = cause, cause_evidence, cause_recs
     if root == "Unknown" and failed is not None:
         root, evidence = failed
         recs = _admission_recs(root, f"{kind} {name}")
     age = ctx.age(metadata.get("creationTimestamp"))
-    if root == "Unknown" and (age is None or age < STARTUP_GRACE_S):
-        return []
+    if root == "Unknown" and age is not None and age < STARTUP_GRACE_S:
+        return []  # NB: an unknown age is not young: no timestamps, no start-up grace
     severity: Severity = "critical" if ready == 0 else "warning"
     return [
         ctx.finding(
@@ -169,15 +175,21 @@ def _set_finding(
             root_cause=root,
             severity=severity,
             group=group,
-            summary=f"{kind} {name} has {ready}/{desired} pods ready.",
+            summary=f"{kind} {name} has {ready}/{desired} pods ready"
+            + (f": {clause}." if (clause := _clause(pods, root)) else "."),
             evidence=[f"ready={ready}/{desired}", *evidence],
             recommendations=recs,
         )
     ]
 
 
+def _clause(pods: list[Finding], root: str) -> str:
+    first = next((p for p in pods if p.root_cause == root and p.kind == "Pod"), None)
+    return cause_clause(first) if first is not None else ""
+
+
 def statefulset(obj: Obj, ctx: Context) -> list[Finding]:
-    spec, status = section(obj, "spec"), obj.get("status") or {}
+    spec, status = ctx.part(obj, "spec", kind="StatefulSet"), obj.get("status") or {}
     namespace = str(meta(obj).get("namespace") or "")
     extra: list[tuple[str, list[str], list[str]]] = []
     if ctx.index.has("StorageClass"):
@@ -197,7 +209,14 @@ def statefulset(obj: Obj, ctx: Context) -> list[Finding]:
                         ],
                     )
                 )
+    if not ctx.index.has("StorageClass"):
+        for template in spec.get("volumeClaimTemplates") or ():
+            sc = ((template or {}).get("spec") or {}).get("storageClassName")
+            if isinstance(sc, str) and sc:
+                extra.append(("Unknown", [unchecked("StorageClass", "", sc)], []))
     service = spec.get("serviceName")
+    if isinstance(service, str) and service and not ctx.index.has("Service"):
+        extra.append(("Unknown", [unchecked("Service", namespace, service)], []))
     if (
         isinstance(service, str)
         and service
@@ -223,7 +242,7 @@ def statefulset(obj: Obj, ctx: Context) -> list[Finding]:
 
 def daemonset(obj: Obj, ctx: Context) -> list[Finding]:
     status = obj.get("status") or {}
-    section(obj, "spec")
+    ctx.part(obj, "spec", kind="DaemonSet")
     return _set_finding(
         obj,
         ctx,

@@ -106,6 +106,8 @@ class LogVerdict:
     label: str
     lines: list[str]
     target: str = ""  # DependencyUnavailable: the host[:port] the log could not reach
+    count: int = 0  # how many lines of the text say it
+    total: int = 0  # how many lines the text has
 
 
 # Where a log names the peer it could not reach, most specific first. A name beats an address:
@@ -149,7 +151,14 @@ def classify_logs(text: str, *, max_lines: int = 3) -> LogVerdict | None:
         if hits:
             shown = [h[:300] for h in hits[-max_lines:]]
             target = dependency_target(hits) if root_cause == "DependencyUnavailable" else ""
-            return LogVerdict(root_cause=root_cause, label=label, lines=shown, target=target)
+            return LogVerdict(
+                root_cause=root_cause,
+                label=label,
+                lines=shown,
+                target=target,
+                count=len(hits),
+                total=len(lines),
+            )
     return None
 
 
