@@ -63,7 +63,7 @@ def test_text_output_groups_owner_first_without_colour_off_a_tty() -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "\x1b[" not in out
-    assert out.index("Deployment api") < out.index("Pod api-7d9f8c6b5-")
+    assert out.index("1. Deployment shop/api") < out.index("Pod shop/api-7d9f8c6b5-")
     assert "also: " in out and "→ Raise resources.limits.memory" in out
 
 

@@ -30,6 +30,7 @@ from aetherius.diagnosis.analyzers import (
     storage,
     workloads,
 )
+from aetherius.diagnosis.chains import link_findings
 from aetherius.diagnosis.context import Context
 from aetherius.diagnosis.index import Index, Malformed, parse_time, pod_name
 from aetherius.diagnosis.logplan import MAX_LOG_GROUPS, read_logs
@@ -145,6 +146,7 @@ def analyze_state(
     except (Malformed, ValueError, TypeError, AttributeError) as exc:
         SKIPPED.labels(cause="malformed").inc()
         ctx.warnings.append(f"logs of running pods skipped: malformed ({type(exc).__name__}: {exc})")
+    link_findings(findings, ctx)
     return findings, ctx
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "SEVERITY_RANK",
     "DiagnosisResult",
     "Finding",
+    "Link",
     "Owner",
     "Severity",
     "runbook_for",
@@ -105,6 +106,15 @@ class Owner(msgspec.Struct, frozen=True):
     name: str
 
 
+class Link(msgspec.Struct, frozen=True):
+    """The upstream finding a finding follows from: its object and its reason."""
+
+    kind: str
+    namespace: str
+    name: str
+    reason: str
+
+
 class Finding(msgspec.Struct, kw_only=True):
     kind: str
     namespace: str
@@ -120,6 +130,15 @@ class Finding(msgspec.Struct, kw_only=True):
     container: str | None = None
     # Additions to the contract: the workload this finding rolls up to ("Deployment/shop/api").
     group: str = ""
+    # The finding this one follows from (None: this is a root), and each hop in words.
+    caused_by: Link | None = None
+    chain: list[str] = msgspec.field(default_factory=list)
+
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.kind, self.namespace, self.name, self.reason)
+
+    def link(self) -> Link:
+        return Link(kind=self.kind, namespace=self.namespace, name=self.name, reason=self.reason)
 
     def __post_init__(self) -> None:
         if not self.runbook:

@@ -1,0 +1,221 @@
+"""Follow a finding to the first broken thing: causal links between findings of one scan.
+
+The analyzers each answer for one object; this pass connects them, the way an on-call engineer
+does: ``orders`` crash-loops on ``connection refused`` to ``postgres:5432`` → Service ``postgres``
+has no ready endpoints → its pod ``postgres-0`` is OOMKilled. Each link is set on the downstream
+finding (``caused_by``) with the hop in words (``chain``), so ten pods failing because one database
+is down read as one problem with its root.
+
+Links, each from what the state says (never from a guess):
+
+- a host a log could not reach (``svc``, ``svc.ns``, ``svc.ns.svc.cluster.local``, a ClusterIP) →
+  its Service → the Service's finding, or the finding of a pod it selects;
+- a Service without ready endpoints → the finding of the pods (or workload) it selects;
+- a workload roll-up → the pod finding it rolls up;
+- a pod waiting for its claim → the PersistentVolumeClaim's finding;
+- a pod evicted or failing on a node → the Node's finding.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from typing import Any
+
+from aetherius.diagnosis.context import Context
+from aetherius.diagnosis.index import pod_name
+from aetherius.diagnosis.model import SEVERITY_RANK, Finding
+from aetherius.diagnosis.rules.logs import dependency_target
+
+__all__ = ["link_findings", "root_of"]
+
+Key = tuple[str, str, str]  # kind, namespace, name
+_ROLLUPS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
+_CLUSTER_DOMAIN = ".svc.cluster.local"
+
+
+def link_findings(findings: list[Finding], ctx: Context) -> None:
+    """Set ``caused_by`` and ``chain`` on every finding whose cause is another finding."""
+    by_object: dict[Key, list[Finding]] = {}
+    by_key: dict[tuple[str, str, str, str], Finding] = {}
+    for finding in findings:
+        by_object.setdefault((finding.kind, finding.namespace, finding.name), []).append(finding)
+        by_key[finding.key()] = finding
+    for finding in findings:
+        if finding.caused_by is not None:
+            continue
+        upstream, hop = _upstream(finding, ctx, by_object)
+        if upstream is not None and upstream is not finding and not _reaches(upstream, finding, by_key):
+            finding.caused_by = upstream.link()
+            finding.chain.append(ctx.scrub(hop))
+        elif hop:
+            finding.chain.append(ctx.scrub(hop))  # what the hop found instead (a Service elsewhere)
+
+
+def root_of(finding: Finding, by_key: dict[tuple[str, str, str, str], Finding]) -> Finding:
+    """The deepest finding of ``finding``'s chain (itself when it is a root); cycles stop."""
+    seen = {finding.key()}
+    current = finding
+    while current.caused_by is not None:
+        link = current.caused_by
+        upstream = by_key.get((link.kind, link.namespace, link.name, link.reason))
+        if upstream is None or upstream.key() in seen:
+            break
+        seen.add(upstream.key())
+        current = upstream
+    return current
+
+
+def _reaches(start: Finding, target: Finding, by_key: dict[tuple[str, str, str, str], Finding]) -> bool:
+    seen: set[tuple[str, str, str, str]] = set()
+    current: Finding | None = start
+    while current is not None and current.caused_by is not None and current.key() not in seen:
+        seen.add(current.key())
+        link = current.caused_by
+        if (link.kind, link.namespace, link.name, link.reason) == target.key():
+            return True
+        current = by_key.get((link.kind, link.namespace, link.name, link.reason))
+    return False
+
+
+def _upstream(
+    finding: Finding, ctx: Context, by_object: dict[Key, list[Finding]]
+) -> tuple[Finding | None, str]:
+    if finding.kind in _ROLLUPS:
+        return _rolled_up(finding, ctx)
+    if finding.kind == "Service" and finding.reason == "ServiceNoEndpoints":
+        return _behind_service(ctx, finding.namespace, finding.name, by_object, exclude=finding)
+    if finding.kind == "Pod":
+        if finding.root_cause == "DependencyUnavailable":
+            return _dependency(finding, ctx, by_object)
+        if finding.root_cause == "VolumeProvisioningFailure":
+            return _claim(finding, ctx, by_object)
+        if finding.root_cause in ("NodeFailure", "OutOfMemory") or finding.reason == "Evicted":
+            return _node(finding, ctx, by_object)
+    return None, ""
+
+
+def _worst(findings: Iterable[Finding]) -> Finding | None:
+    ranked = sorted(findings, key=lambda f: (-SEVERITY_RANK[f.severity], f.kind != "Pod", f.name, f.reason))
+    return ranked[0] if ranked else None
+
+
+def _rolled_up(finding: Finding, ctx: Context) -> tuple[Finding | None, str]:
+    members = [
+        f
+        for f in ctx.by_group.get(finding.group, [])
+        if f is not finding and f.kind in ("Pod", "ReplicaSet", "Job") and f.root_cause == finding.root_cause
+    ]
+    first = min(members, key=lambda f: (f.kind != "Pod", f.name, f.container or ""), default=None)
+    if first is None:
+        return None, ""
+    return first, f"{finding.kind} {finding.name} ← {first.kind} {first.name}: {first.summary}"
+
+
+def _behind_service(
+    ctx: Context, namespace: str, name: str, by_object: dict[Key, list[Finding]], *, exclude: Finding | None
+) -> tuple[Finding | None, str]:
+    """The finding of what a Service sends traffic to: its pods', else its workload's."""
+    service = ctx.index.get("Service", namespace, name)
+    selector = ((service or {}).get("spec") or {}).get("selector")
+    if not isinstance(selector, dict) or not selector:
+        return None, ""
+    candidates: list[Finding] = []
+    for pod in ctx.index.pods_matching(namespace, selector):
+        pod_ns, pod_nm = pod_name(pod)
+        candidates += [f for f in by_object.get(("Pod", pod_ns, pod_nm), []) if f is not exclude]
+    found = _worst(candidates)
+    if found is None:
+        return None, ""
+    return found, f"Service {namespace}/{name} sends traffic to pod {found.name}: {found.summary}"
+
+
+def _resolve(ctx: Context, target: str, namespace: str) -> tuple[str, str] | None:
+    """The (namespace, name) of the Service a host[:port] names, from the client's namespace."""
+    host = target.rsplit(":", 1)[0] if target.count(":") == 1 else target
+    host = host.strip("[]").rstrip(".").lower()
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return _by_cluster_ip(ctx).get(host)
+    if host.endswith(_CLUSTER_DOMAIN):
+        host = host[: -len(_CLUSTER_DOMAIN)]
+    elif host.endswith(".svc"):
+        host = host[: -len(".svc")]
+    parts = host.split(".")
+    if len(parts) == 1:
+        return (namespace, parts[0]) if ctx.index.get("Service", namespace, parts[0]) is not None else None
+    if len(parts) == 2 and ctx.index.get("Service", parts[1], parts[0]) is not None:
+        return parts[1], parts[0]
+    return None
+
+
+def _by_cluster_ip(ctx: Context) -> dict[str, tuple[str, str]]:
+    table: dict[str, tuple[str, str]] | None = ctx.memo.get("services_by_cluster_ip")
+    if table is None:
+        table = {}
+        for (namespace, name), service in ctx.index.of_kind("Service").items():
+            ip = (service.get("spec") or {}).get("clusterIP")
+            if isinstance(ip, str) and ip and ip != "None":
+                table[ip] = (namespace, name)
+        ctx.memo["services_by_cluster_ip"] = table
+    return table
+
+
+def _elsewhere(ctx: Context, name: str, namespace: str) -> list[str]:
+    return sorted(ns for (ns, nm) in ctx.index.of_kind("Service") if nm == name and ns != namespace)
+
+
+def _dependency(
+    finding: Finding, ctx: Context, by_object: dict[Key, list[Finding]]
+) -> tuple[Finding | None, str]:
+    lines = [line.split(": ", 1)[1] for line in finding.evidence if line.startswith("log (") and ": " in line]
+    target = dependency_target(lines)
+    if not target:
+        return None, ""
+    resolved = _resolve(ctx, target, finding.namespace)
+    if resolved is None:
+        host = target.rsplit(":", 1)[0].split(".")[0]
+        if "." not in target.rsplit(":", 1)[0] and ctx.index.has("Service"):
+            others = _elsewhere(ctx, host, finding.namespace)
+            if others:
+                return None, (
+                    f"{target}: no Service {host} in namespace {finding.namespace}; Service {host} exists in "
+                    f"namespace {', '.join(others)}: call it {host}.{others[0]}"
+                )
+        return None, ""
+    namespace, name = resolved
+    service_findings = [f for f in by_object.get(("Service", namespace, name), []) if f is not finding]
+    if service_findings:
+        upstream = service_findings[0]
+        return upstream, f"{target} is Service {namespace}/{name}: {upstream.summary}"
+    found, hop = _behind_service(ctx, namespace, name, by_object, exclude=finding)
+    if found is None:
+        return None, ""
+    return found, f"{target} is Service {namespace}/{name}; {hop}"
+
+
+def _claim(finding: Finding, ctx: Context, by_object: dict[Key, list[Finding]]) -> tuple[Finding | None, str]:
+    pod = ctx.index.get("Pod", finding.namespace, finding.name)
+    volumes: Any = ((pod or {}).get("spec") or {}).get("volumes") or ()
+    for volume in volumes:
+        claim = (volume or {}).get("persistentVolumeClaim") if isinstance(volume, dict) else None
+        name = claim.get("claimName") if isinstance(claim, dict) else None
+        for upstream in by_object.get(("PersistentVolumeClaim", finding.namespace, str(name)), []):
+            return upstream, f"claim {name}: {upstream.summary}"
+    return None, ""
+
+
+def _node(finding: Finding, ctx: Context, by_object: dict[Key, list[Finding]]) -> tuple[Finding | None, str]:
+    pod = ctx.index.get("Pod", finding.namespace, finding.name)
+    node = ((pod or {}).get("spec") or {}).get("nodeName")
+    if not isinstance(node, str):
+        return None, ""
+    upstream = _worst(by_object.get(("Node", "", node), []))
+    if upstream is None:
+        return None, ""
+    if finding.root_cause == "OutOfMemory" and "memory" not in upstream.summary:
+        return None, ""  # a container at its own limit is not the node's fault
+    return upstream, f"node {node}: {upstream.summary}"
