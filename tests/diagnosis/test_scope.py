@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from aetherius.diagnosis import diagnose, diagnose_object
+from aetherius.diagnosis.chains import root_of
 from aetherius.diagnosis.context import SECRETS_NOT_CHECKED
 from aetherius.diagnosis.model import DiagnosisResult
 from aetherius.diagnosis.scope import MAX_REFERENCES, config_references
@@ -332,3 +333,31 @@ async def test_references_past_the_bound_are_counted_not_read(tmp_path: Path) ->
     skipped = [w for w in result.warnings if "not read" in w and "bound" in w]
     assert len(skipped) == 2, result.warnings
     assert any(f"{extra} ConfigMaps" in w for w in skipped) and any(f"{extra} Secrets" in w for w in skipped)
+
+
+async def test_a_pod_diagnosed_alone_follows_its_dependency_to_the_root(tmp_path: Path) -> None:
+    """orders cannot reach postgres.db.svc:5432: diagnosed alone (what an incident does), it reads
+    that Service and the pods behind it, and its chain ends at postgres-0, OOM-killed — as in the
+    full scan. invoices names a ClusterIP: one LIST of Services finds which one."""
+    path = ROOT / "chain-database" / "snapshot.yaml"
+    full = await diagnose(snapshot_gateway(path))
+    now = datetime.fromisoformat(full.reference_time)
+    async with SimCluster(scenario=path) as sim, _client(sim, tmp_path) as client:
+        for namespace, name in (("shop", "orders-5c6d7-a1b2c"), ("billing", "invoices-7f8e9-g5h6i")):
+            audit = MemoryAuditSink()
+            alone = await diagnose_object(
+                live_gateway(client, audit=audit), kind="Pod", namespace=namespace, name=name, now=now
+            )
+            by_key = {f.key(): f for f in alone.findings}
+            pod = by_key[("Pod", namespace, name, "CrashLoopBackOff")]
+            assert pod.caused_by is not None and pod.caused_by.name == "postgres"
+            root = root_of(pod, by_key)
+            assert (root.kind, root.namespace, root.name, root.root_cause) == (
+                "Pod",
+                "db",
+                "postgres-0",
+                "OutOfMemory",
+            )
+            reads = {(r.operation, r.resource, r.namespace) for r in audit.records}
+            assert ("get", "Service", "db") in reads and ("list", "Pod", "db") in reads
+            assert all(r.resource != "Secret" for r in audit.records)

@@ -102,7 +102,7 @@ async def test_a_report_cites_its_runbook_and_similar_incidents(db_url: str) -> 
         document = json.loads(render_json(report))
         assert document["findings"][0]["future_field"] == {"kept": True}
         markdown = render_markdown(report)
-        assert markdown.startswith("# BackOff in Deployment api: OutOfMemory\n")
+        assert markdown.startswith("# Out of memory: Deployment shop/api\n")
         for expected in (
             "**Root cause: OutOfMemory.** Container api is killed for exceeding its 256Mi",
             "- `limits.memory=256Mi`",

@@ -81,6 +81,9 @@ class IncidentOut(_Out):
     report_version: int = 0
     updated_at: datetime | None = None
     version: int = Field(default=1, description="bumped on every change of the incident")
+    upstream_id: int | None = Field(
+        default=None, description="the incident this one follows from (its root cause is there)"
+    )
 
 
 class IncidentQuery(BaseModel):

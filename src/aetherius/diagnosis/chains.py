@@ -22,12 +22,13 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
+from aetherius.diagnosis.analyzers.service import workload_selected
 from aetherius.diagnosis.context import Context
 from aetherius.diagnosis.index import pod_name
 from aetherius.diagnosis.model import SEVERITY_RANK, Finding
 from aetherius.diagnosis.rules.logs import dependency_target
 
-__all__ = ["link_findings", "root_of"]
+__all__ = ["link_findings", "log_target", "root_of", "service_named", "upstream_of"]
 
 Key = tuple[str, str, str]  # kind, namespace, name
 _ROLLUPS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
@@ -64,6 +65,22 @@ def root_of(finding: Finding, by_key: dict[tuple[str, str, str, str], Finding]) 
         seen.add(upstream.key())
         current = upstream
     return current
+
+
+def upstream_of(finding: Finding, by_key: dict[tuple[str, str, str, str], Finding]) -> list[Finding]:
+    """The findings ``finding``'s chain passes through, nearest first (cycles stop)."""
+    out: list[Finding] = []
+    seen = {finding.key()}
+    current = finding
+    while current.caused_by is not None:
+        link = current.caused_by
+        upstream = by_key.get((link.kind, link.namespace, link.name, link.reason))
+        if upstream is None or upstream.key() in seen:
+            break
+        seen.add(upstream.key())
+        out.append(upstream)
+        current = upstream
+    return out
 
 
 def _reaches(start: Finding, target: Finding, by_key: dict[tuple[str, str, str, str], Finding]) -> bool:
@@ -130,8 +147,9 @@ def _behind_service(
     return found, f"Service {namespace}/{name} sends traffic to pod {found.name}: {found.summary}"
 
 
-def _resolve(ctx: Context, target: str, namespace: str) -> tuple[str, str] | None:
-    """The (namespace, name) of the Service a host[:port] names, from the client's namespace."""
+def service_named(target: str, namespace: str) -> tuple[str, str] | str | None:
+    """What a host[:port] names, seen from ``namespace``: a Service's (namespace, name), a bare
+    address (str, to match against ClusterIPs), or None (an external name)."""
     host = target.rsplit(":", 1)[0] if target.count(":") == 1 else target
     host = host.strip("[]").rstrip(".").lower()
     try:
@@ -139,16 +157,32 @@ def _resolve(ctx: Context, target: str, namespace: str) -> tuple[str, str] | Non
     except ValueError:
         pass
     else:
-        return _by_cluster_ip(ctx).get(host)
+        return host
     if host.endswith(_CLUSTER_DOMAIN):
         host = host[: -len(_CLUSTER_DOMAIN)]
     elif host.endswith(".svc"):
         host = host[: -len(".svc")]
     parts = host.split(".")
     if len(parts) == 1:
-        return (namespace, parts[0]) if ctx.index.get("Service", namespace, parts[0]) is not None else None
-    if len(parts) == 2 and ctx.index.get("Service", parts[1], parts[0]) is not None:
+        return namespace, parts[0]
+    if len(parts) == 2:
         return parts[1], parts[0]
+    return None
+
+
+def log_target(finding: Finding) -> str:
+    """The host[:port] the log lines quoted in a finding's evidence could not reach ("" if none)."""
+    lines = [line.split(": ", 1)[1] for line in finding.evidence if line.startswith("log (") and ": " in line]
+    return dependency_target(lines) if finding.root_cause == "DependencyUnavailable" else ""
+
+
+def _resolve(ctx: Context, target: str, namespace: str) -> tuple[str, str] | None:
+    """The (namespace, name) of the Service a host[:port] names, when the state holds it."""
+    named = service_named(target, namespace)
+    if isinstance(named, str):
+        return _by_cluster_ip(ctx).get(named)
+    if named is not None and ctx.index.get("Service", named[0], named[1]) is not None:
+        return named
     return None
 
 
@@ -171,8 +205,7 @@ def _elsewhere(ctx: Context, name: str, namespace: str) -> list[str]:
 def _dependency(
     finding: Finding, ctx: Context, by_object: dict[Key, list[Finding]]
 ) -> tuple[Finding | None, str]:
-    lines = [line.split(": ", 1)[1] for line in finding.evidence if line.startswith("log (") and ": " in line]
-    target = dependency_target(lines)
+    target = log_target(finding)
     if not target:
         return None, ""
     resolved = _resolve(ctx, target, finding.namespace)
@@ -193,8 +226,26 @@ def _dependency(
         return upstream, f"{target} is Service {namespace}/{name}: {upstream.summary}"
     found, hop = _behind_service(ctx, namespace, name, by_object, exclude=finding)
     if found is None:
-        return None, ""
+        return None, _idle_service(ctx, target, namespace, name)
     return found, f"{target} is Service {namespace}/{name}; {hop}"
+
+
+def _idle_service(ctx: Context, target: str, namespace: str, name: str) -> str:
+    """Why a Service nothing failing stands behind has no endpoint, when the state says it: its
+    workload is scaled to zero, or nothing it selects exists ("" when it has pods)."""
+    service = ctx.index.get("Service", namespace, name)
+    selector = ((service or {}).get("spec") or {}).get("selector")
+    if not isinstance(selector, dict) or not selector or ctx.index.pods_matching(namespace, selector):
+        return ""
+    workload = workload_selected(ctx, namespace, selector)
+    if workload is not None and workload[2] == 0:
+        return f"{target} is Service {namespace}/{name}: no endpoint, {workload[0]} {workload[1]} is scaled to 0 replicas"
+    if workload is None:
+        wanted = ", ".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        return (
+            f"{target} is Service {namespace}/{name}: no endpoint, no pod in {namespace} has labels {wanted}"
+        )
+    return ""
 
 
 def _claim(finding: Finding, ctx: Context, by_object: dict[Key, list[Finding]]) -> tuple[Finding | None, str]:

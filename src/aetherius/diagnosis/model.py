@@ -9,6 +9,7 @@ from typing import Literal
 import msgspec
 
 __all__ = [
+    "CAUSE_WORDS",
     "REASONS",
     "ROOT_CAUSES",
     "SEVERITY_RANK",
@@ -78,6 +79,28 @@ ROOT_CAUSES: tuple[str, ...] = (
     "PermissionDenied",
     "Unknown",
 )
+
+# Each root cause in words, for a headline ("Out of memory: Deployment shop/api").
+CAUSE_WORDS: dict[str, str] = {
+    "OutOfMemory": "out of memory",
+    "ApplicationError": "the application itself fails",
+    "MissingConfiguration": "missing configuration",
+    "DependencyUnavailable": "a dependency is unreachable",
+    "InvalidCommand": "the command cannot run",
+    "ImageNotFound": "the image does not exist",
+    "RegistryAuthFailure": "the registry refuses the pull",
+    "InsufficientResources": "not enough cluster resources",
+    "SchedulingConstraint": "a scheduling rule matches no node",
+    "VolumeProvisioningFailure": "the volume cannot be provisioned",
+    "VolumeMountFailure": "the volume cannot be mounted",
+    "ProbeFailure": "a health probe fails",
+    "NodeFailure": "the node is failing",
+    "SelectorMismatch": "the selector matches nothing",
+    "MissingReference": "it points at something that does not exist",
+    "QuotaExceeded": "a quota refuses it",
+    "PermissionDenied": "permission denied",
+    "Unknown": "cause not determined",
+}
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}

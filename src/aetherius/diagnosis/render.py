@@ -11,33 +11,13 @@ from rich.console import Console
 from rich.text import Text
 
 from aetherius.diagnosis.chains import root_of
-from aetherius.diagnosis.model import SEVERITY_RANK, DiagnosisResult, Finding
+from aetherius.diagnosis.model import CAUSE_WORDS, SEVERITY_RANK, DiagnosisResult, Finding
 
 __all__ = ["problems", "render_json", "render_text"]
 
 _SHOWN_WARNINGS = 10  # a scan of a broken cluster can have hundreds; the JSON output keeps them all
 
 _STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
-_WORDS = {
-    "OutOfMemory": "out of memory",
-    "ApplicationError": "the application itself fails",
-    "MissingConfiguration": "missing configuration",
-    "DependencyUnavailable": "a dependency is unreachable",
-    "InvalidCommand": "the command cannot run",
-    "ImageNotFound": "the image does not exist",
-    "RegistryAuthFailure": "the registry refuses the pull",
-    "InsufficientResources": "not enough cluster resources",
-    "SchedulingConstraint": "a scheduling rule matches no node",
-    "VolumeProvisioningFailure": "the volume cannot be provisioned",
-    "VolumeMountFailure": "the volume cannot be mounted",
-    "ProbeFailure": "a health probe fails",
-    "NodeFailure": "the node is failing",
-    "SelectorMismatch": "the selector matches nothing",
-    "MissingReference": "it points at something that does not exist",
-    "QuotaExceeded": "a quota refuses it",
-    "PermissionDenied": "permission denied",
-    "Unknown": "cause not determined",
-}
 
 
 def render_json(result: DiagnosisResult) -> bytes:
@@ -52,7 +32,7 @@ def _write_finding(console: Console, finding: Finding, *, indent: str, also: lis
     if finding.container:
         line.append(f" [{finding.container}]")
     line.append(
-        f"  {finding.reason}: {_WORDS.get(finding.root_cause, finding.root_cause)} ({finding.root_cause})"
+        f"  {finding.reason}: {CAUSE_WORDS.get(finding.root_cause, finding.root_cause)} ({finding.root_cause})"
     )
     console.print(line)
     console.print(Text(f"{indent}  {finding.summary}"))
@@ -173,7 +153,7 @@ def render_text(result: DiagnosisResult, *, file: IO[str] | None = None, color: 
             f"{root.kind} {root.namespace}/{root.name}" if root.namespace else f"{root.kind} {root.name}"
         )
         console.print(
-            Text(f"{number}. {title} — {_WORDS.get(root.root_cause, root.root_cause)}", style="bold")
+            Text(f"{number}. {title} — {CAUSE_WORDS.get(root.root_cause, root.root_cause)}", style="bold")
         )
         _write_finding(console, root, indent="   ", also=problem.also)
         affected = problem.count() - 1 - len(problem.also)

@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from aetherius.diagnosis.chains import log_target, service_named, upstream_of
 from aetherius.diagnosis.context import Context
 from aetherius.diagnosis.engine import analyze_state, new_scan_id, order
 from aetherius.diagnosis.index import Index, group_of
 from aetherius.diagnosis.logplan import read_logs
-from aetherius.diagnosis.model import DiagnosisResult
+from aetherius.diagnosis.model import DiagnosisResult, Finding
 from aetherius.gateway import BackendError, ExecutionGateway
 
 __all__ = ["MAX_REFERENCES", "config_references", "diagnose_object"]
@@ -252,6 +253,63 @@ async def _pod_state(
     return state
 
 
+_MAX_SERVICES = 4  # Services followed per diagnosis: a pod names one or two dependencies
+_MAX_UPSTREAM_PODS = 20
+
+
+def _key(obj: Obj) -> tuple[str, str]:
+    metadata = _dict(obj.get("metadata"))
+    return str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+
+
+async def _upstream_state(
+    gateway: ExecutionGateway, findings: list[Finding], *, requester: str, warnings: list[str]
+) -> dict[str, list[Obj]]:
+    """The Services the findings' logs could not reach and the pods behind them (bounded reads)."""
+    named: set[tuple[str, str]] = set()
+    addresses: set[str] = set()
+    for finding in findings:
+        target = log_target(finding)
+        ref = service_named(target, finding.namespace) if target else None
+        if isinstance(ref, str):
+            addresses.add(ref)
+        elif ref is not None:
+            named.add(ref)
+    if not named and not addresses:
+        return {}
+    state: dict[str, list[Obj]] = {"Service": [], "Pod": []}
+    try:
+        if addresses:
+            # NB: a ClusterIP names no Service: one LIST of Services finds which one has it.
+            for listed in await gateway.list_objects("Service", requester=requester):
+                if _dict(listed.get("spec")).get("clusterIP") in addresses:
+                    named.add(_key(listed))
+        for namespace, name in sorted(named)[:_MAX_SERVICES]:
+            service = await gateway.get_object("Service", requester=requester, namespace=namespace, name=name)
+            if service is None:
+                continue
+            state["Service"].append(service)
+            selector = _dict(service.get("spec")).get("selector")
+            if not isinstance(selector, dict) or not selector:
+                continue
+            pods = await gateway.list_objects(
+                "Pod",
+                requester=requester,
+                namespace=namespace,
+                label_selector=",".join(f"{k}={v}" for k, v in sorted(selector.items())),
+            )
+            state["Pod"] += pods[:_MAX_UPSTREAM_PODS]
+            if not pods:
+                # NB: nothing selected: the workload behind it may be scaled to zero, which says why.
+                for kind in ("StatefulSet", "Deployment", "DaemonSet"):
+                    state.setdefault(kind, []).extend(
+                        await gateway.list_objects(kind, requester=requester, namespace=namespace)
+                    )
+    except BackendError as exc:
+        warnings.append(f"dependency not followed: {exc}")
+    return {kind: items for kind, items in state.items() if items}
+
+
 async def diagnose_object(
     gateway: ExecutionGateway,
     *,
@@ -321,6 +379,17 @@ async def diagnose_object(
     ctx = Context(index=index, now=now, warnings=warnings + index.warnings)
     await read_logs(gateway, ctx, requester=requester)
     findings, ctx = analyze_state(state, ctx)
+    upstream = await _upstream_state(gateway, findings, requester=requester, warnings=warnings)
+    if upstream:
+        # Follow the chain one hop out (the Services its logs name, the pods behind them), then
+        # analyze again over the wider state: the upstream findings and the links come with it.
+        for extra_kind, items in upstream.items():
+            have = {_key(o) for o in state.get(extra_kind, [])}
+            state.setdefault(extra_kind, []).extend(o for o in items if _key(o) not in have)
+        index = Index.build(state)
+        ctx = Context(index=index, now=now, warnings=warnings + index.warnings)
+        await read_logs(gateway, ctx, requester=requester)
+        findings, ctx = analyze_state(state, ctx)
     target_group = None
     if obj is not None:
         owner, _ = index.owner_of(obj) if kind != "Node" else (None, "")
@@ -332,6 +401,13 @@ async def diagnose_object(
         for f in findings
         if f.group == target_group or (f.kind, f.namespace, f.name) == (kind, namespace, name)
     ]
+    by_key = {f.key(): f for f in findings}
+    chained = {f.key() for f in related}
+    for finding in list(related):
+        for up in upstream_of(finding, by_key):
+            if up.key() not in chained:
+                chained.add(up.key())
+                related.append(up)
     return DiagnosisResult(
         cluster=gateway.cluster,
         source=gateway.source,

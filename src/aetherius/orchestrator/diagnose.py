@@ -19,14 +19,16 @@ from typing import Any
 import msgspec
 
 from aetherius.diagnosis import diagnose, diagnose_object
+from aetherius.diagnosis.chains import root_of, upstream_of
 from aetherius.diagnosis.model import Finding
 from aetherius.gateway import KINDS, Backend, BackendError, ExecutionGateway, MemoryAuditSink
 from aetherius.gateway.audit import AuditRecord
 from aetherius.logs import get_logger
+from aetherius.orchestrator.grouping import IncidentKey, failure_class
 from aetherius.orchestrator.model import Incident, IncidentRepository, ReportDraft, object_label
 from aetherius.orchestrator.resolver import workload_healthy
 from aetherius.reports.build import finding_rank
-from aetherius.signals import SEVERITY_RANK
+from aetherius.signals import SEVERITY_RANK, ObjectRef
 
 log = get_logger(__name__)
 
@@ -67,11 +69,52 @@ def incident_audit(
 
 
 def findings_for(incident: Incident, findings: Sequence[Finding]) -> list[Finding]:
-    """The engine's findings about this incident's workload and objects, most severe first."""
+    """The engine's findings about this incident's workload and objects, most severe first, and
+    the findings their chains pass through (the root cause may be another workload's failure)."""
     workload = object_label(incident.workload)
     objects = {workload, *incident.objects}
     chosen = [f for f in findings if f.group == workload or f"{f.kind}/{f.namespace}/{f.name}" in objects]
+    by_key = {f.key(): f for f in findings}
+    keys = {f.key() for f in chosen}
+    for finding in list(chosen):
+        for upstream in upstream_of(finding, by_key):
+            if upstream.key() not in keys:
+                keys.add(upstream.key())
+                chosen.append(upstream)
     return sorted(chosen, key=lambda f: -SEVERITY_RANK.get(f.severity, 0))
+
+
+def lead_finding(chosen: Sequence[Finding]) -> Finding | None:
+    """What a report leads with: the root of the strongest finding's chain (see ``finding_rank``).
+
+    NB: "Deployment checkout has 0/1 replicas available" is the symptom; the OOM kill its chain
+    ends at is what the title, the sentence and the runbook must say.
+    """
+    if not chosen:
+        return None
+    strongest = max(
+        chosen,
+        key=lambda f: finding_rank(
+            reason=f.reason, root_cause=f.root_cause, severity=f.severity, evidence=len(f.evidence)
+        ),
+    )
+    return root_of(strongest, {f.key(): f for f in chosen})
+
+
+def upstream_fingerprint(incident: Incident, lead: Finding) -> str:
+    """The fingerprint of the incident ``lead`` belongs to, when it is not this incident's workload."""
+    workload = _workload_of(lead)
+    if workload == incident.workload:
+        return ""
+    return IncidentKey(
+        cluster_id=incident.cluster_id, workload=workload, failure_class=failure_class(lead.reason)
+    ).fingerprint
+
+
+def _workload_of(finding: Finding) -> ObjectRef:
+    if finding.owner is not None:
+        return ObjectRef(kind=finding.owner.kind, namespace=finding.namespace, name=finding.owner.name)
+    return ObjectRef(kind=finding.kind, namespace=finding.namespace, name=finding.name)
 
 
 class EngineDiagnoser:
@@ -168,16 +211,7 @@ def draft(incident: Incident, chosen: list[Finding]) -> ReportDraft:
     documents: list[dict[str, Any]] = [
         {k: v for k, v in msgspec.to_builtins(f).items() if v is not None} for f in chosen
     ]
-    lead = (
-        max(
-            chosen,
-            key=lambda f: finding_rank(
-                reason=f.reason, root_cause=f.root_cause, severity=f.severity, evidence=len(f.evidence)
-            ),
-        )
-        if chosen
-        else None
-    )
+    lead = lead_finding(chosen)
     if lead is None:
         w = incident.workload
         return ReportDraft(
@@ -196,6 +230,7 @@ def draft(incident: Incident, chosen: list[Finding]) -> ReportDraft:
         recommendations=list(dict.fromkeys(line for f in chosen for line in f.recommendations)),
         runbook=lead.runbook,
         reason=lead.reason,
+        upstream_fingerprint=upstream_fingerprint(incident, lead),
     )
 
 

@@ -110,6 +110,8 @@ class ReportDraft:
     similar: list[dict[str, Any]] = field(default_factory=list)
     diagnosis_id: str = ""
     reason: str = ""  # the contract reason of the lead finding ("ImagePullBackOff"); "" when none
+    # The fingerprint of the incident the root cause is in, when it is another workload's failure.
+    upstream_fingerprint: str = ""
 
 
 def utcnow() -> datetime:

@@ -152,6 +152,7 @@ class StoreRepository:
             # NB: the severity stays the incident's: a report never lowers it (a Signal more severe
             # than the incident escalates it in the upsert, and lowering it would re-diagnose in a loop)
             reason=report.reason,
+            upstream_fingerprint=report.upstream_fingerprint,
         )
         return saved.version
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from aetherius.diagnosis.model import CAUSE_WORDS
 from aetherius.knowledge import KnowledgeRetriever, RunbookRef, SimilarIncident
 from aetherius.reports.model import (
     AffectedObject,
@@ -67,15 +68,44 @@ def finding_rank(
 
 
 def primary_finding(findings: Sequence[Finding]) -> Finding | None:
-    """The finding the report leads with (see ``finding_rank``)."""
+    """The finding the report leads with: the root of the strongest finding's chain (see
+    ``finding_rank``): the first broken thing, not the symptom that triggered the incident."""
     if not findings:
         return None
-    return max(
+    lead = max(
         findings,
         key=lambda f: finding_rank(
             reason=f.reason, root_cause=f.root_cause, severity=f.severity, evidence=len(f.evidence)
         ),
     )
+    by_key = {f.key(): f for f in findings}
+    seen = {lead.key()}
+    while lead.caused_by is not None:
+        link = lead.caused_by
+        upstream = by_key.get((link.kind, link.namespace, link.name, link.reason))
+        if upstream is None or upstream.key() in seen:
+            break
+        seen.add(upstream.key())
+        lead = upstream
+    return lead
+
+
+def headline(lead: Finding | None, *, subject: str, reason: str) -> str:
+    """The root cause in words and where it is ("Out of memory: StatefulSet db/postgres"); the
+    incident's own workload after it when the root is elsewhere. Never the triggering Event's
+    reason ("BackOff") when a diagnosis says more."""
+    if lead is None or lead.root_cause == "Unknown":
+        return f"{lead.reason if lead else reason} in {subject}"
+    words = CAUSE_WORDS.get(lead.root_cause, lead.root_cause)
+    where = (
+        f"{lead.owner.kind} {lead.namespace}/{lead.owner.name}"
+        if lead.owner is not None
+        else f"{lead.kind} {lead.namespace}/{lead.name}"
+        if lead.namespace
+        else f"{lead.kind} {lead.name}"
+    )
+    own = where.split(" ", 1)[0] + " " + where.rsplit("/", 1)[-1] == subject
+    return f"{words[:1].upper()}{words[1:]}: {where}" + ("" if own else f" — {subject} depends on it")
 
 
 def _unique(items: Iterable[str]) -> list[str]:
@@ -111,7 +141,7 @@ def build_report(
         incident_id=incident.id,
         cluster_id=incident.cluster_id,
         namespace=incident.namespace,
-        title=f"{incident.reason} in {subject}" + (f": {root_cause}" if root_cause != "Unknown" else ""),
+        title=headline(lead, subject=subject, reason=incident.reason),
         summary=summary,
         root_cause=root_cause,
         severity=max(severities, key=lambda s: SEVERITY_RANK.get(s, 0)),

@@ -25,6 +25,13 @@ class OwnerRef(_Model):
     name: str
 
 
+class LinkRef(_Model):
+    kind: str
+    namespace: str = ""
+    name: str
+    reason: str
+
+
 class Finding(_Model):
     model_config = ConfigDict(frozen=True, extra="allow")
 
@@ -40,6 +47,11 @@ class Finding(_Model):
     evidence: list[str] = Field(default_factory=list)
     recommendations: list[str] = Field(default_factory=list)
     runbook: str = ""
+    caused_by: LinkRef | None = None
+    chain: list[str] = Field(default_factory=list)
+
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.kind, self.namespace, self.name, self.reason)
 
     @field_validator("severity")
     @classmethod

@@ -161,6 +161,8 @@ class IncidentRow(Base):
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     report_version: Mapped[int] = mapped_column(Integer, default=0)
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumped on every change
+    # The incident whose failure this one follows from (its diagnosis' chain ends there), or None.
+    upstream_id: Mapped[int | None] = mapped_column(BigId, nullable=True, index=True)
 
 
 class ReportRow(Base):

@@ -66,6 +66,15 @@ class OutboxOps(StoreBase):
             .values(next_attempt_at=now)
         )
 
+    async def _fold_deliveries(self, session: AsyncSession, incident_id: int, *, into: int) -> None:
+        """This incident follows from incident ``into``: its notices not yet sent are not sent
+        (the root's notice lists it), and each says why."""
+        await session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.incident_id == incident_id, DeliveryRow.status == "pending")
+            .values(status="folded", last_error=f"folded into incident #{into} (its root cause)")
+        )
+
     async def claim_deliveries(self, *, limit: int = 20, lease: float = 60.0) -> list[Delivery]:
         """Take up to ``limit`` due deliveries for ``lease`` seconds (skipping those others hold).
 

@@ -113,6 +113,7 @@ class Incident:
     reopen_count: int
     report_version: int
     version: int
+    upstream_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

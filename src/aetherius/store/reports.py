@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from aetherius.store.base import StoreBase, to_record
 from aetherius.store.engine import NotFound
 from aetherius.store.models import IncidentRow, ReportRow
 from aetherius.store.outbox import OutboxOps
-from aetherius.store.records import Report
+from aetherius.store.records import Incident, Report
 
 
 class ReportOps(OutboxOps, StoreBase):
@@ -25,12 +26,18 @@ class ReportOps(OutboxOps, StoreBase):
         summary: str = "",
         evidence_hash: str = "",
         reason: str = "",
+        upstream_fingerprint: str = "",
     ) -> Report:
         """Store the next report version and carry its root cause and summary onto the incident.
 
         ``reason``, when given, becomes the incident's: the diagnosis's contract reason
         ("ImagePullBackOff") instead of the first Signal's ("Failed"). Held notifications of the
         incident are released, so they go out with this diagnosis.
+
+        ``upstream_fingerprint`` names the incident the diagnosis' chain ends in (its root cause is
+        another workload's failure). When that incident is open, this one links to it and its held
+        notifications are folded into the root's: one problem, one notification, which lists what
+        it affects (``downstream_incidents``).
         """
         now = self.clock()
         async with self.sessions.begin() as session:
@@ -63,11 +70,41 @@ class ReportOps(OutboxOps, StoreBase):
                 incident.summary = summary
             if reason:
                 incident.reason = reason
+            upstream = await self._upstream(session, incident, upstream_fingerprint)
+            incident.upstream_id = upstream
             incident.updated_at = now
             incident.version += 1
             await session.flush()
-            await self._release_deliveries(session, incident_id, now=now)
+            if upstream is not None:
+                await self._fold_deliveries(session, incident_id, into=upstream)
+            else:
+                await self._release_deliveries(session, incident_id, now=now)
             return to_record(Report, row)
+
+    async def _upstream(self, session: AsyncSession, incident: IncidentRow, fingerprint: str) -> int | None:
+        """The open incident of ``fingerprint``, when it is another incident of the same cluster."""
+        if not fingerprint or fingerprint == incident.fingerprint:
+            return None
+        query = select(IncidentRow.id, IncidentRow.cluster_id, IncidentRow.upstream_id).where(
+            IncidentRow.fingerprint == fingerprint, IncidentRow.state != "resolved"
+        )
+        row = (await session.execute(query)).first()
+        if row is None or row.cluster_id != incident.cluster_id or row.id == incident.id:
+            return None
+        # NB: never a loop of two incidents naming each other (each diagnosed while the other was
+        # the worse): the one named first stays the root.
+        return None if row.upstream_id == incident.id else int(row.id)
+
+    async def downstream_incidents(self, incident_id: int) -> list[Incident]:
+        """The unresolved incidents whose root cause is in ``incident_id`` (newest first)."""
+        query = (
+            select(IncidentRow)
+            .where(IncidentRow.upstream_id == incident_id, IncidentRow.state != "resolved")
+            .order_by(IncidentRow.id.desc())
+            .limit(50)
+        )
+        async with self.sessions() as session:
+            return [to_record(Incident, row) for row in (await session.execute(query)).scalars()]
 
     async def list_reports(self, incident_id: int) -> list[Report]:
         """Every version of the incident's report, newest first."""

@@ -56,7 +56,7 @@ def service(obj: Obj, ctx: Context) -> list[Finding]:
     ]
     wanted = ", ".join(f"{k}={v}" for k, v in sorted(selector.items()))
     if not pods:
-        workload = _workload_selected(ctx, namespace, selector)
+        workload = workload_selected(ctx, namespace, selector)
         if workload is not None:
             return _workload_has_no_pods(ctx, namespace, name, wanted, workload)
         hints = []
@@ -109,7 +109,7 @@ def service(obj: Obj, ctx: Context) -> list[Finding]:
     ]
 
 
-def _workload_selected(ctx: Context, namespace: str, selector: dict[str, Any]) -> tuple[str, str, int] | None:
+def workload_selected(ctx: Context, namespace: str, selector: dict[str, Any]) -> tuple[str, str, int] | None:
     """A workload whose pod template carries the selector's labels (its pods just do not exist)."""
     for kind in ("Deployment", "StatefulSet", "DaemonSet"):
         for (ns, name), obj in ctx.index.of_kind(kind).items():
