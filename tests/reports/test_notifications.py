@@ -194,3 +194,59 @@ def test_sinks_are_configured_in_app_yaml_with_the_secret_from_the_environment(t
     app.write_text("notifications:\n  sinks:\n    - {name: x, type: email, url: 'https://a'}\n")
     with pytest.raises(ConfigError, match=r"notifications.sinks.0.type"):
         load_settings(config_paths=[app], env={})
+
+
+async def test_a_problem_with_its_root_elsewhere_is_notified_once_by_the_root(
+    db_url: str, receiver: Receiver
+) -> None:
+    """orders and invoices fail because postgres does: their reports name postgres' incident as
+    upstream, their own notices fold into it, and the root's one notice lists both."""
+    settings = _settings(receiver.url)
+    store = await Store.open(db_url, sinks=settings.sinks[:1], wait_for_report=60)
+    try:
+        cluster = unique("c")
+        root_fp, orders_fp, invoices_fp = unique("postgres"), unique("orders"), unique("invoices")
+        ids: dict[str, int] = {}
+        for fingerprint, owner in ((root_fp, "postgres"), (orders_fp, "orders"), (invoices_fp, "invoices")):
+            signal = make_signal(cluster=cluster, pod=f"{owner}-0", owner=owner, severity="warning")
+            change = await store.upsert_incident(upsert_for(signal, fingerprint=fingerprint), signal=signal)
+            assert change.incident is not None and change.events == ("new",)
+            ids[owner] = change.incident.id
+        report = {"title": "Out of memory: StatefulSet shop/postgres", "evidence": []}
+        for owner in ("orders", "invoices"):
+            await store.add_report(
+                ids[owner],
+                document=report,
+                markdown="",
+                root_cause="OutOfMemory",
+                upstream_fingerprint=root_fp,
+            )
+        # A fingerprint of no open incident, or the incident's own, links nothing.
+        await store.add_report(
+            ids["postgres"], document=report, markdown="", upstream_fingerprint=unique("gone")
+        )
+        assert (await store.get_incident(ids["postgres"])).upstream_id is None
+        for owner in ("orders", "invoices"):
+            linked = await store.get_incident(ids[owner])
+            assert linked.upstream_id == ids["postgres"]
+            [folded] = await store.list_deliveries(incident_id=ids[owner])
+            assert (
+                folded.status == "folded"
+                and folded.last_error == f"folded into incident #{ids['postgres']} (its root cause)"
+            )
+        # Two incidents never name each other: the root stays the root.
+        await store.add_report(ids["postgres"], document=report, markdown="", upstream_fingerprint=orders_fp)
+        assert (await store.get_incident(ids["postgres"])).upstream_id is None
+        affected = await store.downstream_incidents(ids["postgres"])
+        assert sorted(i.id for i in affected) == sorted((ids["orders"], ids["invoices"]))
+
+        async with NotificationDispatcher(store, settings) as dispatcher:
+            await _drain(dispatcher, store, incident_id=ids["postgres"])
+        assert len(receiver.accepted) == 1
+        payload = receiver.accepted[0]["json"]
+        assert payload["incident"]["id"] == ids["postgres"]
+        assert sorted(a["id"] for a in payload["affects"]) == sorted((ids["orders"], ids["invoices"]))
+        for owner in ("orders", "invoices"):
+            assert [d.status for d in await store.list_deliveries(incident_id=ids[owner])] == ["folded"]
+    finally:
+        await store.close()

@@ -198,11 +198,21 @@ async def incident_detail(store: Store, incident_id: int) -> IncidentDetail | No
         return None
     except StoreUnavailable as exc:
         raise Problem(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from None
+    upstream = None
+    with store_errors():
+        if story.incident.upstream_id is not None:
+            try:
+                upstream = IncidentOut.model_validate(await store.get_incident(story.incident.upstream_id))
+            except NotFound:
+                upstream = None  # pruned by retention since
+        downstream = await store.downstream_incidents(incident_id)
     return IncidentDetail(
         incident=IncidentOut.model_validate(story.incident),
         reports=[ReportOut.model_validate(r) for r in story.reports],
         signals=[SignalOut.model_validate(s) for s in story.signals],
         audit=[AuditOut.model_validate(a) for a in story.audit],
+        upstream=upstream,
+        downstream=[IncidentOut.model_validate(i) for i in downstream],
     )
 
 

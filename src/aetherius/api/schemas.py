@@ -141,6 +141,10 @@ class IncidentDetail(BaseModel):
     reports: list[ReportOut]
     signals: list[SignalOut]
     audit: list[AuditOut]
+    upstream: IncidentOut | None = Field(default=None, description="the incident its root cause is in")
+    downstream: list[IncidentOut] = Field(
+        default_factory=list, description="open incidents whose root cause is in this one"
+    )
 
 
 class NoteIn(BaseModel):

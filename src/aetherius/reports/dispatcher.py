@@ -132,7 +132,10 @@ class NotificationDispatcher:
     async def _send(self, sink: NotificationSinkSettings, delivery: Delivery) -> None:
         incident = await self._store.get_incident(delivery.incident_id)
         report = await self._store.latest_report(delivery.incident_id)
-        body, headers = encode_request(sink, delivery, incident, report, now=int(time.time()))
+        affects = await self._store.downstream_incidents(delivery.incident_id)
+        body, headers = encode_request(
+            sink, delivery, incident, report, now=int(time.time()), affects=affects
+        )
         async with self._session().post(
             sink.url, data=body, headers=headers, timeout=self._timeout
         ) as response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -50,12 +51,21 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(expected, signature)
 
 
-def webhook_payload(delivery: Delivery, incident: Incident, report: Report | None) -> dict[str, Any]:
+def _affected(incident: Incident) -> str:
+    what = f"{incident.owner_kind or incident.object_kind} {incident.namespace}/{incident.owner_name or incident.object_name}"
+    return f"#{incident.id} {what} ({incident.reason})"
+
+
+def webhook_payload(
+    delivery: Delivery, incident: Incident, report: Report | None, *, affects: Sequence[Incident] = ()
+) -> dict[str, Any]:
     return {
         "event": delivery.event,
         "delivery_id": delivery.id,
         "incident": asdict(incident),
         "report": report.document if report else None,
+        # The incidents whose root cause is this one (their own notices were folded into this).
+        "affects": [{"id": i.id, "title": _affected(i), "summary": i.summary} for i in affects],
     }
 
 
@@ -63,11 +73,14 @@ def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def slack_payload(delivery: Delivery, incident: Incident, report: Report | None) -> dict[str, Any]:
+def slack_payload(
+    delivery: Delivery, incident: Incident, report: Report | None, *, affects: Sequence[Incident] = ()
+) -> dict[str, Any]:
     target = f"{incident.owner_kind or incident.object_kind} {incident.namespace}/{incident.owner_name or incident.object_name}"
     root_cause = incident.root_cause or "not diagnosed yet"
     summary = (report.summary if report and report.summary else incident.summary) or incident.reason
-    headline = f"{_EVENT_WORDS[delivery.event]} #{incident.id}: {incident.reason} in {target}"
+    title = str((report.document.get("title") if report else "") or f"{incident.reason} in {target}")
+    headline = f"{_EVENT_WORDS[delivery.event]} #{incident.id}: {title}"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": headline[:150], "emoji": True}},
         {
@@ -84,6 +97,15 @@ def slack_payload(delivery: Delivery, incident: Incident, report: Report | None)
         },
         {"type": "section", "text": {"type": "mrkdwn", "text": _slack_escape(summary)[:2900]}},
     ]
+    if affects:
+        lines = "\n".join(f"• {_slack_escape(_affected(i))}" for i in affects[:10])
+        more = f"\n… and {len(affects) - 10} more" if len(affects) > 10 else ""
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"*Affects {len(affects)}*\n{lines}{more}"},
+            }
+        )
     evidence = (report.document.get("evidence") if report else None) or []
     if evidence:
         lines = "\n".join(f"• `{_slack_escape(str(line))[:200]}`" for line in evidence[:5])
@@ -103,14 +125,20 @@ def slack_payload(delivery: Delivery, incident: Incident, report: Report | None)
 
 
 def encode_request(
-    sink: NotificationSinkSettings, delivery: Delivery, incident: Incident, report: Report | None, *, now: int
+    sink: NotificationSinkSettings,
+    delivery: Delivery,
+    incident: Incident,
+    report: Report | None,
+    *,
+    now: int,
+    affects: Sequence[Incident] = (),
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers to POST for this delivery."""
     if sink.type == "slack":
-        body = json.dumps(slack_payload(delivery, incident, report), default=_json_default).encode()
-        return body, {"Content-Type": "application/json"}
+        payload = slack_payload(delivery, incident, report, affects=affects)
+        return json.dumps(payload, default=_json_default).encode(), {"Content-Type": "application/json"}
     body = json.dumps(
-        webhook_payload(delivery, incident, report), default=_json_default, sort_keys=True
+        webhook_payload(delivery, incident, report, affects=affects), default=_json_default, sort_keys=True
     ).encode()
     headers = {
         "Content-Type": "application/json",

@@ -25,6 +25,7 @@ templates.env.globals["version"] = __version__
 templates.env.filters["ago"] = views.ago
 templates.env.filters["stamp"] = views.stamp
 templates.env.filters["markdown"] = views.markdown
+templates.env.filters["headline"] = views.headline
 
 
 def render(

@@ -16,6 +16,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from aetherius.api.schemas import IncidentDetail, IncidentOut
+from aetherius.diagnosis.model import CAUSE_WORDS
 
 SEVERITY_ORDER = ("critical", "warning", "info")
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -45,6 +46,16 @@ def stamp(moment: datetime | str | None) -> str:
     if isinstance(moment, str):
         return moment.replace("T", " ").removesuffix("Z") + (" UTC" if moment.endswith("Z") else "")
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def headline(incident: Any) -> str:
+    """What broke, in words, and where ("Out of memory: StatefulSet db/postgres"); the first
+    Signal's reason ("BackOff") only while no diagnosis has said more."""
+    where = f"{incident.owner_kind or incident.object_kind} {incident.namespace}/{incident.owner_name or incident.object_name}"
+    words = CAUSE_WORDS.get(incident.root_cause or "")
+    if not words or incident.root_cause == "Unknown":
+        return f"{incident.reason} in {where}"
+    return f"{words[:1].upper()}{words[1:]}: {where}"
 
 
 def safe_next(target: str) -> str:
@@ -175,6 +186,7 @@ class ReportView:
 
     version: int = 0
     root_cause: str = ""
+    title: str = ""
     sentence: str = ""
     evidence: list[str] = field(default_factory=list)
     recommendations: list[str] = field(default_factory=list)
@@ -185,7 +197,9 @@ class ReportView:
     @classmethod
     def of(cls, detail: IncidentDetail) -> ReportView:
         incident = detail.incident
-        view = cls(root_cause=incident.root_cause or "Unknown", sentence=incident.summary)
+        view = cls(
+            root_cause=incident.root_cause or "Unknown", sentence=incident.summary, title=headline(incident)
+        )
         view.affected = list(incident.affected_objects)
         if not detail.reports:
             view.sentence = view.sentence or "Not diagnosed yet: the report appears here when it is ready."
@@ -195,6 +209,7 @@ class ReportView:
         view.version = latest.version
         view.root_cause = latest.root_cause or doc.get("root_cause") or view.root_cause
         view.sentence = latest.summary or str(doc.get("summary", "")) or view.sentence
+        view.title = str(doc.get("title") or "") or view.title
         view.evidence = _lines(doc.get("evidence"))
         view.recommendations = _lines(doc.get("recommendations"))
         runbook = doc.get("runbook")
