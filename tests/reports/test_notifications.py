@@ -221,11 +221,13 @@ async def test_a_problem_with_its_root_elsewhere_is_notified_once_by_the_root(
                 root_cause="OutOfMemory",
                 upstream_fingerprint=root_fp,
             )
-        # A fingerprint of no open incident, or the incident's own, links nothing.
+        # A fingerprint of no open incident links nothing (yet): the notice waits for that root.
         await store.add_report(
             ids["postgres"], document=report, markdown="", upstream_fingerprint=unique("gone")
         )
         assert (await store.get_incident(ids["postgres"])).upstream_id is None
+        [waiting] = await store.list_deliveries(incident_id=ids["postgres"])
+        assert waiting.status == "pending" and waiting.next_attempt_at > waiting.created_at
         for owner in ("orders", "invoices"):
             linked = await store.get_incident(ids[owner])
             assert linked.upstream_id == ids["postgres"]
@@ -234,9 +236,10 @@ async def test_a_problem_with_its_root_elsewhere_is_notified_once_by_the_root(
                 folded.status == "folded"
                 and folded.last_error == f"folded into incident #{ids['postgres']} (its root cause)"
             )
-        # Two incidents never name each other: the root stays the root.
+        # Two incidents never name each other: the root stays the root, and its notice goes out.
         await store.add_report(ids["postgres"], document=report, markdown="", upstream_fingerprint=orders_fp)
-        assert (await store.get_incident(ids["postgres"])).upstream_id is None
+        root = await store.get_incident(ids["postgres"])
+        assert root.upstream_id is None and root.upstream_fingerprint == ""
         affected = await store.downstream_incidents(ids["postgres"])
         assert sorted(i.id for i in affected) == sorted((ids["orders"], ids["invoices"]))
 
@@ -248,5 +251,29 @@ async def test_a_problem_with_its_root_elsewhere_is_notified_once_by_the_root(
         assert sorted(a["id"] for a in payload["affects"]) == sorted((ids["orders"], ids["invoices"]))
         for owner in ("orders", "invoices"):
             assert [d.status for d in await store.list_deliveries(incident_id=ids[owner])] == ["folded"]
+    finally:
+        await store.close()
+
+
+async def test_a_root_opened_after_its_downstream_adopts_it(db_url: str, receiver: Receiver) -> None:
+    """invoices is diagnosed first and names postgres' incident, not open yet: its notice stays
+    held; when postgres' incident opens (one Signal, or a batch of them), it adopts invoices."""
+    settings = _settings(receiver.url)
+    store = await Store.open(db_url, sinks=settings.sinks[:1], wait_for_report=60)
+    try:
+        cluster, root_fp = unique("c"), unique("postgres")
+        signal = make_signal(cluster=cluster, pod="invoices-0", owner="invoices", severity="warning")
+        change = await store.upsert_incident(upsert_for(signal, fingerprint=unique("inv")), signal=signal)
+        assert change.incident is not None
+        invoices = change.incident.id
+        await store.add_report(invoices, document={}, markdown="", upstream_fingerprint=root_fp)
+        [held] = await store.list_deliveries(incident_id=invoices)
+        assert held.status == "pending" and held.next_attempt_at > held.created_at  # still held
+        root_signal = make_signal(cluster=cluster, pod="postgres-0", owner="postgres", severity="critical")
+        [opened] = await store.record_failures([(upsert_for(root_signal, fingerprint=root_fp), root_signal)])
+        assert opened.created and opened.incident is not None
+        adopted = await store.get_incident(invoices)
+        assert adopted.upstream_id == opened.incident.id
+        assert [d.status for d in await store.list_deliveries(incident_id=invoices)] == ["folded"]
     finally:
         await store.close()

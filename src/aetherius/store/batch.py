@@ -279,6 +279,8 @@ class IncidentBatchOps(IncidentOps):
             if event:
                 events.setdefault(change.fingerprint, []).append(event[0])
         await session.flush()
+        for fingerprint in sorted(relink & rows.keys()):
+            await self._adopt_downstream(session, rows[fingerprint])
         links = [
             {"signal_id": signal_id, "linked_incident": rows[change.fingerprint].id}
             for (change, _), signal_id in zip(items, signal_ids, strict=True)

@@ -146,6 +146,8 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
                 self._apply(row, change, seen_at=seen_at, now=now, reopened=reopened)
             row.signal_count += 1 if signal is not None else 0
             await session.flush()
+            if created or reopened:
+                await self._adopt_downstream(session, row)
             if signal_id is not None:
                 await self._link_signal(session, signal_id, row.id)
             events: list[NotificationEvent] = []
@@ -164,6 +166,26 @@ class IncidentOps(SignalOps, OutboxOps, KnowledgeOps, StoreBase):
                 signal_id=signal_id,
                 events=tuple(queued),
             )
+
+    async def _adopt_downstream(self, session: AsyncSession, row: IncidentRow) -> None:
+        """Incidents whose diagnosis named this one's fingerprint as their root, before it was
+        open, now follow from it: linked, and their notices not yet sent folded into its own."""
+        waiting = (
+            await session.execute(
+                select(IncidentRow).where(
+                    IncidentRow.upstream_fingerprint == row.fingerprint,
+                    IncidentRow.upstream_id.is_(None),
+                    IncidentRow.state != "resolved",
+                    IncidentRow.id != row.id,
+                    IncidentRow.cluster_id == row.cluster_id,
+                )
+            )
+        ).scalars()
+        for downstream in waiting:
+            if row.upstream_id == downstream.id:
+                continue  # never two incidents naming each other
+            downstream.upstream_id = row.id
+            await self._fold_deliveries(session, downstream.id, into=row.id)
 
     async def _reopen_or_new(
         self,

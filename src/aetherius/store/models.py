@@ -163,6 +163,8 @@ class IncidentRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumped on every change
     # The incident whose failure this one follows from (its diagnosis' chain ends there), or None.
     upstream_id: Mapped[int | None] = mapped_column(BigId, nullable=True, index=True)
+    # The fingerprint its diagnosis named as upstream: an incident opened later under it adopts this.
+    upstream_fingerprint: Mapped[str] = mapped_column(String(128), default="", server_default="", index=True)
 
 
 class ReportRow(Base):

@@ -114,6 +114,7 @@ class Incident:
     report_version: int
     version: int
     upstream_id: int | None = None
+    upstream_fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -70,30 +70,38 @@ class ReportOps(OutboxOps, StoreBase):
                 incident.summary = summary
             if reason:
                 incident.reason = reason
-            upstream = await self._upstream(session, incident, upstream_fingerprint)
+            upstream, waiting = await self._upstream(session, incident, upstream_fingerprint)
             incident.upstream_id = upstream
+            incident.upstream_fingerprint = upstream_fingerprint if upstream is not None or waiting else ""
             incident.updated_at = now
             incident.version += 1
             await session.flush()
             if upstream is not None:
                 await self._fold_deliveries(session, incident_id, into=upstream)
-            else:
+            elif not incident.upstream_fingerprint:
                 await self._release_deliveries(session, incident_id, now=now)
+            # NB: a root not open yet: the notices stay held (up to ``wait_for_report``) so that the
+            # root's incident, when it opens, adopts this one and its notices fold into the root's.
             return to_record(Report, row)
 
-    async def _upstream(self, session: AsyncSession, incident: IncidentRow, fingerprint: str) -> int | None:
-        """The open incident of ``fingerprint``, when it is another incident of the same cluster."""
+    async def _upstream(
+        self, session: AsyncSession, incident: IncidentRow, fingerprint: str
+    ) -> tuple[int | None, bool]:
+        """(the open incident of ``fingerprint``, when it is another incident of the same cluster;
+        whether that root is not open yet, so this one waits to be adopted by it)."""
         if not fingerprint or fingerprint == incident.fingerprint:
-            return None
+            return None, False
         query = select(IncidentRow.id, IncidentRow.cluster_id, IncidentRow.upstream_id).where(
             IncidentRow.fingerprint == fingerprint, IncidentRow.state != "resolved"
         )
         row = (await session.execute(query)).first()
-        if row is None or row.cluster_id != incident.cluster_id or row.id == incident.id:
-            return None
+        if row is None:
+            return None, True
+        if row.cluster_id != incident.cluster_id or row.id == incident.id:
+            return None, False
         # NB: never a loop of two incidents naming each other (each diagnosed while the other was
         # the worse): the one named first stays the root.
-        return None if row.upstream_id == incident.id else int(row.id)
+        return (None, False) if row.upstream_id == incident.id else (int(row.id), False)
 
     async def downstream_incidents(self, incident_id: int) -> list[Incident]:
         """The unresolved incidents whose root cause is in ``incident_id`` (newest first)."""

@@ -23,10 +23,16 @@ _BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     with op.batch_alter_table("incidents") as batch:
         batch.add_column(sa.Column("upstream_id", _BIG, nullable=True))
+        batch.add_column(
+            sa.Column("upstream_fingerprint", sa.String(length=128), nullable=False, server_default="")
+        )
         batch.create_index("ix_incidents_upstream_id", ["upstream_id"])
+        batch.create_index("ix_incidents_upstream_fingerprint", ["upstream_fingerprint"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("incidents") as batch:
+        batch.drop_index("ix_incidents_upstream_fingerprint")
         batch.drop_index("ix_incidents_upstream_id")
+        batch.drop_column("upstream_fingerprint")
         batch.drop_column("upstream_id")
