@@ -24,7 +24,7 @@ from typing import Any
 
 from aetherius.diagnosis.analyzers.service import workload_selected
 from aetherius.diagnosis.context import Context
-from aetherius.diagnosis.index import pod_name
+from aetherius.diagnosis.index import Malformed, pod_name
 from aetherius.diagnosis.model import SEVERITY_RANK, Finding
 from aetherius.diagnosis.rules.logs import dependency_target
 
@@ -45,7 +45,15 @@ def link_findings(findings: list[Finding], ctx: Context) -> None:
     for finding in findings:
         if finding.caused_by is not None:
             continue
-        upstream, hop = _upstream(finding, ctx, by_object)
+        try:
+            upstream, hop = _upstream(finding, ctx, by_object)
+        except (Malformed, TypeError, ValueError, AttributeError) as exc:
+            # NB: the finding stands; only its link is not followed (an object on the way is malformed).
+            ctx.warnings.append(
+                f"{finding.kind} {finding.namespace}/{finding.name}: cause not followed: malformed "
+                f"({type(exc).__name__}: {exc})"
+            )
+            continue
         if upstream is not None and upstream is not finding and not _reaches(upstream, finding, by_key):
             finding.caused_by = upstream.link()
             finding.chain.append(ctx.scrub(hop))
