@@ -5,7 +5,9 @@ Generates a cluster deterministically (default 10,000 pods of which 2,000 fail i
 
 - ``parse_s``: ``orjson.loads`` of the file's bytes (the floor: nothing can be faster than reading it);
 - ``diagnose_s``: the full diagnosis of that file (read, parse, redact, index, analyze, logs);
-- ``live_s``: the same cluster served by the simulated API server, diagnosed over HTTP.
+- ``live_s``: the same cluster served by the simulated API server, diagnosed over HTTP;
+- ``live_cli_s``, ``live_peak_rss_mib``: ``aetherius diagnose`` run as a person runs it against
+  that server, in a process of its own: wall seconds (start-up included) and its peak RSS.
 
 ``ratio = diagnose_s / parse_s`` (target ≤ 1.5; ``cpu_ratio``: the same with CPU seconds, steadier
 on a shared machine). Best of ``--repeat`` runs each (default 5: on a shared host a burst of
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -403,6 +406,37 @@ async def _live(path: Path, tmp: Path) -> float:
             return time.perf_counter() - start
 
 
+async def _live_cli(path: Path, tmp: Path) -> tuple[float, float]:
+    """``aetherius diagnose`` as a person runs it against the sim: wall seconds and its peak RSS.
+
+    NB: a process of its own, so its peak RSS is the diagnosis' alone (this one generated the
+    cluster and serves it). The only child this benchmark waits for, so RUSAGE_CHILDREN is its.
+    """
+    from aetherius.sim import SimCluster
+
+    async with SimCluster(scenario=path) as sim:
+        kubeconfig = Path(sim.write_kubeconfig(tmp / "kubeconfig"))
+        start = time.perf_counter()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "aetherius",
+            "diagnose",
+            "--kubeconfig",
+            str(kubeconfig),
+            "-o",
+            "json",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await process.communicate()
+        seconds = time.perf_counter() - start
+    if process.returncode not in (0, 3):
+        raise RuntimeError(f"aetherius diagnose exited {process.returncode}: {stderr.decode()[-500:]}")
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, peak_kib / 1024
+
+
 def run(pods: int, *, repeat: int, live: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "cluster.json"
@@ -423,6 +457,7 @@ def run(pods: int, *, repeat: int, live: bool) -> dict[str, Any]:
 
         (parse_s, diagnose_s), (parse_cpu_s, diagnose_cpu_s) = _best_interleaved([floor, full], repeat)
         live_s = asyncio.run(_live(path, Path(tmp))) if live else None
+        cli_s, cli_rss = asyncio.run(_live_cli(path, Path(tmp))) if live else (None, None)
     return {
         "pods": pods,
         "diagnose_s": round(diagnose_s, 4),
@@ -430,6 +465,8 @@ def run(pods: int, *, repeat: int, live: bool) -> dict[str, Any]:
         "ratio": round(diagnose_s / parse_s, 2),
         "cpu_ratio": round(diagnose_cpu_s / parse_cpu_s, 2),
         "live_s": round(live_s, 3) if live_s is not None else None,
+        "live_cli_s": round(cli_s, 3) if cli_s is not None else None,
+        "live_peak_rss_mib": round(cli_rss, 1) if cli_rss is not None else None,
         "findings": findings[-1],
         "snapshot_mb": round(len(data) / 1e6, 1),
     }
@@ -446,7 +483,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         sys.stdout.write(
             orjson.dumps(
-                {k: figures[k] for k in ("pods", "diagnose_s", "parse_s", "ratio", "cpu_ratio", "live_s")}
+                {
+                    k: figures[k]
+                    for k in (
+                        "pods",
+                        "diagnose_s",
+                        "parse_s",
+                        "ratio",
+                        "cpu_ratio",
+                        "live_s",
+                        "live_cli_s",
+                        "live_peak_rss_mib",
+                    )
+                }
             ).decode()
             + "\n"
         )

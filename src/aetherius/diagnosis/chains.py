@@ -27,6 +27,8 @@ from aetherius.diagnosis.context import Context
 from aetherius.diagnosis.index import Malformed, pod_name
 from aetherius.diagnosis.model import SEVERITY_RANK, Finding
 from aetherius.diagnosis.rules.logs import dependency_target
+from aetherius.diagnosis.rules.netpol import admits, isolates
+from aetherius.gateway.decode import PlainPod
 
 __all__ = ["link_findings", "log_target", "root_of", "service_named", "upstream_of"]
 
@@ -58,7 +60,10 @@ def link_findings(findings: list[Finding], ctx: Context) -> None:
             finding.caused_by = upstream.link()
             finding.chain.append(ctx.scrub(hop))
         elif hop:
-            finding.chain.append(ctx.scrub(hop))  # what the hop found instead (a Service elsewhere)
+            # What the hop found instead of a failing object (a policy in the way, a Service in
+            # another namespace): the key fact, so the summary says it too.
+            finding.chain.append(ctx.scrub(hop))
+            finding.summary = f"{finding.summary.rstrip('.')}: {ctx.scrub(hop.split(': ', 1)[-1])}."
 
 
 def root_of(finding: Finding, by_key: dict[tuple[str, str, str, str], Finding]) -> Finding:
@@ -234,8 +239,53 @@ def _dependency(
         return upstream, f"{target} is Service {namespace}/{name}: {upstream.summary}"
     found, hop = _behind_service(ctx, namespace, name, by_object, exclude=finding)
     if found is None:
-        return None, _idle_service(ctx, target, namespace, name)
+        return None, _idle_service(ctx, target, namespace, name) or _refused_by_policy(
+            ctx, finding, target, namespace, name
+        )
     return found, f"{target} is Service {namespace}/{name}; {hop}"
+
+
+def _refused_by_policy(ctx: Context, finding: Finding, target: str, namespace: str, name: str) -> str:
+    """A NetworkPolicy that isolates the Service's pods and admits nothing from the client."""
+    service = ctx.index.get("Service", namespace, name)
+    selector = ((service or {}).get("spec") or {}).get("selector")
+    client = ctx.index.get("Pod", finding.namespace, finding.name)
+    if not isinstance(selector, dict) or not selector or client is None:
+        return ""
+    backends = ctx.index.pods_matching(namespace, selector)
+    if not backends:
+        return ""
+    backend = backends[0]
+    labels = (
+        backend.metadata.labels
+        if isinstance(backend, PlainPod)
+        else (backend.get("metadata") or {}).get("labels")
+    )
+    labels = labels if isinstance(labels, dict) else {}
+    client_labels = (client.get("metadata") or {}).get("labels") or {}
+    ns_object = ctx.index.get("Namespace", "", finding.namespace)
+    ns_labels = {
+        "kubernetes.io/metadata.name": finding.namespace,
+        **(((ns_object or {}).get("metadata") or {}).get("labels") or {}),
+    }
+    isolating = [
+        policy
+        for (policy_ns, _), policy in ctx.index.of_kind("NetworkPolicy").items()
+        if policy_ns == namespace and isolates(policy, labels)
+    ]
+    if not isolating:
+        return ""
+    verdicts = [
+        admits(p, client_namespace=finding.namespace, client_labels=client_labels, namespace_labels=ns_labels)
+        for p in isolating
+    ]
+    if any(v is not False for v in verdicts):
+        return ""  # one admits it (or an ipBlock rule may): not the policies
+    names = ", ".join(sorted(str((p.get("metadata") or {}).get("name")) for p in isolating))
+    return (
+        f"{target} is Service {namespace}/{name}: NetworkPolicy {names} selects its pods and admits "
+        f"nothing from pod {finding.namespace}/{finding.name}"
+    )
 
 
 def _idle_service(ctx: Context, target: str, namespace: str, name: str) -> str:

@@ -284,11 +284,22 @@ async def _upstream_state(
             for listed in await gateway.list_objects("Service", requester=requester):
                 if _dict(listed.get("spec")).get("clusterIP") in addresses:
                     named.add(_key(listed))
+        clients = sorted({f.namespace for f in findings if log_target(f)})
+        for client_namespace in clients[:_MAX_SERVICES]:
+            found = await gateway.get_object(
+                "Namespace", requester=requester, namespace=None, name=client_namespace
+            )
+            if found is not None:
+                state.setdefault("Namespace", []).append(found)
         for namespace, name in sorted(named)[:_MAX_SERVICES]:
             service = await gateway.get_object("Service", requester=requester, namespace=namespace, name=name)
             if service is None:
                 continue
             state["Service"].append(service)
+            # The policies that may stand between the client and the Service's pods.
+            state.setdefault("NetworkPolicy", []).extend(
+                await gateway.list_objects("NetworkPolicy", requester=requester, namespace=namespace)
+            )
             selector = _dict(service.get("spec")).get("selector")
             if not isinstance(selector, dict) or not selector:
                 continue

@@ -85,6 +85,8 @@ class _PodSpec(TypedDict, total=False):
     volumes: list[_Volume]
     nodeName: Any
     serviceAccountName: Any
+    affinity: Any
+    topologySpreadConstraints: Any
     nodeSelector: Any
     schedulingGates: Any
     restartPolicy: Any

@@ -109,6 +109,10 @@ def scheduling(view: PodView, ctx: Context) -> list[Finding]:
         )
         if unmatched:
             words = unmatched.split(": fix the selector")[0].replace(" matches 0 node(s)", " matches no node")
+        spread = _one_per_node(view, ctx, verdict.constraints)
+        if spread:
+            words, line = spread
+            evidence.append(line)
     cause = Cause(verdict.root_cause, words, evidence, recs)
     return [
         _make(
@@ -195,6 +199,39 @@ def _scheduling_advice(
             f"Bind PersistentVolumeClaim(s) {', '.join(map(str, claims))}: see the PVC finding for why it is Pending."
         ]
     return [f"Read the scheduler's message: kubectl describe pod -n {view.namespace} {view.name}"]
+
+
+def _one_per_node(view: PodView, ctx: Context, constraints: list[str]) -> tuple[str, str] | None:
+    """Required pod anti-affinity on the host (or a hard topology spread of skew 1 over hosts)
+    needs a node per replica: (the words, the evidence) when the workload wants more replicas
+    than there are nodes."""
+    text = " ".join(constraints).lower()
+    if "anti-affinity" not in text and "topology spread" not in text:
+        return None
+    affinity = (view.spec.get("affinity") or {}).get("podAntiAffinity") or {}
+    required = [
+        t for t in affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or () if isinstance(t, dict)
+    ]
+    keys = {t.get("topologyKey") for t in required}
+    keys |= {
+        c.get("topologyKey")
+        for c in view.spec.get("topologySpreadConstraints") or ()
+        if isinstance(c, dict) and c.get("whenUnsatisfiable") == "DoNotSchedule" and c.get("maxSkew") == 1
+    }
+    if "kubernetes.io/hostname" not in keys or view.owner is None or not ctx.index.has("Node"):
+        return None
+    owner = ctx.index.get(view.owner.kind, view.namespace, view.owner.name)
+    replicas = ((owner or {}).get("spec") or {}).get("replicas")
+    nodes = sum(
+        1 for node in ctx.index.of_kind("Node").values() if not (node.get("spec") or {}).get("unschedulable")
+    )
+    if not isinstance(replicas, int) or replicas <= nodes:
+        return None
+    words = (
+        f"its pods must each run on a node of their own (required anti-affinity on kubernetes.io/hostname): "
+        f"{view.owner.kind} {view.owner.name} wants {replicas} replicas, the cluster has {nodes} schedulable node(s)"
+    )
+    return words, f"{view.owner.kind} {view.owner.name}: replicas={replicas}, schedulable nodes={nodes}"
 
 
 def _first_line(view: PodView) -> str:
