@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import resource
 import sys
 import tempfile
 import time
@@ -410,7 +409,9 @@ async def _live_cli(path: Path, tmp: Path) -> tuple[float, float]:
     """``aetherius diagnose`` as a person runs it against the sim: wall seconds and its peak RSS.
 
     NB: a process of its own, so its peak RSS is the diagnosis' alone (this one generated the
-    cluster and serves it). The only child this benchmark waits for, so RUSAGE_CHILDREN is its.
+    cluster and serves it). The peak is the kernel's high-water mark of the child (``VmHWM``,
+    reset by exec), read while it runs: ``ru_maxrss`` of a child would count the pages of this
+    process it was forked from.
     """
     from aetherius.sim import SimCluster
 
@@ -429,11 +430,21 @@ async def _live_cli(path: Path, tmp: Path) -> tuple[float, float]:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
-        _, stderr = await process.communicate()
+        status = Path(f"/proc/{process.pid}/status")
+        peak_kib = 0
+        waiting = asyncio.ensure_future(process.communicate())
+        while not waiting.done():
+            try:
+                for line in status.read_text().splitlines():  # noqa: ASYNC240 (procfs: no disk)
+                    if line.startswith("VmHWM:"):
+                        peak_kib = max(peak_kib, int(line.split()[1]))
+            except (OSError, ValueError, IndexError):
+                pass  # exited between two reads
+            await asyncio.wait([waiting], timeout=0.02)
+        _, stderr = waiting.result()
         seconds = time.perf_counter() - start
     if process.returncode not in (0, 3):
         raise RuntimeError(f"aetherius diagnose exited {process.returncode}: {stderr.decode()[-500:]}")
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return seconds, peak_kib / 1024
 
 
