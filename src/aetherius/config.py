@@ -80,13 +80,18 @@ class WatcherSettings(_Section):
     """``watcher.yaml``: what the Watcher lists and watches, and which Signals it keeps."""
 
     namespaces: list[str] = Field(default_factory=list, description="empty means every namespace")
-    resync_period: Duration = timedelta(minutes=30)
+    resync_period: Duration = Field(
+        default=timedelta(minutes=30),
+        description="relist after this long (at the end of the watch then open), 0 never",
+    )
     event_types: list[Literal["Normal", "Warning"]] = Field(default_factory=_warning_only)
     reason_filters: list[str] = Field(
         default_factory=list, description="Signal reasons to keep; empty keeps every reason"
     )
     min_severity: Annotated[Severity, BeforeValidator(_normalize_severity)] = "warning"
-    worker_count: int = Field(default=5, ge=1, le=256)
+    worker_count: int = Field(
+        default=5, ge=1, le=256, description="reflectors that may LIST at once (namespaces x resources)"
+    )
     buffer_size: int = Field(
         default=1000,
         ge=1,

@@ -7,6 +7,11 @@
 - 410 Gone (HTTP or an in-stream ``ERROR``) → relist. 429 → wait ``Retry-After``. Other errors
   and connection failures → jittered exponential backoff 0.8 s → 30 s, reset by progress.
 - Decoding is msgspec into Structs with only the fields Signals need (``watch/model.py``).
+- Every ``resync_period`` (0: never) the next watch that ends is followed by a relist, so a change
+  a watch could have missed is seen at the latest one period later (Signals already published are
+  not re-sent: the dedup window and the bus's message ids). ``list_slots`` bounds how many
+  reflectors LIST at once (``worker_count``): a watcher of many namespaces does not list them all
+  at the same moment.
 
 The reflector keeps no objects: it hands each one to its sink and forgets it. The sink decides
 when the cursor may advance (after the bus acknowledged what the object produced).
@@ -101,6 +106,7 @@ class Reflector:
         namespace: str | None = None,
         resource_version: str | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        list_slots: asyncio.Semaphore | None = None,
     ) -> None:
         self.client = client
         self.spec = spec
@@ -117,6 +123,8 @@ class Reflector:
         self._failures = 0
         self._sleep = sleep
         self._stopping = False
+        self._list_slots = list_slots
+        self._listed_at = time.monotonic()
 
     def stop(self) -> None:
         """Stop after the line being handled; ``run`` returns."""
@@ -133,6 +141,10 @@ class Reflector:
                 await self._watch()
                 self._failures = 0
                 WATCH_RESTARTS.labels(resource=self.spec.name, cause="closed").inc()
+                if self._resync_due():
+                    log.info("resync: relisting", resource=self.key)
+                    self.resource_version = None
+                    WATCH_RELISTS.labels(resource=self.spec.name, cause="resync").inc()
             except Gone:
                 log.info(
                     "watch expired, relisting", resource=self.key, resource_version=self.resource_version
@@ -164,12 +176,24 @@ class Reflector:
                 log.warning("undecodable watch line; re-watching", resource=self.key, error=str(exc))
                 await self._back_off()
 
+    def _resync_due(self) -> bool:
+        period = self.settings.resync_period.total_seconds()
+        return period > 0 and time.monotonic() - self._listed_at >= period
+
     async def _back_off(self) -> None:
         self._failures += 1
         await self._sleep(exponential(self._failures, base=BACKOFF_START, cap=BACKOFF_MAX, jitter=0.2))
 
     async def _list(self) -> None:
-        """One consistent paged LIST; ``Gone`` on an expired continue token restarts it."""
+        """One consistent paged LIST, in one of the ``worker_count`` list slots."""
+        if self._list_slots is None:
+            await self._paged_list()
+            return
+        async with self._list_slots:
+            await self._paged_list()
+
+    async def _paged_list(self) -> None:
+        """``Gone`` on an expired continue token restarts the list."""
         self.relists += 1
         self.sink.relist_started(self)
         params: dict[str, str | int | bool | None] = {"limit": self.settings.page_size}
@@ -197,6 +221,7 @@ class Reflector:
         await self.sink.checkpoint(self, rv)
         self.resource_version = rv
         self.synced = True
+        self._listed_at = time.monotonic()
         WATCH_RELISTS.labels(resource=self.spec.name, cause="list").inc()
 
     def _timeout_seconds(self) -> int:

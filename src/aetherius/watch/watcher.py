@@ -81,8 +81,17 @@ class Watcher:
         self.reporter: HealthReporter | None = None
         specs = {"events": EVENTS, "pods": PODS}
         namespaces: list[str | None] = list(ws.namespaces) or [None]
+        # NB: one slot per worker: at most ``worker_count`` reflectors LIST at once.
+        self.list_slots = asyncio.Semaphore(ws.worker_count)
         self.reflectors = [
-            Reflector(client=client, spec=specs[name], sink=self, settings=ws, namespace=ns)
+            Reflector(
+                client=client,
+                spec=specs[name],
+                sink=self,
+                settings=ws,
+                namespace=ns,
+                list_slots=self.list_slots,
+            )
             for name in resources
             for ns in namespaces
         ]
