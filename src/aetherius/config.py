@@ -285,6 +285,68 @@ class ApiSettings(_Section):
     )
 
 
+class NodeAgentSettings(_Section):
+    """``node_agent``: the per-node agent (``aetherius agent --mode node``), read-only on its node."""
+
+    node_name: str = Field(default="", description="this node (default: the NODE_NAME environment variable)")
+    kubelet_url: str = Field(
+        default="",
+        description="the kubelet's authenticated port (default https://$NODE_IP:10250; never the read-only port)",
+    )
+    kubelet_token_file: str = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    kubelet_ca_file: str = Field(
+        default="",
+        description="CA of the kubelet's serving certificate (default: the ServiceAccount's ca.crt)",
+    )
+    kubelet_insecure_skip_tls_verify: bool = Field(
+        default=False, description="for kubelets with self-signed serving certificates (warned at start)"
+    )
+    poll_interval: Duration = Field(default=timedelta(seconds=10), gt=timedelta(0))
+    request_timeout: Duration = Field(default=timedelta(seconds=5), gt=timedelta(0))
+    trend_window: Duration = Field(
+        default=timedelta(minutes=5), gt=timedelta(0), description="samples a falling trend is fitted over"
+    )
+    warn_horizon: Duration = Field(
+        default=timedelta(minutes=15),
+        gt=timedelta(0),
+        description="warn when a threshold is this close in time",
+    )
+    warn_ratio: float = Field(
+        default=2.0,
+        gt=1.0,
+        le=100.0,
+        description="warn when what is left is under this many times the threshold",
+    )
+    eviction_memory_available: str = Field(
+        default="100Mi", description="the kubelet's hard eviction threshold"
+    )
+    eviction_nodefs_available: str = "10%"
+    eviction_nodefs_inodes_free: str = "5%"
+    eviction_imagefs_available: str = "15%"
+    eviction_pid_available: str = "5%"
+    top_pods: int = Field(default=3, ge=0, le=20)
+    kernel_logs: list[str] = Field(
+        default_factory=lambda: ["/var/log/kern.log"],
+        description="kernel log files read (read-only hostPath); /dev/kmsg only if listed (needs CAP_SYSLOG)",
+    )
+    boot_id_file: str = "/proc/sys/kernel/random/boot_id"
+    lookback: Duration = Field(
+        default=timedelta(minutes=10), description="kernel records older than this at start are skipped"
+    )
+    patterns_file: str = Field(
+        default="", description="extra kernel patterns (YAML), added to the shipped table"
+    )
+    queue_size: int = Field(
+        default=1000, ge=1, le=1_000_000, description="kernel records held before publishing"
+    )
+    max_line_bytes: int = Field(default=4096, ge=256, le=1_048_576)
+    reader_stall: Duration = Field(
+        default=timedelta(minutes=2),
+        gt=timedelta(0),
+        description="a reader silent this long fails /health/live",
+    )
+
+
 class Settings(BaseModel):
     """Everything a role reads. ``app.yaml`` keys sit at the top; ``watcher.yaml`` is ``watcher``."""
 
@@ -307,6 +369,7 @@ class Settings(BaseModel):
     notifications: NotificationSettings = NotificationSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     watcher: WatcherSettings = WatcherSettings()
+    node_agent: NodeAgentSettings = NodeAgentSettings()
 
 
 class ConfigError(Exception):

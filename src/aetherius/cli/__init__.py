@@ -28,6 +28,7 @@ _COMMAND_ROOMS = (
     "aetherius.store.cli",
     "aetherius.orchestrator.cli",
     "aetherius.api.cli",
+    "aetherius.agent.cli",
 )
 
 

@@ -1,0 +1,74 @@
+"""Subcommands of the agent room: ``aetherius agent --mode node``."""
+
+from __future__ import annotations
+
+import asyncio
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from aetherius.cli.common import (
+    BusOption,
+    ConfigOption,
+    ContextOption,
+    InClusterOption,
+    KubeconfigOption,
+    LogLevelOption,
+    fail,
+    settings_from_cli,
+)
+
+
+class Mode(StrEnum):
+    node = "node"
+
+
+def agent(
+    mode: Annotated[Mode, typer.Option("--mode", help="node: the per-node agent (a DaemonSet).")],
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    in_cluster: InClusterOption = False,
+    config: ConfigOption = None,
+    log_level: LogLevelOption = None,
+    bus: BusOption = None,
+    node_name: Annotated[str | None, typer.Option("--node-name", help="Default: $NODE_NAME.")] = None,
+    kubelet_url: Annotated[
+        str | None, typer.Option("--kubelet-url", help="Default: https://$NODE_IP:10250.")
+    ] = None,
+    health_port: Annotated[int | None, typer.Option("--health-port", help="Default 8080.")] = None,
+    metrics_port: Annotated[int | None, typer.Option("--metrics-port", help="Default 9090.")] = None,
+    ready_file: Annotated[
+        str | None,
+        typer.Option("--ready-file", help="Write '<health port> <metrics port>' here once started."),
+    ] = None,
+) -> None:
+    """Run an agent beside the cluster: the node agent reads its kubelet's pressure and its kernel's
+    records (OOM kills, read-only file systems, I/O errors) and publishes Signals to the bus."""
+    settings = settings_from_cli(
+        config=config,
+        log_level=log_level,
+        in_cluster=in_cluster,
+        kubeconfig=kubeconfig,
+        context=context,
+        overrides={
+            ("message_bus", "url"): bus,
+            ("health", "port"): health_port,
+            ("metrics", "port"): metrics_port,
+            ("node_agent", "node_name"): node_name,
+            ("node_agent", "kubelet_url"): kubelet_url,
+        },
+        role=f"agent-{mode.value}",
+    )
+    from aetherius.agent.service import StartupError, run_node_agent
+
+    try:
+        code = asyncio.run(run_node_agent(settings, ready_file=ready_file))
+    except StartupError as exc:
+        raise fail(f"aetherius agent: {exc}", code=1) from None
+    raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this room's subcommands to the aetherius command."""
+    app.command(name="agent")(agent)
