@@ -153,5 +153,5 @@ async def test_a_flood_of_100k_lines_is_read_in_bounded_memory_and_counted(tmp_p
     await queue.join()
     consumer.cancel()
     assert reader.lines == 100_000 and reader.error == ""
-    assert matched == 1000
+    assert matched == 999  # one in a hundred, but line 500 is the 1 MiB one
     assert peak < 16 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB for a 100k-line file"
