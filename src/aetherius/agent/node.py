@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +53,7 @@ class NodeAgent:
         bus: SignalBus,
         kube: KubeClient | None = None,
         boot_id: str = "",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.cluster_id = cluster_id
@@ -60,6 +61,7 @@ class NodeAgent:
         self.kubelet = kubelet
         self.bus = bus
         self.kube = kube
+        self.clock = clock  # the trend's time (seconds); a simulated node's timeline in tests
         na = settings.node_agent
         self.tracker = PressureTracker(na)
         self.parser = RecordParser(
@@ -93,7 +95,7 @@ class NodeAgent:
         self.kubelet_error = ""
         self.last_summary = time.monotonic()
         self._remember_pods(summary)
-        events = self.tracker.observe(summary, at=time.monotonic())
+        events = self.tracker.observe(summary, at=self.clock())
         for event in events:
             await self.queue.put(self._pressure_signal(event))
         return events
@@ -256,12 +258,17 @@ class NodeAgent:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await publisher
 
+    @property
+    def reader_tasks(self) -> list[asyncio.Task[Any]]:
+        """The readers' tasks, in ``readers`` order (empty until ``run`` started them)."""
+        return self._tasks[1:]
+
     def stalled_readers(self) -> Sequence[str]:
         """Readers that have not looked at their file for ``reader_stall`` (or died)."""
         limit = self.settings.node_agent.reader_stall.total_seconds()
         now = time.monotonic()
         out = []
-        for reader, task in zip(self.readers, self._tasks[1:], strict=False):
+        for reader, task in zip(self.readers, self.reader_tasks, strict=False):
             if task.done():
                 out.append(
                     f"{reader.path}: reader stopped ({task.exception() if not task.cancelled() else 'cancelled'})"
