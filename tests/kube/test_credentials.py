@@ -55,3 +55,28 @@ async def test_a_kubeconfig_list_of_missing_files_names_each_file(tmp_path: Path
     with pytest.raises(CredentialsError) as caught:
         await load_credentials(kubeconfig=Path(value))
     assert f"{tmp_path / 'a.yaml'}, {tmp_path / 'b.yaml'}" in str(caught.value)
+
+
+async def test_in_cluster_credentials_are_the_service_account_s(tmp_path: Path) -> None:
+    """As client-go reads them: host and port from the environment, the CA, the token read on
+    every request (a projected token rotates), IPv6 hosts bracketed; what is missing is said."""
+    import ssl
+
+    from aetherius.kube.credentials import CredentialsError, in_cluster_credentials
+    from aetherius.sim.node_stats import _certificate
+
+    cert, _ = _certificate(tmp_path)
+    (tmp_path / "ca.crt").write_bytes(cert.read_bytes())
+    (tmp_path / "token").write_text("first\n")
+    env = {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"}
+    credentials = in_cluster_credentials(tmp_path, env)
+    assert credentials.host == "https://[fd00::1]:443" and credentials.source == "in-cluster"
+    assert isinstance(credentials.ssl_context, ssl.SSLContext)
+    assert await credentials.authorization() == "Bearer first"
+    (tmp_path / "token").write_text("rotated")
+    assert await credentials.authorization() == "Bearer rotated"
+    with pytest.raises(CredentialsError, match="KUBERNETES_SERVICE_HOST"):
+        in_cluster_credentials(tmp_path, {})
+    (tmp_path / "ca.crt").write_text("not a certificate")
+    with pytest.raises(CredentialsError, match="cannot load cluster credentials"):
+        in_cluster_credentials(tmp_path, env)

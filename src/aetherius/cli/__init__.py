@@ -7,6 +7,8 @@ module stays a table of contents.
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,16 +22,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Rooms that contribute subcommands, in the order they appear in --help.
-_COMMAND_ROOMS = (
-    "aetherius.sim.cli",
-    "aetherius.watch.cli",
-    "aetherius.diagnosis.cli",
-    "aetherius.store.cli",
-    "aetherius.orchestrator.cli",
-    "aetherius.api.cli",
-    "aetherius.agent.cli",
-)
+# Rooms that contribute subcommands, in the order they appear in --help, with the commands each
+# registers (kept in step by tests/unit/test_cli_help.py).
+_COMMAND_ROOMS: dict[str, tuple[str, ...]] = {
+    "aetherius.sim.cli": ("sim",),
+    "aetherius.watch.cli": ("watch",),
+    "aetherius.diagnosis.cli": ("diagnose", "snapshot"),
+    "aetherius.store.cli": ("db", "incidents", "token"),
+    "aetherius.orchestrator.cli": ("orchestrator", "run", "demo"),
+    "aetherius.api.cli": ("api",),
+    "aetherius.agent.cli": ("agent",),
+}
 
 
 @app.callback()
@@ -45,12 +48,33 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def _register_rooms() -> None:
-    for module_name in _COMMAND_ROOMS:
-        importlib.import_module(module_name).register(app)
+_registered: set[str] = set()
 
 
-_register_rooms()
+def _register_rooms(rooms: Iterable[str] = _COMMAND_ROOMS) -> None:
+    for module_name in rooms:
+        if module_name not in _registered:
+            importlib.import_module(module_name).register(app)
+            _registered.add(module_name)
+
+
+def full_app() -> typer.Typer:
+    """The command with every room's subcommands (what ``--help`` shows)."""
+    _register_rooms()
+    return app
+
+
+def _rooms_for(argv: list[str]) -> list[str]:
+    """The one room a command line runs, or every room (help, an unknown or no command).
+
+    NB: a role imports only its own room: the node agent, a DaemonSet with a 64 MiB request on
+    every node, would otherwise carry the store's, the API's and the simulator's imports too.
+    """
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    for module_name, commands in _COMMAND_ROOMS.items():
+        if command in commands:
+            return [module_name]
+    return list(_COMMAND_ROOMS)
 
 
 def _plain_metavars(command: Any) -> None:
@@ -67,6 +91,7 @@ def _plain_metavars(command: Any) -> None:
 
 
 def main() -> None:
+    _register_rooms(_rooms_for(sys.argv[1:]))
     command = typer.main.get_command(app)
     _plain_metavars(command)
     command(prog_name="aetherius")

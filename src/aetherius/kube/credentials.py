@@ -54,6 +54,41 @@ def _ssl_context(cfg: Any) -> ssl.SSLContext | bool:
     return context
 
 
+def in_cluster_credentials(directory: Path | None = None, env: dict[str, str] | None = None) -> Credentials:
+    """The pod's ServiceAccount, as client-go's ``rest.InClusterConfig`` reads it: the API server at
+    ``KUBERNETES_SERVICE_HOST``/``PORT``, its CA, and the token file read again on every request
+    (a projected token rotates). No client library: the node agent, on every node, stays small.
+    """
+    folder = directory or SERVICE_ACCOUNT_DIR
+    values = os.environ if env is None else env
+    host, port = values.get("KUBERNETES_SERVICE_HOST", ""), values.get("KUBERNETES_SERVICE_PORT", "")
+    token_file, ca_file = folder / "token", folder / "ca.crt"
+    if not host or not port:
+        raise CredentialsError(
+            "cannot load cluster credentials: not in a cluster (KUBERNETES_SERVICE_HOST/PORT are not set)"
+        )
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file))
+        token_file.read_text(encoding="utf-8")
+    except (OSError, ssl.SSLError) as exc:
+        raise CredentialsError(f"cannot load cluster credentials: {exc}") from None
+    address = f"[{host}]" if ":" in host else host
+
+    async def authorization() -> str | None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        return f"Bearer {token}" if token else None
+
+    return Credentials(
+        host=f"https://{address}:{port}",
+        ssl_context=context,
+        authorization=authorization,
+        source="in-cluster",
+    )
+
+
 def kubeconfig_files(kubeconfig: Path | str | None) -> list[Path]:
     """The kubeconfig files to merge: the named one(s), else ``$KUBECONFIG``, else ``~/.kube/config``.
 
@@ -68,30 +103,28 @@ async def load_credentials(
     *, in_cluster: bool = False, kubeconfig: Path | None = None, context: str | None = None
 ) -> Credentials:
     """In-cluster when asked or when the token file exists (and no kubeconfig was named)."""
-    from kubernetes.aio.client import Configuration
-    from kubernetes.aio.config import ConfigException, load_incluster_config, load_kube_config
-
-    cfg = Configuration()
     use_in_cluster = in_cluster or (
         kubeconfig is None and not os.environ.get("KUBECONFIG") and in_cluster_available()
     )
+    if use_in_cluster:
+        return in_cluster_credentials()
+    from kubernetes.aio.client import Configuration
+    from kubernetes.aio.config import ConfigException, load_kube_config
+
+    cfg = Configuration()
+    files = kubeconfig_files(kubeconfig)
+    if not any(f.is_file() for f in files):
+        raise CredentialsError(
+            f"no kubeconfig at {', '.join(map(str, files))} and not running in a cluster "
+            "(pass --kubeconfig, set KUBECONFIG, or use --in-cluster inside a pod)"
+        )
+    path = os.pathsep.join(map(str, files))
+    source = f"kubeconfig {path}" + (f" context {context}" if context else "")
     try:
-        if use_in_cluster:
-            load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-            source = "in-cluster"
-        else:
-            files = kubeconfig_files(kubeconfig)
-            if not any(f.is_file() for f in files):
-                raise CredentialsError(
-                    f"no kubeconfig at {', '.join(map(str, files))} and not running in a cluster "
-                    "(pass --kubeconfig, set KUBECONFIG, or use --in-cluster inside a pod)"
-                )
-            path = os.pathsep.join(map(str, files))
-            # NB: the official loader merges a KUBECONFIG list itself (first file wins per key).
-            await load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=path, context=context, client_configuration=cfg
-            )
-            source = f"kubeconfig {path}" + (f" context {context}" if context else "")
+        # NB: the official loader merges a KUBECONFIG list itself (first file wins per key).
+        await load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=path, context=context, client_configuration=cfg
+        )
     except ConfigException as exc:
         raise CredentialsError(f"cannot load cluster credentials: {exc}") from None
     except OSError as exc:

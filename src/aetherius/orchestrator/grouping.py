@@ -52,6 +52,15 @@ _CLASS_BY_REASON: dict[str, str] = {
     "PVCPending": "volume",
     "ExceededQuota": "quota",
     "QuotaExceeded": "quota",
+    # The node agent's: a kernel OOM kill is the pod's crash; what the kernel says of the node
+    # joins the node's incident (with its pressure, and the evictions its chain links to it).
+    "KernelOOMKill": "crash",
+    "KernelHungTask": "node",
+    "FilesystemReadOnly": "node",
+    "KernelIOError": "node",
+    "FilesystemError": "node",
+    "ConntrackTableFull": "node",
+    "RuntimeRestarted": "node",
 }
 
 # The kubelet's generic reasons: the message says which failure they belong to.

@@ -150,7 +150,7 @@ def build_report(
         last_seen=incident.last_seen,
         generated_at=generated_at or datetime.now(UTC),
         affected_objects=affected,
-        evidence=_unique(line for f in ordered for line in f.evidence),
+        evidence=_unique([*(line for f in ordered for line in f.evidence), *_node_agent_evidence(signals)]),
         timeline=[
             TimelineEntry(
                 at=s.received_at,
@@ -177,6 +177,13 @@ def build_report(
         ],
         findings=list(findings),
     )
+
+
+def _node_agent_evidence(signals: Sequence[SignalRecord]) -> list[str]:
+    """What the node agent saw (a kernel OOM kill, pressure before eviction): evidence the API
+    server never had, cited with the rules' evidence (the newest three)."""
+    seen = [s for s in signals if s.source == "node-agent"]
+    return [f"node agent ({s.reason}): {s.message}"[:400] for s in seen[-3:]]
 
 
 def evidence_hash(findings: Sequence[Finding]) -> str:
