@@ -325,6 +325,12 @@ class NodeAgentSettings(_Section):
     eviction_imagefs_available: str = "15%"
     eviction_pid_available: str = "5%"
     top_pods: int = Field(default=3, ge=0, le=20)
+    volume_full_percent: float = Field(
+        default=10.0,
+        gt=0,
+        lt=100,
+        description="a claim's volume with this little space or inodes left is reported",
+    )
     kernel_logs: list[str] = Field(
         default_factory=lambda: ["/var/log/kern.log"],
         description="kernel log files read (read-only hostPath); /dev/kmsg only if listed (needs CAP_SYSLOG)",

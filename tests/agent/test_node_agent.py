@@ -246,3 +246,28 @@ async def test_a_reader_that_dies_is_on_health_live(world: dict[str, Any]) -> No
         agent.reader_tasks[0].cancel()  # the reader's task ends, as a crash would end it
         await _until(lambda: bool(agent.stalled_readers()), "the stopped reader reported")
         assert "reader stopped" in agent.stalled_readers()[0]
+
+
+async def test_a_claim_s_volume_nearly_full_is_said_once(world: dict[str, Any]) -> None:
+    world["node"].pods.append(
+        SimPod(
+            "db",
+            "postgres-0",
+            "22222222-0000-4000-8000-000000000001",
+            claims=(("data", "data-postgres-0", 10 * GiB, 500 * MiB),),
+        )
+    )
+    settings, server = world["settings"], world["kubelet"]
+    async with _agent(settings, server, world["kube"], world["token_file"]) as agent:
+        await _until(lambda: agent.published >= 1, "the full volume reported")
+        polls = server.requests
+        await _until(lambda: server.requests >= polls + 5, "five more polls")
+    full = [s for _, s in await _stream(settings) if s.reason == "VolumeFull"]
+    assert len(full) == 1, full  # said once for the episode, not every poll
+    (signal,) = full
+    assert (signal.object.kind, signal.object.namespace, signal.object.name) == (
+        "PersistentVolumeClaim",
+        "db",
+        "data-postgres-0",
+    )
+    assert signal.severity == "critical" and "4.9% of 10Gi space left" in signal.message

@@ -59,6 +59,20 @@ class ContainerStats(msgspec.Struct, kw_only=True):
     memory: MemoryStats | None = None
 
 
+class PVCRef(msgspec.Struct, kw_only=True):
+    name: str = ""
+    namespace: str = ""
+
+
+class VolumeStats(msgspec.Struct, kw_only=True):
+    name: str = ""
+    availableBytes: int | None = None
+    capacityBytes: int | None = None
+    inodesFree: int | None = None
+    inodes: int | None = None
+    pvcRef: PVCRef | None = None
+
+
 class ProcessStats(msgspec.Struct, kw_only=True):
     process_count: int | None = None
 
@@ -69,6 +83,7 @@ class PodStats(msgspec.Struct, kw_only=True, rename={"ephemeral_storage": "ephem
     memory: MemoryStats | None = None
     ephemeral_storage: FsStats | None = None
     process_stats: ProcessStats | None = None
+    volume: list[VolumeStats] = []
 
 
 class Summary(msgspec.Struct, kw_only=True):

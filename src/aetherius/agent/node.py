@@ -79,6 +79,7 @@ class NodeAgent:
         self.started_at = datetime.now(UTC)
         self._tasks: list[asyncio.Task[Any]] = []
         self._occurrence = int(time.time())
+        self._full: set[tuple[str, str]] = set()  # claims reported full, until they are not
 
     # -- the kubelet -----------------------------------------------------------------------
 
@@ -98,7 +99,56 @@ class NodeAgent:
         events = self.tracker.observe(summary, at=self.clock())
         for event in events:
             await self.queue.put(self._pressure_signal(event))
+        for signal in self._full_volumes(summary):
+            await self.queue.put(signal)
         return events
+
+    def _full_volumes(self, summary: Summary) -> list[Signal]:
+        """A PersistentVolumeClaim's file system nearly full (or out of inodes), once per episode:
+        the kubelet knows it, the API server never does."""
+        limit = self.settings.node_agent.volume_full_percent / 100
+        out, full = [], set()
+        for pod in summary.pods:
+            for volume in pod.volume:
+                ref = volume.pvcRef
+                if ref is None or not ref.name:
+                    continue
+                space = (volume.availableBytes or 0) / volume.capacityBytes if volume.capacityBytes else 1.0
+                inodes = (volume.inodesFree or 0) / volume.inodes if volume.inodes else 1.0
+                if min(space, inodes) > limit:
+                    continue
+                key = (ref.namespace or pod.podRef.namespace, ref.name)
+                full.add(key)
+                if key in self._full:
+                    continue
+                what = "space" if space <= inodes else "inodes"
+                left = (
+                    f"{space:.1%} of {format_amount(float(volume.capacityBytes or 0), unit='bytes')}"
+                    if what == "space"
+                    else f"{inodes:.1%} of {volume.inodes} inodes"
+                )
+                self._occurrence += 1
+                now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+                out.append(
+                    Signal(
+                        cluster_id=self.cluster_id,
+                        source=SOURCE,
+                        object=ObjectRef(kind="PersistentVolumeClaim", namespace=key[0], name=key[1]),
+                        reason="VolumeFull",
+                        message=scrub_text(
+                            f"volume {volume.name} of pod {pod.podRef.namespace}/{pod.podRef.name} "
+                            f"(claim {key[1]}) has {left} {what} left; writes will fail when it is full"
+                        ),
+                        severity="critical" if min(space, inodes) <= limit / 2 else "warning",
+                        dedup_key=dedup_key(self.cluster_id, "volume-full", key[0], key[1]),
+                        occurrence=self._occurrence,
+                        first_seen=now,
+                        last_seen=now,
+                        labels={"node": self.node, "volume": volume.name, "left": left},
+                    )
+                )
+        self._full = full
+        return out
 
     def _remember_pods(self, summary: Summary) -> None:
         self.pods_by_uid = {

@@ -61,6 +61,7 @@ _CLASS_BY_REASON: dict[str, str] = {
     "FilesystemError": "node",
     "ConntrackTableFull": "node",
     "RuntimeRestarted": "node",
+    "VolumeFull": "volume",
 }
 
 # The kubelet's generic reasons: the message says which failure they belong to.

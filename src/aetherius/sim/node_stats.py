@@ -53,6 +53,8 @@ class SimPod:
     containers: tuple[str, ...] = ("app",)
     ephemeral_used: int = 10 * MiB
     processes: int = 5
+    # (volume, claim, capacity bytes, available bytes) of its PersistentVolumeClaims
+    claims: tuple[tuple[str, str, int, int], ...] = ()
 
 
 @dataclass
@@ -113,6 +115,17 @@ class SimNode:
                     "memory": {"time": now, "workingSetBytes": p.working_set},
                     "ephemeral-storage": {"usedBytes": p.ephemeral_used},
                     "process_stats": {"process_count": p.processes},
+                    "volume": [
+                        {
+                            "name": volume,
+                            "capacityBytes": capacity,
+                            "availableBytes": available,
+                            "inodes": 1_000_000,
+                            "inodesFree": 900_000,
+                            "pvcRef": {"name": claim, "namespace": p.namespace},
+                        }
+                        for volume, claim, capacity, available in p.claims
+                    ],
                 }
                 for p in self.pods
             ],
