@@ -255,7 +255,7 @@ async def _transport_ceiling(
 ) -> tuple[float, float]:
     """The Watcher's own transport, bare: ``AckPipeline`` (its frame writer and ack counter) fed
     the same Signal bytes in batches of the same size, as many batches in flight as the Watcher
-    keeps, every ack awaited. Not the issue's ceiling (that one is nats-py's public API): it
+    keeps, every ack awaited. Not the ceiling (that one is nats-py's public API): it
     shows what the Watcher's reading, decoding and deriving cost on top of its own transport."""
     from aetherius.bus.pipeline import AckPipeline
     from aetherius.watch.watcher import MAX_BATCHES_IN_FLIGHT

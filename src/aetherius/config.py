@@ -32,7 +32,7 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 def parse_duration(value: object) -> timedelta:
     """Parse Go-style durations (``2s``, ``30m``, ``1h30m``) and plain seconds.
 
-    The seed's YAML writes durations the way Go does; a bare number means seconds.
+    Durations are written the way Go writes them (``30m``, ``1h30m``); a bare number means seconds.
     """
     if isinstance(value, timedelta):
         return value
@@ -61,7 +61,7 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 def _normalize_severity(value: object) -> object:
-    # NB: the seed writes Kubernetes Event types ("Warning", "Normal"); map them onto our scale.
+    # NB: configurations write Kubernetes Event types ("Warning", "Normal"); map them onto our scale.
     if isinstance(value, str):
         lowered = value.strip().lower()
         return {"normal": "info"}.get(lowered, lowered)
@@ -461,7 +461,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def _config_files(paths: list[Path]) -> list[Path]:
     """Expand ``--config`` values: a directory means its watcher.yaml and app.yaml.
 
-    NB: the guide passes ``--config=/etc/aetherius/watcher.yaml`` while the ConfigMap mounts both
+    NB: a deployment may pass ``--config=/etc/aetherius/watcher.yaml`` while the ConfigMap mounts both
     files beside each other, so naming one of the pair loads its sibling too.
     """
     files: list[Path] = []

@@ -1,4 +1,4 @@
-"""The chart keeps the seed's values keys and renders every mode through Helm's own engine."""
+"""The chart keeps its conventional values keys and renders every mode through Helm's own engine."""
 
 from __future__ import annotations
 

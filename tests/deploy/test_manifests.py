@@ -1,4 +1,4 @@
-"""The plain manifests and the chart say what the seed asks, corrected where Kubernetes differs."""
+"""The plain manifests and the chart say what a deployment needs, as Kubernetes reads it."""
 
 from __future__ import annotations
 

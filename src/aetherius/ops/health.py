@@ -1,4 +1,4 @@
-"""``/health/live`` and ``/health/ready`` for every role, shaped like the guide's HealthChecker.
+"""``/health/live`` and ``/health/ready`` for every role, each a set of named checks.
 
 A role registers named checks: readiness checks (its dependencies answer, its initial work is
 done) and liveness checks (it is making progress; a failed liveness probe restarts the pod, so
@@ -105,7 +105,7 @@ class HealthServer:
 
 
 def api_server_check(client: KubeClient) -> Check:
-    """The API server answers ``/version`` (the guide's checkAPIServer)."""
+    """The API server answers ``/version``."""
 
     async def check() -> CheckResult:
         try:
@@ -118,7 +118,7 @@ def api_server_check(client: KubeClient) -> Check:
 
 
 def self_pod_check(client: KubeClient) -> Check:
-    """Our own pod is Running (the guide's checkSelfPod). Outside a pod there is nothing to
+    """Our own pod is Running. Outside a pod there is nothing to
     check, and the message says so rather than pretending."""
 
     async def check() -> CheckResult:

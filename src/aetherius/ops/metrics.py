@@ -68,7 +68,7 @@ async def _metrics(_request: web.Request) -> web.Response:
 
 
 class MetricsServer:
-    """``/metrics`` on its own port (the seed's 9090), in the role's event loop."""
+    """``/metrics`` on its own port (9090 by default), in the role's event loop."""
 
     def __init__(self, settings: MetricsSettings, *, host: str = "0.0.0.0") -> None:
         self.settings = settings

@@ -1,6 +1,6 @@
 """The ``aetherius watch`` role: wire the client, the bus, the Watcher and the ops servers.
 
-SIGTERM/SIGINT: stop reading, flush the queue, save the cursor, exit 0 (the guide's graceful
+SIGTERM/SIGINT: stop reading, flush the queue, save the cursor, exit 0 (a graceful
 shutdown). A failure to reach the cluster or detect its id at start is one clear line and exit 1;
 an unreachable bus is waited for (readiness reports it) since the watcher can do nothing else.
 """
