@@ -160,6 +160,8 @@ async def test_sim_demo_is_diagnosed_with_the_right_root_causes(tmp_path: Path) 
         ("Service", "shop", "checkout", "ServiceNoEndpoints", "OutOfMemory"),
         ("Service", "shop", "orders", "ServiceNoEndpoints", "DependencyUnavailable"),
         ("Service", "web", "blog", "ServiceNoEndpoints", "ProbeFailure"),
+        # …and the blog's Ingress routes to that Service: its visitors get 503.
+        ("Ingress", "web", "blog", "IngressBackendUnavailable", "ProbeFailure"),
     }
     assert observed == failures | consequences
     assert not [f for f in result.findings if f.namespace == "kube-system"]

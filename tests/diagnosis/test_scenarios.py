@@ -97,3 +97,14 @@ async def test_a_link_never_points_at_a_healthy_lookalike() -> None:
         "ledger-api: no Service ledger-api in namespace ops; Service ledger-api exists in namespace "
         "finance: call it ledger-api.finance"
     ]
+
+
+async def test_an_ingress_in_front_of_a_failing_service_links_to_it() -> None:
+    result = await diagnose(snapshot_gateway(ROOT / "network-chains" / "snapshot.yaml"))
+    by_key = {f.key(): f for f in result.findings}
+    ingress = by_key[("Ingress", "analytics", "reports-web", "IngressBackendUnavailable")]
+    assert ingress.caused_by == Link(
+        kind="Service", namespace="analytics", name="reports", reason="ServiceNoEndpoints"
+    )
+    root = root_of(ingress, by_key)
+    assert (root.kind, root.name, root.root_cause) == ("Pod", "reports", "DependencyUnavailable")

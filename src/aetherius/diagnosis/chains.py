@@ -113,6 +113,8 @@ def _upstream(
 ) -> tuple[Finding | None, str]:
     if finding.kind in _ROLLUPS:
         return _rolled_up(finding, ctx)
+    if finding.kind == "Ingress" and finding.reason == "IngressBackendUnavailable":
+        return _ingress_backend(finding, by_object)
     if finding.kind == "Service" and finding.reason == "ServiceNoEndpoints":
         return _behind_service(ctx, finding.namespace, finding.name, by_object, exclude=finding)
     if finding.kind == "Pod":
@@ -123,6 +125,14 @@ def _upstream(
         if finding.root_cause in ("NodeFailure", "OutOfMemory") or finding.reason == "Evicted":
             return _node(finding, ctx, by_object)
     return None, ""
+
+
+def _ingress_backend(finding: Finding, by_object: dict[Key, list[Finding]]) -> tuple[Finding | None, str]:
+    service = next((line.split("→ service ", 1)[1] for line in finding.evidence if "→ service " in line), "")
+    upstream = _worst(by_object.get(("Service", finding.namespace, service), []))
+    if upstream is None:
+        return None, ""
+    return upstream, f"Ingress {finding.name} → Service {finding.namespace}/{service}: {upstream.summary}"
 
 
 def _worst(findings: Iterable[Finding]) -> Finding | None:

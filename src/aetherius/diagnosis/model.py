@@ -57,6 +57,7 @@ REASONS: tuple[str, ...] = (
     # Additions: errors repeating in the logs of a pod that is up; a reference nobody could check.
     "ErrorsInLogs",
     "UnverifiedReference",
+    "IngressBackendUnavailable",
 )
 
 ROOT_CAUSES: tuple[str, ...] = (

@@ -100,7 +100,7 @@ def ingress(obj: Obj, ctx: Context) -> list[Finding]:
             )
         )
     if not problems:
-        return []
+        return _backend_unavailable(ctx, namespace, name, backends)
     if tls_secrets and not checked:
         problems.append((SECRETS_NOT_CHECKED, ""))
     return [
@@ -116,6 +116,38 @@ def ingress(obj: Obj, ctx: Context) -> list[Finding]:
             recommendations=[r for _, r in problems if r],
         )
     ]
+
+
+def _backend_unavailable(
+    ctx: Context, namespace: str, name: str, backends: list[tuple[str, Obj]]
+) -> list[Finding]:
+    """Every backend exists but one has no ready endpoint: requests to it get 503 at the
+    controller. The cause is the Service's (and its pods'): the chain links there."""
+    for where, backend in backends:
+        service = str(backend.get("name"))
+        failing = [
+            f
+            for f in ctx.by_group.get(f"Service/{namespace}/{service}", [])
+            if f.kind == "Service" and f.reason == "ServiceNoEndpoints"
+        ]
+        if not failing:
+            continue
+        cause = failing[0]
+        return [
+            ctx.finding(
+                kind="Ingress",
+                namespace=namespace,
+                name=name,
+                reason="IngressBackendUnavailable",
+                root_cause=cause.root_cause,
+                severity="critical",
+                summary=f"Ingress {name} routes {where} to Service {service}, which has no ready endpoint: "
+                "clients get 503 from the ingress controller.",
+                evidence=[f"{where} → service {service}", f"Service {service}: {cause.summary}"],
+                recommendations=cause.recommendations[:2],
+            )
+        ]
+    return []
 
 
 def _unverified(ctx: Context, namespace: str, name: str, services: list[str]) -> Finding:
