@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from aetherius.orchestrator.demo import _follow
+from aetherius.compose.demo import _follow
 from aetherius.sim import SimCluster
 from aetherius.store import Store
 from tests.orchestrator.factories import pod_signal

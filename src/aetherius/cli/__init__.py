@@ -29,7 +29,8 @@ _COMMAND_ROOMS: dict[str, tuple[str, ...]] = {
     "aetherius.watch.cli": ("watch",),
     "aetherius.diagnosis.cli": ("diagnose", "snapshot"),
     "aetherius.store.cli": ("db", "incidents", "token"),
-    "aetherius.orchestrator.cli": ("orchestrator", "run", "demo"),
+    "aetherius.orchestrator.cli": ("orchestrator",),
+    "aetherius.compose.cli": ("run", "demo"),
     "aetherius.api.cli": ("api",),
     "aetherius.agent.cli": ("agent",),
 }

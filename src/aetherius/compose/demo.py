@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aetherius.compose.run import Announce, run_roles
 from aetherius.config import Settings
 from aetherius.logs import get_logger
 from aetherius.orchestrator.process import open_connections
-from aetherius.orchestrator.run import Announce, run_roles
 from aetherius.sim import SimCluster
 from aetherius.store import Incident, IncidentFilters, Store
 
