@@ -112,7 +112,8 @@ def app_factory() -> Any:
 
     from fastapi import FastAPI
 
-    from aetherius.api.app import create_app, settle_heap
+    from aetherius.api.app import settle_heap
+    from aetherius.compose.app import create_app
     from aetherius.config import load_settings
     from aetherius.store import Store
 

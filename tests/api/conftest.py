@@ -13,8 +13,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from aetherius.api.app import create_app
 from aetherius.bus import MemoryBus
+from aetherius.compose.app import create_app
 from aetherius.config import Settings, load_settings
 from aetherius.store import Store
 from tests.services import POSTGRES_DSN, require_service

@@ -15,9 +15,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import event
 
-from aetherius.api.app import create_app
 from aetherius.api.auth import SESSION_COOKIE
 from aetherius.bus import MemoryBus
+from aetherius.compose.app import create_app
 from aetherius.store import Store
 from tests.api.conftest import Tokens, make_settings
 from tests.api.seed import seed_incident, unique_cluster

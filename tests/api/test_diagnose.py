@@ -6,9 +6,9 @@ from pathlib import Path
 
 import httpx
 
-from aetherius.api.app import create_app
 from aetherius.api.diagnosis import live_diagnose
 from aetherius.bus import MemoryBus
+from aetherius.compose.app import create_app
 from aetherius.kube import KubeClient
 from aetherius.sim import SimCluster
 from aetherius.store import Store

@@ -7,8 +7,8 @@ import json
 
 import httpx
 
-from aetherius.api.app import create_app
 from aetherius.bus import MemoryBus
+from aetherius.compose.app import create_app
 from aetherius.store import Store
 from tests.api.conftest import Tokens, make_settings
 from tests.api.seed import seed_incident, unique_cluster

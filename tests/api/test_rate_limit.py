@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from aetherius.api.app import create_app
 from aetherius.bus import MemoryBus
+from aetherius.compose.app import create_app
 from aetherius.store import Store
 from tests.api.conftest import Tokens, make_settings
 

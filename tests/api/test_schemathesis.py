@@ -17,8 +17,8 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from aetherius.api.app import create_app
 from aetherius.bus import MemoryBus
+from aetherius.compose.app import create_app
 from aetherius.store import Store
 from tests.api.conftest import WEBHOOK_TOKEN, make_settings
 from tests.api.seed import seed_incident, unique_cluster

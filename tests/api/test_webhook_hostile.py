@@ -126,7 +126,7 @@ async def test_one_unstorable_alert_refuses_the_whole_notification(
 async def test_a_webhook_cannot_invent_clusters(store: Store, bus: MemoryBus) -> None:
     """Each invented cluster id would be a registry row, metric labels and a diagnosis against
     the wrong cluster: only this cluster and the configured ones are accepted."""
-    from aetherius.api.app import create_app
+    from aetherius.compose.app import create_app
     from tests.api.conftest import make_settings
 
     app = create_app(settings=make_settings(webhook_clusters=["prod-eu"]), store=store, bus=bus)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
-from aetherius.api.app import create_app
 from aetherius.bus import MemoryBus
+from aetherius.compose.app import create_app
 from aetherius.signals import Signal
 from aetherius.store import Store
 from tests.api.conftest import GENERIC_TOKEN, WEBHOOK_TOKEN, make_settings

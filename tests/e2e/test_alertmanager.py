@@ -22,8 +22,8 @@ import httpx
 import pytest
 import yaml
 
-from aetherius.api.app import create_app
 from aetherius.bus import open_bus
+from aetherius.compose.app import create_app
 from aetherius.config import MessageBusSettings
 from aetherius.sim import SimCluster
 from aetherius.store import IncidentFilters, Store

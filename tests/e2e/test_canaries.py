@@ -25,8 +25,8 @@ import orjson
 import pytest
 import yaml
 
-from aetherius.api.app import create_app
 from aetherius.bus.memory import MemoryBus
+from aetherius.compose.app import create_app
 from aetherius.config import NotificationSettings, NotificationSinkSettings, OrchestratorSettings
 from aetherius.gateway import LiveBackend
 from aetherius.kube import KubeClient

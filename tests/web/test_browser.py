@@ -12,8 +12,8 @@ import shutil
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from aetherius.api.app import create_app
 from aetherius.bus import MemoryBus
+from aetherius.compose.app import create_app
 from aetherius.store import Store
 from tests.api.conftest import Tokens, make_settings
 from tests.api.seed import seed_incident, seed_many, unique_cluster

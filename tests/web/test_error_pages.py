@@ -14,10 +14,10 @@ import pytest
 from fastapi import Depends, FastAPI, Request
 from starlette.responses import Response
 
-from aetherius.api.app import create_app
 from aetherius.api.deps import requires
 from aetherius.api.problems import PROBLEM_MEDIA_TYPE, Problem, as_page, wants_page
 from aetherius.bus import MemoryBus
+from aetherius.compose.app import create_app
 from aetherius.store import Store
 from aetherius.web.views import _lines
 from tests.api.conftest import Tokens, make_settings

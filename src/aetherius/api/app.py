@@ -8,6 +8,7 @@ their own with a real store and bus.
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -35,7 +36,7 @@ def create_app(
     bus: SignalBus,
     authority: TokenAuthority | None = None,
     diagnose: DiagnoseFn | None = None,
-    with_dashboard: bool = True,
+    extensions: Sequence[Callable[[FastAPI], None]] = (),
 ) -> FastAPI:
     """Build the API + Event Gateway + dashboard app over ``store`` and ``bus``.
 
@@ -81,10 +82,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(webhooks.router)
     register_routes(app, prefix=API_PREFIX)
-    if with_dashboard:
-        from aetherius.web.routes import install_dashboard
-
-        install_dashboard(app)
+    for extend in extensions:  # the dashboard, mounted by the composition that serves it
+        extend(app)
     _document_problems(app)
     return app
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import uvicorn
+from fastapi import FastAPI
 
 from aetherius.api.app import create_app, settle_heap
 from aetherius.api.tokens import ensure_first_admin
@@ -36,7 +37,12 @@ class Server(uvicorn.Server):
                 raise
 
 
-async def serve(settings: Settings, *, announce: Callable[[str], None]) -> None:
+async def serve(
+    settings: Settings,
+    *,
+    announce: Callable[[str], None],
+    extensions: Sequence[Callable[[FastAPI], None]] = (),
+) -> None:
     """Serve until interrupted. ``announce`` prints to stdout (the address, the first token)."""
     try:
         store = await Store.from_settings(settings)
@@ -65,7 +71,9 @@ async def serve(settings: Settings, *, announce: Callable[[str], None]) -> None:
                     cluster=settings.cluster_id or "default",
                     secret_metadata=settings.kube.secret_metadata,
                 )
-            app = create_app(settings=settings, store=store, bus=bus, diagnose=diagnose)
+            app = create_app(
+                settings=settings, store=store, bus=bus, diagnose=diagnose, extensions=extensions
+            )
             api = settings.api
             config = uvicorn.Config(
                 app,

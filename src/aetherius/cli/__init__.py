@@ -30,8 +30,7 @@ _COMMAND_ROOMS: dict[str, tuple[str, ...]] = {
     "aetherius.diagnosis.cli": ("diagnose", "snapshot"),
     "aetherius.store.cli": ("db", "incidents", "token"),
     "aetherius.orchestrator.cli": ("orchestrator",),
-    "aetherius.compose.cli": ("run", "demo"),
-    "aetherius.api.cli": ("api",),
+    "aetherius.compose.cli": ("run", "demo", "api"),
     "aetherius.agent.cli": ("agent",),
 }
 

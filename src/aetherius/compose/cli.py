@@ -1,4 +1,4 @@
-"""Subcommands that compose rooms: ``run`` and ``demo``."""
+"""Subcommands that compose rooms: ``run``, ``demo`` and ``api`` (the API with the dashboard)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
     """Add these subcommands to the aetherius command."""
     app.command("run")(run_command)
     app.command("demo")(demo_command)
+    app.command("api")(api_command)
 
 
 def run_command(
@@ -121,3 +122,27 @@ def demo_command(
         pass
     if not complete[0]:
         raise typer.Exit(1)  # --exit-when-done gave up waiting; the demo said for what
+
+
+def api_command(
+    config: ConfigOption = None,
+    log_level: LogLevelOption = None,
+    host: Annotated[str | None, typer.Option("--host", help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port to bind (default 8080).")] = None,
+) -> None:
+    """Serve the REST API (/api/v1), the Event Gateway (/webhooks) and the dashboard."""
+    settings = settings_from_cli(
+        config=config,
+        log_level=log_level,
+        overrides={("api", "host"): host, ("api", "port"): port},
+        role="api",
+    )
+    from aetherius.api.serve import ServeError, serve
+    from aetherius.compose.app import DASHBOARD
+
+    try:
+        asyncio.run(serve(settings, announce=typer.echo, extensions=DASHBOARD))
+    except ServeError as exc:
+        raise fail(str(exc), code=1) from None
+    except KeyboardInterrupt:
+        pass

@@ -14,10 +14,10 @@ from collections.abc import Callable, Generator
 
 import uvicorn
 
-from aetherius.api.app import create_app
 from aetherius.api.diagnosis import live_diagnose
 from aetherius.api.serve import Server
 from aetherius.api.tokens import ensure_first_admin
+from aetherius.compose.app import create_app
 from aetherius.config import Settings
 from aetherius.logs import get_logger
 from aetherius.orchestrator.process import Connections, OrchestratorProcess, StartError, open_connections
