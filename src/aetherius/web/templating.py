@@ -26,6 +26,7 @@ templates.env.filters["ago"] = views.ago
 templates.env.filters["stamp"] = views.stamp
 templates.env.filters["markdown"] = views.markdown
 templates.env.filters["headline"] = views.headline
+templates.env.filters["fill_runbook"] = views.fill_runbook
 
 
 def render(

@@ -6,7 +6,9 @@ evidence lines, how tall a bar) is made here, where it is typed and tested.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,6 +58,21 @@ def headline(incident: Any) -> str:
     if not words or incident.root_cause == "Unknown":
         return f"{incident.reason} in {where}"
     return f"{words[:1].upper()}{words[1:]}: {where}"
+
+
+_PLACEHOLDER = re.compile(r"\b(NS|POD|CONTAINER|DEPLOYMENT|SERVICE|INGRESS|NODE)\b")
+_FENCE = re.compile(r"(```[a-z]*\n)(.*?)(```)", re.S)
+
+
+def fill_runbook(markdown_text: str, names: Mapping[str, str]) -> str:
+    """A runbook's commands with the incident's own names in place of ``NS``, ``POD``… (only in
+    code blocks, and only the names known: the rest stay as placeholders to fill)."""
+
+    def block(match: re.Match[str]) -> str:
+        body = _PLACEHOLDER.sub(lambda m: names.get(m.group(1), m.group(1)), match.group(2))
+        return match.group(1) + body + match.group(3)
+
+    return _FENCE.sub(block, markdown_text)
 
 
 def safe_next(target: str) -> str:
@@ -180,6 +197,35 @@ def _lines(value: Any) -> list[str]:
     return out
 
 
+def _names(incident: Any, doc: Mapping[str, Any]) -> dict[str, str]:
+    """What a runbook's placeholders stand for in this incident: the lead finding's object first."""
+    names = {"NS": incident.namespace} if incident.namespace else {}
+    findings = [f for f in doc.get("findings") or () if isinstance(f, dict)]
+    for finding in findings:
+        kind, name = str(finding.get("kind") or ""), str(finding.get("name") or "")
+        key = {
+            "Pod": "POD",
+            "Deployment": "DEPLOYMENT",
+            "Service": "SERVICE",
+            "Ingress": "INGRESS",
+            "Node": "NODE",
+        }.get(kind)
+        if (
+            key
+            and key not in names
+            and name
+            and finding.get("namespace", incident.namespace) in ("", incident.namespace)
+        ):
+            names[key] = name
+        if kind == "Pod" and finding.get("container") and "CONTAINER" not in names:
+            names["CONTAINER"] = str(finding["container"])
+    if "DEPLOYMENT" not in names and incident.owner_kind == "Deployment":
+        names["DEPLOYMENT"] = incident.owner_name
+    if "POD" not in names and incident.object_kind == "Pod":
+        names["POD"] = incident.object_name
+    return names
+
+
 @dataclass
 class ReportView:
     """The latest report's parts, read defensively: reports only ever gain fields."""
@@ -193,6 +239,8 @@ class ReportView:
     runbook: str = ""
     similar: list[dict[str, Any]] = field(default_factory=list)
     affected: list[dict[str, Any]] = field(default_factory=list)
+    log_lines: list[str] = field(default_factory=list)  # the evidence quoted from container logs
+    names: dict[str, str] = field(default_factory=dict)  # runbook placeholders → this incident's
 
     @classmethod
     def of(cls, detail: IncidentDetail) -> ReportView:
@@ -210,7 +258,9 @@ class ReportView:
         view.root_cause = latest.root_cause or doc.get("root_cause") or view.root_cause
         view.sentence = latest.summary or str(doc.get("summary", "")) or view.sentence
         view.title = str(doc.get("title") or "") or view.title
+        view.names = _names(incident, doc)
         view.evidence = _lines(doc.get("evidence"))
+        view.log_lines = [line for line in view.evidence if line.startswith("log (")][:8]
         view.recommendations = _lines(doc.get("recommendations"))
         runbook = doc.get("runbook")
         view.runbook = str(runbook.get("slug", "")) if isinstance(runbook, dict) else str(runbook or "")

@@ -43,3 +43,21 @@
     try { update(JSON.parse(event.data)); } catch (e) { /* a malformed frame is skipped */ }
   });
 })();
+
+// Copy buttons on the commands of a runbook (already filled in with the incident's names).
+(function () {
+  if (!navigator.clipboard) { return; }
+  document.querySelectorAll(".runbook pre").forEach(function (block) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "copy secondary";
+    button.textContent = "Copy";
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(block.innerText.trim()).then(function () {
+        button.textContent = "Copied";
+        setTimeout(function () { button.textContent = "Copy"; }, 1500);
+      });
+    });
+    block.parentNode.insertBefore(button, block.nextSibling);
+  });
+})();

@@ -1,0 +1,59 @@
+"""The incident page as a person at 3 a.m. reads it: what broke in words, the log lines that prove
+it, who acknowledged it and why, and runbook commands filled in with this incident's names."""
+
+from __future__ import annotations
+
+import httpx
+
+from aetherius.store import Store
+from tests.api.conftest import Tokens
+from tests.api.seed import seed_incident, unique_cluster
+from tests.web.test_sessions import csrf_of, login
+
+
+async def test_the_incident_page_says_it_first_and_fills_the_runbook(
+    client: httpx.AsyncClient, store: Store, tokens: Tokens
+) -> None:
+    incident = await seed_incident(store, cluster=unique_cluster(), reason="BackOff", with_report=False)
+    pod = incident.object_name
+    document = {
+        "title": "Out of memory: Deployment shop/api",
+        "summary": "Container api is killed for exceeding its 256Mi memory limit and restarts in a loop.",
+        "evidence": [
+            "lastState.terminated.reason=OOMKilled exitCode=137",
+            "log (previous instance): java.lang.OutOfMemoryError: Java heap space <script>x</script>",
+        ],
+        "findings": [
+            {
+                "kind": "Pod",
+                "namespace": "shop",
+                "name": pod,
+                "container": "api",
+                "reason": "CrashLoopBackOff",
+                "root_cause": "OutOfMemory",
+            }
+        ],
+        "runbook": {"slug": "oom-killed", "title": "OOMKilled", "source": "shipped"},
+    }
+    await store.add_report(
+        incident.id, document=document, markdown="", root_cause="OutOfMemory", summary=document["summary"]
+    )
+    await login(client, tokens.operator)
+    page = (await client.get(f"/incidents/{incident.id}")).text
+    # The title is the root cause in words, not the Event's reason.
+    assert (
+        f"#{incident.id} Out of memory: Deployment shop/api" in page and f"#{incident.id} BackOff" not in page
+    )
+    # The log line that proves it, shown (and escaped).
+    assert 'data-testid="log-lines"' in page and "java.lang.OutOfMemoryError: Java heap space" in page
+    assert "<script>x</script>" not in page
+    # The runbook's commands name this pod, not POD; what is not known stays a placeholder.
+    assert f"kubectl get pod -n shop {pod} -o jsonpath" in page and "-n NS POD" not in page
+    # Acknowledged with a note: who and why, visible before it is resolved.
+    response = await client.post(
+        f"/incidents/{incident.id}/acknowledge",
+        data={"note": "scaling the heap down, watching it", "csrf_token": csrf_of(page)},
+    )
+    assert response.status_code == 303
+    page = (await client.get(f"/incidents/{incident.id}")).text
+    assert 'data-testid="acknowledged"' in page and "scaling the heap down, watching it" in page
