@@ -57,3 +57,39 @@ async def test_the_incident_page_says_it_first_and_fills_the_runbook(
     assert response.status_code == 303
     page = (await client.get(f"/incidents/{incident.id}")).text
     assert 'data-testid="acknowledged"' in page and "scaling the heap down, watching it" in page
+
+
+def test_the_timeline_folds_what_repeats_and_says_its_cap() -> None:
+    from types import SimpleNamespace
+
+    from aetherius.web.views import timeline
+
+    def signal(i: int, reason: str, count: int, message: str, name: str = "api-1") -> SimpleNamespace:
+        stamp = f"2026-12-05T10:{i:02d}:00Z"
+        return SimpleNamespace(
+            id=i, reason=reason, kind="Pod", name=name, severity="warning", count=count,
+            first_seen=stamp, last_seen=stamp, message=message,
+        )  # fmt: skip
+
+    uid = "(0f1e2d3c-0000-4000-8000-00000000000{})"
+    signals = [
+        signal(
+            i,
+            "BackOff",
+            i + 1,
+            f"Back-off restarting failed container api in pod api-1_shop{uid.format(i % 3)}",
+        )
+        for i in range(19)
+    ]
+    signals += [signal(30, "CrashLoopBackOff", 1, "container api: back-off 5m0s restarting failed container")]
+    signals += [signal(31, "BackOff", 1, "Back-off restarting failed container api", name="api-2")]
+    rows, note = timeline(signals, limit=500)
+    assert [(r.reason, r.name, r.signals, r.count) for r in rows] == [
+        ("BackOff", "api-1", 19, 19),
+        ("CrashLoopBackOff", "api-1", 1, 1),
+        ("BackOff", "api-2", 1, 1),
+    ]
+    assert rows[0].first == "2026-12-05T10:00:00Z" and rows[0].last == "2026-12-05T10:18:00Z"
+    assert "0f1e2d3c" not in rows[0].message and note == ""
+    _, capped = timeline(signals, limit=len(signals))
+    assert capped == f"The newest {len(signals)} Signals are shown; older ones are in the API."

@@ -173,8 +173,18 @@ async def incident(request: Request, incident_id: RowId, done: str = "") -> Resp
         raise Problem(404, f"no incident {incident_id}")
     report = views.ReportView.of(detail)
     runbook = data.runbook(report.runbook) if report.runbook else None
+    rows, capped = views.timeline(detail.signals, limit=data.TIMELINE_LIMIT)
     return _render(
-        request, "incident.html", me, d=detail, i=detail.incident, report=report, runbook=runbook, done=done
+        request,
+        "incident.html",
+        me,
+        d=detail,
+        i=detail.incident,
+        report=report,
+        runbook=runbook,
+        done=done,
+        timeline=rows,
+        timeline_note=capped,
     )
 
 

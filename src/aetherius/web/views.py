@@ -226,6 +226,61 @@ def _names(incident: Any, doc: Mapping[str, Any]) -> dict[str, str]:
     return names
 
 
+_POD_UID = re.compile(r"\s*\([0-9a-f]{8}-[0-9a-f-]{27}\)")
+_DIGITS = re.compile(r"\d+")
+
+
+@dataclass
+class TimelineRow:
+    """One thing that happened: the Signals of one reason about one object, their counts folded."""
+
+    first: str
+    last: str
+    reason: str
+    severity: str
+    kind: str
+    name: str
+    message: str
+    signals: int
+    count: int
+
+
+def timeline(signals: list[Any], *, limit: int) -> tuple[list[TimelineRow], str]:
+    """The incident's Signals as one row per thing that happened, and what the cap left out.
+
+    A Back-off Event's count steps (x2 … x19), a crash loop reported as CrashLoopBackOff by the
+    pod and as BackOff by the kubelet: the same thing, seen again. Rows are keyed by reason,
+    object and the message with its numbers and pod uid taken out; the count is the largest seen.
+    """
+    rows: dict[tuple[str, str, str, str], TimelineRow] = {}
+    for s in sorted(signals, key=lambda s: (s.last_seen or "", s.id)):
+        shape = _DIGITS.sub("#", _POD_UID.sub("", s.message or ""))
+        key = (s.reason, s.kind, s.name, shape)
+        row = rows.get(key)
+        if row is None:
+            rows[key] = TimelineRow(
+                first=s.first_seen or s.last_seen,
+                last=s.last_seen,
+                reason=s.reason,
+                severity=s.severity,
+                kind=s.kind,
+                name=s.name,
+                message=_POD_UID.sub("", s.message or ""),
+                signals=1,
+                count=s.count,
+            )
+            continue
+        row.last = max(row.last, s.last_seen)
+        row.signals += 1
+        row.count = max(row.count, s.count)
+        row.message = _POD_UID.sub("", s.message or "")  # the newest wording
+    ordered = sorted(rows.values(), key=lambda r: r.last)
+    note = (
+        f"The newest {limit} Signals are shown; older ones are in the API." if len(signals) >= limit else ""
+    )
+    return ordered, note
+
+
 @dataclass
 class ReportView:
     """The latest report's parts, read defensively: reports only ever gain fields."""
