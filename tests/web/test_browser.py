@@ -79,6 +79,13 @@ async def test_login_read_root_cause_resolve(store: Store, tokens: Tokens) -> No
             other = await seed_incident(store, cluster=cluster, name="live-update")
             await listing.locator("#live a").wait_for(timeout=8000)
             assert f"#{other.id}" in await listing.locator("#live").inner_text()
+            # An incident's own page hears of its own changes only, and its "ago" keeps moving.
+            await listing.goto(f"{base}/incidents/{other.id}")
+            await seed_incident(store, cluster=cluster, name="unrelated")
+            await store.acknowledge_incident(other.id, by="someone", note="on it")
+            await listing.locator("#live a").wait_for(timeout=8000)
+            assert f"#{other.id}" in await listing.locator("#live").inner_text()
+            assert await listing.locator("time[data-ago]").count() >= 1
         finally:
             await browser.close()
     resolved = await store.get_incident(incident.id)

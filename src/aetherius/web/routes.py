@@ -185,6 +185,7 @@ async def incident(request: Request, incident_id: RowId, done: str = "") -> Resp
         done=done,
         timeline=rows,
         timeline_note=capped,
+        rendered_at=datetime.now(UTC).isoformat(),
     )
 
 

@@ -3,6 +3,7 @@
 (function () {
   var live = document.getElementById("live");
   if (!live || !window.EventSource) { return; }
+  var only = live.getAttribute("data-incident");  // an incident's own page: its changes only
   var table = document.querySelector("table[data-live=incidents] tbody");
   var fresh = 0;
 
@@ -15,6 +16,7 @@
   }
 
   function update(incident) {
+    if (only && String(incident.id) !== only) { return; }
     var row = table ? table.querySelector('tr[data-id="' + incident.id + '"]') : null;
     if (row) {
       var state = row.querySelector(".state span");
@@ -60,4 +62,21 @@
     });
     block.parentNode.insertBefore(button, block.nextSibling);
   });
+})();
+
+// Relative times ("3m ago") keep moving while the page stays open.
+(function () {
+  function ago(iso) {
+    var s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    if (s >= 86400) { return Math.floor(s / 86400) + "d ago"; }
+    if (s >= 3600) { return Math.floor(s / 3600) + "h ago"; }
+    if (s >= 60) { return Math.floor(s / 60) + "m ago"; }
+    return s + "s ago";
+  }
+  function tick() {
+    document.querySelectorAll("time[data-ago]").forEach(function (node) {
+      node.textContent = ago(node.getAttribute("datetime"));
+    });
+  }
+  setInterval(tick, 15000);
 })();
