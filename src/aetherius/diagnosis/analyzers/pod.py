@@ -12,6 +12,7 @@ from aetherius.diagnosis.analyzers import pod_pending
 from aetherius.diagnosis.analyzers._crash import Cause, crash_cause
 from aetherius.diagnosis.analyzers._pod import PodView
 from aetherius.diagnosis.context import RECENT_RESTART_S, Context, event_count, event_lines, secret_check
+from aetherius.diagnosis.index import parse_time
 from aetherius.diagnosis.model import Finding, Severity
 from aetherius.diagnosis.rules.images import classify_pull
 from aetherius.diagnosis.rules.kubelet import classify_create
@@ -206,7 +207,7 @@ def _container(view: PodView, ctx: Context, cs: Obj, *, init: bool) -> Finding |
                 cause=cause,
                 severity="warning",
                 container=name,
-                summary=f"Container {name} was OOM-killed {_ago(ctx, last)}{_at_limit(view, name)} and restarted ({_count(restarts)}).",
+                summary=f"Container {name} was OOM-killed{_at_limit(view, name)} {_ago(ctx, last)} and restarted ({_count(restarts)}).",
             )
         if restarts >= 1 and not pod_pending.liveness_failures(view):
             cause = crash_cause(
@@ -249,8 +250,8 @@ def _at_limit(view: PodView, container: str) -> str:
 
 def _restarting(restarts: int, *, ago: str) -> str:
     if restarts >= 3:
-        return f"keeps restarting ({restarts} restarts, last {ago})"
-    return f"restarted {'once' if restarts == 1 else 'twice'} after crashing (last {ago})"
+        return f"keeps restarting ({restarts} restarts, the last {ago})"
+    return f"restarted {'once' if restarts == 1 else 'twice'} after crashing (the last {ago})"
 
 
 def _recent(ctx: Context, terminated: Obj) -> bool:
@@ -259,8 +260,13 @@ def _recent(ctx: Context, terminated: Obj) -> bool:
 
 
 def _ago(ctx: Context, terminated: Obj) -> str:
-    age = ctx.age(terminated.get("finishedAt"))
-    return "recently" if age is None else f"{int(age // 60)}m ago"
+    """When it happened, as a time of day (UTC): a summary is stored and read later, and "3m ago"
+    would go on saying 3 minutes in the API, the resolved incident and the knowledge base."""
+    stamp = parse_time(terminated.get("finishedAt"))
+    if stamp is None:
+        return "recently"
+    same_day = stamp.date() == ctx.now.date()
+    return f"at {stamp:%H:%M} UTC" if same_day else f"at {stamp:%Y-%m-%d %H:%M} UTC"
 
 
 def _image(view: PodView, ctx: Context, cs: Obj, waiting: Obj, *, init: bool) -> Finding:
