@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 
 import uvicorn
 from fastapi import FastAPI
@@ -35,6 +38,24 @@ class Server(uvicorn.Server):
         except SystemExit:
             if self.started:
                 raise
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """SIGTERM/SIGINT shut the server down gracefully, and the process then exits 0.
+
+        NB: uvicorn raises the captured signal again after its graceful shutdown, so the process
+        would die by SIGTERM (exit -15) even though it stopped cleanly; every Aetherius role exits
+        0 once it has stopped as asked.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 async def serve(
