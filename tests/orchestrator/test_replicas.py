@@ -7,6 +7,7 @@ arrive interleaved and concurrently, with redeliveries mixed in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -42,19 +43,42 @@ async def stores(pg_url: str) -> AsyncIterator[list[Store]]:
 
 
 class EngineStandIn:
+    """A diagnosis that holds until another one, on any replica, is in flight with it: the test
+    then proves the replicas did overlap (they share nothing but the store and Redis)."""
+
+    def __init__(self, overlap: Overlap) -> None:
+        self.overlap = overlap
+
     async def diagnose(self, incident: Incident, *, diagnosis_id: str) -> ReportDraft:
-        await asyncio.sleep(0.005)  # a diagnosis takes a moment: replicas overlap
+        overlap = self.overlap
+        overlap.in_flight += 1
+        overlap.most = max(overlap.most, overlap.in_flight)
+        if overlap.in_flight >= 2:
+            overlap.together.set()
+        try:
+            # NB: a bounded wait on a condition, not a sleep: the last diagnoses have no partner.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(overlap.together.wait(), timeout=2)
+        finally:
+            overlap.in_flight -= 1
         return ReportDraft(
             summary="fails", root_cause="MemoryLimitTooLow", severity=incident.severity, findings=[]
         )
 
 
-def replica(store: Store, *, redis_url: str, prefix: str) -> Orchestrator:
+class Overlap:
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.most = 0
+        self.together = asyncio.Event()
+
+
+def replica(store: Store, *, redis_url: str, prefix: str, overlap: Overlap) -> Orchestrator:
     client = redis_client(redis_url)
     breaker = RedisBreaker()
     return Orchestrator(
         repository=StoreRepository(store),
-        diagnoser=EngineStandIn(),
+        diagnoser=EngineStandIn(overlap),
         cooldown=FallbackCooldown(
             RedisCooldown(client, prefix=prefix), StoreCooldownMarks(store), breaker=breaker
         ),
@@ -71,7 +95,8 @@ async def test_three_replicas_handle_each_signal_once(
 ) -> None:
     cluster = f"replicas-{uuid.uuid4().hex[:6]}"
     url = redis_url if redis_up else f"redis://127.0.0.1:{free_port()}/0"
-    replicas = [replica(s, redis_url=url, prefix=f"aeth-test-{cluster}:") for s in stores]
+    overlap = Overlap()
+    replicas = [replica(s, redis_url=url, prefix=f"aeth-test-{cluster}:", overlap=overlap) for s in stores]
     workloads = [(f"app{i}-7d9f8c6b5", reason) for i in range(6) for reason in ("OOMKilled", "ErrImagePull")]
     signals = [
         pod_signal(reason=reason, rs=rs, pod=f"{rs}-{pod}", occurrence=n, cluster=cluster)
@@ -88,6 +113,7 @@ async def test_three_replicas_handle_each_signal_once(
     )
     assert {o.outcome for o in outcomes[len(signals) :]} == {Outcome.DUPLICATE}
     assert Outcome.DEFERRED not in {o.outcome for o in outcomes}
+    assert overlap.most >= 2, "the replicas never diagnosed at the same time: the test proved nothing"
     page = await stores[0].list_incidents(IncidentFilters(cluster_id=cluster), limit=100)
     assert len(page.items) == len(workloads), "one incident per workload and failure"
     assert sum(i.signal_count for i in page.items) == len(signals), "each Signal stored exactly once"

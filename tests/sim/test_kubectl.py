@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -115,14 +116,18 @@ def test_describe_shows_events_with_counts(demo: tuple[SimHandle, Path]) -> None
 
 def test_get_events_watch_sees_a_new_event(demo: tuple[SimHandle, Path]) -> None:
     handle, config = demo
+    watching = len(handle.sim.faults.open_watches)
     process = subprocess.Popen(
         [KUBECTL, "--kubeconfig", str(config), "get", "events", "-A", "-w", "--request-timeout", "20s"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
     try:
-        time.sleep(2.0)  # let kubectl list and open its watch
+        _until(lambda: len(handle.sim.faults.open_watches) > watching, "kubectl opened its watch")
         handle.sim.create(
             {
                 "apiVersion": "v1",
@@ -135,9 +140,21 @@ def test_get_events_watch_sees_a_new_event(demo: tuple[SimHandle, Path]) -> None
                 "source": {"component": "kubelet"},
             }
         )
-        time.sleep(1.5)
+        _until(lambda: any("FreshlyWatched" in line for line in lines), "the new event printed")
     finally:
         process.terminate()
-        out, err = process.communicate(timeout=10)
+        process.wait(timeout=10)
+        reader.join(timeout=10)
+        err = process.stderr.read() if process.stderr else ""  # type: ignore[union-attr]
+    out = "".join(lines)
     assert "FreshlyWatched" in out, err
     assert out.count("LAST SEEN") == 1  # one header, then rows as they arrive
+
+
+def _until(predicate: Callable[[], bool], what: str, *, timeout: float = 20.0) -> None:
+    """Wait on a condition (never a fixed sleep): a slow machine waits longer, a fast one less."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout}s")
+        time.sleep(0.02)
