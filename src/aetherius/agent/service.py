@@ -17,7 +17,7 @@ from pathlib import Path
 from aetherius.agent.kernel import PatternError
 from aetherius.agent.kubelet import KubeletClient
 from aetherius.agent.node import NodeAgent
-from aetherius.bus import BusUnavailable, StatefulBus, open_bus
+from aetherius.bus import StatefulBus, open_bus_waiting
 from aetherius.config import Settings
 from aetherius.kube import KubeClient
 from aetherius.kube.cluster_id import ClusterIdError, detect_cluster_id
@@ -65,16 +65,6 @@ def _boot_id(path: str) -> str:
         return Path(path).read_text(encoding="utf-8").strip() or "boot"
     except OSError:
         return "boot"
-
-
-async def _open_bus(settings: Settings) -> StatefulBus:
-    delay = settings.message_bus.reconnect_delay.total_seconds() or 1.0
-    while True:
-        try:
-            return await open_bus(settings.message_bus, name="aetherius-node-agent")
-        except BusUnavailable as exc:
-            log.warning("bus not reachable yet", error=str(exc), retry_in=delay)
-            await asyncio.sleep(delay)
 
 
 def register_checks(health: HealthServer, *, agent: NodeAgent, bus: StatefulBus) -> None:
@@ -136,7 +126,7 @@ async def run_node_agent(settings: Settings, *, ready_file: str | None = None) -
             raise StartupError(str(exc)) from None
         bind_context(cluster_id=cluster_id, node=name)
         try:
-            bus = await _open_bus(settings)
+            bus = await open_bus_waiting(settings.message_bus, name="aetherius-node-agent")
             agent = NodeAgent(
                 settings=settings,
                 cluster_id=cluster_id,

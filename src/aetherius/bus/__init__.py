@@ -7,11 +7,25 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aetherius.bus.base import BusUnavailable, Delivery, KeyValue, SignalBus, StatefulBus
 from aetherius.bus.memory import MemoryBus
 from aetherius.config import MessageBusSettings
+from aetherius.logs import get_logger
 
-__all__ = ["BusUnavailable", "Delivery", "KeyValue", "MemoryBus", "SignalBus", "StatefulBus", "open_bus"]
+log = get_logger(__name__)
+
+__all__ = [
+    "BusUnavailable",
+    "Delivery",
+    "KeyValue",
+    "MemoryBus",
+    "SignalBus",
+    "StatefulBus",
+    "open_bus",
+    "open_bus_waiting",
+]
 
 _MEMORY_BUSES: dict[str, MemoryBus] = {}
 
@@ -34,3 +48,18 @@ async def open_bus(settings: MessageBusSettings, *, name: str = "aetherius") -> 
     nats_bus = NatsBus(settings, name=name)
     await nats_bus.connect()
     return nats_bus
+
+
+async def open_bus_waiting(settings: MessageBusSettings, *, name: str) -> StatefulBus:
+    """``open_bus``, waiting (every ``reconnect_delay``) until the bus answers.
+
+    NB: for roles that can do nothing without it (the watcher, the node agent): their readiness
+    says "bus not connected" meanwhile, and they never exit for a bus that is not up yet.
+    """
+    delay = settings.reconnect_delay.total_seconds() or 1.0
+    while True:
+        try:
+            return await open_bus(settings, name=name)
+        except BusUnavailable as exc:
+            log.warning("bus not reachable yet", error=str(exc), retry_in=delay)
+            await asyncio.sleep(delay)

@@ -19,8 +19,8 @@ Links, each from what the state says (never from a guess):
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from aetherius.diagnosis.analyzers.service import workload_selected
 from aetherius.diagnosis.context import Context
@@ -66,23 +66,21 @@ def link_findings(findings: list[Finding], ctx: Context) -> None:
             finding.summary = f"{finding.summary.rstrip('.')}: {ctx.scrub(hop.split(': ', 1)[-1])}."
 
 
-def root_of(finding: Finding, by_key: dict[tuple[str, str, str, str], Finding]) -> Finding:
-    """The deepest finding of ``finding``'s chain (itself when it is a root); cycles stop."""
-    seen = {finding.key()}
-    current = finding
-    while current.caused_by is not None:
-        link = current.caused_by
-        upstream = by_key.get((link.kind, link.namespace, link.name, link.reason))
-        if upstream is None or upstream.key() in seen:
-            break
-        seen.add(upstream.key())
-        current = upstream
-    return current
+class Linked(Protocol):
+    """A finding as both the engine's and a stored report's carry it (``caused_by``, ``key()``)."""
+
+    @property
+    def caused_by(self) -> Any: ...
+
+    def key(self) -> tuple[str, str, str, str]: ...
 
 
-def upstream_of(finding: Finding, by_key: dict[tuple[str, str, str, str], Finding]) -> list[Finding]:
+L = TypeVar("L", bound=Linked)
+
+
+def upstream_of(finding: L, by_key: Mapping[tuple[str, str, str, str], L]) -> list[L]:
     """The findings ``finding``'s chain passes through, nearest first (cycles stop)."""
-    out: list[Finding] = []
+    out: list[L] = []
     seen = {finding.key()}
     current = finding
     while current.caused_by is not None:
@@ -94,6 +92,12 @@ def upstream_of(finding: Finding, by_key: dict[tuple[str, str, str, str], Findin
         out.append(upstream)
         current = upstream
     return out
+
+
+def root_of(finding: L, by_key: Mapping[tuple[str, str, str, str], L]) -> L:
+    """The deepest finding of ``finding``'s chain (itself when it is a root); cycles stop."""
+    chain = upstream_of(finding, by_key)
+    return chain[-1] if chain else finding
 
 
 def _reaches(start: Finding, target: Finding, by_key: dict[tuple[str, str, str, str], Finding]) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from aetherius.diagnosis.chains import root_of
 from aetherius.diagnosis.model import CAUSE_WORDS
 from aetherius.knowledge import KnowledgeRetriever, RunbookRef, SimilarIncident
 from aetherius.reports.model import (
@@ -78,16 +79,7 @@ def primary_finding(findings: Sequence[Finding]) -> Finding | None:
             reason=f.reason, root_cause=f.root_cause, severity=f.severity, evidence=len(f.evidence)
         ),
     )
-    by_key = {f.key(): f for f in findings}
-    seen = {lead.key()}
-    while lead.caused_by is not None:
-        link = lead.caused_by
-        upstream = by_key.get((link.kind, link.namespace, link.name, link.reason))
-        if upstream is None or upstream.key() in seen:
-            break
-        seen.add(upstream.key())
-        lead = upstream
-    return lead
+    return root_of(lead, {f.key(): f for f in findings})
 
 
 def headline(lead: Finding | None, *, subject: str, reason: str) -> str:

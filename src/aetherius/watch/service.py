@@ -11,7 +11,7 @@ import asyncio
 import signal
 from pathlib import Path
 
-from aetherius.bus import BusUnavailable, StatefulBus, open_bus
+from aetherius.bus import StatefulBus, open_bus_waiting
 from aetherius.config import Settings
 from aetherius.kube import KubeClient
 from aetherius.kube.cluster_id import ClusterIdError, detect_cluster_id
@@ -26,16 +26,6 @@ log = get_logger(__name__)
 
 class StartupError(Exception):
     """The role cannot start; the message is for a person."""
-
-
-async def _open_bus(settings: Settings) -> StatefulBus:
-    delay = settings.message_bus.reconnect_delay.total_seconds() or 1.0
-    while True:
-        try:
-            return await open_bus(settings.message_bus, name="aetherius-watch")
-        except BusUnavailable as exc:
-            log.warning("bus not reachable yet", error=str(exc), retry_in=delay)
-            await asyncio.sleep(delay)
 
 
 def register_watcher_checks(health: HealthServer, *, watcher: Watcher, bus: StatefulBus) -> None:
@@ -74,7 +64,7 @@ async def run_watch(settings: Settings, *, ready_file: str | None = None) -> int
         except ClusterIdError as exc:
             raise StartupError(str(exc)) from None
         bind_context(cluster_id=cluster_id)
-        bus = await _open_bus(settings)
+        bus = await open_bus_waiting(settings.message_bus, name="aetherius-watch")
         watcher = Watcher(
             client=client, bus=bus, settings=settings, cluster_id=cluster_id, detected_by=method
         )
