@@ -18,7 +18,13 @@ from aetherius.cli.common import (
     settings_from_cli,
 )
 from aetherius.config import Settings
-from aetherius.orchestrator.cli import DatabaseOption, HostOption, PortOption
+from aetherius.orchestrator.cli import DatabaseOption
+
+HostOption = Annotated[
+    str | None,
+    typer.Option("--host", help="Dashboard/API address (default 127.0.0.1; 0.0.0.0 with --in-cluster)."),
+]
+PortOption = Annotated[int | None, typer.Option("--port", help="Dashboard/API port (default 8080).")]
 
 
 def register(app: typer.Typer) -> None:

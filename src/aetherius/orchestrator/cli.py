@@ -23,11 +23,6 @@ DatabaseOption = Annotated[
         "--database-url", help="postgresql://… or sqlite:///path (default: the embedded SQLite file)."
     ),
 ]
-HostOption = Annotated[
-    str | None,
-    typer.Option("--host", help="Dashboard/API address (default 127.0.0.1; 0.0.0.0 with --in-cluster)."),
-]
-PortOption = Annotated[int | None, typer.Option("--port", help="Dashboard/API port (default 8080).")]
 RedisOption = Annotated[
     str | None, typer.Option("--redis-url", help="redis://host:6379/0 for cooldowns shared by replicas.")
 ]
