@@ -325,6 +325,10 @@ class NodeAgentSettings(_Section):
     eviction_imagefs_available: str = "15%"
     eviction_pid_available: str = "5%"
     top_pods: int = Field(default=3, ge=0, le=20)
+    throttled_ratio: float = Field(
+        default=0.5, gt=0, le=1, description="share of CPU periods throttled that makes a container throttled"
+    )
+    throttled_polls: int = Field(default=3, ge=1, le=100, description="polls in a row at that share")
     volume_full_percent: float = Field(
         default=10.0,
         gt=0,

@@ -271,3 +271,26 @@ async def test_a_claim_s_volume_nearly_full_is_said_once(world: dict[str, Any]) 
         "data-postgres-0",
     )
     assert signal.severity == "critical" and "4.9% of 10Gi space left" in signal.message
+
+
+async def test_a_throttled_container_is_said_once(world: dict[str, Any]) -> None:
+    world["node"].pods.append(
+        SimPod(
+            "shop", "render-1", "33333333-0000-4000-8000-000000000001", containers=("render",), throttled=0.8
+        )
+    )
+    settings, server = world["settings"], world["kubelet"]
+    async with _agent(settings, server, world["kube"], world["token_file"]) as agent:
+        await _until(lambda: agent.published >= 1 and agent.cadvisor_error == "", "a throttling Signal")
+        polls = server.requests
+        await _until(lambda: server.requests >= polls + 6, "more polls")
+    throttled = [s for _, s in await _stream(settings) if s.reason == "CPUThrottled"]
+    assert len(throttled) == 1, throttled
+    (signal,) = throttled
+    assert (signal.object.kind, signal.object.namespace, signal.object.name, signal.container) == (
+        "Pod",
+        "shop",
+        "render-1",
+        "render",
+    )
+    assert "throttled in 80% of its CPU periods" in signal.message

@@ -126,6 +126,13 @@ class KubeletClient:
         self._session: aiohttp.ClientSession | None = None
 
     async def summary(self) -> Summary:
+        body = await self._get("/stats/summary")
+        try:
+            return _summary.decode(body)
+        except msgspec.DecodeError as exc:
+            raise KubeletError(f"kubelet summary not understood: {exc}") from None
+
+    async def _get(self, path: str) -> bytes:
         try:
             token = Path(self.token_file).read_text(encoding="utf-8").strip()  # noqa: ASYNC240 (a small secret file)
         except OSError as exc:
@@ -136,7 +143,7 @@ class KubeletClient:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         try:
             async with self._session.get(
-                f"{self.base_url}/stats/summary", headers={"Authorization": f"Bearer {token}"}, ssl=self._ssl
+                f"{self.base_url}{path}", headers={"Authorization": f"Bearer {token}"}, ssl=self._ssl
             ) as response:
                 body = await response.read()
                 status = response.status
@@ -144,12 +151,15 @@ class KubeletClient:
             raise KubeletError(f"kubelet {self.base_url} unreachable: {type(exc).__name__}: {exc}") from None
         if status != 200:
             text = body[:200].decode("utf-8", "replace").replace("\n", " ")
-            hint = " (RBAC: the agent needs get on nodes/stats)" if status in (401, 403) else ""
+            resource = "nodes/metrics" if path.startswith("/metrics") else "nodes/stats"
+            hint = f" (RBAC: the agent needs get on {resource})" if status in (401, 403) else ""
             raise KubeletError(f"kubelet answered {status}{hint}: {text}")
-        try:
-            return _summary.decode(body)
-        except msgspec.DecodeError as exc:
-            raise KubeletError(f"kubelet summary not understood: {exc}") from None
+        return body
+
+    async def cadvisor(self) -> str:
+        """``GET /metrics/cadvisor`` (Prometheus text; RBAC ``nodes/metrics``): CPU throttling."""
+        body = await self._get("/metrics/cadvisor")
+        return body.decode("utf-8", "replace")
 
     async def close(self) -> None:
         if self._session is not None:

@@ -23,6 +23,7 @@ from aetherius.agent.kernel import KernelRecord, RecordParser, describe, load_pa
 from aetherius.agent.kubelet import KubeletClient, KubeletError, Summary
 from aetherius.agent.pressure import PressureEvent, PressureTracker, format_amount
 from aetherius.agent.reader import LINES, LogFileReader
+from aetherius.agent.throttling import ThrottleTracker, parse_cfs
 from aetherius.backoff import exponential
 from aetherius.bus import BusUnavailable
 from aetherius.bus.base import SignalBus
@@ -80,6 +81,8 @@ class NodeAgent:
         self._tasks: list[asyncio.Task[Any]] = []
         self._occurrence = int(time.time())
         self._full: set[tuple[str, str]] = set()  # claims reported full, until they are not
+        self.throttle = ThrottleTracker(ratio=na.throttled_ratio, polls=na.throttled_polls)
+        self.cadvisor_error = ""
 
     # -- the kubelet -----------------------------------------------------------------------
 
@@ -101,7 +104,40 @@ class NodeAgent:
             await self.queue.put(self._pressure_signal(event))
         for signal in self._full_volumes(summary):
             await self.queue.put(signal)
+        await self._throttling()
         return events
+
+    async def _throttling(self) -> None:
+        """CPU throttling per container, from the kubelet's cAdvisor metrics (never fatal)."""
+        try:
+            text = await self.kubelet.cadvisor()
+        except KubeletError as exc:
+            if str(exc) != self.cadvisor_error:
+                log.info("kubelet cAdvisor metrics not read", error=str(exc))
+            self.cadvisor_error = str(exc)
+            return
+        self.cadvisor_error = ""
+        for event in self.throttle.observe(parse_cfs(text)):
+            namespace, pod, container = event.key
+            self._occurrence += 1
+            now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            await self.queue.put(
+                Signal(
+                    cluster_id=self.cluster_id,
+                    source=SOURCE,
+                    object=ObjectRef(kind="Pod", namespace=namespace, name=pod),
+                    container=container,
+                    reason="CPUThrottled",
+                    message=scrub_text(event.message()),
+                    severity="warning" if event.started else "info",
+                    dedup_key=dedup_key(self.cluster_id, "cpu-throttled", namespace, pod, container),
+                    occurrence=self._occurrence,
+                    first_seen=now,
+                    last_seen=now,
+                    resolved=not event.started,
+                    labels={"node": self.node, "throttled": f"{event.ratio:.2f}"},
+                )
+            )
 
     def _full_volumes(self, summary: Summary) -> list[Signal]:
         """A PersistentVolumeClaim's file system nearly full (or out of inodes), once per episode:

@@ -62,6 +62,7 @@ _CLASS_BY_REASON: dict[str, str] = {
     "ConntrackTableFull": "node",
     "RuntimeRestarted": "node",
     "VolumeFull": "volume",
+    "CPUThrottled": "cpu",
 }
 
 # The kubelet's generic reasons: the message says which failure they belong to.

@@ -53,6 +53,7 @@ class SimPod:
     containers: tuple[str, ...] = ("app",)
     ephemeral_used: int = 10 * MiB
     processes: int = 5
+    throttled: float = 0.0  # share of each container's CPU periods spent throttled
     # (volume, claim, capacity bytes, available bytes) of its PersistentVolumeClaims
     claims: tuple[tuple[str, str, int, int], ...] = ()
 
@@ -72,6 +73,23 @@ class SimNode:
     processes: Falling = field(default_factory=lambda: Falling(600))  # "falling" by a negative rate grows
     pods: list[SimPod] = field(default_factory=list)
     fault: str = ""  # "" | "500" | "garbage"
+
+    def cadvisor(self, minutes: float) -> str:
+        """The CFS counters of each container as the kubelet's /metrics/cadvisor writes them: 10
+        periods a second since the timeline began, ``throttled`` of them throttled."""
+        periods = int(minutes * 60 * 10)
+        lines = [
+            "# HELP container_cpu_cfs_periods_total Number of elapsed enforcement period intervals.",
+            "# TYPE container_cpu_cfs_periods_total counter",
+        ]
+        for p in self.pods:
+            for c in p.containers:
+                labels = f'container="{c}",id="/kubepods/pod{p.uid}/{c}",image="x",name="{c}",namespace="{p.namespace}",pod="{p.name}"'
+                lines.append(f"container_cpu_cfs_periods_total{{{labels}}} {periods} 1700000000000")
+                lines.append(
+                    f"container_cpu_cfs_throttled_periods_total{{{labels}}} {int(periods * p.throttled)} 1700000000000"
+                )
+        return "\n".join(lines) + "\n"
 
     def summary(self, minutes: float) -> dict[str, Any]:
         now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
@@ -200,6 +218,7 @@ class KubeletStatsServer:
         for name in self.nodes:
             app = web.Application()
             app.router.add_get("/stats/summary", self._handler(name))
+            app.router.add_get("/metrics/cadvisor", self._handler(name, cadvisor=True))
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
@@ -215,7 +234,7 @@ class KubeletStatsServer:
             await runner.cleanup()
         self._directory.cleanup()
 
-    def _handler(self, name: str) -> Any:
+    def _handler(self, name: str, *, cadvisor: bool = False) -> Any:
         async def summary(request: web.Request) -> web.Response:
             self.requests += 1
             if request.headers.get("Authorization") != f"Bearer {self.token}":
@@ -226,6 +245,8 @@ class KubeletStatsServer:
                 return web.Response(status=500, text="internal error")
             if node.fault == "garbage":
                 return web.Response(status=200, body=b"{not json", content_type="application/json")
+            if cadvisor:
+                return web.Response(text=node.cadvisor(self.minutes), content_type="text/plain")
             return web.Response(
                 body=orjson.dumps(node.summary(self.minutes)), content_type="application/json"
             )
