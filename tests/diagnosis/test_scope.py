@@ -361,3 +361,24 @@ async def test_a_pod_diagnosed_alone_follows_its_dependency_to_the_root(tmp_path
             reads = {(r.operation, r.resource, r.namespace) for r in audit.records}
             assert ("get", "Service", "db") in reads and ("list", "Pod", "db") in reads
             assert all(r.resource != "Secret" for r in audit.records)
+
+
+async def test_a_ready_pod_asked_about_has_its_current_log_read(tmp_path: Path) -> None:
+    """A live scan reads only the logs of containers that died; a pod diagnosed alone is worth its
+    current log, where the errors it keeps logging while Ready show (as from the snapshot)."""
+    path = ROOT / "errors-in-running-logs" / "snapshot.yaml"
+    full = await diagnose(snapshot_gateway(path))
+    now = datetime.fromisoformat(full.reference_time)
+    async with SimCluster(scenario=path) as sim, _client(sim, tmp_path) as client:
+        audit = MemoryAuditSink()
+        gateway = live_gateway(client, audit=audit)
+        for name, cause in (
+            ("syncer-6b7d9-k2j4h", "PermissionDenied"),
+            ("checkout-5d8f7-q9w2e", "DependencyUnavailable"),
+        ):
+            alone = await diagnose_object(gateway, kind="Pod", namespace="ops", name=name, now=now)
+            assert _pod_findings(alone, "ops", name) == _pod_findings(full, "ops", name)
+            assert [(f.reason, f.root_cause) for f in alone.findings] == [("ErrorsInLogs", cause)]
+        quiet = await diagnose_object(gateway, kind="Pod", namespace="ops", name="search-1", now=now)
+        assert quiet.findings == []  # one timeout in an hour is weather
+    assert {r.operation for r in audit.records if r.name == "search-1"} >= {"get", "logs"}

@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from aetherius.diagnosis.chains import log_target, service_named, upstream_of
-from aetherius.diagnosis.context import Context
+from aetherius.diagnosis.context import Context, LogText
 from aetherius.diagnosis.engine import analyze_state, new_scan_id, order
 from aetherius.diagnosis.index import Index, group_of
 from aetherius.diagnosis.logplan import read_logs
@@ -253,6 +253,27 @@ async def _pod_state(
     return state
 
 
+async def _running_logs(gateway: ExecutionGateway, ctx: Context, pod: Obj, *, requester: str) -> None:
+    """The current logs of the pod's running containers: one pod asked about is worth a read or
+    two, and errors it keeps logging while Ready (forbidden, DNS, timeouts) show only there."""
+    metadata = _dict(pod.get("metadata"))
+    namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+    for status in _dicts(_dict(pod.get("status")).get("containerStatuses"))[:4]:
+        container = status.get("name")
+        if not isinstance(container, str) or "running" not in _dict(status.get("state")):
+            continue
+        if (namespace, name, container) in ctx.logs:
+            continue
+        try:
+            text = await gateway.pod_logs(
+                requester=requester, namespace=namespace, name=name, container=container, previous=False
+            )
+        except BackendError:
+            continue
+        if text and text.strip():
+            ctx.running_logs[(namespace, name, container)] = LogText(text=text, pod=name, previous=False)
+
+
 _MAX_SERVICES = 4  # Services followed per diagnosis: a pod names one or two dependencies
 _MAX_UPSTREAM_PODS = 20
 
@@ -294,6 +315,11 @@ async def _upstream_state(
         for namespace, name in sorted(named)[:_MAX_SERVICES]:
             service = await gateway.get_object("Service", requester=requester, namespace=namespace, name=name)
             if service is None:
+                # NB: a bare name that is no Service here may be one in another namespace (the
+                # chain then says "call it name.namespace"): one LIST by name finds it.
+                state["Service"] += await gateway.list_objects(
+                    "Service", requester=requester, field_selector=f"metadata.name={name}"
+                )
                 continue
             state["Service"].append(service)
             # The policies that may stand between the client and the Service's pods.
@@ -389,6 +415,8 @@ async def diagnose_object(
         )
     ctx = Context(index=index, now=now, warnings=warnings + index.warnings)
     await read_logs(gateway, ctx, requester=requester)
+    if kind == "Pod" and obj is not None:
+        await _running_logs(gateway, ctx, obj, requester=requester)
     findings, ctx = analyze_state(state, ctx)
     upstream = await _upstream_state(gateway, findings, requester=requester, warnings=warnings)
     if upstream:
@@ -397,9 +425,11 @@ async def diagnose_object(
         for extra_kind, items in upstream.items():
             have = {_key(o) for o in state.get(extra_kind, [])}
             state.setdefault(extra_kind, []).extend(o for o in items if _key(o) not in have)
+        running = ctx.running_logs
         index = Index.build(state)
         ctx = Context(index=index, now=now, warnings=warnings + index.warnings)
         await read_logs(gateway, ctx, requester=requester)
+        ctx.running_logs.update(running)
         findings, ctx = analyze_state(state, ctx)
     target_group = None
     if obj is not None:
