@@ -263,3 +263,28 @@ async def test_progress_events(investigator_for: Build) -> None:
         await investigator_for(llm.url).investigate(INCIDENT, make_toolbox(make_gateway()), progress=progress)
     kinds = [e["event"] for e in seen]
     assert kinds[0] == "step" and kinds[-1] == "done" and "tool" in kinds
+
+
+async def test_the_cache_is_shared_through_redis(investigator_for: Build) -> None:
+    """Two replicas (two investigators) share one Redis: the second pays nothing."""
+    import uuid
+
+    import redis.asyncio as aioredis
+
+    from aetherius.reasoning.budget import RedisCache
+    from tests.services import REDIS_URL, require_service
+
+    require_service("redis", "127.0.0.1", 6379)
+    redis = aioredis.Redis.from_url(REDIS_URL)
+    incident = INCIDENT.__class__(**{**INCIDENT.__dict__, "rules_summary": f"Unknown {uuid.uuid4().hex}"})
+    try:
+        with scripted_llm(_reads([text(GOOD_ANSWER)])) as llm:
+            one, two = investigator_for(llm.url), investigator_for(llm.url)
+            one.cache = two.cache = RedisCache(redis, ttl_seconds=60)
+            first = await one.investigate(incident, make_toolbox(make_gateway()))
+            second = await two.investigate(incident, make_toolbox(make_gateway()))
+        assert first.answer.ending == "answered" and second.answer.ending == "cached"
+        assert second.answer.input_tokens == 0 and len(llm.requests) == 3
+    finally:
+        await redis.delete(f"aetherius:reasoning:answer:{first.cache_key}")
+        await redis.aclose()
