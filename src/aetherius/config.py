@@ -357,6 +357,34 @@ class NodeAgentSettings(_Section):
     )
 
 
+class ReasoningSettings(_Section):
+    """``reasoning``: the LLM investigator (docs/reasoning.md). Off by default: rules answer first."""
+
+    enabled: bool = False
+    base_url: str = Field(
+        default="", description="an OpenAI-compatible endpoint, e.g. https://api.openai.com/v1"
+    )
+    model: str = ""
+    api_key_file: Path | None = None  # preferred in a cluster: a mounted Secret
+    api_key_env: str = "AETHERIUS_REASONING_API_KEY"  # name of the environment variable holding the key
+    connect_timeout: Duration = timedelta(seconds=10)
+    read_timeout: Duration = timedelta(seconds=120)
+    max_steps: int = Field(default=12, ge=1, le=100)
+    max_input_tokens: int = Field(default=200_000, ge=1000)
+    max_output_tokens: int = Field(default=8_000, ge=100)
+    context_tokens: int = Field(default=64_000, ge=1000, description="the model's context window")
+    per_tool_output_chars: int = Field(default=8_000, ge=200, le=1_000_000)
+    wall_clock_seconds: float = Field(default=300.0, gt=0)
+    daily_tokens_per_cluster: int = Field(default=2_000_000, ge=0)
+    retry_budget_seconds: float = Field(default=30.0, ge=0, description="longest Retry-After honoured")
+    price_per_input_token: float = Field(default=0.0, ge=0)
+    price_per_output_token: float = Field(default=0.0, ge=0)
+    pseudonymize: bool = True
+    pseudonym_key_file: Path | None = None  # empty: generated once and kept in the user's data directory
+    widen_scope: bool = False  # reads beyond the incident's namespace and nodes
+    auto_on_unknown: bool = False  # investigate when the rules' answer is Unknown
+
+
 class Settings(BaseModel):
     """Everything a role reads. ``app.yaml`` keys sit at the top; ``watcher.yaml`` is ``watcher``."""
 
@@ -378,6 +406,7 @@ class Settings(BaseModel):
     api: ApiSettings = ApiSettings()
     notifications: NotificationSettings = NotificationSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
+    reasoning: ReasoningSettings = ReasoningSettings()
     watcher: WatcherSettings = WatcherSettings()
     node_agent: NodeAgentSettings = NodeAgentSettings()
 
