@@ -102,11 +102,8 @@ class Image:
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run as uid 1000 from the read-only home, like the container's process."""
-        setpriv = shutil.which("setpriv")
-        assert setpriv, "setpriv (util-linux) is needed to drop to uid 1000"
-        drop = [setpriv, f"--reuid={UID}", f"--regid={UID}", "--clear-groups"] if os.getuid() == 0 else []
         return subprocess.run(
-            [*drop, *args],
+            [*self._drop(), *args],
             cwd=self.home,
             env=self.env(),
             capture_output=True,

@@ -11,6 +11,7 @@ from aetherius.diagnosis.analyzers._crash import Cause, memory_advice, probe_tex
 from aetherius.diagnosis.analyzers._pod import PodView, describe_requests
 from aetherius.diagnosis.context import (
     GATED_GRACE_S,
+    RECENT_RESTART_S,
     STARTUP_GRACE_S,
     Context,
     event_count,
@@ -383,7 +384,7 @@ def probes(view: PodView, ctx: Context) -> list[Finding]:
     liveness = [ev for ev in unhealthy if ev.message.startswith("Liveness")]
     restarted = any(
         isinstance((cs.get("lastState") or {}).get("terminated"), dict)
-        and (ctx.age(cs["lastState"]["terminated"].get("finishedAt")) or 1e9) < 3600
+        and (ctx.age(cs["lastState"]["terminated"].get("finishedAt")) or 1e9) < RECENT_RESTART_S
         for cs in view.statuses("containerStatuses")
     )
     if not (not_ready or (liveness and restarted)):
@@ -457,7 +458,7 @@ def _probed_container(view: PodView, ctx: Context, probe_key: str) -> str | None
             return str(cs["name"])
     for cs in statuses:
         last = (cs.get("lastState") or {}).get("terminated")
-        if isinstance(last, dict) and (ctx.age(last.get("finishedAt")) or 1e9) < 3600:
+        if isinstance(last, dict) and (ctx.age(last.get("finishedAt")) or 1e9) < RECENT_RESTART_S:
             return str(cs["name"])
     probed = [name for name, spec in view.containers.items() if probe_key in spec]
     return probed[0] if probed else next((str(cs["name"]) for cs in statuses), None)
