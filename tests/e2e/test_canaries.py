@@ -29,6 +29,7 @@ from aetherius.bus.memory import MemoryBus
 from aetherius.compose.app import create_app
 from aetherius.config import NotificationSettings, NotificationSinkSettings, OrchestratorSettings
 from aetherius.gateway import LiveBackend
+from aetherius.gateway.readers import ClusterReaders
 from aetherius.kube import KubeClient
 from aetherius.orchestrator.consumer import Consumer
 from aetherius.orchestrator.cooldown import MemoryCooldown
@@ -262,7 +263,10 @@ async def _through_the_pipeline(sim: SimCluster, kubeconfig: Path, pg_url: str, 
                 repository = StoreRepository(store)
                 orchestrator = Orchestrator(
                     repository=repository,
-                    diagnoser=EngineDiagnoser(LiveBackend(client, cluster=CLUSTER), repository=repository),
+                    diagnoser=EngineDiagnoser(
+                        ClusterReaders.single(LiveBackend(client, cluster=CLUSTER), cluster_id=None),
+                        repository=repository,
+                    ),
                     cooldown=MemoryCooldown(),
                     limiter=MemoryRateLimiter(per_minute=6000, burst=100),
                     settings=OrchestratorSettings(),

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from aetherius.gateway import LiveBackend
+from aetherius.gateway.readers import ClusterReaders
 from aetherius.kube import KubeClient
 from aetherius.orchestrator.diagnose import EngineDiagnoser, GatewayHealthProbe
 from aetherius.orchestrator.model import Incident
@@ -78,7 +79,9 @@ async def test_each_demo_failure_diagnosed_live_with_audited_reads(
 ) -> None:
     _sim, client = kube
     repository = StoreRepository(store)
-    diagnoser = EngineDiagnoser(LiveBackend(client, cluster="demo"), repository=repository)
+    diagnoser = EngineDiagnoser(
+        ClusterReaders.single(LiveBackend(client, cluster="demo"), cluster_id=None), repository=repository
+    )
     for number, (namespace, name, reason, root_cause) in enumerate(DEMO_FAILURES, start=1):
         found = incident(namespace, name, reason, incident_id=str(number), objects=[])
         report = await diagnoser.diagnose(found, diagnosis_id=f"diag-{number}")
@@ -97,7 +100,9 @@ async def test_a_gone_workload_falls_back_to_the_newest_pod_and_then_reports_unk
     pod = next(
         p["metadata"]["name"] for p in sim.list("Pod", "shop") if p["metadata"]["name"].startswith("checkout")
     )
-    diagnoser = EngineDiagnoser(LiveBackend(client), repository=StoreRepository(store))
+    diagnoser = EngineDiagnoser(
+        ClusterReaders.single(LiveBackend(client), cluster_id=None), repository=StoreRepository(store)
+    )
     renamed = incident("shop", "checkout-old", "OOMKilled", incident_id="7", objects=[f"Pod/shop/{pod}"])
     report = await diagnoser.diagnose(renamed, diagnosis_id="diag-7")
     assert report.root_cause == "OutOfMemory", "diagnosed from the pod a Signal named"
@@ -117,14 +122,18 @@ async def test_health_probe_reads_through_the_gateway(
     store: Store, kube: tuple[SimCluster, KubeClient]
 ) -> None:
     _sim, client = kube
-    probe = GatewayHealthProbe(LiveBackend(client), repository=StoreRepository(store), cluster_id=None)
+    probe = GatewayHealthProbe(
+        ClusterReaders.single(LiveBackend(client), cluster_id=None), repository=StoreRepository(store)
+    )
     assert await probe.healthy(incident("shop", "cart", "Unhealthy", incident_id="11", objects=[])) is True
     assert (
         await probe.healthy(incident("shop", "checkout", "OOMKilled", incident_id="12", objects=[])) is False
     )
     assert await probe.healthy(incident("shop", "deleted", "OOMKilled", incident_id="13", objects=[])) is True
     assert [a.outcome for a in await store.list_audit(incident_id=13)] == ["not-found"]
-    foreign = GatewayHealthProbe(LiveBackend(client), repository=StoreRepository(store), cluster_id="other")
+    foreign = GatewayHealthProbe(
+        ClusterReaders.single(LiveBackend(client), cluster_id="other"), repository=StoreRepository(store)
+    )
     assert await foreign.healthy(incident("shop", "cart", "Unhealthy", incident_id="14", objects=[])) is None
 
 
@@ -134,7 +143,10 @@ async def test_an_alert_about_nothing_and_a_namespace_alert_get_reports(
     """An accepted alert always ends in a report: alert-level with no object, the namespace's
     failures for a namespace alert."""
     _sim, client = kube
-    diagnoser = EngineDiagnoser(LiveBackend(client, cluster="demo"), repository=StoreRepository(store))
+    diagnoser = EngineDiagnoser(
+        ClusterReaders.single(LiveBackend(client, cluster="demo"), cluster_id=None),
+        repository=StoreRepository(store),
+    )
     about_nothing = incident("", "x", "WatchdogMissing", incident_id="9", objects=[])
     about_nothing.workload = ObjectRef(kind="Alert", name="WatchdogMissing")
     report = await diagnoser.diagnose(about_nothing, diagnosis_id="diag-9")
@@ -153,7 +165,8 @@ async def test_an_incident_of_another_cluster_is_never_diagnosed_against_this_on
 ) -> None:
     _sim, client = kube
     diagnoser = EngineDiagnoser(
-        LiveBackend(client, cluster="demo"), repository=StoreRepository(store), cluster_id="demo"
+        ClusterReaders.single(LiveBackend(client, cluster="demo"), cluster_id="demo"),
+        repository=StoreRepository(store),
     )
     foreign = incident("shop", "checkout", "OOMKilled", incident_id="11", objects=[])
     foreign.cluster_id = "prod-eu"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aetherius.config import OrchestratorSettings
 from aetherius.gateway import LiveBackend
+from aetherius.gateway.readers import ClusterReaders
 from aetherius.kube import KubeClient
 from aetherius.orchestrator.cooldown import MemoryCooldown
 from aetherius.orchestrator.diagnose import EngineDiagnoser
@@ -35,7 +36,9 @@ def _orchestrator(store: Store, kube: KubeClient) -> Orchestrator:
     repository = StoreRepository(store)
     return Orchestrator(
         repository=repository,
-        diagnoser=EngineDiagnoser(LiveBackend(kube, cluster="demo"), repository=repository),
+        diagnoser=EngineDiagnoser(
+            ClusterReaders.single(LiveBackend(kube, cluster="demo"), cluster_id=None), repository=repository
+        ),
         cooldown=MemoryCooldown(),
         limiter=MemoryRateLimiter(per_minute=6000, burst=100),
         settings=OrchestratorSettings(),

@@ -81,8 +81,9 @@ async def test_orchestrator_and_api_gateways_follow_the_setting(
         process = OrchestratorProcess(settings, store=store, bus=MemoryBus(), kube=kube)
         diagnoser = process.role.orchestrator.diagnoser
         assert isinstance(diagnoser, EngineDiagnoser)
-        assert isinstance(diagnoser.backend, LiveBackend)
-        assert diagnoser.backend.secret_metadata is secret_metadata
+        backend = diagnoser.readers.backend_for("sim")
+        assert isinstance(backend, LiveBackend)
+        assert backend.secret_metadata is secret_metadata
         report = await diagnoser.diagnose(api_incident(), diagnosis_id="d-1")
         scan = await live_diagnose(kube, store=store, cluster="sim", secret_metadata=secret_metadata)(
             "shop", None

@@ -21,8 +21,9 @@ import msgspec
 from aetherius.diagnosis import diagnose, diagnose_object
 from aetherius.diagnosis.chains import root_of, upstream_of
 from aetherius.diagnosis.model import Finding
-from aetherius.gateway import KINDS, Backend, BackendError, ExecutionGateway, MemoryAuditSink
+from aetherius.gateway import KINDS, BackendError, ExecutionGateway, MemoryAuditSink
 from aetherius.gateway.audit import AuditRecord
+from aetherius.gateway.readers import ClusterReaders
 from aetherius.logs import get_logger
 from aetherius.orchestrator.grouping import IncidentKey, failure_class
 from aetherius.orchestrator.model import Incident, IncidentRepository, ReportDraft, object_label
@@ -120,25 +121,23 @@ def _workload_of(finding: Finding) -> ObjectRef:
 class EngineDiagnoser:
     """``Diagnoser`` running ``aetherius.diagnosis`` live for the incident's workload.
 
-    ``cluster_id`` is the cluster ``backend`` reads (None: this orchestrator serves one cluster,
-    whatever its Signals call it). An incident of another cluster is never diagnosed against this
-    one: its report says that no reader for its cluster is here.
+    ``readers`` say which backend reads the incident's cluster. An incident of a cluster nobody
+    here reads, or whose edge agent is not connected, is never diagnosed against another one:
+    its report says why nothing was read (and the inconclusive retry tries it again later).
     """
 
-    def __init__(
-        self, backend: Backend, *, repository: IncidentRepository, cluster_id: str | None = None
-    ) -> None:
-        self.backend = backend
+    def __init__(self, readers: ClusterReaders, *, repository: IncidentRepository) -> None:
+        self.readers = readers
         self.repository = repository
-        self.cluster_id = cluster_id
 
     async def diagnose(self, incident: Incident, *, diagnosis_id: str) -> ReportDraft:
-        if self.cluster_id is not None and incident.cluster_id != self.cluster_id:
-            return unreadable_cluster(incident, served=self.cluster_id)
+        problem = await self.readers.unavailable(incident.cluster_id)
+        if problem is not None:
+            return unreadable_cluster(incident, problem=problem)
         if incident.workload.kind not in KINDS:
             return alert_level(incident)
         sink = MemoryAuditSink()
-        gateway = ExecutionGateway(self.backend, audit=sink)
+        gateway = ExecutionGateway(self.readers.backend_for(incident.cluster_id), audit=sink)
         try:
             found: list[Finding] = []
             if incident.workload.kind == "Namespace":
@@ -177,17 +176,17 @@ def alert_level(incident: Incident) -> ReportDraft:
     )
 
 
-def unreadable_cluster(incident: Incident, *, served: str) -> ReportDraft:
-    """The report of an incident whose cluster this orchestrator cannot read: no read at all."""
+def unreadable_cluster(incident: Incident, *, problem: str) -> ReportDraft:
+    """The report of an incident whose cluster cannot be read here now: no read at all."""
     return ReportDraft(
-        summary=f"Inconclusive: no reader for cluster {incident.cluster_id!r} here (this orchestrator "
-        f"reads {served!r}); nothing was read for this incident.",
+        summary=f"Inconclusive: {problem}; nothing was read for this incident.",
         root_cause="Unknown",
         severity=incident.severity,
         findings=[],
         recommendations=[
-            f"Run a watcher and orchestrator with access to cluster {incident.cluster_id!r}, or send its "
-            "alerts with the cluster id this orchestrator serves."
+            f"Check that cluster {incident.cluster_id!r} is served here: its edge agent connected "
+            "(`GET /api/v1/clusters`), or a kubeconfig for it in `clusters:`; alerts must carry the "
+            "cluster id that is served. The incident is diagnosed again when it can be read."
         ],
     )
 
@@ -237,19 +236,16 @@ def draft(incident: Incident, chosen: list[Finding]) -> ReportDraft:
 class GatewayHealthProbe:
     """``HealthProbe`` reading the workload's status through the gateway (one audited GET)."""
 
-    def __init__(self, backend: Backend, *, repository: IncidentRepository, cluster_id: str | None) -> None:
-        self.backend = backend
+    def __init__(self, readers: ClusterReaders, *, repository: IncidentRepository) -> None:
+        self.readers = readers
         self.repository = repository
-        self.cluster_id = cluster_id
 
     async def healthy(self, incident: Incident) -> bool | None:
         w = incident.workload
-        # NB: ``cluster_id`` None: this orchestrator serves one cluster, whatever its Signals call it.
-        foreign = self.cluster_id is not None and incident.cluster_id != self.cluster_id
-        if foreign or w.kind not in _PROBED_KINDS:
+        if w.kind not in _PROBED_KINDS or await self.readers.unavailable(incident.cluster_id) is not None:
             return None
         sink = MemoryAuditSink()
-        gateway = ExecutionGateway(self.backend, audit=sink)
+        gateway = ExecutionGateway(self.readers.backend_for(incident.cluster_id), audit=sink)
         scan_id = f"recheck-{incident.id}"
         try:
             obj = await gateway.get_object(

@@ -14,7 +14,8 @@ from typing import Any, Protocol
 
 import msgspec
 
-from aetherius.gateway import Backend, BackendError, ExecutionGateway, MemoryAuditSink
+from aetherius.gateway import BackendError, ExecutionGateway, MemoryAuditSink
+from aetherius.gateway.readers import ClusterReaders
 from aetherius.logs import get_logger
 from aetherius.orchestrator.diagnose import audit_rows
 from aetherius.orchestrator.model import IncidentRepository
@@ -49,16 +50,18 @@ def _controller(pod: dict[str, Any]) -> tuple[ObjectRef | None, dict[str, str]]:
 class PodOwnerLookup:
     """``SignalEnricher`` reading an ownerless pod's controller through the gateway."""
 
-    def __init__(self, backend: Backend, *, repository: IncidentRepository) -> None:
-        self.backend = backend
+    def __init__(self, readers: ClusterReaders, *, repository: IncidentRepository) -> None:
+        self.readers = readers
         self.repository = repository
-        self._known: OrderedDict[tuple[str, str], tuple[ObjectRef | None, dict[str, str]]] = OrderedDict()
+        self._known: OrderedDict[tuple[str, str, str], tuple[ObjectRef | None, dict[str, str]]] = (
+            OrderedDict()
+        )
 
     async def complete(self, signal: Signal) -> Signal:
         obj = signal.object
         if signal.owner is not None or obj.kind != "Pod" or not obj.namespace:
             return signal
-        key = (obj.namespace, obj.uid or obj.name)
+        key = (signal.cluster_id, obj.namespace, obj.uid or obj.name)
         found = self._known.get(key)
         if found is None:
             looked_up = await self._lookup(signal)
@@ -76,8 +79,8 @@ class PodOwnerLookup:
     async def _lookup(self, signal: Signal) -> tuple[ObjectRef | None, dict[str, str]] | None:
         obj = signal.object
         sink = MemoryAuditSink()
-        gateway = ExecutionGateway(self.backend, audit=sink)
         try:
+            gateway = ExecutionGateway(self.readers.backend_for(signal.cluster_id), audit=sink)
             pod = await gateway.get_object(
                 "Pod", requester="owner-lookup", namespace=obj.namespace, name=obj.name
             )

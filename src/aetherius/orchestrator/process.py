@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from aetherius.bus import BusUnavailable, StatefulBus, open_bus
 from aetherius.config import Settings
 from aetherius.gateway import LiveBackend
+from aetherius.gateway.readers import ClusterReaders
 from aetherius.knowledge import shipped_runbooks_dir, sync_runbooks
 from aetherius.kube import KubeClient
 from aetherius.kube.credentials import CredentialsError
@@ -119,15 +120,16 @@ class OrchestratorProcess:
         backend = LiveBackend(
             kube, cluster=settings.cluster_id or "", secret_metadata=settings.kube.secret_metadata
         )
+        readers = ClusterReaders.single(backend, cluster_id=settings.cluster_id)
         self.role: OrchestratorRole = build_orchestrator(
             settings,
             bus=bus,
             repository=repository,
-            diagnoser=EngineDiagnoser(backend, repository=repository, cluster_id=settings.cluster_id),
-            probe=GatewayHealthProbe(backend, repository=repository, cluster_id=settings.cluster_id),
+            diagnoser=EngineDiagnoser(readers, repository=repository),
+            probe=GatewayHealthProbe(readers, repository=repository),
             store_marks=StoreCooldownMarks(store),
             redis_url=redis_url,
-            enricher=PodOwnerLookup(backend, repository=repository),
+            enricher=PodOwnerLookup(readers, repository=repository),
             clusters=self.clusters,
         )
 
