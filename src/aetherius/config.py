@@ -130,8 +130,11 @@ class MessageBusSettings(_Section):
     @field_validator("url")
     @classmethod
     def _url_scheme(cls, value: str) -> str:
-        if not value.startswith(("nats://", "tls://", "memory://")):
-            raise ValueError("must be nats://host:port, tls://host:port or memory:// (in-process bus)")
+        if not value.startswith(("nats://", "tls://", "ws://", "wss://", "memory://")):
+            raise ValueError(
+                "must be nats://host:port, tls://host:port, ws(s)://host:port (NATS over WebSocket) "
+                "or memory:// (in-process bus)"
+            )
         return value
 
 
@@ -385,6 +388,33 @@ class ReasoningSettings(_Section):
     auto_on_unknown: bool = False  # investigate when the rules' answer is Unknown
 
 
+class FleetSettings(_Section):
+    """``fleet``: many clusters. ``central`` reads member clusters through their edge agents;
+    ``edge`` is the agent in a member cluster (``aetherius agent --mode edge``)."""
+
+    mode: Literal["in-cluster", "central", "edge"] = "in-cluster"
+    central_endpoint: str = Field(
+        default="",
+        description="edge: central NATS, nats:// or tls:// (or wss:// where only 443 leaves the cluster)",
+    )
+    token_env: str = Field(
+        default="AGENT_TOKEN", description="edge: the variable holding the cluster's token"
+    )
+    token_file: Path | None = Field(default=None, description="edge: a file holding the token instead")
+    gateway_timeout: Duration = Field(default=timedelta(seconds=10), gt=timedelta(0))
+    ping_timeout: Duration = Field(
+        default=timedelta(milliseconds=500), gt=timedelta(0), description="is the agent there at all"
+    )
+    gateway_concurrency: int = Field(default=4, ge=1, le=64, description="edge: reads answered at once")
+
+    @field_validator("central_endpoint")
+    @classmethod
+    def _endpoint_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("nats://", "tls://", "ws://", "wss://")):
+            raise ValueError("must be nats://, tls://, ws:// or wss://host:port")
+        return value
+
+
 class Settings(BaseModel):
     """Everything a role reads. ``app.yaml`` keys sit at the top; ``watcher.yaml`` is ``watcher``."""
 
@@ -409,6 +439,7 @@ class Settings(BaseModel):
     reasoning: ReasoningSettings = ReasoningSettings()
     watcher: WatcherSettings = WatcherSettings()
     node_agent: NodeAgentSettings = NodeAgentSettings()
+    fleet: FleetSettings = FleetSettings()
 
 
 class ConfigError(Exception):
@@ -422,6 +453,7 @@ ENV_SHORTCUTS: Mapping[str, tuple[str, ...]] = {
     "AETHERIUS_DATABASE_URL": ("database", "url"),
     "AETHERIUS_REDIS_URL": ("redis", "url"),
     "AETHERIUS_BUS_URL": ("message_bus", "url"),
+    "CENTRAL_ENDPOINT": ("fleet", "central_endpoint"),
     "KUBECONFIG": ("kube", "kubeconfig"),
     "AETHERIUS_SESSION_SECRET": ("api", "session_secret"),
 }

@@ -18,6 +18,10 @@ class BusUnavailable(Exception):
     """The bus cannot take or give Signals right now; the caller keeps its data and retries."""
 
 
+class NoResponders(Exception):
+    """A request found nobody subscribed to its subject (an edge agent not connected)."""
+
+
 class Delivery(Protocol):
     signal: Signal
     deliveries: int  # 1 on the first delivery, more on redelivery

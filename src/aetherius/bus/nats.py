@@ -31,7 +31,8 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from aetherius.bus.base import BusUnavailable, Delivery, KeyValue
+from aetherius.backoff import exponential
+from aetherius.bus.base import BusUnavailable, Delivery, KeyValue, NoResponders
 from aetherius.bus.pipeline import AckPipeline
 from aetherius.config import MessageBusSettings
 from aetherius.logs import get_logger
@@ -124,12 +125,74 @@ class NatsKeyValue:
         return found
 
 
-class NatsBus:
-    """Publish and consume Signals through one NATS connection (re-established when it dies)."""
+class NatsIdentity(msgspec.Struct, frozen=True):
+    """Who connects: an nkey seed (the server holds only its public key) and the inbox prefix
+    its permissions allow (an edge agent may not subscribe to ``_INBOX.>``)."""
 
-    def __init__(self, settings: MessageBusSettings, *, name: str = "aetherius") -> None:
+    seed: str
+    inbox_prefix: str = "_INBOX"
+
+
+class DirectKeyValue:
+    """A KV bucket read and written without the JetStream API, for a user that may not use it.
+
+    ``get`` is a direct get with the key in the request subject (so a permission can name the
+    keys it may read); ``put`` is a publish to ``$KV.<bucket>.<key>`` acknowledged by the stream.
+    The bucket must exist with ``allow_direct`` (central provisions it).
+    """
+
+    def __init__(self, nc: NatsClient, js: JetStreamContext, bucket: str, *, timeout: float) -> None:
+        self._nc = nc
+        self._js = js
+        self.bucket = bucket
+        self.timeout = timeout
+
+    async def get(self, key: str) -> bytes | None:
+        subject = f"$JS.API.DIRECT.GET.KV_{self.bucket}.$KV.{self.bucket}.{key}"
+        try:
+            msg = await self._nc.request(subject, b"", timeout=self.timeout)
+        except _NATS_ERRORS as exc:
+            raise BusUnavailable(f"KV get {key}: {type(exc).__name__}: {exc}") from exc
+        headers = msg.headers or {}
+        status = headers.get("Status", "")
+        if status == "404":
+            return None
+        if status:
+            raise BusUnavailable(f"KV get {key}: status {status} {headers.get('Description', '')}".strip())
+        if headers.get("KV-Operation") in ("DEL", "PURGE"):
+            return None
+        return bytes(msg.data)
+
+    async def put(self, key: str, value: bytes) -> None:
+        try:
+            await self._js.publish(f"$KV.{self.bucket}.{key}", value, timeout=self.timeout)
+        except _NATS_ERRORS as exc:
+            raise BusUnavailable(f"KV put {key}: {type(exc).__name__}: {exc}") from exc
+
+    async def items(self, prefix: str) -> dict[str, bytes]:
+        raise BusUnavailable("a direct KV handle cannot list keys (central reads them)")
+
+
+class NatsBus:
+    """Publish and consume Signals through one NATS connection (re-established when it dies).
+
+    ``identity`` and ``provision=False`` are an edge agent's: it connects with its cluster's
+    nkey, never touches the JetStream API (central created the streams and the bucket), and
+    reconnects forever with capped, jittered backoff.
+    """
+
+    def __init__(
+        self,
+        settings: MessageBusSettings,
+        *,
+        name: str = "aetherius",
+        identity: NatsIdentity | None = None,
+        provision: bool = True,
+    ) -> None:
         self.settings = settings
         self.name = name
+        self.identity = identity
+        self.provision = provision
         self.stream = settings.stream
         self.prefix = settings.subject_prefix
         self.dead_stream = f"{settings.stream}_DEAD"
@@ -170,6 +233,8 @@ class NatsBus:
                         error_cb=self._on_error,
                         disconnected_cb=self._on_disconnected,
                         reconnected_cb=self._on_reconnected,
+                        reconnect_to_server_handler=self._next_server,
+                        **self._identity_options(),
                     ),
                     timeout=self.settings.publish_timeout.total_seconds(),
                 )
@@ -184,7 +249,8 @@ class NatsBus:
             except _NATS_ERRORS as exc:
                 raise BusUnavailable(f"cannot open the ack inbox: {type(exc).__name__}: {exc}") from exc
             self._subscriptions.clear()
-            await self._ensure_streams(self._js)
+            if self.provision:
+                await self._ensure_streams(self._js)
             log.info("bus connected", url=self.settings.url, stream=self.stream)
             return self._js
 
@@ -209,6 +275,39 @@ class NatsBus:
                     log.info("bus stream created", stream=name, subjects=subject)
         except _NATS_ERRORS as exc:
             raise BusUnavailable(f"cannot create stream {self.stream}: {type(exc).__name__}: {exc}") from exc
+
+    def _identity_options(self) -> dict[str, Any]:
+        if self.identity is None:
+            return {}
+        return {"nkeys_seed_str": self.identity.seed, "inbox_prefix": self.identity.inbox_prefix}
+
+    def _next_server(self, servers: list[Any], _info: dict[str, Any]) -> tuple[Any, float]:
+        """Reconnect to the first server after a capped, jittered, growing delay.
+
+        NB: a fleet of agents cut off together must not come back in one thundering second.
+        """
+        server = servers[0] if servers else None
+        attempt = int(getattr(server, "reconnects", 0) or 0) + 1
+        base = self.settings.reconnect_delay.total_seconds() or 1.0
+        return server, exponential(attempt, base=base / 2, cap=base * 15, jitter=0.3)
+
+    @property
+    def nc(self) -> NatsClient | None:
+        return self._nc
+
+    async def request(self, subject: str, payload: bytes, *, timeout: float) -> bytes:
+        """One request/reply; ``NoResponders`` when nobody listens, ``TimeoutError`` when late."""
+        await self._ensure()
+        assert self._nc is not None
+        try:
+            msg = await self._nc.request(subject, payload, timeout=timeout)
+        except nats.errors.NoRespondersError:
+            raise NoResponders(subject) from None
+        except (TimeoutError, nats.errors.TimeoutError):
+            raise TimeoutError(subject) from None
+        except _NATS_ERRORS as exc:
+            raise BusUnavailable(f"request {subject}: {type(exc).__name__}: {exc}") from exc
+        return bytes(msg.data)
 
     async def _on_error(self, exc: Exception) -> None:
         log.warning("bus error", error=f"{type(exc).__name__}: {exc}")
@@ -300,14 +399,22 @@ class NatsBus:
             except (msgspec.ValidationError, msgspec.DecodeError):
                 await self._dead_letter(msg, cause="undecodable")
                 continue
+            if self._subject_cluster(msg.subject) != subject_token(signal.cluster_id):
+                # NB: the subject is what the server let this publisher use (its identity);
+                # a payload naming another cluster is a lie, whoever tells it.
+                await self._dead_letter(msg, cause="cluster_mismatch")
+                continue
             if deliveries > 1:
                 BUS_REDELIVERIES.inc()
             out.append(NatsDelivery(self, msg, signal, deliveries))
         return out
 
+    def _subject_cluster(self, subject: str) -> str:
+        return subject[len(self.prefix) + 1 :].split(".", 1)[0]
+
     async def _dead_letter(self, msg: Msg, *, cause: str) -> None:
         js = await self._ensure()
-        cluster = msg.subject[len(self.prefix) + 1 :].split(".", 1)[0] or "_"
+        cluster = self._subject_cluster(msg.subject) or "_"
         headers = {"Aetherius-Dead-Cause": cause, "Aetherius-Subject": msg.subject}
         msg_id = (msg.headers or {}).get("Nats-Msg-Id")
         if msg_id:
@@ -322,14 +429,30 @@ class NatsBus:
 
     async def key_value(self, bucket: str) -> KeyValue:
         js = await self._ensure()
+        if not self.provision:
+            assert self._nc is not None
+            return DirectKeyValue(self._nc, js, bucket, timeout=self.settings.publish_timeout.total_seconds())
         try:
             try:
                 kv = await js.key_value(bucket)
+                await self._allow_direct(js, bucket)
             except nats.js.errors.BucketNotFoundError:
-                kv = await js.create_key_value(bucket=bucket, history=1)
+                # NB: allow_direct: an edge agent reads its own keys by direct get (no JS API).
+                kv = await js.create_key_value(
+                    config=api.KeyValueConfig(bucket=bucket, history=1, direct=True)
+                )
         except _NATS_ERRORS as exc:
             raise BusUnavailable(f"KV bucket {bucket}: {type(exc).__name__}: {exc}") from exc
         return NatsKeyValue(kv)
+
+    async def _allow_direct(self, js: JetStreamContext, bucket: str) -> None:
+        """A bucket made by an older version gains ``allow_direct``, which edge agents read by."""
+        info = await js.stream_info(f"KV_{bucket}")
+        if not info.config.allow_direct:
+            config = info.config
+            config.allow_direct = True
+            await js.update_stream(config)
+            log.info("KV bucket now allows direct get", bucket=bucket)
 
     async def close(self) -> None:
         if self._nc is not None and not self._nc.is_closed:

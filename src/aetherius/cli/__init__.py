@@ -31,7 +31,7 @@ _COMMAND_ROOMS: dict[str, tuple[str, ...]] = {
     "aetherius.store.cli": ("db", "incidents", "token"),
     "aetherius.orchestrator.cli": ("orchestrator",),
     "aetherius.compose.cli": ("run", "demo", "api"),
-    "aetherius.agent.cli": ("agent",),
+    "aetherius.fleet.agent_cli": ("agent",),
 }
 
 

@@ -17,6 +17,7 @@ evidence, recommendations; warnings; log text) is scrubbed where it leaves (``Co
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar
 
 from aetherius.gateway.audit import AuditRecord, AuditSink, MemoryAuditSink
@@ -31,6 +32,11 @@ DEFAULT_TAIL_LINES = 200
 DEFAULT_LOG_BYTES = 64 * 1024
 _OUTCOME_LIMIT = 64  # the audit table's outcome column
 _T = TypeVar("_T")
+
+
+# Who asked for the read in progress: a backend that forwards reads (an edge agent's) passes it on,
+# so the member cluster's own audit names the diagnosis too.
+REQUESTER: ContextVar[str] = ContextVar("aetherius_gateway_requester", default="")
 
 
 class BackendError(Exception):
@@ -215,6 +221,7 @@ class ExecutionGateway:
         except InvalidName as exc:
             record("rejected: invalid name")
             raise BackendError(f"{operation} {resource} refused: {exc}") from None
+        token = REQUESTER.set(requester)
         try:
             result = await read()
         except BackendError as exc:
@@ -223,6 +230,8 @@ class ExecutionGateway:
         except BaseException as exc:
             record(f"error: {type(exc).__name__}")
             raise
+        finally:
+            REQUESTER.reset(token)
         record("ok" if found(result) else "not-found", size(result))
         return result
 

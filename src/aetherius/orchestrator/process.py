@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 from aetherius.bus import BusUnavailable, StatefulBus, open_bus
 from aetherius.config import Settings
-from aetherius.gateway import LiveBackend
+from aetherius.fleet.central import central_readers
+from aetherius.fleet.remote import Requester
+from aetherius.gateway import Backend, LiveBackend
 from aetherius.gateway.readers import ClusterReaders
 from aetherius.knowledge import shipped_runbooks_dir, sync_runbooks
 from aetherius.kube import KubeClient
@@ -121,6 +123,8 @@ class OrchestratorProcess:
             kube, cluster=settings.cluster_id or "", secret_metadata=settings.kube.secret_metadata
         )
         readers = ClusterReaders.single(backend, cluster_id=settings.cluster_id)
+        if settings.fleet.mode == "central":
+            readers = self._central_readers(bus, local=readers.local)
         self.role: OrchestratorRole = build_orchestrator(
             settings,
             bus=bus,
@@ -132,6 +136,13 @@ class OrchestratorProcess:
             enricher=PodOwnerLookup(readers, repository=repository),
             clusters=self.clusters,
         )
+
+    def _central_readers(self, bus: StatefulBus, *, local: dict[str, Backend]) -> ClusterReaders:
+        if not isinstance(bus, Requester):
+            raise StartError(
+                "central mode reads member clusters through NATS: set message_bus.url to nats://"
+            )
+        return central_readers(self.settings, transport=bus, local=local)
 
     async def sync_knowledge(self) -> None:
         result = await sync_runbooks(

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from aetherius import __version__
 from aetherius.bus.base import KeyValue
 from aetherius.logs import get_logger
 from aetherius.ops.metrics import WATCHER_HEALTH_REPORTS
@@ -70,6 +71,8 @@ class HealthReport(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     last_progress: str
     seconds_since_progress: float
     reported_by: str = "watcher"
+    version: str = ""
+    signals_behind: int = 0  # Signals read but not yet acknowledged by the bus (the lag)
 
     def health(self) -> dict[str, Any]:
         """The report as the store's ``watcher_health`` (its reporting metadata included)."""
@@ -79,6 +82,8 @@ class HealthReport(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
             "last_progress": self.last_progress,
             "seconds_since_progress": self.seconds_since_progress,
             "reported_by": self.reported_by,
+            "version": self.version,
+            "signals_behind": self.signals_behind,
             "reported_at": datetime.fromtimestamp(self.reported_at, UTC).isoformat(),
         }
 
@@ -118,8 +123,10 @@ class HealthReporter:
         detected_by: str,
         interval: float,
         progress_timeout: float,
+        reported_by: str = "watcher",
     ) -> None:
         self.kv = kv
+        self.reported_by = reported_by
         self.watcher = watcher
         self.cluster_id = cluster_id
         self.detected_by = detected_by
@@ -128,12 +135,15 @@ class HealthReporter:
         self.key = health_key(cluster_id)
 
     def report(self) -> HealthReport:
-        health = watcher_health(self.watcher, progress_timeout=self.progress_timeout, role="watcher")
+        health = watcher_health(self.watcher, progress_timeout=self.progress_timeout, role=self.reported_by)
+        behind = getattr(self.watcher, "signals_behind", None)
         return HealthReport(
             cluster_id=self.cluster_id,
             detected_by=self.detected_by,
             reported_at=time.time(),
             interval=self.interval,
+            version=__version__,
+            signals_behind=int(behind()) if callable(behind) else 0,
             **health,
         )
 

@@ -65,12 +65,14 @@ class Watcher:
         cluster_id: str,
         detected_by: str = "config",
         resources: Sequence[str] = ("events", "pods"),
+        role: str = "watcher",
     ) -> None:
         self.client = client
         self.bus = bus
         self.settings = settings
         self.cluster_id = cluster_id
         self.detected_by = detected_by  # how the cluster id was found, for the health reports
+        self.role = role  # who reports the health: "watcher" or "edge-agent"
         ws = settings.watcher
         self.deriver = Deriver(cluster_id=cluster_id, settings=ws)
         self.dedup = DedupWindow(window=ws.dedup_window.total_seconds(), max_entries=ws.dedup_max_entries)
@@ -208,6 +210,7 @@ class Watcher:
             detected_by=self.detected_by,
             interval=self.settings.watcher.heartbeat_interval.total_seconds(),
             progress_timeout=self.settings.health.progress_timeout.total_seconds(),
+            reported_by=self.role,
         )
         await self.store.load_dedup(self.dedup)
         for reflector in self.reflectors:
@@ -293,6 +296,10 @@ class Watcher:
         return flushed
 
     # -- health ---------------------------------------------------------------------------
+
+    def signals_behind(self) -> int:
+        """Signals read but not yet acknowledged by the bus (queued or being published)."""
+        return self.queue.qsize()
 
     @property
     def synced(self) -> bool:

@@ -1,4 +1,8 @@
-"""Subcommands of the agent room: ``aetherius agent --mode node``."""
+"""``aetherius agent --mode node|edge``: the agents that run beside or inside a cluster.
+
+Registered by the fleet room (above the agent and watch rooms) because the edge agent is a
+watcher and a gateway together; each mode imports only what it runs.
+"""
 
 from __future__ import annotations
 
@@ -22,10 +26,17 @@ from aetherius.cli.common import (
 
 class Mode(StrEnum):
     node = "node"
+    edge = "edge"
 
 
 def agent(
-    mode: Annotated[Mode, typer.Option("--mode", help="node: the per-node agent (a DaemonSet).")],
+    mode: Annotated[
+        Mode,
+        typer.Option(
+            "--mode",
+            help="node: the per-node agent (a DaemonSet); edge: a member cluster's agent, dialing out to central.",
+        ),
+    ],
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     in_cluster: InClusterOption = False,
@@ -36,6 +47,13 @@ def agent(
     kubelet_url: Annotated[
         str | None, typer.Option("--kubelet-url", help="Default: https://$NODE_IP:10250.")
     ] = None,
+    central_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--central-endpoint",
+            help="edge: central NATS (nats://, tls://, wss://); default $CENTRAL_ENDPOINT.",
+        ),
+    ] = None,
     health_port: Annotated[int | None, typer.Option("--health-port", help="Default 8080.")] = None,
     metrics_port: Annotated[int | None, typer.Option("--metrics-port", help="Default 9090.")] = None,
     ready_file: Annotated[
@@ -44,7 +62,8 @@ def agent(
     ] = None,
 ) -> None:
     """Run an agent beside the cluster: the node agent reads its kubelet's pressure and its kernel's
-    records (OOM kills, read-only file systems, I/O errors) and publishes Signals to the bus."""
+    records (OOM kills, read-only file systems, I/O errors) and publishes Signals to the bus; the
+    edge agent watches a member cluster and answers central's reads for it, dialing out only."""
     settings = settings_from_cli(
         config=config,
         log_level=log_level,
@@ -57,9 +76,19 @@ def agent(
             ("metrics", "port"): metrics_port,
             ("node_agent", "node_name"): node_name,
             ("node_agent", "kubelet_url"): kubelet_url,
+            ("fleet", "central_endpoint"): central_endpoint,
         },
         role=f"agent-{mode.value}",
     )
+    if mode is Mode.edge:
+        from aetherius.fleet.edge import StartupError as EdgeStartupError
+        from aetherius.fleet.edge import run_edge_agent
+
+        try:
+            code = asyncio.run(run_edge_agent(settings, ready_file=ready_file))
+        except EdgeStartupError as exc:
+            raise fail(f"aetherius agent: {exc}", code=1) from None
+        raise typer.Exit(code)
     from aetherius.agent.service import StartupError, run_node_agent
 
     try:

@@ -1,0 +1,208 @@
+"""The ``aetherius agent --mode edge`` role: one member cluster's watcher and gateway, dialing out.
+
+The agent connects to central NATS with its cluster's credential (the token of the Secret
+``edge-agent-token``: ``<cluster>.<nkey seed>``), so which cluster it speaks for is decided by the
+credential, never by what it says: its Signals carry that name, and the server lets it publish
+and answer for that name alone. It opens no port but its own probes and metrics.
+
+- The Watcher publishes the cluster's Signals to central; its cursor and dedup window live in
+  central's KV bucket under the cluster's keys and advance only after central acknowledged.
+  While central or the link is down, reading stops when the bounded queue is full
+  (back-pressure); on reconnect the same message ids are re-published and deduplicated.
+- The responder answers central's gateway reads for this cluster, redacted and audited here.
+- The heartbeat (the watcher's health, version, Signals behind) goes to the cluster's KV key.
+
+Connection loss is never fatal: nats-py reconnects forever, with capped and jittered backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+from aetherius.bus.base import BusUnavailable
+from aetherius.bus.nats import NatsBus, NatsIdentity
+from aetherius.config import Settings
+from aetherius.fleet.responder import GatewayResponder
+from aetherius.fleet.subjects import ClusterSubjects, InvalidClusterName
+from aetherius.gateway import LiveBackend
+from aetherius.kube import KubeClient
+from aetherius.kube.cluster_id import ClusterIdError, detect_cluster_id
+from aetherius.kube.credentials import CredentialsError
+from aetherius.logs import bind_context, get_logger
+from aetherius.ops.health import HealthServer, api_server_check, flag_check
+from aetherius.ops.metrics import MetricsServer
+from aetherius.watch.watcher import Watcher
+
+log = get_logger(__name__)
+
+
+class StartupError(Exception):
+    """The agent cannot start; the message is for a person."""
+
+
+def read_token(settings: Settings, env: dict[str, str] | None = None) -> str:
+    conf = settings.fleet
+    if conf.token_file is not None:
+        try:
+            return conf.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise StartupError(f"fleet.token_file: cannot read {conf.token_file}: {exc.strerror}") from None
+    token = (os.environ if env is None else env).get(conf.token_env, "").strip()
+    if not token:
+        raise StartupError(
+            f"no credential: set {conf.token_env} (the Secret edge-agent-token, key token) "
+            "or fleet.token_file; `aetherius cluster add NAME` on the central side makes one"
+        )
+    return token
+
+
+def parse_token(token: str) -> tuple[str, str]:
+    """``(cluster, nkey seed)`` of an agent token; the error never repeats the secret."""
+    cluster, dot, seed = token.strip().partition(".")
+    if not dot or not seed.startswith("SU") or "." in seed:
+        raise StartupError(
+            "the agent token is malformed: expected <cluster>.<nkey seed> from `aetherius cluster add`"
+        )
+    try:
+        ClusterSubjects.of(cluster, Settings().message_bus)
+    except InvalidClusterName as exc:
+        raise StartupError(f"the agent token names an invalid cluster: {exc}") from None
+    return cluster, seed
+
+
+def edge_bus(settings: Settings, *, cluster: str, seed: str) -> NatsBus:
+    """Central's bus as this cluster's NATS user: no provisioning, reconnecting forever."""
+    bus_settings = settings.message_bus.model_copy(
+        update={
+            "url": settings.fleet.central_endpoint or settings.message_bus.url,
+            "max_reconnect_attempts": -1,
+        }
+    )
+    subjects = ClusterSubjects.of(cluster, bus_settings)
+    return NatsBus(
+        bus_settings,
+        name=f"aetherius-edge-{cluster}",
+        identity=NatsIdentity(seed=seed, inbox_prefix=subjects.inbox_prefix),
+        provision=False,
+    )
+
+
+async def connect_waiting(bus: NatsBus, *, stop: asyncio.Event) -> bool:
+    """Connect, retrying until it works or ``stop``; False when stopped first."""
+    attempt = 0
+    delay = bus.settings.reconnect_delay.total_seconds() or 1.0
+    while not stop.is_set():
+        try:
+            await bus.connect()
+            return True
+        except BusUnavailable as exc:
+            attempt += 1
+            wait = min(delay * 2 ** min(attempt, 5), delay * 15)
+            log.warning("central not reachable yet", error=str(exc), retry_in=round(wait, 1))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+    return False
+
+
+class EdgeAgent:
+    """The watcher and the responder of one member cluster over one central connection."""
+
+    def __init__(self, settings: Settings, *, client: KubeClient, bus: NatsBus, cluster: str) -> None:
+        self.settings = settings
+        self.client = client
+        self.bus = bus
+        self.cluster = cluster
+        self.subjects = ClusterSubjects.of(cluster, settings.message_bus)
+        self.watcher = Watcher(
+            client=client,
+            bus=bus,
+            settings=settings,
+            cluster_id=cluster,
+            detected_by="credential",
+            role="edge-agent",
+        )
+        self.responder: GatewayResponder | None = None
+
+    async def start(self) -> None:
+        nc = self.bus.nc
+        assert nc is not None, "connect the bus first"
+        backend = LiveBackend(
+            self.client, cluster=self.cluster, secret_metadata=self.settings.kube.secret_metadata
+        )
+        self.responder = GatewayResponder(
+            nc, backend, subjects=self.subjects, concurrency=self.settings.fleet.gateway_concurrency
+        )
+        await self.responder.start()
+        await self.watcher.start()
+
+    async def stop(self) -> bool:
+        flushed = await self.watcher.stop(flush_timeout=10.0)
+        if self.responder is not None:
+            await self.responder.stop()
+        return flushed
+
+
+async def run_edge_agent(settings: Settings, *, ready_file: str | None = None) -> int:
+    cluster, seed = parse_token(read_token(settings))
+    bind_context(cluster_id=cluster)
+    try:
+        client = await KubeClient.from_settings(settings.kube)
+    except CredentialsError as exc:
+        raise StartupError(str(exc)) from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with client:
+        try:
+            detected, method = await detect_cluster_id(client, configured=None)
+            if detected != cluster:
+                log.info(
+                    "this cluster is known to central by its credential",
+                    cluster=cluster,
+                    detected=detected,
+                    method=method,
+                )
+        except ClusterIdError as exc:
+            log.info("cluster id not detected; the credential names it", cluster=cluster, error=str(exc))
+        bus = edge_bus(settings, cluster=cluster, seed=seed)
+        health = HealthServer(settings.health)
+        metrics = MetricsServer(settings.metrics)
+        health.add_readiness("api_server", api_server_check(client))
+        health.add_readiness(
+            "central",
+            flag_check(lambda: bus.connected, ok="central connected", failing="central not connected"),
+        )
+        await health.start()
+        await metrics.start()
+        failed = False
+        try:
+            if not await connect_waiting(bus, stop=stop):
+                return 0
+            agent = EdgeAgent(settings, client=client, bus=bus, cluster=cluster)
+            await agent.start()
+            log.info(
+                "edge agent started",
+                cluster_id=cluster,
+                central=settings.fleet.central_endpoint or settings.message_bus.url,
+                health_port=health.port,
+                metrics_port=metrics.port,
+            )
+            if ready_file:
+                Path(ready_file).write_text(f"{health.port} {metrics.port}\n", encoding="utf-8")  # noqa: ASYNC240
+            waiter = asyncio.create_task(agent.watcher.wait())
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            failed = waiter.done() and not stop.is_set()
+            waiter.cancel()
+            stopper.cancel()
+            await agent.stop()
+        finally:
+            await metrics.stop()
+            await health.stop()
+            await bus.close()
+    return 1 if failed else 0

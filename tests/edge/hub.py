@@ -1,0 +1,103 @@
+"""A central NATS hub of a test's own: JetStream, one nkey user for central, one per member cluster.
+
+The users' permissions are exactly ``ClusterSubjects.permissions()``: what the server enforces in
+these tests is what a deployment gets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import nkeys
+import pytest
+
+from aetherius.bus.nats import NatsBus, NatsIdentity
+from aetherius.config import MessageBusSettings
+from aetherius.fleet.subjects import ClusterSubjects
+from tests.services import free_port, wait_for_port
+
+
+def new_seed() -> str:
+    return nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER).decode()
+
+
+def public_key(seed: str) -> str:
+    return nkeys.from_seed(seed.encode()).public_key.decode()
+
+
+class Hub:
+    def __init__(self, directory: Path, *, bus: MessageBusSettings | None = None) -> None:
+        binary = shutil.which("nats-server")
+        if binary is None:
+            pytest.fail("nats-server is not installed (apt-get install nats-server)", pytrace=False)
+        self.binary = binary
+        self.directory = directory
+        self.bus = bus or MessageBusSettings(reconnect_delay="0.2s", publish_timeout="3s", ack_wait="5s")  # type: ignore[arg-type]
+        self.port = free_port()
+        self.central_seed = new_seed()
+        self.seeds: dict[str, str] = {}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def settings(self) -> MessageBusSettings:
+        return self.bus.model_copy(update={"url": self.url})
+
+    def add(self, cluster: str) -> str:
+        """The agent token of a new member cluster (the config is rewritten; ``reload`` applies it)."""
+        self.seeds[cluster] = new_seed()
+        self._write()
+        return f"{cluster}.{self.seeds[cluster]}"
+
+    def remove(self, cluster: str) -> None:
+        del self.seeds[cluster]
+        self._write()
+
+    def _write(self) -> None:
+        users = [{"nkey": public_key(self.central_seed)}]
+        for cluster, seed in self.seeds.items():
+            permissions = ClusterSubjects.of(cluster, self.bus).permissions()
+            users.append({"nkey": public_key(seed), "permissions": permissions})
+        store = self.directory / "js"
+        config = (
+            f"listen: 127.0.0.1:{self.port}\n"
+            f"jetstream {{ store_dir: {json.dumps(str(store))} }}\n"
+            f"authorization {{ users = {json.dumps(users, indent=1)} }}\n"
+        )
+        (self.directory / "hub.conf").write_text(config, encoding="utf-8")
+
+    def start(self) -> None:
+        self._write()
+        self.process = subprocess.Popen(
+            [self.binary, "-c", str(self.directory / "hub.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.directory / "hub.log").open("ab"),
+        )
+        wait_for_port("127.0.0.1", self.port)
+
+    def reload(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def central_bus(self, *, name: str = "central") -> NatsBus:
+        return NatsBus(self.settings(), name=name, identity=NatsIdentity(seed=self.central_seed))
+
+    async def provision(self) -> None:
+        """What central does at start: the streams and the KV bucket (agents may not)."""
+        bus = self.central_bus(name="provision")
+        await bus.connect()
+        await bus.key_value(self.bus.kv_bucket)
+        await bus.close()
