@@ -23,6 +23,10 @@ from tests.services import free_port
 class Sink:
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[str], str | None]] = []
+        self.gone: list[float] = []
+
+    async def watch_gone(self, reflector: Reflector, *, quiet_for: float) -> None:
+        self.gone.append(quiet_for)
 
     def relist_started(self, reflector: Reflector) -> None:
         self.calls.append(("relist", [], None))

@@ -24,6 +24,7 @@ from aetherius.bus.base import BusUnavailable, NoResponders
 from aetherius.fleet.protocol import GatewayReply, GatewayRequest, decode_reply, encode
 from aetherius.fleet.subjects import ClusterSubjects
 from aetherius.gateway.base import REQUESTER, BackendError
+from aetherius.gateway.readers import NoReader
 
 REMOTE_READS = Counter(
     "aetherius_remote_gateway_requests_total",
@@ -44,7 +45,7 @@ class Requester(Protocol):
     async def request(self, subject: str, payload: bytes, *, timeout: float) -> bytes: ...
 
 
-class AgentUnavailable(BackendError):
+class AgentUnavailable(NoReader):
     """The cluster's agent is not connected, or did not answer in time."""
 
 

@@ -36,6 +36,9 @@ SIGNALS_DROPPED = Counter(
 WATCH_RESTARTS = Counter(
     "aetherius_watch_restarts_total", "Watch connections re-opened, by cause", ["resource", "cause"]
 )
+WATCH_GAPS = Counter(
+    "aetherius_watch_gaps_total", "Events watches that expired (410): Events of the gap may be missing"
+)
 WATCH_RELISTS = Counter("aetherius_watch_relists_total", "Full relists, by cause", ["resource", "cause"])
 WATCHER_HEALTH_REPORTS = Counter(
     "aetherius_watcher_health_reports_total",

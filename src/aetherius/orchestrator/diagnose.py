@@ -23,7 +23,7 @@ from aetherius.diagnosis.chains import root_of, upstream_of
 from aetherius.diagnosis.model import Finding
 from aetherius.gateway import KINDS, BackendError, ExecutionGateway, MemoryAuditSink
 from aetherius.gateway.audit import AuditRecord
-from aetherius.gateway.readers import ClusterReaders
+from aetherius.gateway.readers import ClusterReaders, NoReader
 from aetherius.logs import get_logger
 from aetherius.orchestrator.grouping import IncidentKey, failure_class
 from aetherius.orchestrator.model import Incident, IncidentRepository, ReportDraft, object_label
@@ -131,6 +131,8 @@ class EngineDiagnoser:
         self.repository = repository
 
     async def diagnose(self, incident: Incident, *, diagnosis_id: str) -> ReportDraft:
+        if incident.reason == "WatchGap":
+            return watch_gap(incident)
         problem = await self.readers.unavailable(incident.cluster_id)
         if problem is not None:
             return unreadable_cluster(incident, problem=problem)
@@ -151,6 +153,10 @@ class EngineDiagnoser:
                 found = findings_for(incident, result.findings)
                 if found:
                     break
+        except NoReader as exc:
+            # NB: the cluster went away mid-diagnosis (its agent cut off or wedged): the report
+            # says so and the inconclusive retry comes back later; the Signal is not failed.
+            return unreadable_cluster(incident, problem=str(exc))
         finally:
             # NB: the reads are kept even when the diagnosis failed half way: they happened.
             if sink.records:
@@ -172,6 +178,24 @@ def alert_level(incident: Incident) -> ReportDraft:
         recommendations=[
             "Add a namespace label and a pod, deployment, statefulset, daemonset, job_name or node "
             "label to the alerting rule, so that Aetherius can read what the alert is about."
+        ],
+    )
+
+
+def watch_gap(incident: Incident) -> ReportDraft:
+    """The report of a ``WatchGap``: nothing to read, a window to distrust."""
+    return ReportDraft(
+        summary=f"Events of cluster {incident.cluster_id} may be missing: its watch of Events expired "
+        "(410 Gone) while the watcher could not read, and Events are not kept for a relist to bring back. "
+        "Incidents of that window (see the timeline for when) may lack the Events that explain them.",
+        root_cause="Unknown",
+        severity="warning",
+        findings=[],
+        recommendations=[
+            "Check the incidents of that window against `kubectl get events -A --sort-by=.lastTimestamp` "
+            "while the API server still has them (an hour by default).",
+            "If the cut was the link to central, consider the leaf-node mode (docs/multi-cluster.md), "
+            "which keeps Signals in the member cluster for days.",
         ],
     )
 

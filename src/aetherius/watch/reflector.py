@@ -90,6 +90,9 @@ class ReflectorSink(Protocol):
 
     async def checkpoint(self, reflector: Reflector, rv: str) -> None: ...
 
+    async def watch_gone(self, reflector: Reflector, *, quiet_for: float) -> None:
+        """The watch expired (410): what happened in the last ``quiet_for`` seconds may be lost."""
+
 
 class Gone(Exception):
     """The resourceVersion we hold is too old: only a relist can continue."""
@@ -149,11 +152,13 @@ class Reflector:
                 log.info(
                     "watch expired, relisting", resource=self.key, resource_version=self.resource_version
                 )
+                await self.sink.watch_gone(self, quiet_for=time.monotonic() - self.last_progress)
                 self.resource_version = None
                 WATCH_RELISTS.labels(resource=self.spec.name, cause="gone").inc()
                 WATCH_RESTARTS.labels(resource=self.spec.name, cause="gone").inc()
             except KubeApiError as exc:
                 if exc.gone:
+                    await self.sink.watch_gone(self, quiet_for=time.monotonic() - self.last_progress)
                     self.resource_version = None
                     WATCH_RELISTS.labels(resource=self.spec.name, cause="gone").inc()
                     WATCH_RESTARTS.labels(resource=self.spec.name, cause="gone").inc()

@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aetherius.bus.base import BusUnavailable, StatefulBus
@@ -31,8 +32,9 @@ from aetherius.ops.metrics import (
     BACKPRESSURE_SECONDS,
     QUEUE_DEPTH,
     SIGNALS_PUBLISHED,
+    WATCH_GAPS,
 )
-from aetherius.signals import Signal
+from aetherius.signals import ObjectRef, Signal
 from aetherius.watch.cursor import CursorStore, DedupWindow
 from aetherius.watch.derive import Deriver
 from aetherius.watch.health import HealthReporter
@@ -126,6 +128,37 @@ class Watcher:
             if reflector.spec is PODS:
                 self.deriver.end_relist(reflector.namespace)
         await self._enqueue(reflector.key, rv, ())
+
+    async def watch_gone(self, reflector: Reflector, *, quiet_for: float) -> None:
+        """One ``WatchGap`` Signal when the Events watch expired: Events are not kept by a relist
+        (only objects are), so what was emitted while this watcher could not read may be lost.
+
+        NB: said, not hidden: after a long cut (an edge agent offline longer than the API
+        server's watch cache) the incidents of that window may lack their Events.
+        """
+        if reflector.spec is not EVENTS:
+            return  # pods are state: a relist brings every one back
+        now = time.time()
+        since = now - max(0.0, quiet_for)
+        start, end = _rfc3339(since), _rfc3339(now)
+        where = f" in namespace {reflector.namespace}" if reflector.namespace else ""
+        signal = Signal(
+            cluster_id=self.cluster_id,
+            source="watcher",
+            object=ObjectRef(kind="Cluster", name=self.cluster_id),
+            reason="WatchGap",
+            message=(
+                f"The watch of Events{where} expired (410 Gone) after {quiet_for:.0f} s without progress; "
+                f"Events emitted between {start} and {end} may be missing from the incidents of that window."
+            ),
+            severity="warning",
+            dedup_key=f"watchgap.{self.cluster_id}.{reflector.key}.{int(now)}",
+            first_seen=start,
+            last_seen=end,
+            labels={"gap_from": start, "gap_to": end, "resource": reflector.key},
+        )
+        WATCH_GAPS.inc()
+        await self._enqueue(reflector.key, None, [signal])
 
     async def _enqueue(self, key: str, rv: str | None, signals: Sequence[Signal]) -> None:
         queue = self.queue
@@ -308,6 +341,10 @@ class Watcher:
     def seconds_since_progress(self) -> float:
         now = time.monotonic()
         return max(now - r.last_progress for r in self.reflectors)
+
+
+def _rfc3339(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def cancel_and_wait(tasks: Sequence[asyncio.Task[Any]], *, timeout: float) -> bool:
