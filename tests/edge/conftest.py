@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,10 @@ def fleet_settings(hub: Hub, *, mode: str, **sections: Any) -> Settings:
     for key, value in sections.items():
         document[key] = {**document.get(key, {}), **value}
     return Settings.model_validate(document)
+
+
+def _seconds(text: str) -> timedelta:
+    return timedelta(seconds=float(text.rstrip("s")))
 
 
 @pytest.fixture
@@ -81,7 +86,14 @@ class Fleet:
         sim = await self._stack.enter_async_context(SimCluster(path))
         return sim
 
-    async def join(self, name: str, *, scenario: str | None = None, sim: SimCluster | None = None) -> Member:
+    async def join(
+        self,
+        name: str,
+        *,
+        scenario: str | None = None,
+        sim: SimCluster | None = None,
+        reconnect_delay: str = "0.2s",
+    ) -> Member:
         """A member cluster with its agent connected, watching and answering."""
         token = self.hub.add(name)
         self.hub.reload()
@@ -91,6 +103,8 @@ class Fleet:
         self._stack.push_async_callback(client.close)
         cluster, seed = parse_token(token)
         settings = fleet_settings(self.hub, mode="edge")
+        bus = settings.message_bus.model_copy(update={"reconnect_delay": _seconds(reconnect_delay)})
+        settings = settings.model_copy(update={"message_bus": bus})
         bus = edge_bus(settings, cluster=cluster, seed=seed)
         await bus.connect()
         agent = EdgeAgent(settings, client=client, bus=bus, cluster=cluster)

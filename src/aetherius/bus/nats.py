@@ -90,12 +90,17 @@ class NatsDelivery:
 
 
 class NatsKeyValue:
-    def __init__(self, kv: Any) -> None:
-        self._kv = kv
+    """A KV bucket through the bus: the handle is looked up per operation, so a connection the
+    bus had to open again (the server was gone longer than its reconnect attempts) is used, not
+    the dead one the handle was made on."""
+
+    def __init__(self, bus: NatsBus, bucket: str) -> None:
+        self._bus = bus
+        self.bucket = bucket
 
     async def get(self, key: str) -> bytes | None:
         try:
-            entry = await self._kv.get(key)
+            entry = await (await self._bus._kv_handle(self.bucket)).get(key)
         except nats.js.errors.KeyNotFoundError:
             return None
         except _NATS_ERRORS as exc:
@@ -105,7 +110,7 @@ class NatsKeyValue:
 
     async def put(self, key: str, value: bytes) -> None:
         try:
-            await self._kv.put(key, value)
+            await (await self._bus._kv_handle(self.bucket)).put(key, value)
         except _NATS_ERRORS as exc:
             raise BusUnavailable(f"KV put {key}: {type(exc).__name__}: {exc}") from exc
 
@@ -113,7 +118,8 @@ class NatsKeyValue:
         """A watch of ``<prefix>.>`` read up to its end-of-initial-values marker, then stopped."""
         found: dict[str, bytes] = {}
         try:
-            watcher = await self._kv.watch(f"{prefix}.>", ignore_deletes=True)
+            kv = await self._bus._kv_handle(self.bucket)
+            watcher = await kv.watch(f"{prefix}.>", ignore_deletes=True)
             try:
                 while (entry := await watcher.updates(timeout=timeout)) is not None:
                     if entry.value:
@@ -141,16 +147,17 @@ class DirectKeyValue:
     The bucket must exist with ``allow_direct`` (central provisions it).
     """
 
-    def __init__(self, nc: NatsClient, js: JetStreamContext, bucket: str, *, timeout: float) -> None:
-        self._nc = nc
-        self._js = js
+    def __init__(self, bus: NatsBus, bucket: str, *, timeout: float) -> None:
+        self._bus = bus
         self.bucket = bucket
         self.timeout = timeout
 
     async def get(self, key: str) -> bytes | None:
         subject = f"$JS.API.DIRECT.GET.KV_{self.bucket}.$KV.{self.bucket}.{key}"
         try:
-            msg = await self._nc.request(subject, b"", timeout=self.timeout)
+            await self._bus._ensure()
+            assert self._bus.nc is not None
+            msg = await self._bus.nc.request(subject, b"", timeout=self.timeout)
         except _NATS_ERRORS as exc:
             raise BusUnavailable(f"KV get {key}: {type(exc).__name__}: {exc}") from exc
         headers = msg.headers or {}
@@ -165,7 +172,8 @@ class DirectKeyValue:
 
     async def put(self, key: str, value: bytes) -> None:
         try:
-            await self._js.publish(f"$KV.{self.bucket}.{key}", value, timeout=self.timeout)
+            js = await self._bus._ensure()
+            await js.publish(f"$KV.{self.bucket}.{key}", value, timeout=self.timeout)
         except _NATS_ERRORS as exc:
             raise BusUnavailable(f"KV put {key}: {type(exc).__name__}: {exc}") from exc
 
@@ -201,6 +209,7 @@ class NatsBus:
         self._js: JetStreamContext | None = None
         self._pipeline: AckPipeline | None = None
         self._subscriptions: dict[str, Any] = {}
+        self._kv_handles: dict[str, Any] = {}
         self._connect_lock = asyncio.Lock()
         self._subjects: dict[tuple[str, str], str] = {}
 
@@ -249,6 +258,7 @@ class NatsBus:
             except _NATS_ERRORS as exc:
                 raise BusUnavailable(f"cannot open the ack inbox: {type(exc).__name__}: {exc}") from exc
             self._subscriptions.clear()
+            self._kv_handles.clear()
             if self.provision:
                 await self._ensure_streams(self._js)
             log.info("bus connected", url=self.settings.url, stream=self.stream)
@@ -353,9 +363,10 @@ class NatsBus:
         PUBLISH_LATENCY.observe(time.perf_counter() - started)
 
     async def _subscription(self, durable: str) -> Any:
+        # NB: first, so that a connection opened again drops the subscriptions of the dead one.
+        js = await self._ensure()
         subscription = self._subscriptions.get(durable)
         if subscription is None:
-            js = await self._ensure()
             config = api.ConsumerConfig(
                 durable_name=durable,
                 ack_policy=api.AckPolicy.EXPLICIT,
@@ -428,22 +439,32 @@ class NatsBus:
         log.warning("signal dead-lettered", cause=cause, subject=msg.subject, msg_id=msg_id)
 
     async def key_value(self, bucket: str) -> KeyValue:
-        js = await self._ensure()
+        """The bucket (created by central if missing); raises ``BusUnavailable``."""
+        await self._ensure()
         if not self.provision:
-            assert self._nc is not None
-            return DirectKeyValue(self._nc, js, bucket, timeout=self.settings.publish_timeout.total_seconds())
+            return DirectKeyValue(self, bucket, timeout=self.settings.publish_timeout.total_seconds())
+        await self._kv_handle(bucket)
+        return NatsKeyValue(self, bucket)
+
+    async def _kv_handle(self, bucket: str) -> Any:
+        """nats-py's handle of ``bucket`` on the current connection."""
+        js = await self._ensure()
+        handle = self._kv_handles.get(bucket)
+        if handle is not None:
+            return handle
         try:
             try:
-                kv = await js.key_value(bucket)
+                handle = await js.key_value(bucket)
                 await self._allow_direct(js, bucket)
             except nats.js.errors.BucketNotFoundError:
                 # NB: allow_direct: an edge agent reads its own keys by direct get (no JS API).
-                kv = await js.create_key_value(
+                handle = await js.create_key_value(
                     config=api.KeyValueConfig(bucket=bucket, history=1, direct=True)
                 )
         except _NATS_ERRORS as exc:
             raise BusUnavailable(f"KV bucket {bucket}: {type(exc).__name__}: {exc}") from exc
-        return NatsKeyValue(kv)
+        self._kv_handles[bucket] = handle
+        return handle
 
     async def _allow_direct(self, js: JetStreamContext, bucket: str) -> None:
         """A bucket made by an older version gains ``allow_direct``, which edge agents read by."""
