@@ -58,6 +58,16 @@ async def test_no_agent_makes_the_diagnosis_say_so_without_reading(fleet: Fleet,
     assert after == before + 1, "one ping, answered at once by the server's no-responders status"
     assert await central.store.list_audit(incident_id=int(incident.id)) == [], "nothing was read"
 
+    await fleet.join("lonely", scenario=None)
+
+    async def read_after_return() -> Any:
+        found = await central.store.get_incident(int(incident.id))
+        return found if "agent not connected" not in (found.summary or "") else None
+
+    again = await wait_until(read_after_return, timeout=30, what="the incident diagnosed when its agent came")
+    assert again.report_version == incident.report_version + 1
+    assert await central.store.list_audit(incident_id=int(incident.id)), "read through the agent this time"
+
 
 async def test_a_silent_agent_is_given_up_on_at_the_gateway_timeout(fleet: Fleet, central: Central) -> None:
     token = fleet.hub.add("slow")

@@ -142,7 +142,7 @@ class MemoryRepository:
         if not mine:
             return None
         latest = max(mine, key=lambda r: r.version).report
-        return findings_digest(latest.findings)
+        return findings_digest(latest.findings, summary=latest.summary)
 
     async def open_incidents(self, *, cluster_id: str | None = None) -> list[Incident]:
         return [

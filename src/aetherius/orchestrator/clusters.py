@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from prometheus_client import Counter
@@ -77,6 +77,9 @@ class ClusterRegistry:
         self.progress_timeout = progress_timeout
         self.role = role
         self.clock = clock
+        # Called when a cluster's reports turn fresh (its agent connected, or came back).
+        self.on_back: Callable[[str], Awaitable[None]] | None = None
+        self._fresh: set[str] = set()
         self._next_write: dict[str, float] = {}
         self._method: dict[str, str] = {}  # cluster id -> how it was detected, once known
         self._watchers: dict[str, WatcherState] = {}
@@ -149,7 +152,11 @@ class ClusterRegistry:
             self._reported[cluster_id] = health
             self._unreachable.discard(cluster_id)
             await self.seen(cluster_id)
+            if cluster_id not in self._fresh:
+                self._fresh.add(cluster_id)
+                await self._back(cluster_id)
             return
+        self._fresh.discard(cluster_id)
         if cluster_id in self._unreachable:
             return
         self._unreachable.add(cluster_id)
@@ -159,6 +166,14 @@ class ClusterRegistry:
             return
         self._next_write.pop(cluster_id, None)
         await self.seen(cluster_id)
+
+    async def _back(self, cluster_id: str) -> None:
+        if self.on_back is None:
+            return
+        try:
+            await self.on_back(cluster_id)
+        except Exception as exc:  # the inconclusive retry's timer is the backstop
+            log.warning("cluster back: retry not started", cluster_id=cluster_id, error=str(exc))
 
     async def _recorded(self, cluster_id: str, health: dict[str, Any]) -> bool:
         """Whether the store already holds ``health``'s status for the same report."""

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from prometheus_client import Counter
 
 from aetherius.logs import get_logger
-from aetherius.orchestrator.model import Incident, inconclusive, utcnow
+from aetherius.orchestrator.model import Incident, IncidentRepository, inconclusive, utcnow
 from aetherius.orchestrator.service import Orchestrator, Outcome
 
 log = get_logger(__name__)
@@ -26,7 +26,7 @@ log = get_logger(__name__)
 INCONCLUSIVE_RETRIES = Counter(
     "aetherius_orchestrator_inconclusive_retries_total",
     "Re-diagnoses of incidents whose latest report is Unknown, by result",
-    ["result"],  # diagnosed | unchanged | claimed_elsewhere | deferred | error
+    ["result"],  # diagnosed | unchanged | claimed_elsewhere | deferred | error; back_*: on a cluster's return
 )
 RETRY_ATTEMPTS = 3
 
@@ -89,6 +89,26 @@ class InconclusiveRetry:
         }.get(handled.outcome, "claimed_elsewhere")
         INCONCLUSIVE_RETRIES.labels(result=result).inc()
         log.info("inconclusive incident re-diagnosed", incident=incident.id, attempt=attempt, result=result)
+
+    async def cluster_back(self, cluster_id: str, *, repository: IncidentRepository) -> int:
+        """A cluster's agent connected (again): its inconclusive incidents are tried now, not at
+        the next step of the schedule — most said "agent not connected". The number tried."""
+        tried = 0
+        stamp = int(self.clock().timestamp())
+        for incident in await repository.open_incidents(cluster_id=cluster_id):
+            if not inconclusive(incident):
+                continue
+            key = f"{incident.fingerprint}:{incident.reopen_count}:inconclusive:back:{stamp // 60}"
+            handled = await self.orchestrator.retry_inconclusive(
+                incident, claim_key=key, ttl=120.0, owner=f"back:{self._replica}:{incident.id}"
+            )
+            INCONCLUSIVE_RETRIES.labels(result=f"back_{handled.outcome.name.lower()}").inc()
+            tried += 1
+        if tried:
+            log.info(
+                "cluster back: inconclusive incidents re-diagnosed", cluster_id=cluster_id, incidents=tried
+            )
+        return tried
 
     def retain(self, incident_ids: set[str]) -> None:
         self._seen = {k: v for k, v in self._seen.items() if k in incident_ids}

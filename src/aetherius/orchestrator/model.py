@@ -70,12 +70,16 @@ def evidence_digest(incident: Incident, signal: Signal) -> str:
     )
 
 
-def findings_digest(findings: Sequence[dict[str, Any]]) -> str:
+def findings_digest(findings: Sequence[dict[str, Any]], *, summary: str = "") -> str:
     """What a report concluded, in a key that changes only when its findings do.
 
     The same material as the reports' ``evidence_hash`` (object, reason, root cause, evidence
     lines), computed from the findings as stored, so a fresh draft compares with a stored report.
+    A report without findings is its ``summary``: "agent not connected" and "shows no failure"
+    are different conclusions, though both found nothing.
     """
+    if not findings and summary:
+        return hashlib.sha256(f"summary\x1f{summary}".encode()).hexdigest()
     material = sorted(
         (
             str(f.get("kind", "")),

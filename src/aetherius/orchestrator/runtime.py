@@ -119,14 +119,21 @@ def build_orchestrator(
         run_limit=conf.write_batch,
         progress_every=settings.message_bus.ack_wait.total_seconds() / 3,
     )
+    retry = InconclusiveRetry(orchestrator, interval=conf.recheck_interval)
     resolver = Resolver(
         repository=repository,
         probe=probe,
         resolve_after=conf.resolve_after,
         recheck_interval=conf.recheck_interval,
         health=health,
-        retry=InconclusiveRetry(orchestrator, interval=conf.recheck_interval),
+        retry=retry,
     )
+    if clusters is not None:
+
+        async def cluster_back(cluster_id: str) -> None:
+            await retry.cluster_back(cluster_id, repository=repository)
+
+        clusters.on_back = cluster_back
     return OrchestratorRole(orchestrator=orchestrator, consumer=consumer, resolver=resolver, redis=client)
 
 

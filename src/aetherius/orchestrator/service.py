@@ -362,7 +362,7 @@ class Orchestrator:
                 DIAGNOSES.labels(result="error").inc()
                 raise
             report.diagnosis_id = diagnosis_id
-            if only_if_changed and findings_digest(report.findings) == (
+            if only_if_changed and findings_digest(report.findings, summary=report.summary) == (
                 await self.repository.latest_findings_digest(incident.id)
             ):
                 DIAGNOSES.labels(result="unchanged").inc()

@@ -163,7 +163,8 @@ class StoreRepository:
             return None
         if latest is None:
             return None
-        return findings_digest(list(latest.document.get("findings") or []))
+        document = latest.document
+        return findings_digest(list(document.get("findings") or []), summary=str(document.get("summary") or ""))
 
     async def open_incidents(self, *, cluster_id: str | None = None) -> list[Incident]:
         found: list[Incident] = []
