@@ -43,6 +43,7 @@ from aetherius.config import MessageBusSettings
 from aetherius.signals import ObjectRef, Signal, dedup_key
 from aetherius.store import migrate
 from aetherius.store.engine import create_engine, resolve_url
+from benchmarks.cgroups import CpuLimit
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432"
 NATS_URL = "nats://127.0.0.1:4222"
@@ -328,15 +329,21 @@ async def _latency(
     ]
 
 
-async def _throughput(tmp: Path, kubeconfig: Path, db: str, *, replicas_n: int, backlog: int) -> float:
+async def _throughput(
+    tmp: Path, kubeconfig: Path, db: str, *, replicas_n: int, backlog: int, cpu_limit: float | None = None
+) -> float:
+    """Signals stored per second by ``replicas_n`` replicas (each held to ``cpu_limit`` cores)."""
     cluster = f"tp{replicas_n}-{secrets.token_hex(3)}"
     replicas, bus = _replicas(tmp / f"tp{replicas_n}", kubeconfig, db, redis="redis://127.0.0.1:6379/0")
     publisher = await open_bus(MessageBusSettings.model_validate(bus), name="bench")
+    limits: list[CpuLimit] = []
     try:
         workloads = max(1, backlog // 50)
         signals = [failure(cluster, 1 + n % workloads, n + 1) for n in range(backlog)]
         replicas.start(replicas_n)
-        await _consuming(replicas)
+        if cpu_limit is not None:
+            limits.extend(CpuLimit(r.process.pid, cores=cpu_limit) for r in replicas.started)
+        await _consuming(replicas, timeout=180)
         for i in range(0, len(signals), 500):
             await publisher.publish(signals[i : i + 500])
         first: float | None = None
@@ -365,6 +372,8 @@ async def _throughput(tmp: Path, kubeconfig: Path, db: str, *, replicas_n: int, 
         PROFILES.append({"replicas": replicas_n, **profile.report()})
     finally:
         replicas.stop_all()
+        for limit in limits:
+            limit.release()
         await publisher.close()
     assert first is not None
     return float((backlog - first_count) / max(now - first, 1e-6))

@@ -1,0 +1,359 @@
+"""Fleet benchmark: member clusters' edge agents into one central plane, and central's scale-out.
+
+Three measurements in one run:
+
+* latency: ``--clusters`` simulated clusters (default 20), each with its edge agent connected to a
+  central nats-server with one nkey user per cluster; warning Events are emitted in them at a
+  total of ``--rate`` failure Signals per second for ``--seconds``, one in ten about a workload
+  not seen before (a new incident, diagnosed by central through that cluster's agent). p50/p99
+  of the Event's creation → its incident's first report committed in PostgreSQL. Central is
+  three ``aetherius orchestrator`` processes in ``fleet.mode: central``.
+* scale-out: a backlog of update Signals consumed by 1, then by 3 orchestrator replicas, each in
+  a cgroup of its own held to ``--replica-cpu`` cores (the chart's 250m limit): Signals stored
+  per second, and their ratio. Where cgroups are not writable, a clear message and no ratio.
+* the edge agent's peak resident memory (``VmHWM``) after it listed and published
+  ``--agent-events`` Events (the real command, ``aetherius agent --mode edge``, as a process).
+
+The simulated clusters and their agents share this process (the generator only creates and
+patches objects); every orchestrator replica and the measured agent are processes of their own.
+
+``python -m benchmarks.fleet [--json]``; ``run(smoke=True)`` is the suite's small size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import yaml
+from tests.edge.hub import Hub
+from tests.orchestrator.processes import Replicas
+
+from aetherius.config import Settings
+from aetherius.fleet.edge import EdgeAgent, edge_bus, parse_token
+from aetherius.kube import KubeClient
+from aetherius.sim import SimCluster
+from aetherius.store import migrate
+from aetherius.store.engine import create_engine, resolve_url
+from benchmarks.cgroups import cpu_limits_work
+from benchmarks.pipeline import SimProcess, _admin, _consuming, _throughput, bench_scenario
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432"
+NEW_EVERY = 10
+
+
+def _event(name: str, pod: str, *, count: int) -> dict[str, Any]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": name, "namespace": "bench"},
+        "involvedObject": {
+            "kind": "Pod",
+            "namespace": "bench",
+            "name": pod,
+            "uid": f"uid-{pod}",
+            "apiVersion": "v1",
+        },
+        "reason": "BackOff",
+        "message": f"Back-off restarting failed container app in pod {pod}",
+        "type": "Warning",
+        "count": count,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "source": {"component": "kubelet", "host": "node-1"},
+    }
+
+
+def _agent_settings(hub: Hub) -> Settings:
+    bus = hub.settings().model_copy(update={"reconnect_delay": timedelta(seconds=0.5)})
+    return Settings.model_validate(
+        {"message_bus": bus, "metrics": {"enabled": False}, "health": {"port": 0}, "fleet": {"mode": "edge"}}
+    )
+
+
+def _central_config(directory: Path, hub: Hub, db: str) -> Path:
+    seed = directory / "central.nk"
+    seed.write_text(hub.central_seed, encoding="utf-8")
+    seed.chmod(0o600)
+    document = {
+        "log_format": "json",
+        "message_bus": {"url": hub.url, "nkey_seed_file": str(seed), "max_reconnect_attempts": -1},
+        "metrics": {"enabled": False},
+        "health": {"port": 0},
+        "database": {"url": db, "migrate_on_start": False},
+        "redis": {"url": "redis://127.0.0.1:6379/0"},
+        "fleet": {"mode": "central"},
+        "orchestrator": {
+            "pull_timeout": "0.5s",
+            "batch_size": 64,
+            "diagnoses_per_minute": 600_000,
+            "diagnosis_burst": 10_000,
+        },
+    }
+    path = directory / "app.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+async def _latency(
+    tmp: Path, db: str, *, clusters: int, rate: int, seconds: float, stack: contextlib.AsyncExitStack
+) -> list[float]:
+    hub = Hub(tmp / "hub")
+    hub.directory.mkdir()
+    tokens = {f"member-{i:02d}": hub.add(f"member-{i:02d}") for i in range(clusters)}
+    hub.start()
+    stack.callback(hub.stop)
+    await hub.provision()
+    per_cluster = max(1, int(rate * seconds) // NEW_EVERY // clusters) + 1
+    scenario = bench_scenario(tmp / "fleet.yaml", workloads=per_cluster)
+    settings = _agent_settings(hub)
+    sims: dict[str, SimCluster] = {}
+    for name, token in tokens.items():
+        sim = await stack.enter_async_context(SimCluster(scenario))
+        client = await KubeClient.from_kubeconfig(sim.write_kubeconfig(tmp / f"{name}.kubeconfig"))
+        stack.push_async_callback(client.close)
+        cluster, seed = parse_token(token)
+        bus = edge_bus(settings, cluster=cluster, seed=seed)
+        await bus.connect()
+        agent = EdgeAgent(settings, client=client, bus=bus, cluster=cluster)
+        await agent.start()
+        stack.push_async_callback(bus.close)
+        stack.push_async_callback(agent.stop)
+        sims[name] = sim
+    own = await stack.enter_async_context(SimCluster())
+    config = _central_config(tmp, hub, db)
+    replicas = Replicas(
+        config=config, kubeconfig=own.write_kubeconfig(tmp / "central.kubeconfig"), directory=tmp
+    )
+    replicas.start(3)
+    stack.callback(replicas.stop_all)
+    await _consuming(replicas, timeout=120)
+    emitted: dict[tuple[str, str], float] = {}
+    counts: dict[tuple[str, int], int] = {}
+    names = list(sims)
+    total = int(rate * seconds)
+    start = time.perf_counter()
+    for n in range(total):
+        cluster = names[n % clusters]
+        index = n // clusters
+        workload = index // NEW_EVERY
+        owner = f"w{workload}-7d9f8c6b5"
+        pod = f"{owner}-x2k4q"
+        key = (cluster, workload)
+        if key not in counts:
+            counts[key] = 1
+            emitted[(cluster, owner)] = time.time()
+            sims[cluster].create(_event(f"{pod}.bench", pod, count=1))
+        else:
+            counts[key] += 1
+            sims[cluster].patch("Event", "bench", f"{pod}.bench", {"count": counts[key]})
+        delay = start + (n + 1) / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    deadline = time.monotonic() + 120
+    connection = await asyncpg.connect(db)
+    try:
+        while time.monotonic() < deadline:
+            done = await connection.fetchval(
+                "SELECT count(DISTINCT incident_id) FROM reports r JOIN incidents i ON i.id = r.incident_id"
+                " WHERE i.cluster_id LIKE 'member-%'"
+            )
+            if done >= len(emitted):
+                break
+            await asyncio.sleep(0.2)
+        rows = await connection.fetch(
+            "SELECT i.cluster_id, i.owner_name, min(r.created_at) AS at FROM reports r"
+            " JOIN incidents i ON i.id = r.incident_id WHERE i.cluster_id LIKE 'member-%'"
+            " GROUP BY i.cluster_id, i.owner_name"
+        )
+    finally:
+        await connection.close()
+    return [
+        (row["at"].timestamp() - emitted[(row["cluster_id"], row["owner_name"])]) * 1000
+        for row in rows
+        if (row["cluster_id"], row["owner_name"]) in emitted
+    ]
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def _agent_rss(tmp: Path, *, events: int) -> float:
+    """The edge agent's ``VmHWM`` once it listed ``events`` Events and central acknowledged them."""
+    hub = Hub(tmp / "rss-hub")
+    hub.directory.mkdir()
+    token = hub.add("heavy")
+    hub.start()
+    try:
+        await hub.provision()
+        async with SimCluster(history_size=max(10_000, events + 100)) as sim:
+            sim.preload_events(events, store_objects=True, pods=1000)
+            kubeconfig = sim.write_kubeconfig(tmp / "heavy.kubeconfig")
+            config = tmp / "agent.yaml"
+            config.write_text(
+                yaml.safe_dump(
+                    {
+                        "log_format": "json",
+                        "message_bus": {"url": hub.url, "reconnect_delay": "0.5s"},
+                        "metrics": {"port": 0},
+                        "health": {"port": 0},
+                        "fleet": {"mode": "edge"},
+                    }
+                ),
+                encoding="utf-8",
+            )
+            log = (tmp / "agent.log").open("wb")
+            agent = subprocess.Popen(  # noqa: ASYNC220 (started once; the benchmark waits on its output)
+                [
+                    sys.executable,
+                    "-m",
+                    "aetherius",
+                    "agent",
+                    "--mode",
+                    "edge",
+                    "--config",
+                    str(config),
+                    "--kubeconfig",
+                    str(kubeconfig),
+                ],
+                env={**os.environ, "AGENT_TOKEN": token},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            central = hub.central_bus(name="rss-count")
+            await central.connect()
+            try:
+                assert central.nc is not None
+                js = central.nc.jetstream()
+                deadline = time.monotonic() + 600
+                published = 0
+                while time.monotonic() < deadline and agent.poll() is None:
+                    info = await js.stream_info(
+                        hub.bus.stream, subjects_filter=f"{hub.bus.subject_prefix}.heavy.>"
+                    )
+                    published = info.state.messages
+                    if published >= events:
+                        break
+                    await asyncio.sleep(0.5)
+                if published < events:
+                    raise RuntimeError(
+                        f"the agent published {published} of {events} Signals (see {log.name})"
+                    )
+                return _peak_rss_mib(agent.pid)
+            finally:
+                agent.terminate()
+                agent.wait(timeout=30)
+                log.close()
+                await central.close()
+    finally:
+        hub.stop()
+
+
+async def run(
+    *,
+    smoke: bool = False,
+    clusters: int = 20,
+    rate: int = 200,
+    seconds: float = 20,
+    backlog: int = 6000,
+    replica_cpu: float = 0.25,
+    agent_events: int = 100_000,
+) -> dict[str, float | int | str | None]:
+    if smoke:
+        clusters, rate, seconds, backlog, agent_events = 2, 20, 1.5, 200, 2000
+    name = f"aeth_fleet_{secrets.token_hex(4)}"
+    await _admin(f'CREATE DATABASE "{name}"')
+    db = f"{ADMIN_DSN}/{name}"
+    scale_note = cpu_limits_work()
+    one = three = 0.0
+    try:
+        engine = create_engine(resolve_url(db))
+        await migrate.upgrade(engine)
+        await engine.dispose()
+        with tempfile.TemporaryDirectory(prefix="aeth-fleet-") as directory:
+            tmp = Path(directory)
+            async with contextlib.AsyncExitStack() as stack:
+                latencies = await _latency(
+                    tmp, db, clusters=clusters, rate=rate, seconds=seconds, stack=stack
+                )
+            if scale_note:
+                print(f"fleet: scale-out skipped: {scale_note}", file=sys.stderr)
+            else:
+                sim = SimProcess(
+                    tmp, scenario=bench_scenario(tmp / "scale.yaml", workloads=backlog // 50 + 1)
+                )
+                try:
+                    kubeconfig = await sim.ready()
+                    one = await _throughput(
+                        tmp, kubeconfig, db, replicas_n=1, backlog=backlog, cpu_limit=replica_cpu
+                    )
+                    three = await _throughput(
+                        tmp, kubeconfig, db, replicas_n=3, backlog=backlog, cpu_limit=replica_cpu
+                    )
+                finally:
+                    sim.stop()
+            rss = await _agent_rss(tmp, events=agent_events)
+    finally:
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    ordered = sorted(latencies) or [float("nan")]
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return {
+        "clusters": clusters,
+        "p50_ms": round(statistics.median(ordered), 1),
+        "p99_ms": round(p99, 1),
+        "signals_per_s_1": round(one, 1) if not scale_note else None,
+        "signals_per_s_3": round(three, 1) if not scale_note else None,
+        "scale_ratio": round(three / one, 2) if one else None,
+        "agent_peak_rss_mib": round(rss, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--clusters", type=int, default=20)
+    parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--backlog", type=int, default=6000)
+    parser.add_argument("--replica-cpu", type=float, default=0.25, help="cores per replica (250m: 0.25)")
+    parser.add_argument("--agent-events", type=int, default=100_000)
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args()
+    result = asyncio.run(
+        run(
+            smoke=args.smoke,
+            clusters=args.clusters,
+            rate=args.rate,
+            seconds=args.seconds,
+            backlog=args.backlog,
+            replica_cpu=args.replica_cpu,
+            agent_events=args.agent_events,
+        )
+    )
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>18}: {value}")
+
+
+if __name__ == "__main__":
+    main()
