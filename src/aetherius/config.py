@@ -126,6 +126,9 @@ class MessageBusSettings(_Section):
     ack_wait: Duration = timedelta(seconds=60)
     kv_bucket: str = "aetherius_state"
     max_messages: int = Field(default=1_000_000, ge=1)
+    nkey_seed_file: Path | None = Field(
+        default=None, description="central: its NATS nkey seed (a server with per-cluster users)"
+    )
 
     @field_validator("url")
     @classmethod

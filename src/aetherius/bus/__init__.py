@@ -43,9 +43,16 @@ async def open_bus(settings: MessageBusSettings, *, name: str = "aetherius") -> 
             )
             _MEMORY_BUSES[settings.url] = bus
         return bus
-    from aetherius.bus.nats import NatsBus
+    from aetherius.bus.nats import NatsBus, NatsIdentity
 
-    nats_bus = NatsBus(settings, name=name)
+    identity = None
+    if settings.nkey_seed_file is not None:
+        try:
+            seed = settings.nkey_seed_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise BusUnavailable(f"message_bus.nkey_seed_file: cannot read it: {exc.strerror}") from None
+        identity = NatsIdentity(seed=seed)
+    nats_bus = NatsBus(settings, name=name, identity=identity)
     await nats_bus.connect()
     return nats_bus
 
