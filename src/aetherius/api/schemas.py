@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 MAX_ID = 2**63 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="a row id (64-bit)")]
@@ -209,4 +209,9 @@ class DiagnoseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     namespace: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    cluster_id: str | None = Field(default=None, max_length=253)
+    cluster_id: str | None = Field(
+        default=None,
+        max_length=253,
+        validation_alias=AliasChoices("cluster_id", "cluster"),
+        description="the cluster to read (also accepted as `cluster`); needed where several are read",
+    )
