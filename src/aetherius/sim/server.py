@@ -176,10 +176,10 @@ class ApiServer:
                 raise errors.method_not_allowed(request.method, path)
             token = bearer_token(request.headers.get("Authorization", ""))
             if request.content_type == PROTOBUF:
-                body = review_from_protobuf(await request.read())
+                question = review_from_protobuf(await request.read())
             else:
-                body = await self._body(request)
-            return json_response(self.rbac.review(token, body), status=201)
+                question = await self._body(request)
+            return json_response(self.rbac.review(token, question), status=201)
         found = parse_target(path)
         if isinstance(found, dict):
             if request.method != "GET":
