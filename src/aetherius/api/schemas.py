@@ -25,10 +25,18 @@ class _Out(BaseModel):
 class ClusterOut(_Out):
     id: str
     name: str
-    detected_by: str = ""
+    detected_by: str = Field(default="", description="how its id was found: env, configmap, namespace_uid…")
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     watcher_health: dict[str, Any] = Field(default_factory=dict)
+    status: Literal["connected", "stale", "unreachable"] = Field(
+        default="connected",
+        description="unreachable: its watcher stopped reporting; stale: nothing from it for 5 minutes",
+    )
+    watcher_status: str = Field(default="", description="what its watcher reports: ok, listing, stalled…")
+    signals_behind: int | None = Field(
+        default=None, description="Signals its watcher read and has not yet put on the bus, where known"
+    )
 
 
 class SignalOut(_Out):

@@ -302,6 +302,10 @@ class Watcher:
         now = time.monotonic()
         return max(now - r.last_progress for r in self.reflectors)
 
+    def signals_behind(self) -> int:
+        """Signals read from the cluster and not yet handed to the bus (the dashboard's lag)."""
+        return self.queue.qsize()
+
 
 async def cancel_and_wait(tasks: Sequence[asyncio.Task[Any]], *, timeout: float) -> bool:
     """Cancel ``tasks`` and wait at most ``timeout`` for them to end; False if some did not.
