@@ -51,3 +51,23 @@ async def test_an_entry_that_cannot_be_opened_is_named(tmp_path: Path) -> None:
     settings = load_settings(env={}, overrides={("clusters",): [{"kubeconfig": str(tmp_path / "missing")}]})
     with pytest.raises(StartError, match=r"clusters\.0 \(.*missing\): cannot load cluster credentials"):
         await open_cluster_clients(settings)
+
+
+async def test_an_unreachable_cluster_is_a_start_error_naming_its_entry(tmp_path: Path) -> None:
+    async with SimCluster() as sim:
+        kubeconfig = sim.write_kubeconfig(tmp_path / "gone.yaml")
+    settings = load_settings(env={}, overrides={("clusters",): [{"kubeconfig": str(kubeconfig)}]})
+    with pytest.raises(
+        StartError, match=r"clusters\.0 \(.*gone\.yaml\): cannot name the cluster: cannot reach"
+    ):
+        await open_cluster_clients(settings)
+
+
+async def test_a_cluster_without_an_id_asks_for_a_name(tmp_path: Path) -> None:
+    async with SimCluster() as sim:  # empty: no kube-system, no ConfigMap, no nodes
+        settings = load_settings(
+            env={},
+            overrides={("clusters",): [{"kubeconfig": str(sim.write_kubeconfig(tmp_path / "k.yaml"))}]},
+        )
+        with pytest.raises(StartError, match=r"cannot detect the cluster id \(give the entry a name\)"):
+            await open_cluster_clients(settings)

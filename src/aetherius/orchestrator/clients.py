@@ -78,7 +78,9 @@ async def _open_entry(settings: Settings, index: int, entry: ClusterSettings) ->
         cluster_id, method = await detect_cluster_id(kube, configured=entry.name)
     except ClusterIdError as exc:
         await kube.close()
-        raise StartError(f"{label}: cannot name the cluster (give the entry a name): {exc}") from None
+        # NB: CLUSTER_ID names one cluster; here each entry's own name is the way to set it.
+        reason = str(exc).replace("(set CLUSTER_ID)", "(give the entry a name)")
+        raise StartError(f"{label}: cannot name the cluster: {reason}") from None
     return ClusterClient(cluster_id=cluster_id, detected_by=method, kube=kube, label=label)
 
 
