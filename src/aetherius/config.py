@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 SEVERITIES = ("info", "warning", "critical")
 Severity = Literal["info", "warning", "critical"]
@@ -166,6 +175,41 @@ class KubeSettings(_Section):
         description="list Secrets metadata-only (PartialObjectMetadataList) to check references; "
         "needs 'list secrets' RBAC, which the default deployment does not grant",
     )
+
+
+class ClusterSettings(_Section):
+    """One cluster read from outside it (out-of-cluster mode): a kubeconfig, a context, or both.
+
+    Several entries make one ``aetherius run``/``orchestrator`` watch and read several clusters,
+    each with its own watcher, cursor and read-only gateway. ``name`` is the cluster id; without
+    it the id is detected the usual way (see ``aetherius.kube.cluster_id``).
+    """
+
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$",
+        description="the cluster id; empty: detected from the cluster",
+    )
+    kubeconfig: Path | None = Field(
+        default=None, description="empty: kube.kubeconfig, $KUBECONFIG, ~/.kube/config"
+    )
+    context: str | None = Field(
+        default=None, min_length=1, description="empty: the kubeconfig's current context"
+    )
+
+    @model_validator(mode="after")
+    def _names_a_cluster(self) -> ClusterSettings:
+        if self.kubeconfig is None and self.context is None:
+            raise ValueError("a cluster entry needs a kubeconfig, a context, or both")
+        return self
+
+    def label(self) -> str:
+        """How the entry is named in messages: its name, else its kubeconfig and context."""
+        where = str(self.kubeconfig) if self.kubeconfig is not None else "default kubeconfig"
+        shown = f"{where} (context {self.context})" if self.context else where
+        return f"{self.name}: {shown}" if self.name else shown
 
 
 class DatabaseSettings(_Section):
@@ -443,6 +487,34 @@ class Settings(BaseModel):
     watcher: WatcherSettings = WatcherSettings()
     node_agent: NodeAgentSettings = NodeAgentSettings()
     fleet: FleetSettings = FleetSettings()
+    clusters: list[ClusterSettings] = Field(
+        default_factory=list,
+        max_length=100,
+        description="out-of-cluster mode: the clusters one process watches (empty: the kube section's one)",
+    )
+
+    @field_validator("clusters")
+    @classmethod
+    def _distinct_clusters(cls, value: list[ClusterSettings], info: ValidationInfo) -> list[ClusterSettings]:
+        # NB: one configured id for several clusters would merge them into one; each names its own.
+        if info.data.get("cluster_id") and len(value) > 1:
+            raise ValueError(
+                "cluster_id (CLUSTER_ID) names one cluster; with several, give each entry a name"
+            )
+        kube = info.data.get("kube")
+        if value and kube is not None and kube.in_cluster:
+            raise ValueError("in-cluster mode reads its own cluster only: drop clusters or --in-cluster")
+        names = [c.name for c in value if c.name]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"cluster names must be unique: {', '.join(repeated)} given twice")
+        places = [(c.kubeconfig, c.context) for c in value]
+        for index, place in enumerate(places):
+            if place in places[:index]:
+                raise ValueError(
+                    f"entry {index} repeats entry {places.index(place)} (same kubeconfig and context)"
+                )
+        return value
 
 
 class ConfigError(Exception):

@@ -50,3 +50,29 @@ async def test_stream_reports_changes_from_any_writer(store: Store, tokens: Toke
             await asyncio.wait_for(reader, timeout=8)
     assert heartbeat
     assert any(f["id"] == incident.id and f["state"] == "acknowledged" for f in frames)
+
+
+async def test_a_stream_for_one_cluster_hears_of_no_other(store: Store, tokens: Tokens) -> None:
+    app = create_app(settings=make_settings(events_poll_interval="0.2s"), store=store, bus=MemoryBus())
+    mine, other = unique_cluster(), unique_cluster()
+    async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
+        url = f"/api/v1/events?cluster={mine}"
+        async with http.stream("GET", url, headers=tokens.header("viewer")) as stream:
+            frames: list[dict[str, object]] = []
+
+            async def read() -> None:
+                async for line in stream.aiter_lines():
+                    if line.startswith("data: "):
+                        frames.append(json.loads(line[6:]))
+                        if any(f["cluster_id"] == mine for f in frames):
+                            return
+
+            reader = asyncio.create_task(read())
+            await asyncio.sleep(0.3)
+            # NB: the other cluster's change first: had it been sent, it would arrive first.
+            await seed_incident(store, cluster=other)
+            await asyncio.sleep(0.5)
+            wanted = await seed_incident(store, cluster=mine)
+            await asyncio.wait_for(reader, timeout=8)
+    assert [f["id"] for f in frames] == [wanted.id]
+    assert frames[0]["cluster_id"] == mine

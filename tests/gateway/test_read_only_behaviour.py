@@ -6,6 +6,11 @@ and keeps the method and path of every request it receives. Every read of the ga
 diagnosis, a snapshot capture and a single-object diagnosis are driven against it; then every
 write a caller could attempt, at the client's own door, and names that try to leave the API's
 path. The server must have seen only GETs, and none of them under ``secrets``.
+
+One POST is allowed, and only one: the ``SelfSubjectRulesReview`` asking what the client's own
+credentials may do (the start-up warning about kubeconfigs that could write). The server must
+see it at exactly that path with exactly that body; a POST anywhere else, or a review about
+another user, or any other body at that path, never leaves the client.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from aetherius.diagnosis import diagnose, diagnose_object
 from aetherius.diagnosis.capture import capture_state
 from aetherius.gateway import KINDS, BackendError, live_gateway
 from aetherius.kube import KubeClient, ReadOnlyViolation
+from aetherius.kube.client import RULES_REVIEW_PATH, rules_review
+from aetherius.kube.permissions import write_access
 from aetherius.sim.cluster import write_kubeconfig
 from tests.services import free_port
 
@@ -27,9 +34,15 @@ from tests.services import free_port
 class Recorder:
     def __init__(self) -> None:
         self.seen: list[tuple[str, str]] = []
+        self.bodies: list[bytes] = []
 
     async def handle(self, request: web.Request) -> web.Response:
         self.seen.append((request.method, request.path))
+        if request.method != "GET":
+            self.bodies.append(await request.read())
+        if request.path == RULES_REVIEW_PATH:
+            review = {"kind": "SelfSubjectRulesReview", "apiVersion": "authorization.k8s.io/v1"}
+            return web.json_response({**review, "status": {"resourceRules": []}}, status=201)
         last = request.path.rstrip("/").rsplit("/", 1)[-1]
         if (
             request.method == "GET"
@@ -90,6 +103,56 @@ async def test_whatever_a_caller_does_the_server_sees_only_gets(
     methods = {method for method, _ in recorder.seen}
     assert methods == {"GET"}, sorted(methods)
     assert not [path for _, path in recorder.seen if "/secrets" in path], "a Secret was asked for"
+    assert not [
+        path for _, path in recorder.seen if path.endswith(("/exec", "/attach", "/portforward", "/proxy"))
+    ]
+
+
+async def test_the_one_post_is_the_question_about_ones_own_rules(
+    recorded: tuple[Recorder, KubeClient],
+) -> None:
+    recorder, client = recorded
+    assert await write_access(client) == []
+    # Anything else sent as a POST, PUT or PATCH is refused before the network: another path
+    # (a write, a review of someone else), or that path with any other body.
+    review = RULES_REVIEW_PATH
+    others = [
+        ("POST", "/api/v1/namespaces/default/pods", rules_review("default")),
+        ("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", rules_review("default")),
+        ("POST", "/apis/authorization.k8s.io/v1/namespaces/default/localsubjectaccessreviews", None),
+        ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", rules_review("default")),
+        ("POST", review + "/x", rules_review("default")),
+        ("PUT", review, rules_review("default")),
+        ("PATCH", review, rules_review("default")),
+        ("DELETE", review, None),
+        ("GET", review, rules_review("default")),
+        ("POST", review, None),
+        ("POST", review, b"{}"),
+        ("POST", review, b'{"kind":"SelfSubjectRulesReview","spec":{"namespace":"default"}}'),
+        (
+            "POST",
+            review,
+            b'{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectRulesReview",'
+            b'"spec":{"namespace":"default","user":"admin","groups":["system:masters"]}}',
+        ),
+        (
+            "POST",
+            review,
+            b'{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview",'
+            b'"spec":{"namespace":"default","user":"admin"}}',
+        ),
+        ("POST", review, rules_review("default") + b" "),
+        ("POST", review, rules_review("../secrets")),
+        ("POST", review, rules_review("Default")),
+    ]
+    for method, path, body in others:
+        with pytest.raises(ReadOnlyViolation):
+            async with client._request(method, path, body=body):
+                pass
+    posted = [(method, path) for method, path in recorder.seen if method != "GET"]
+    assert posted == [("POST", review), ("POST", review)], recorder.seen  # default, kube-system
+    assert recorder.bodies == [rules_review("default"), rules_review("kube-system")]
+    assert {method for method, _ in recorder.seen} == {"POST"}
     assert not [
         path for _, path in recorder.seen if path.endswith(("/exec", "/attach", "/portforward", "/proxy"))
     ]

@@ -63,6 +63,7 @@ async def test_one_notice_per_incident_not_per_signal_with_retries(db_url: str, 
         payload = receiver.accepted[0]["json"]
         assert payload["event"] == "new" and payload["incident"]["id"] == incident_id
         assert payload["incident"]["signal_count"] == 10
+        assert payload["cluster"] == payload["incident"]["cluster_id"] != ""
         ids = {r["headers"][DELIVERY_HEADER] for r in receiver.requests}
         assert ids == {str(sent.id)}  # the same delivery id on every retry
 

@@ -158,3 +158,16 @@ def _until(predicate: Callable[[], bool], what: str, *, timeout: float = 20.0) -
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout}s")
         time.sleep(0.02)
+
+
+def test_auth_can_i_list_reads_the_sims_rules_review(demo: tuple[SimHandle, Path]) -> None:
+    """``kubectl auth can-i --list`` asks the same SelfSubjectRulesReview Aetherius asks at start
+    (kubectl sends it as protobuf, and sends no token over plain HTTP: it is read-only's rules)."""
+    _, config = demo
+    result = kubectl(config, "auth", "can-i", "--list", "-n", "kube-system")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.strip().splitlines()]
+    assert rows[0] == ["Resources", "Non-Resource", "URLs", "Resource", "Names", "Verbs"]
+    assert ["*.*", "[]", "[]", "[get", "list", "watch]"] in rows
+    assert ["selfsubjectrulesreviews.authorization.k8s.io", "[]", "[]", "[create]"] in rows
+    assert ["[/healthz]", "[]", "[get]"] in rows

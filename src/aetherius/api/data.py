@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 import msgspec
 
 from aetherius.api.auth import ROLES, Role
+from aetherius.api.cluster_status import cluster_out
 from aetherius.api.problems import Problem
 from aetherius.api.schemas import (
     AuditOut,
     ClusterDetail,
-    ClusterOut,
     IncidentDetail,
     IncidentOut,
     IncidentPage,
@@ -77,7 +77,7 @@ async def cluster_detail(store: Store, cluster_id: str) -> ClusterDetail | None:
         page = await store.list_incidents(IncidentFilters(cluster_id=cluster_id, unresolved=True), limit=500)
         last = await store.last_signal(cluster_id)
     return ClusterDetail(
-        **ClusterOut.model_validate(cluster).model_dump(),
+        **cluster_out(cluster).model_dump(),
         open_incidents=len(page.items),
         last_signal=SignalOut.model_validate(last) if last is not None else None,
     )

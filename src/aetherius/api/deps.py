@@ -44,6 +44,10 @@ DiagnoseFn = Callable[[str, str | None], Awaitable[dict[str, Any]]]
 """``(namespace, cluster_id) -> findings document`` per the diagnosis contract."""
 
 
+class UnknownCluster(LookupError):
+    """The diagnosis names a cluster this process does not read (or none, where it reads several)."""
+
+
 @dataclass
 class ApiContext:
     settings: Settings

@@ -5,11 +5,12 @@ Every read of a scan is audited to the store under the scan's id, like the orche
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
-from aetherius.api.deps import DiagnoseFn
+from aetherius.api.deps import DiagnoseFn, UnknownCluster
 from aetherius.diagnosis import diagnose, new_scan_id
 from aetherius.diagnosis.engine import ClusterUnreadable
 from aetherius.gateway import MemoryAuditSink, live_gateway
@@ -45,5 +46,33 @@ def live_diagnose(
         document: dict[str, Any] = msgspec.to_builtins(result)
         document["scan_id"] = scan_id
         return document
+
+    return run
+
+
+def clusters_diagnose(
+    clients: Mapping[str, KubeClient], *, store: Store, secret_metadata: bool = False
+) -> DiagnoseFn:
+    """A ``DiagnoseFn`` over several clusters (out-of-cluster mode), each read by its own client.
+
+    The request names the cluster; with one cluster it may leave it out. An unknown cluster (or
+    none named among several) is ``UnknownCluster``: a scan of the wrong cluster would answer
+    about a namespace nobody asked about.
+    """
+    scanners = {
+        cluster_id: live_diagnose(client, store=store, cluster=cluster_id, secret_metadata=secret_metadata)
+        for cluster_id, client in clients.items()
+    }
+    served = ", ".join(sorted(scanners))
+
+    async def run(namespace: str, cluster_id: str | None) -> dict[str, Any]:
+        if cluster_id is None and len(scanners) == 1:
+            cluster_id = next(iter(scanners))
+        if cluster_id is None:
+            raise UnknownCluster(f"name the cluster to diagnose: this Aetherius reads {served}")
+        scanner = scanners.get(cluster_id)
+        if scanner is None:
+            raise UnknownCluster(f"no cluster {cluster_id!r} here: this Aetherius reads {served}")
+        return await scanner(namespace, cluster_id)
 
     return run

@@ -136,11 +136,13 @@ async def incident_stream(
     heartbeat: float,
     recheck: float,
     since: datetime | None = None,
+    cluster: str | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield SSE frames until the client goes away or its access ends.
 
     With ``since`` (the moment the client's page was rendered), the changes after it are sent
-    first, so nothing that happened in between is missed.
+    first, so nothing that happened in between is missed. With ``cluster``, only that cluster's
+    incidents (a dashboard filtered to one cluster hears of no other).
     """
     assert ctx.events is not None
     try:
@@ -152,6 +154,8 @@ async def incident_stream(
         yield b"retry: 3000\n: connected\n\n"
         if since is not None:
             for incident in await data.recent_incidents(ctx.store, limit=100):
+                if cluster is not None and incident.cluster_id != cluster:
+                    continue
                 if incident.updated_at is not None and incident.updated_at > since:
                     seen[incident.id] = incident.version
                     yield format_event(incident)
@@ -165,6 +169,8 @@ async def incident_stream(
             if item is _CLOSE:
                 STREAMS_ENDED.labels(why="revoked").inc()
                 return
+            if isinstance(item, IncidentOut) and cluster is not None and item.cluster_id != cluster:
+                item = None
             if isinstance(item, IncidentOut) and seen.get(item.id, 0) < item.version:
                 seen[item.id] = item.version  # NB: a change comes once, by push or by poll
                 quiet_since = loop.time()
@@ -209,8 +215,10 @@ async def incident_events(
     since: Annotated[
         datetime | None, Query(description="also report changes after this moment (RFC 3339)")
     ] = None,
+    cluster: Annotated[str | None, Query(max_length=253, description="only this cluster's incidents")] = None,
 ) -> StreamingResponse:
-    """``event: incident`` frames (JSON incident) whenever an incident changes; heartbeats as comments."""
+    """``event: incident`` frames (JSON incident, its ``cluster_id`` included) whenever an incident
+    changes; heartbeats as comments."""
     api = ctx.settings.api
     assert ctx.events is not None
     open_now = ctx.events.open_for(principal.token_id)
@@ -228,6 +236,7 @@ async def incident_events(
         heartbeat=api.events_heartbeat.total_seconds(),
         recheck=api.events_poll_interval.total_seconds(),
         since=since if since is None or since.tzinfo is not None else since.replace(tzinfo=UTC),
+        cluster=cluster or None,
     )
     return StreamingResponse(
         stream,

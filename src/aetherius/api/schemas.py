@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 MAX_ID = 2**63 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="a row id (64-bit)")]
@@ -25,10 +25,18 @@ class _Out(BaseModel):
 class ClusterOut(_Out):
     id: str
     name: str
-    detected_by: str = ""
+    detected_by: str = Field(default="", description="how its id was found: env, configmap, namespace_uid…")
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     watcher_health: dict[str, Any] = Field(default_factory=dict)
+    status: Literal["connected", "stale", "unreachable"] = Field(
+        default="connected",
+        description="unreachable: its watcher stopped reporting; stale: nothing from it for 5 minutes",
+    )
+    watcher_status: str = Field(default="", description="what its watcher reports: ok, listing, stalled…")
+    signals_behind: int | None = Field(
+        default=None, description="Signals its watcher read and has not yet put on the bus, where known"
+    )
 
 
 class SignalOut(_Out):
@@ -209,4 +217,9 @@ class DiagnoseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     namespace: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    cluster_id: str | None = Field(default=None, max_length=253)
+    cluster_id: str | None = Field(
+        default=None,
+        max_length=253,
+        validation_alias=AliasChoices("cluster_id", "cluster"),
+        description="the cluster to read (also accepted as `cluster`); needed where several are read",
+    )

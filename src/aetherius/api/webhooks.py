@@ -328,13 +328,15 @@ def source_guard(source: str) -> object:
 
 
 def served_clusters(ctx: ApiContext) -> frozenset[str]:
-    """The clusters a webhook may name: this one and ``api.webhook_clusters``.
+    """The clusters a webhook may name: this one, the named ``clusters`` entries of out-of-cluster
+    mode, and ``api.webhook_clusters``.
 
     NB: a caller could otherwise invent a cluster per request and grow the registry, the
     per-cluster metric labels and tables without bound; and an orchestrator could diagnose a
     Signal about another cluster against its own.
     """
-    return frozenset((ctx.settings.cluster_id or "default", *ctx.settings.api.webhook_clusters))
+    named = (c.name for c in ctx.settings.clusters if c.name)
+    return frozenset((ctx.settings.cluster_id or "default", *named, *ctx.settings.api.webhook_clusters))
 
 
 def known_cluster(signals: Sequence[Signal], *, ctx: ApiContext, source: str, items: str) -> None:

@@ -27,6 +27,20 @@ KubeconfigOption = Annotated[
     typer.Option("--kubeconfig", help="Path to a kubeconfig (default: $KUBECONFIG, ~/.kube/config)."),
 ]
 ContextOption = Annotated[str | None, typer.Option("--context", help="kubeconfig context to use.")]
+KubeconfigsOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--kubeconfig",
+        help="Path to a kubeconfig (default: $KUBECONFIG, ~/.kube/config); repeat it to watch "
+        "several clusters from outside them, one per kubeconfig.",
+    ),
+]
+ContextsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--context", help="kubeconfig context to use; repeat it to watch several contexts' clusters."
+    ),
+]
 BusOption = Annotated[
     str | None,
     typer.Option("--bus", help="nats://host:port (JetStream) or memory:// (in-process, for trying it out)."),
@@ -41,6 +55,37 @@ def fail(message: str, *, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     return typer.Exit(code)
 
 
+def cluster_flags(
+    kubeconfigs: list[Path] | None, contexts: list[str] | None
+) -> tuple[Path | None, str | None, list[dict[str, str]] | None]:
+    """``(kubeconfig, context, clusters)`` from repeatable ``--kubeconfig``/``--context`` flags.
+
+    One of each (or none) is today's single cluster; several kubeconfigs are one cluster each (in
+    the ``--context`` given, if one), several contexts are one cluster each (of the one kubeconfig
+    given, or the default one), and as many of both are taken in pairs.
+    """
+    paths, names = list(kubeconfigs or []), list(contexts or [])
+    if len(paths) <= 1 and len(names) <= 1:
+        return (paths[0] if paths else None), (names[0] if names else None), None
+    if len(paths) > 1 and len(names) > 1 and len(paths) != len(names):
+        raise fail(
+            f"{len(paths)} --kubeconfig and {len(names)} --context: give one of them once, "
+            "or as many of each (taken in pairs)"
+        )
+    count = max(len(paths), len(names))
+    entries: list[dict[str, str]] = []
+    for index in range(count):
+        entry: dict[str, str] = {}
+        path = paths[index] if len(paths) > 1 else (paths[0] if paths else None)
+        name = names[index] if len(names) > 1 else (names[0] if names else None)
+        if path is not None:
+            entry["kubeconfig"] = str(path)
+        if name is not None:
+            entry["context"] = name
+        entries.append(entry)
+    return None, None, entries
+
+
 def settings_from_cli(
     *,
     config: list[Path] | None,
@@ -48,6 +93,7 @@ def settings_from_cli(
     in_cluster: bool = False,
     kubeconfig: Path | None = None,
     context: str | None = None,
+    clusters: list[dict[str, str]] | None = None,
     overrides: dict[tuple[str, ...], Any] | None = None,
     role: str,
     configure_logs: bool = True,
@@ -58,6 +104,7 @@ def settings_from_cli(
         ("kube", "kubeconfig"): str(kubeconfig) if kubeconfig else None,
         ("kube", "context"): context,
         ("kube", "in_cluster"): True if in_cluster else None,
+        ("clusters",): clusters,
     }
     flags.update(overrides or {})
     try:

@@ -11,9 +11,11 @@ import typer
 from aetherius.cli.common import (
     BusOption,
     ConfigOption,
+    ContextsOption,
     InClusterOption,
-    KubeconfigOption,
+    KubeconfigsOption,
     LogLevelOption,
+    cluster_flags,
     fail,
     settings_from_cli,
 )
@@ -37,7 +39,8 @@ def register(app: typer.Typer) -> None:
 def run_command(
     config: ConfigOption = None,
     log_level: LogLevelOption = None,
-    kubeconfig: KubeconfigOption = None,
+    kubeconfig: KubeconfigsOption = None,
+    context: ContextsOption = None,
     in_cluster: InClusterOption = False,
     host: HostOption = None,
     port: PortOption = None,
@@ -45,11 +48,14 @@ def run_command(
     database_url: DatabaseOption = None,
 ) -> None:
     """Watcher + orchestrator + dashboard in one process (in-process bus, SQLite by default)."""
+    one_kubeconfig, one_context, clusters = cluster_flags(kubeconfig, context)
     settings = settings_from_cli(
         config=config,
         log_level=log_level,
         in_cluster=in_cluster,
-        kubeconfig=kubeconfig,
+        kubeconfig=one_kubeconfig,
+        context=one_context,
+        clusters=clusters,
         overrides={
             ("message_bus", "url"): bus or "memory://",
             ("database", "url"): database_url,

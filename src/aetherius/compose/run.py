@@ -1,5 +1,8 @@
 """``aetherius run``: watcher, orchestrator and API/dashboard in one process.
 
+Given several clusters (``clusters:`` in app.yaml, or ``--kubeconfig``/``--context`` repeated),
+it is out-of-cluster mode: one watcher per cluster, one orchestrator and one API for all.
+
 The embedded mode for a newcomer with a cluster: an in-process bus (``memory://``) and a SQLite
 file under ``$XDG_DATA_HOME/aetherius`` (``~/.local/share/aetherius``) by default, nothing else to
 install. The roles are the same code as the distributed deployment, started side by side over one
@@ -14,13 +17,20 @@ from collections.abc import Callable, Generator
 
 import uvicorn
 
-from aetherius.api.diagnosis import live_diagnose
+from aetherius.api.deps import DiagnoseFn
+from aetherius.api.diagnosis import clusters_diagnose, live_diagnose
 from aetherius.api.serve import Server
 from aetherius.api.tokens import ensure_first_admin
 from aetherius.compose.app import create_app
 from aetherius.config import Settings
 from aetherius.logs import get_logger
-from aetherius.orchestrator.process import Connections, OrchestratorProcess, StartError, open_connections
+from aetherius.orchestrator.process import (
+    Connections,
+    OrchestratorProcess,
+    StartError,
+    check_clusters_write_access,
+    open_connections,
+)
 from aetherius.orchestrator.watcher import run_watcher
 
 log = get_logger(__name__)
@@ -59,18 +69,53 @@ async def _serve_api(server: _Server, stop: asyncio.Event) -> None:
     await serving
 
 
+def _scanner(settings: Settings, conn: Connections) -> DiagnoseFn:
+    """The API's on-demand diagnosis: of the one cluster, or of the cluster a request names."""
+    secret_metadata = settings.kube.secret_metadata
+    if conn.clusters:
+        clients = {c.cluster_id: c.kube for c in conn.clusters}
+        return clusters_diagnose(clients, store=conn.store, secret_metadata=secret_metadata)
+    return live_diagnose(
+        conn.kube, store=conn.store, cluster=settings.cluster_id or "", secret_metadata=secret_metadata
+    )
+
+
+def _watchers(
+    settings: Settings, conn: Connections, *, stop: asyncio.Event, process: OrchestratorProcess
+) -> list[asyncio.Task[None]]:
+    if not conn.clusters:
+        watcher = run_watcher(settings, bus=conn.bus, kube=conn.kube, stop=stop, clusters=process.clusters)
+        return [asyncio.create_task(watcher, name="watcher")]
+    return [
+        asyncio.create_task(
+            run_watcher(
+                settings,
+                bus=conn.bus,
+                kube=c.kube,
+                stop=stop,
+                clusters=process.clusters,
+                named=(c.cluster_id, c.detected_by),
+            ),
+            name=f"watcher of {c.cluster_id}",
+        )
+        for c in conn.clusters
+    ]
+
+
 async def run_roles(
     settings: Settings, conn: Connections, *, stop: asyncio.Event, announce: Announce
 ) -> None:
-    """The three roles over opened connections until ``stop`` (or one of them ends)."""
+    """The three roles over opened connections until ``stop`` (or one of them ends).
+
+    Out-of-cluster mode (``conn.clusters``) runs one watcher per cluster beside the one
+    orchestrator and API; each reads, and is diagnosed through, its own client.
+    """
     secret = await ensure_first_admin(conn.store)
-    process = OrchestratorProcess(settings, store=conn.store, bus=conn.bus, kube=conn.kube, role="run")
-    scanner = live_diagnose(
-        conn.kube,
-        store=conn.store,
-        cluster=settings.cluster_id or "",
-        secret_metadata=settings.kube.secret_metadata,
+    await check_clusters_write_access(settings, conn, announce=announce)
+    process = OrchestratorProcess(
+        settings, store=conn.store, bus=conn.bus, kube=conn.kube, role="run", clusters=conn.clusters
     )
+    scanner = _scanner(settings, conn)
     app = create_app(settings=settings, store=conn.store, bus=conn.bus, diagnose=scanner)
     server = _Server(
         uvicorn.Config(
@@ -88,10 +133,7 @@ async def run_roles(
     inner = asyncio.Event()
     tasks = {
         asyncio.create_task(process.run(inner), name="orchestrator"),
-        asyncio.create_task(
-            run_watcher(settings, bus=conn.bus, kube=conn.kube, stop=inner, clusters=process.clusters),
-            name="watcher",
-        ),
+        *_watchers(settings, conn, stop=inner, process=process),
         asyncio.create_task(_serve_api(server, inner), name="api"),
     }
     waiting = asyncio.create_task(stop.wait())

@@ -3,6 +3,12 @@
 It has no write method, and its single request path refuses every HTTP verb but GET, so nothing
 built on it can change a cluster. Responses are returned as bytes or orjson-decoded dicts.
 
+One exception, and only one: ``review_own_rules`` POSTs a ``SelfSubjectRulesReview`` to exactly
+``RULES_REVIEW_PATH``, asking the API server what the client's own credentials may do in one
+namespace (to warn when they could write). A review is a question the server answers and never
+persists; ``_request`` lets a POST through only to that path, with exactly that body shape (no
+other user, no other kind), so the exception cannot carry a write.
+
 ``metadata_only=True`` asks the API server for ``PartialObjectMetadata(List)`` (``meta.k8s.io/v1``):
 each object's ``metadata`` and nothing else — what the client-go metadata client does, but with
 no fall back to whole objects in the ``Accept`` header, so a server that cannot serve it answers
@@ -28,6 +34,7 @@ from aetherius.kube.ratelimit import TokenBucket
 __all__ = [
     "METADATA_LIST",
     "METADATA_OBJECT",
+    "RULES_REVIEW_PATH",
     "CredentialsError",
     "KubeApiError",
     "KubeClient",
@@ -46,6 +53,48 @@ _METADATA_KINDS = {METADATA_LIST: "PartialObjectMetadataList", METADATA_OBJECT: 
 
 class ReadOnlyViolation(Exception):
     """Something tried to send a request that could change the cluster."""
+
+
+RULES_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def rules_review(namespace: str) -> bytes:
+    """The one body ``RULES_REVIEW_PATH`` accepts: "what may I do in ``namespace``?"."""
+    return orjson.dumps(
+        {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectRulesReview",
+            "spec": {"namespace": namespace},
+        }
+    )
+
+
+def _is_rules_question(body: bytes | None) -> bool:
+    """Whether ``body`` is exactly ``rules_review(ns)`` for some namespace, and nothing more."""
+    try:
+        document = orjson.loads(body or b"")
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(document, dict):
+        return False
+    spec = document.get("spec")
+    namespace = spec.get("namespace") if isinstance(spec, dict) else None
+    return (
+        isinstance(namespace, str)
+        and len(namespace) <= 63
+        and _NAMESPACE.fullmatch(namespace) is not None
+        and body == rules_review(namespace)
+    )
+
+
+def check_read_only(method: str, path: str, body: bytes | None) -> None:
+    """Refuse (``ReadOnlyViolation``) anything but a GET without a body, or the rules question."""
+    if method == "GET" and body is None:
+        return
+    if method == "POST" and path == RULES_REVIEW_PATH and _is_rules_question(body):
+        return
+    raise ReadOnlyViolation(f"refused {method} {path}: Aetherius only reads from a cluster")
 
 
 # Segments that start alphanumeric (so never "." or ".."), with no escape, query or fragment:
@@ -172,9 +221,9 @@ class KubeClient:
         params: Params | None = None,
         timeout: aiohttp.ClientTimeout | None = None,
         accept: str = "application/json",
+        body: bytes | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        if method != "GET":
-            raise ReadOnlyViolation(f"refused {method} {path}: Aetherius only reads from a cluster")
+        check_read_only(method, path, body)
         if not _SAFE_PATH.fullmatch(path):
             # NB: paths are built from the kind table with checked names (gateway/kinds.py); one
             # that could be read differently by the server (a dot segment, an escape, a query)
@@ -182,6 +231,8 @@ class KubeClient:
             raise UnsafePath(f"refused GET {path[:200]!r}: not a plain API path")
         await self.limiter.acquire()
         headers = {"Accept": accept, "User-Agent": "aetherius"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         authorization = await self.credentials.authorization()
         if authorization:
             headers["Authorization"] = authorization
@@ -191,6 +242,7 @@ class KubeClient:
                 method,
                 self.host + path,
                 params=_clean(params),
+                data=body,
                 headers=headers,
                 timeout=timeout or aiohttp.ClientTimeout(total=self.request_timeout),
             ) as response:
@@ -219,6 +271,14 @@ class KubeClient:
             if max_bytes is None:
                 return await response.read()
             return await response.content.read(max_bytes)
+
+    async def review_own_rules(self, namespace: str) -> dict[str, Any]:
+        """The ``SelfSubjectRulesReview`` of these credentials in ``namespace`` (the one POST).
+
+        The server answers with the rules it finds and keeps nothing: a question, not a write.
+        """
+        async with self._request("POST", RULES_REVIEW_PATH, body=rules_review(namespace)) as response:
+            return self._decode(RULES_REVIEW_PATH, await response.read(), "application/json")
 
     async def get_json(
         self, path: str, *, params: Params | None = None, metadata_only: bool = False

@@ -10,9 +10,11 @@ import typer
 from aetherius.cli.common import (
     BusOption,
     ConfigOption,
+    ContextsOption,
     InClusterOption,
-    KubeconfigOption,
+    KubeconfigsOption,
     LogLevelOption,
+    cluster_flags,
     fail,
     settings_from_cli,
 )
@@ -36,18 +38,22 @@ def register(app: typer.Typer) -> None:
 def orchestrator_command(
     config: ConfigOption = None,
     log_level: LogLevelOption = None,
-    kubeconfig: KubeconfigOption = None,
+    kubeconfig: KubeconfigsOption = None,
+    context: ContextsOption = None,
     in_cluster: InClusterOption = False,
     bus: BusOption = None,
     database_url: DatabaseOption = None,
     redis_url: RedisOption = None,
 ) -> None:
     """Turn Signals from the bus into incidents, diagnose them live and keep the reports."""
+    one_kubeconfig, one_context, clusters = cluster_flags(kubeconfig, context)
     settings = settings_from_cli(
         config=config,
         log_level=log_level,
         in_cluster=in_cluster,
-        kubeconfig=kubeconfig,
+        kubeconfig=one_kubeconfig,
+        context=one_context,
+        clusters=clusters,
         overrides={
             ("message_bus", "url"): bus,
             ("database", "url"): database_url,

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 
 from aetherius.bus import BusUnavailable, StatefulBus, open_bus
 from aetherius.config import Settings
@@ -23,8 +23,17 @@ from aetherius.gateway import Backend, LiveBackend
 from aetherius.gateway.readers import ClusterReaders
 from aetherius.knowledge import shipped_runbooks_dir, sync_runbooks
 from aetherius.kube import KubeClient
-from aetherius.kube.credentials import CredentialsError
 from aetherius.logs import get_logger
+from aetherius.orchestrator.clients import (
+    ClusterClient,
+    check_write_access,
+    kube_label,
+    open_cluster_clients,
+)
+from aetherius.orchestrator.clients import (
+    StartError as StartError,  # re-exported: roles catch it from here
+)
+from aetherius.orchestrator.clients import open_kube as open_kube_client
 from aetherius.orchestrator.clusters import ClusterRegistry
 from aetherius.orchestrator.diagnose import EngineDiagnoser, GatewayHealthProbe
 from aetherius.orchestrator.heartbeats import HeartbeatReader
@@ -40,23 +49,19 @@ log = get_logger(__name__)
 PRUNE_INTERVAL = 3600.0
 
 
-class StartError(Exception):
-    """A role cannot start (store, bus or cluster unreachable); the message is for a person."""
-
-
 @dataclass
 class Connections:
+    """What a role talks to. ``clusters`` is out-of-cluster mode's named clients (empty with one
+    cluster); ``kube`` is then the first of them, for the probes' reachability check."""
+
     store: Store
     bus: StatefulBus
     kube: KubeClient
+    clusters: list[ClusterClient] = field(default_factory=list)
 
 
 async def open_kube(settings: Settings) -> KubeClient:
-    try:
-        return await KubeClient.from_settings(settings.kube)
-    except (CredentialsError, OSError, ValueError) as exc:
-        where = "the in-cluster ServiceAccount" if settings.kube.in_cluster else "the kubeconfig"
-        raise StartError(f"cannot load cluster credentials from {where}: {exc}") from None
+    return await open_kube_client(settings.kube)
 
 
 async def open_store(settings: Settings) -> Store:
@@ -77,6 +82,14 @@ async def open_connections(settings: Settings, *, role: str) -> AsyncIterator[Co
             bus = await open_bus(settings.message_bus, name=f"aetherius-{role}")
         except BusUnavailable as exc:
             raise StartError(f"cannot reach the message bus {settings.message_bus.url}: {exc}") from None
+        if settings.clusters:
+            clusters = await open_cluster_clients(settings)
+            try:
+                yield Connections(store=store, bus=bus, kube=clusters[0].kube, clusters=clusters)
+            finally:
+                for cluster in clusters:
+                    await cluster.kube.close()
+            return
         try:
             kube = await open_kube(settings)
             try:
@@ -87,6 +100,22 @@ async def open_connections(settings: Settings, *, role: str) -> AsyncIterator[Co
             await bus.close()
     finally:
         await store.close()
+
+
+def cluster_readers(
+    settings: Settings, *, kube: KubeClient, clusters: Sequence[ClusterClient] = ()
+) -> ClusterReaders:
+    """One live backend per named cluster (out-of-cluster mode), else today's single backend."""
+    secret_metadata = settings.kube.secret_metadata
+    if clusters:
+        return ClusterReaders(
+            local={
+                c.cluster_id: LiveBackend(c.kube, cluster=c.cluster_id, secret_metadata=secret_metadata)
+                for c in clusters
+            }
+        )
+    backend = LiveBackend(kube, cluster=settings.cluster_id or "", secret_metadata=secret_metadata)
+    return ClusterReaders.single(backend, cluster_id=settings.cluster_id)
 
 
 class OrchestratorProcess:
@@ -102,6 +131,7 @@ class OrchestratorProcess:
         redis_url: str | None = None,
         prune_interval: float = PRUNE_INTERVAL,
         role: str = "orchestrator",
+        clusters: Sequence[ClusterClient] = (),
     ) -> None:
         self.settings = settings
         self.store = store
@@ -119,10 +149,7 @@ class OrchestratorProcess:
             bucket=settings.message_bus.kv_bucket,
             interval=settings.watcher.heartbeat_interval.total_seconds(),
         )
-        backend = LiveBackend(
-            kube, cluster=settings.cluster_id or "", secret_metadata=settings.kube.secret_metadata
-        )
-        readers = ClusterReaders.single(backend, cluster_id=settings.cluster_id)
+        readers = cluster_readers(settings, kube=kube, clusters=clusters)
         if settings.fleet.mode == "central":
             readers = self._central_readers(bus, local=readers.local)
         self.role: OrchestratorRole = build_orchestrator(
@@ -197,13 +224,29 @@ class OrchestratorProcess:
                 await asyncio.wait_for(stop.wait(), timeout=self.prune_interval)
 
 
+async def check_clusters_write_access(
+    settings: Settings, conn: Connections, *, announce: Callable[[str], None] | None = None
+) -> None:
+    """One warning per cluster whose credentials could write (see ``clients.check_write_access``)."""
+    if conn.clusters:
+        for cluster in conn.clusters:
+            await check_write_access(
+                cluster.kube, label=f"cluster {cluster.cluster_id!r} ({cluster.label})", announce=announce
+            )
+    else:
+        await check_write_access(conn.kube, label=kube_label(settings.kube), announce=announce)
+
+
 async def serve_orchestrator(settings: Settings, *, duration: float | None = None) -> None:
     """``aetherius orchestrator``: the role with its probes and metrics, until SIGINT/SIGTERM."""
     from aetherius.orchestrator.health import probes
     from aetherius.orchestrator.runtime import run_until_stopped
 
     async with open_connections(settings, role="orchestrator") as conn:
-        process = OrchestratorProcess(settings, store=conn.store, bus=conn.bus, kube=conn.kube)
+        await check_clusters_write_access(settings, conn)
+        process = OrchestratorProcess(
+            settings, store=conn.store, bus=conn.bus, kube=conn.kube, clusters=conn.clusters
+        )
         running = asyncio.Event()
 
         async def main(stop: asyncio.Event) -> None:

@@ -30,12 +30,20 @@ async def run_watcher(
     kube: KubeClient,
     stop: asyncio.Event,
     clusters: ClusterRegistry | None = None,
+    named: tuple[str, str] | None = None,
 ) -> None:
-    """Watch until ``stop``; ``clusters`` learns the cluster id's detection and the watcher's health."""
-    try:
-        cluster_id, method = await detect_cluster_id(kube, configured=settings.cluster_id)
-    except ClusterIdError as exc:
-        raise WatcherFailed(f"cannot name the cluster: {exc}") from None
+    """Watch until ``stop``; ``clusters`` learns the cluster id's detection and the watcher's health.
+
+    ``named`` is ``(cluster_id, method)`` when the cluster was already named (out-of-cluster
+    mode names every cluster before starting, to refuse two with the same id).
+    """
+    if named is not None:
+        cluster_id, method = named
+    else:
+        try:
+            cluster_id, method = await detect_cluster_id(kube, configured=settings.cluster_id)
+        except ClusterIdError as exc:
+            raise WatcherFailed(f"cannot name the cluster: {exc}") from None
     watcher = Watcher(client=kube, bus=bus, settings=settings, cluster_id=cluster_id, detected_by=method)
     await watcher.start()
     log.info("watcher started", cluster_id=cluster_id, cluster_id_method=method)

@@ -62,6 +62,8 @@ def webhook_payload(
     return {
         "event": delivery.event,
         "delivery_id": delivery.id,
+        # NB: also in ``incident``; at the top so a receiver serving many clusters routes on it.
+        "cluster": incident.cluster_id,
         "incident": asdict(incident),
         "report": report.document if report else None,
         # The incidents whose root cause is this one (their own notices were folded into this).

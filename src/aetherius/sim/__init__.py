@@ -7,7 +7,8 @@ the official ``kubernetes`` client, ``kubectl``). Public API::
 
     async with SimCluster(scenario="demo" | Path | None, history_size=10_000, bookmark_interval=1.0) as sim:
         sim.url                                   # "http://127.0.0.1:PORT"
-        sim.write_kubeconfig(path) -> Path        # token user, current-context set
+        sim.write_kubeconfig(path, token=...) -> Path  # token user, current-context set
+        sim.grant(token, rules, namespace=None)   # RBAC rules a SelfSubjectRulesReview answers
         sim.create(obj) -> dict; sim.update(obj) -> dict; sim.patch(kind, ns, name, merge) -> dict
         sim.delete(kind, ns, name) -> dict; sim.get(kind, ns, name) -> dict (ApiError 404)
         sim.find(kind, ns, name) -> dict | None; sim.list(kind, ns=None) -> list[dict]

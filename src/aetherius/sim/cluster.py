@@ -19,6 +19,7 @@ from aetherius.sim import views
 from aetherius.sim.faults import Faults
 from aetherius.sim.podlogs import PodLogs
 from aetherius.sim.preload import PreloadResult, preload_events
+from aetherius.sim.rbac import DEFAULT_TOKEN, Rbac, Rule
 from aetherius.sim.resources import BY_PATH, RESOURCES, ResourceType, resource_for
 from aetherius.sim.scenario import Scenario, load_scenario
 from aetherius.sim.server import ApiServer, SentResponse
@@ -60,6 +61,7 @@ class SimCluster:
         self.logs = PodLogs()
         self.faults = Faults(wake=self.store.notify, _expire_snapshots=self.store.expire_snapshots)
         self.timeline = Timeline(self)
+        self.rbac = Rbac()
         self._scenario = scenario
         self._server = ApiServer(
             store=self.store,
@@ -67,6 +69,7 @@ class SimCluster:
             logs=self.logs,
             bookmark_interval=bookmark_interval,
             admin=self._admin,
+            rbac=self.rbac,
         )
         self._host, self._port = host, port
         self._speed = speed
@@ -115,8 +118,14 @@ class SimCluster:
     def url(self) -> str:
         return f"http://{self._host}:{self.port}"
 
-    def write_kubeconfig(self, path: str | Path, *, namespace: str = "default") -> Path:
-        return write_kubeconfig(path, url=self.url, namespace=namespace)
+    def write_kubeconfig(
+        self, path: str | Path, *, namespace: str = "default", token: str = DEFAULT_TOKEN
+    ) -> Path:
+        return write_kubeconfig(path, url=self.url, namespace=namespace, token=token)
+
+    def grant(self, token: str, rules: builtins.list[Rule], *, namespace: str | None = None) -> None:
+        """Give ``token``'s user these RBAC rules (what a ``SelfSubjectRulesReview`` answers)."""
+        self.rbac.grant(token, rules, namespace=namespace)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -262,8 +271,10 @@ class SimHandle:
     def url(self) -> str:
         return self.cluster.url
 
-    def write_kubeconfig(self, path: str | Path, *, namespace: str = "default") -> Path:
-        return self.cluster.write_kubeconfig(path, namespace=namespace)
+    def write_kubeconfig(
+        self, path: str | Path, *, namespace: str = "default", token: str = DEFAULT_TOKEN
+    ) -> Path:
+        return self.cluster.write_kubeconfig(path, namespace=namespace, token=token)
 
     @property
     def ledger(self) -> list[LedgerEntry]:
@@ -288,7 +299,9 @@ class SimHandle:
         self.stop()
 
 
-def write_kubeconfig(path: str | Path, *, url: str, namespace: str = "default") -> Path:
+def write_kubeconfig(
+    path: str | Path, *, url: str, namespace: str = "default", token: str = DEFAULT_TOKEN
+) -> Path:
     """A kubeconfig with one cluster/user/context pointing at ``url`` (token auth)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -296,7 +309,7 @@ def write_kubeconfig(path: str | Path, *, url: str, namespace: str = "default") 
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "aetherius-sim", "cluster": {"server": url}}],
-        "users": [{"name": "aetherius-sim", "user": {"token": "aetherius-sim-token"}}],
+        "users": [{"name": "aetherius-sim", "user": {"token": token}}],
         "contexts": [
             {
                 "name": "aetherius-sim",

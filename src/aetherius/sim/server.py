@@ -19,6 +19,7 @@ from aetherius.sim import discovery, errors, negotiate, tables, views
 from aetherius.sim.admin import handle_admin
 from aetherius.sim.faults import Faults
 from aetherius.sim.podlogs import PodLogs, serve_log
+from aetherius.sim.rbac import PROTOBUF, RULES_REVIEW_PATH, Rbac, bearer_token, review_from_protobuf
 from aetherius.sim.resources import BY_PATH, GROUP_VERSIONS, ResourceType
 from aetherius.sim.selectors import combine, parse_field_selector, parse_label_selector
 from aetherius.sim.store import Obj, Store
@@ -115,8 +116,10 @@ class ApiServer:
         logs: PodLogs,
         bookmark_interval: float,
         admin: Callable[[str, dict[str, Any]], Any] | None = None,
+        rbac: Rbac | None = None,
     ) -> None:
         self.store = store
+        self.rbac = rbac or Rbac()
         self.faults = faults
         self.logs = logs
         self.bookmark_interval = bookmark_interval
@@ -168,6 +171,15 @@ class ApiServer:
             return web.Response(text="ok")
         if path.startswith("/openapi/"):
             raise errors.path_not_found(path)
+        if path == RULES_REVIEW_PATH:
+            if request.method != "POST":
+                raise errors.method_not_allowed(request.method, path)
+            token = bearer_token(request.headers.get("Authorization", ""))
+            if request.content_type == PROTOBUF:
+                question = review_from_protobuf(await request.read())
+            else:
+                question = await self._body(request)
+            return json_response(self.rbac.review(token, question), status=201)
         found = parse_target(path)
         if isinstance(found, dict):
             if request.method != "GET":

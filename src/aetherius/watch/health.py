@@ -46,13 +46,18 @@ def watcher_health(watcher: WatcherState, *, progress_timeout: float, role: str)
     status = "ok" if synced else "listing"
     if idle >= progress_timeout:
         status = "stalled"
-    return {
+    health: dict[str, Any] = {
         "status": status,
         "initial_list_done": synced,
         "last_progress": (datetime.now(UTC) - timedelta(seconds=idle)).isoformat(),
         "seconds_since_progress": round(idle, 1),
         "reported_by": role,
     }
+    # NB: optional on purpose: a watcher that cannot count what it holds says nothing, not 0.
+    behind = getattr(watcher, "signals_behind", None)
+    if callable(behind):
+        health["signals_behind"] = int(behind())
+    return health
 
 
 class HealthReport(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
@@ -72,20 +77,22 @@ class HealthReport(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     seconds_since_progress: float
     reported_by: str = "watcher"
     version: str = ""
-    signals_behind: int = 0  # Signals read but not yet acknowledged by the bus (the lag)
+    signals_behind: int | None = None  # Signals read and not yet on the bus, where known
 
     def health(self) -> dict[str, Any]:
         """The report as the store's ``watcher_health`` (its reporting metadata included)."""
-        return {
+        health: dict[str, Any] = {
             "status": self.status,
             "initial_list_done": self.initial_list_done,
             "last_progress": self.last_progress,
             "seconds_since_progress": self.seconds_since_progress,
             "reported_by": self.reported_by,
             "version": self.version,
-            "signals_behind": self.signals_behind,
             "reported_at": datetime.fromtimestamp(self.reported_at, UTC).isoformat(),
         }
+        if self.signals_behind is not None:
+            health["signals_behind"] = self.signals_behind
+        return health
 
 
 class MalformedReport(ValueError):
@@ -136,14 +143,12 @@ class HealthReporter:
 
     def report(self) -> HealthReport:
         health = watcher_health(self.watcher, progress_timeout=self.progress_timeout, role=self.reported_by)
-        behind = getattr(self.watcher, "signals_behind", None)
         return HealthReport(
             cluster_id=self.cluster_id,
             detected_by=self.detected_by,
             reported_at=time.time(),
             interval=self.interval,
             version=__version__,
-            signals_behind=int(behind()) if callable(behind) else 0,
             **health,
         )
 

@@ -330,10 +330,6 @@ class Watcher:
 
     # -- health ---------------------------------------------------------------------------
 
-    def signals_behind(self) -> int:
-        """Signals read but not yet acknowledged by the bus (queued or being published)."""
-        return self.queue.qsize()
-
     @property
     def synced(self) -> bool:
         return all(r.synced for r in self.reflectors)
@@ -341,6 +337,10 @@ class Watcher:
     def seconds_since_progress(self) -> float:
         now = time.monotonic()
         return max(now - r.last_progress for r in self.reflectors)
+
+    def signals_behind(self) -> int:
+        """Signals read from the cluster and not yet handed to the bus (the dashboard's lag)."""
+        return self.queue.qsize()
 
 
 def _rfc3339(stamp: float) -> str:

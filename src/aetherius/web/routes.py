@@ -129,6 +129,14 @@ async def overview(request: Request) -> Response:
     )
 
 
+@router.get("/clusters", response_class=HTMLResponse)
+async def clusters_page(request: Request) -> Response:
+    """Every cluster: connected, stale or unreachable, its watcher, and how its id was found."""
+    ctx, me = await _session(request)
+    clusters = [views.cluster_health(c) for c in await data.list_clusters(ctx.store)]
+    return _render(request, "clusters.html", me, clusters=clusters)
+
+
 @router.get("/incidents", response_class=HTMLResponse)
 async def incidents(
     request: Request,
@@ -154,14 +162,17 @@ async def incidents(
         cursor=cursor or None,
         limit=50,
     )
+    known = [views.cluster_health(c) for c in await data.list_clusters(ctx.store)]
     return _render(
         request,
         "incidents.html",
         me,
         page=page,
         filters=filters,
+        clusters=known,
         next_query=filters.query(page.next_cursor),
         rendered_at=rendered_at.isoformat(),
+        events_url=views.events_url(since=rendered_at, cluster=filters.cluster),
     )
 
 

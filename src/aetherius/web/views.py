@@ -17,12 +17,12 @@ from urllib.parse import urlencode
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from aetherius.api.cluster_status import cluster_out
 from aetherius.api.schemas import IncidentDetail, IncidentOut
 from aetherius.diagnosis.model import CAUSE_WORDS
 
 SEVERITY_ORDER = ("critical", "warning", "info")
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
-STALE_AFTER = timedelta(minutes=5)
 
 
 def markdown(text: str) -> Markup:
@@ -84,22 +84,59 @@ def safe_next(target: str) -> str:
 
 @dataclass(frozen=True)
 class ClusterHealth:
+    """One cluster as the overview and the cluster list show it."""
+
     id: str
     name: str
     healthy: bool
-    status: str
+    status: str  # connected, stale or unreachable (``api.cluster_status``)
     last_seen: datetime | None
+    detected_by: str = ""
+    watcher_status: str = ""
+    signals_behind: int | None = None
+    watcher_note: str = ""
+
+    @property
+    def label(self) -> str:
+        """Its name, and its id too when they differ (a name alone can be ambiguous)."""
+        return self.name if self.name == self.id or not self.name else f"{self.name} ({self.id})"
+
+
+# How each detection method reads on the page (``aetherius.kube.cluster_id``).
+DETECTED_BY = {
+    "env": "configured (name or CLUSTER_ID)",
+    "config": "configured",
+    "configmap": "aetherius-config ConfigMap",
+    "namespace_uid": "kube-system namespace UID",
+    "signals": "named by its Signals",
+}
+
+
+def detected_by_text(method: str) -> str:
+    if method.startswith("node_label_"):
+        return f"node label ({method.removeprefix('node_label_').upper()})"
+    return DETECTED_BY.get(method, method or "unknown")
 
 
 def cluster_health(cluster: Any, *, now: datetime | None = None) -> ClusterHealth:
     health = dict(getattr(cluster, "watcher_health", {}) or {})
-    last_seen: datetime | None = getattr(cluster, "last_seen", None)
-    stale = last_seen is None or (now or datetime.now(UTC)) - last_seen > STALE_AFTER
-    reported = str(health.get("status", "")).lower()
-    healthy = not stale and reported in ("", "ok", "healthy", "ready")
-    status = "stale: no report for over 5 minutes" if stale else (reported or "ok")
+    out = cluster_out(cluster, now=now)
+    healthy = out.status == "connected" and out.watcher_status.lower() in ("", "ok", "healthy", "ready")
+    note = ""
+    if out.watcher_status == "unreachable" and health.get("seconds_since_report") is not None:
+        note = f"no report for {health['seconds_since_report']}s"
+    elif health.get("seconds_since_progress") is not None:
+        note = f"last progress {health['seconds_since_progress']}s ago"
     return ClusterHealth(
-        id=cluster.id, name=cluster.name, healthy=healthy, status=status, last_seen=last_seen
+        id=out.id,
+        name=out.name,
+        healthy=healthy,
+        status=out.status,
+        last_seen=out.last_seen,
+        detected_by=detected_by_text(out.detected_by),
+        watcher_status=out.watcher_status,
+        signals_behind=out.signals_behind,
+        watcher_note=note,
     )
 
 
@@ -179,6 +216,12 @@ class IncidentFilterForm:
             return ""
         values = {k: v for k, v in vars(self).items() if v}
         return urlencode({**values, "cursor": cursor})
+
+
+def events_url(*, since: datetime, cluster: str = "") -> str:
+    """The incident list's live updates: changes after it was rendered, of its cluster only."""
+    values = {"since": since.isoformat(), **({"cluster": cluster} if cluster else {})}
+    return f"/api/v1/events?{urlencode(values)}"
 
 
 def _lines(value: Any) -> list[str]:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 
 from aetherius.api import data
 from aetherius.api.auth import Principal
+from aetherius.api.cluster_status import cluster_out
 from aetherius.api.deps import ApiContext, app_context, requires
 from aetherius.api.problems import Problem, problem_responses
 from aetherius.api.schemas import ClusterDetail, ClusterOut
@@ -19,7 +20,8 @@ Viewer = Annotated[Principal, Depends(requires("viewer"))]
 
 @router.get("")
 async def list_clusters(ctx: Ctx, _: Viewer) -> list[ClusterOut]:
-    return [ClusterOut.model_validate(c) for c in await data.list_clusters(ctx.store)]
+    """Every cluster Aetherius has heard of, with its status (connected, stale, unreachable)."""
+    return [cluster_out(c) for c in await data.list_clusters(ctx.store)]
 
 
 @router.get("/{cluster_id}", responses=problem_responses(404))

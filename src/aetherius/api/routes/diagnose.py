@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from aetherius.api.auth import Principal
-from aetherius.api.deps import ApiContext, app_context, requires
+from aetherius.api.deps import ApiContext, UnknownCluster, app_context, requires
 from aetherius.api.problems import Problem, problem_responses
 from aetherius.api.schemas import DiagnoseIn
 from aetherius.diagnosis.engine import ClusterUnreadable
@@ -17,9 +17,13 @@ Ctx = Annotated[ApiContext, Depends(app_context)]
 Operator = Annotated[Principal, Depends(requires("operator"))]
 
 
-@router.post("/diagnose", responses=problem_responses(422, 503))
+@router.post("/diagnose", responses=problem_responses(404, 422, 503))
 async def diagnose_namespace(body: DiagnoseIn, ctx: Ctx, _: Operator) -> dict[str, Any]:
-    """Run the diagnosis engine now; the findings document follows docs/diagnosis-contract.md."""
+    """Run the diagnosis engine now; the findings document follows docs/diagnosis-contract.md.
+
+    ``cluster`` (or ``cluster_id``) names the cluster where one Aetherius reads several; a
+    cluster it does not read is a 404.
+    """
     if ctx.diagnose is None:
         raise Problem(
             503,
@@ -28,6 +32,8 @@ async def diagnose_namespace(body: DiagnoseIn, ctx: Ctx, _: Operator) -> dict[st
         )
     try:
         return await ctx.diagnose(body.namespace, body.cluster_id)
+    except UnknownCluster as exc:
+        raise Problem(404, str(exc), kind="unknown-cluster") from None
     except ClusterUnreadable as exc:
         # NB: a 503, never an empty findings list: "nothing found" about an unread cluster is a lie.
         raise Problem(503, f"the cluster could not be read: {exc}", kind="cluster-unreadable") from None

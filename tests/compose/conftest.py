@@ -1,0 +1,6 @@
+from tests.api.conftest import (  # noqa: F401 - shared fixtures
+    postgres_url,
+    sqlite_url,
+    store,
+    store_url,
+)
