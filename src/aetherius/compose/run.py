@@ -22,6 +22,7 @@ from aetherius.config import Settings
 from aetherius.logs import get_logger
 from aetherius.orchestrator.process import Connections, OrchestratorProcess, StartError, open_connections
 from aetherius.orchestrator.watcher import run_watcher
+from aetherius.reasoning.setup import investigations_from_settings
 
 log = get_logger(__name__)
 
@@ -71,7 +72,10 @@ async def run_roles(
         cluster=settings.cluster_id or "",
         secret_metadata=settings.kube.secret_metadata,
     )
-    app = create_app(settings=settings, store=conn.store, bus=conn.bus, diagnose=scanner)
+    investigations = investigations_from_settings(settings, store=conn.store, kube=conn.kube)
+    app = create_app(
+        settings=settings, store=conn.store, bus=conn.bus, diagnose=scanner, investigations=investigations
+    )
     server = _Server(
         uvicorn.Config(
             app,
@@ -121,6 +125,7 @@ async def run_roles(
         inner.set()
         waiting.cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)
+        await investigations.close()
         for task, result in zip(tasks, results, strict=True):
             if isinstance(result, Exception):
                 log.error("role failed while stopping", role=task.get_name(), error=repr(result))

@@ -22,12 +22,14 @@ from aetherius.knowledge import shipped_runbooks_dir, sync_runbooks
 from aetherius.kube import KubeClient
 from aetherius.kube.credentials import CredentialsError
 from aetherius.logs import get_logger
+from aetherius.orchestrator.auto_investigate import AutoInvestigations
 from aetherius.orchestrator.clusters import ClusterRegistry
 from aetherius.orchestrator.diagnose import EngineDiagnoser, GatewayHealthProbe
 from aetherius.orchestrator.heartbeats import HeartbeatReader
 from aetherius.orchestrator.owners import PodOwnerLookup
 from aetherius.orchestrator.runtime import OrchestratorRole, build_orchestrator
 from aetherius.orchestrator.storage import StoreCooldownMarks, StoreRepository
+from aetherius.reasoning.setup import investigations_from_settings
 from aetherius.reports import NotificationDispatcher
 from aetherius.store import Store, StoreError
 from aetherius.store.engine import redact
@@ -119,6 +121,11 @@ class OrchestratorProcess:
         backend = LiveBackend(
             kube, cluster=settings.cluster_id or "", secret_metadata=settings.kube.secret_metadata
         )
+        self.auto: AutoInvestigations | None = None
+        if settings.reasoning.enabled and settings.reasoning.auto_on_unknown:
+            self.auto = AutoInvestigations(
+                investigations=investigations_from_settings(settings, store=store, kube=kube), store=store
+            )
         self.role: OrchestratorRole = build_orchestrator(
             settings,
             bus=bus,
@@ -129,6 +136,7 @@ class OrchestratorProcess:
             redis_url=redis_url,
             enricher=PodOwnerLookup(backend, repository=repository),
             clusters=self.clusters,
+            on_unknown=self.auto.offer if self.auto is not None else None,
         )
 
     async def sync_knowledge(self) -> None:
@@ -169,6 +177,8 @@ class OrchestratorProcess:
                 if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                     log.error("orchestrator side task failed", error=repr(result))
             await dispatcher.close()
+            if self.auto is not None:
+                await self.auto.close()
 
     async def _prune(self, stop: asyncio.Event) -> None:
         retention = self.settings.database.retention

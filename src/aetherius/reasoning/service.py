@@ -216,17 +216,13 @@ class Investigations:
                 else None,
                 markdown=answer_markdown(answer, question=question),
             )
+        except asyncio.CancelledError:
+            # NB: the process is stopping: the investigation says so instead of running forever
+            await asyncio.shield(self._failed(record, "stopped with the process that ran it"))
+            raise
         except Exception as exc:  # NB: an investigation never ends without saying why
             log.warning("reasoning.investigation_failed", investigation=record.id, error=repr(exc))
-            failed = Answer(
-                summary=f"The investigation failed ({type(exc).__name__}). The rules' answer stands.",
-                ending="failed",
-                ending_detail=str(exc)[:500],
-            )
-            with contextlib.suppress(Exception):
-                await self.store.finish_investigation(
-                    record.id, answer=failed.model_dump(), conversation=record.conversation, report=None
-                )
+            await self._failed(record, f"{type(exc).__name__}: {exc}")
         finally:
             if audit.records:
                 with contextlib.suppress(Exception):
@@ -247,6 +243,17 @@ class Investigations:
                             for r in audit.records
                         ]
                     )
+
+    async def _failed(self, record: InvestigationRecord, detail: str) -> None:
+        failed = Answer(
+            summary="The investigation ended without an answer. The rules' answer stands.",
+            ending="failed",
+            ending_detail=detail[:500],
+        )
+        with contextlib.suppress(Exception):
+            await self.store.finish_investigation(
+                record.id, answer=failed.model_dump(), conversation=record.conversation, report=None
+            )
 
     async def _investigate(
         self,

@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from aetherius.config import ConfigError, ReasoningSettings
+from aetherius.config import ConfigError, ReasoningSettings, Settings
+from aetherius.gateway import AuditSink, ExecutionGateway, live_gateway
+from aetherius.kube import KubeClient
 from aetherius.reasoning.budget import (
     AnswerCache,
     DailyBudget,
@@ -23,8 +25,9 @@ from aetherius.reasoning.investigator import Investigator
 from aetherius.reasoning.privacy import load_key
 from aetherius.reasoning.service import GatewayFor, Investigations
 from aetherius.store import Store
+from aetherius.store.engine import default_sqlite_path
 
-__all__ = ["api_key", "build_investigations", "build_investigator"]
+__all__ = ["api_key", "build_investigations", "build_investigator", "investigations_from_settings"]
 
 
 def api_key(settings: ReasoningSettings) -> str:
@@ -97,5 +100,38 @@ def build_investigations(
         settings=settings,
         investigator=investigator,
         gateway_for=gateway_for,
+        max_concurrent=max_concurrent,
+    )
+
+
+def investigations_from_settings(
+    settings: Settings, *, store: Store, kube: KubeClient | None, max_concurrent: int = 4
+) -> Investigations:
+    """What ``aetherius run``, ``api`` and ``orchestrator`` use: reads through the live gateway of
+    the process' cluster client (none: investigations refuse, saying so), the cache and budget in
+    Redis when ``redis.url`` is set, the pseudonym key beside the default SQLite file."""
+    gateway_for: GatewayFor | None = None
+    if kube is not None:
+        client = kube
+
+        def gateway_for(cluster_id: str, audit: AuditSink) -> ExecutionGateway:
+            return live_gateway(
+                client,
+                cluster=settings.cluster_id or cluster_id,
+                audit=audit,
+                secret_metadata=settings.kube.secret_metadata,
+            )
+
+    redis = None
+    if settings.reasoning.enabled and settings.redis.url:
+        import redis.asyncio as aioredis
+
+        redis = aioredis.Redis.from_url(settings.redis.url, socket_connect_timeout=1.0, socket_timeout=2.0)
+    return build_investigations(
+        settings.reasoning,
+        store=store,
+        gateway_for=gateway_for,
+        data_dir=default_sqlite_path().parent,
+        redis=redis,
         max_concurrent=max_concurrent,
     )
