@@ -87,8 +87,10 @@ class Investigations:
         investigator: Investigator | None,
         gateway_for: GatewayFor | None,
         max_concurrent: int = 4,
+        redis: Any = None,
     ) -> None:
         self.store = store
+        self._redis = redis  # closed with this object (the cache and budget's client)
         self.settings = settings
         self.investigator = investigator
         self.gateway_for = gateway_for
@@ -184,10 +186,16 @@ class Investigations:
         return await self.store.get_investigation(investigation_id)
 
     async def close(self) -> None:
+        """Stop what runs (each says it was stopped) and close the model and Redis clients."""
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.investigator is not None:
+            await self.investigator.client.aclose()
+        if self._redis is not None:
+            redis, self._redis = self._redis, None
+            await redis.aclose()
 
     async def _run(
         self,

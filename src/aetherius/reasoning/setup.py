@@ -101,6 +101,7 @@ def build_investigations(
         investigator=investigator,
         gateway_for=gateway_for,
         max_concurrent=max_concurrent,
+        redis=redis,
     )
 
 

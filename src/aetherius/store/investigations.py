@@ -13,7 +13,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from aetherius.store.base import StoreBase, to_record
 from aetherius.store.engine import InvalidTransition, NotFound
@@ -224,11 +224,3 @@ class InvestigationOps(StoreBase):
         async with self.sessions() as session:
             row = await session.get(ReasoningSpendRow, (cluster_id, day))
             return 0 if row is None else int(row.tokens)
-
-    async def prune_reasoning(self, *, before_day: str) -> None:
-        """Forget expired cached answers and the spend of days before ``before_day``."""
-        async with self.sessions.begin() as session:
-            await session.execute(
-                delete(ReasoningAnswerRow).where(ReasoningAnswerRow.expires_at <= self.clock())
-            )
-            await session.execute(delete(ReasoningSpendRow).where(ReasoningSpendRow.day < before_day))
