@@ -22,7 +22,7 @@ from tests.api.conftest import Tokens, make_settings
 from tests.api.seed import seed_incident, unique_cluster
 from tests.api.server import serving
 from tests.reasoning.harness import FATAL, good_script, make_investigations
-from tests.reasoning.scripted_llm import hang, scripted_llm, status, text
+from tests.reasoning.scripted_llm import hang, scripted_llm, status, text, tool_calls
 
 PROBLEM = "application/problem+json"
 
@@ -262,3 +262,22 @@ async def test_progress_streams_live_until_the_answer(h: Harness) -> None:
     progress = [p["event"] for e, p in seen if e == "progress"]
     assert progress[0] == "step" and "tool" in progress and progress[-1] == "done"
     assert seen[-1][1]["ending"] == "answered" and seen[-1][1]["answer"]["evidence"][0]["verified"] is True
+
+
+async def test_the_model_reads_runbooks_and_past_incidents(h: Harness) -> None:
+    incident = await _incident(h.store)
+    past = await seed_incident(h.store, cluster=incident.cluster_id, name="billing")
+    await h.store.resolve_incident(past.id, by="ops", note="raised the billing memory limit to 1Gi")
+    script = [
+        tool_calls(("runbook", {"reason": "OOMKilled"}), ("similar_incidents", {})),
+        text({"summary": "like before", "root_cause": "OOMKilled"}),
+    ]
+    with scripted_llm(script) as llm:
+        service = make_investigations(h.store, llm.url, pod=incident.object_name)
+        async with h.client(service) as http:
+            started = await _start(http, h, incident)
+            done = await service.wait(started["id"])
+    assert done.ending == "answered"
+    runbook, similar = (m["content"] for m in llm.requests[1]["messages"][-2:])
+    assert runbook.startswith("# OOMKilled") and "How to fix" in runbook
+    assert "1Gi" in similar and "billing" in similar

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +19,7 @@ import structlog
 
 from aetherius.config import ReasoningSettings
 from aetherius.gateway import AuditSink, ExecutionGateway, MemoryAuditSink
+from aetherius.knowledge import load_runbooks, shipped_runbooks_dir
 from aetherius.reasoning.answer import Answer
 from aetherius.reasoning.investigator import Incident, Investigation, Investigator
 from aetherius.reasoning.tools import Toolbox
@@ -28,6 +31,24 @@ log = structlog.get_logger(__name__)
 
 GatewayFor = Callable[[str, AuditSink], ExecutionGateway]
 """``(cluster id, audit sink) -> gateway``: how an investigation reads the incident's cluster."""
+
+
+@functools.cache
+def _shipped_runbooks() -> dict[str, str]:
+    runbooks, _ = load_runbooks(shipped_runbooks_dir())
+    found: dict[str, str] = {}
+    for runbook in runbooks:
+        for name in (*runbook.root_causes, *runbook.reasons, runbook.slug):
+            found.setdefault(name.lower(), runbook.body)
+    return found
+
+
+def shipped_runbook(reason: str) -> str | None:
+    """The shipped runbook for a reason of the diagnosis contract (the runbook tool): named in its
+    front matter, or by its slug (``OOMKilled`` → ``oom-killed``)."""
+    slug = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", reason.strip()).lower()
+    known = _shipped_runbooks()
+    return known.get(reason.strip().lower()) or known.get(slug)
 
 
 class ReasoningUnavailable(Exception):
@@ -288,12 +309,24 @@ class Investigations:
             ),
             findings=findings,
         )
+        store = self.store
+
+        async def similar() -> list[dict[str, Any]]:
+            """Past incidents like this one, with how they were resolved (the knowledge base)."""
+            words = f"{incident.reason} {incident.root_cause} {incident.summary}"
+            hits = await store.search_documents(
+                words, sources=("incident",), exclude_incident=incident.id, limit=5
+            )
+            return [{"title": h.title, "root_cause": h.root_cause, "text": h.body[:600]} for h in hits]
+
         toolbox = Toolbox(
             gateway=gateway_for(incident.cluster_id, audit),
             requester=f"investigation:{record.id}",
             namespace=subject.namespace,
             widen=self.settings.widen_scope,
             output_chars=self.settings.per_tool_output_chars,
+            runbooks=shipped_runbook,
+            similar=similar,
         )
 
         async def progress(event: dict[str, Any]) -> None:
