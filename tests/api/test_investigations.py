@@ -281,3 +281,24 @@ async def test_the_model_reads_runbooks_and_past_incidents(h: Harness) -> None:
     runbook, similar = (m["content"] for m in llm.requests[1]["messages"][-2:])
     assert runbook.startswith("# OOMKilled") and "How to fix" in runbook
     assert "1Gi" in similar and "billing" in similar
+
+
+async def test_streams_per_token_are_capped(h: Harness) -> None:
+    incident = await _incident(h.store)
+    settings = make_settings(events_poll_interval=0.05, max_streams_per_token=1)
+    with scripted_llm(good_script(incident.object_name)) as llm:
+        service = make_investigations(h.store, llm.url, pod=incident.object_name)
+        h.services.append(service)
+        async with (
+            serving(h.app(service, settings)) as url,
+            httpx.AsyncClient(base_url=url, timeout=30) as http,
+        ):
+            started = await _start(http, h, incident)
+            events = f"{_base(incident)}/{started['id']}/events"
+            async with http.stream("GET", events, headers=h.tokens.header("viewer")) as first:
+                frames = _frames(first)  # NB: kept: a generator dropped would close the stream
+                await anext(frames)  # the first stream is open and counted
+                second = await http.get(events, headers=h.tokens.header("viewer"))
+            assert second.status_code == 429 and second.headers["content-type"].startswith(PROBLEM)
+            assert "retry-after" in second.headers
+            await frames.aclose()

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 import redis.asyncio as aioredis
 
-from aetherius.reasoning.budget import RedisBudget, StoreBudget, StoreCache, TokenBudget, today
+from aetherius.reasoning.budget import RedisBudget, RedisCache, StoreBudget, StoreCache, TokenBudget, today
 from aetherius.reasoning.investigator import Investigator
 from aetherius.store import Store
 from tests.reasoning.conftest import INCIDENT, make_gateway, make_toolbox
@@ -99,3 +99,19 @@ async def test_the_store_cache_answers_another_replica(
     expired = StoreCache(store, ttl_seconds=-1)
     await expired.set("gone", "x")
     assert await expired.get("gone") is None
+
+
+async def test_redis_down_falls_back_to_the_store(store: Store) -> None:
+    """Nothing listens on the port: the store counts and caches instead, and says nothing is lost."""
+    dead = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    try:
+        cluster = f"c-{secrets.token_hex(4)}"
+        budget = RedisBudget(dead, 1000, fallback=StoreBudget(store, 1000))
+        await budget.spend(cluster, 400)
+        assert await budget.remaining(cluster) == 600 == await StoreBudget(store, 1000).remaining(cluster)
+        assert await RedisBudget(dead, 1000).remaining(cluster) == 0  # no fallback: refused, not spent
+        cache = RedisCache(dead, fallback=StoreCache(store))
+        await cache.set(f"k-{cluster}", "answer")
+        assert await cache.get(f"k-{cluster}") == "answer"
+    finally:
+        await dead.aclose()

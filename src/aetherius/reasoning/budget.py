@@ -10,6 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Protocol
 
+import structlog
+from redis.exceptions import RedisError
+
 from aetherius.store import Store
 
 __all__ = [
@@ -25,6 +28,8 @@ __all__ = [
 ]
 
 _WEEK = 7 * 86400
+_REDIS_DOWN = (RedisError, OSError)
+log = structlog.get_logger(__name__)
 
 
 def today() -> str:
@@ -60,18 +65,32 @@ class MemoryCache:
 
 
 class RedisCache:
-    """Answers shared by replicas, kept a week: a crash loop is investigated once, not per replica."""
+    """Answers shared by replicas, kept a week: a crash loop is investigated once, not per replica.
 
-    def __init__(self, redis: Any, *, ttl_seconds: int = _WEEK) -> None:
+    While Redis does not answer, ``fallback`` (the store's cache) does: an outage costs a repeat
+    investigation at worst, never an error.
+    """
+
+    def __init__(self, redis: Any, *, ttl_seconds: int = _WEEK, fallback: AnswerCache | None = None) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
+        self._fallback = fallback
 
     async def get(self, key: str) -> str | None:
-        value = await self._redis.get(f"aetherius:reasoning:answer:{key}")
+        try:
+            value = await self._redis.get(f"aetherius:reasoning:answer:{key}")
+        except _REDIS_DOWN as exc:
+            log.warning("reasoning.cache_redis_down", error=str(exc))
+            return await self._fallback.get(key) if self._fallback is not None else None
         return value.decode() if isinstance(value, bytes) else value
 
     async def set(self, key: str, value: str) -> None:
-        await self._redis.set(f"aetherius:reasoning:answer:{key}", value, ex=self._ttl)
+        try:
+            await self._redis.set(f"aetherius:reasoning:answer:{key}", value, ex=self._ttl)
+        except _REDIS_DOWN as exc:
+            log.warning("reasoning.cache_redis_down", error=str(exc))
+            if self._fallback is not None:
+                await self._fallback.set(key, value)
 
 
 class StoreCache:
@@ -104,26 +123,42 @@ class DailyBudget:
 
 
 class RedisBudget:
-    """The budget shared by replicas through Redis: one counter per cluster and day (INCRBY)."""
+    """The budget shared by replicas through Redis: one counter per cluster and day (INCRBY).
 
-    def __init__(self, redis: Any, limit: int) -> None:
+    While Redis does not answer, ``fallback`` (the store's budget) counts: what is spent meanwhile
+    is counted there, so an outage can let a cluster spend up to twice its day, never without end.
+    Without a fallback an unreachable Redis refuses (nothing left): a budget that cannot be read
+    is not spent.
+    """
+
+    def __init__(self, redis: Any, limit: int, *, fallback: TokenBudget | None = None) -> None:
         self._redis = redis
         self.limit = limit
+        self._fallback = fallback
 
     @staticmethod
     def _key(cluster: str) -> str:
         return f"aetherius:reasoning:tokens:{cluster}:{today()}"
 
     async def remaining(self, cluster: str) -> int:
-        value = await self._redis.get(self._key(cluster))
+        try:
+            value = await self._redis.get(self._key(cluster))
+        except _REDIS_DOWN as exc:
+            log.warning("reasoning.budget_redis_down", error=str(exc))
+            return await self._fallback.remaining(cluster) if self._fallback is not None else 0
         return max(0, self.limit - int(value or 0))
 
     async def spend(self, cluster: str, tokens: int) -> None:
         key = self._key(cluster)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incrby(key, tokens)
-            pipe.expire(key, 2 * 86400)  # NB: a day's counter outlives its day, then goes
-            await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incrby(key, tokens)
+                pipe.expire(key, 2 * 86400)  # NB: a day's counter outlives its day, then goes
+                await pipe.execute()
+        except _REDIS_DOWN as exc:
+            log.warning("reasoning.budget_redis_down", error=str(exc))
+            if self._fallback is not None:
+                await self._fallback.spend(cluster, tokens)
 
 
 class StoreBudget:

@@ -150,7 +150,9 @@ class Investigations:
     async def follow_up(self, investigation_id: str, *, question: str) -> InvestigationRecord:
         """Ask a question in an investigation's conversation (``InvalidTransition`` while it runs)."""
         investigator, _ = self._require()
-        record = await self.store.begin_investigation_turn(investigation_id, question=question)
+        record = await self.store.begin_investigation_turn(
+            investigation_id, question=question, stale_after=2 * self.settings.wall_clock_seconds + 60
+        )
         conversation = record.conversation
         history = None
         if conversation.get("messages"):

@@ -83,8 +83,9 @@ def build_investigations(
 ) -> Investigations:
     """The investigations of one process; without ``enabled`` they refuse to start, saying why.
 
-    ``redis`` (an asyncio client) shares the answer cache and the daily budget between replicas;
-    without it the store does (``reasoning_answers``, ``reasoning_spend``).
+    ``redis`` (an asyncio client) shares the answer cache and the daily budget between replicas,
+    the store standing in while Redis does not answer; without it the store does
+    (``reasoning_answers``, ``reasoning_spend``).
     """
     investigator = None
     if settings.enabled:
@@ -92,8 +93,12 @@ def build_investigations(
         investigator = build_investigator(
             settings,
             data_dir=data_dir,
-            cache=RedisCache(redis) if redis is not None else StoreCache(store),
-            budget=RedisBudget(redis, limit) if redis is not None else StoreBudget(store, limit),
+            cache=RedisCache(redis, fallback=StoreCache(store)) if redis is not None else StoreCache(store),
+            budget=(
+                RedisBudget(redis, limit, fallback=StoreBudget(store, limit))
+                if redis is not None
+                else StoreBudget(store, limit)
+            ),
         )
     return Investigations(
         store=store,

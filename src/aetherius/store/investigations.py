@@ -29,6 +29,13 @@ from aetherius.store.records import InvestigationRecord, Report
 MAX_PROGRESS = 200  # progress events kept per investigation: a runaway cannot grow the row
 
 
+def _append(row: InvestigationRow, event: dict[str, Any]) -> None:
+    """Add a progress event numbered ``n`` (1, 2, …): a stream sends those after the last it sent,
+    which stays right when the oldest are dropped at the cap."""
+    last = int(row.progress[-1].get("n", len(row.progress))) if row.progress else 0
+    row.progress = [*row.progress, {**event, "n": last + 1}][-MAX_PROGRESS:]
+
+
 class InvestigationOps(StoreBase):
     async def create_investigation(
         self, incident_id: int, *, trigger: str = "person", requested_by: str = "", question: str = ""
@@ -87,19 +94,26 @@ class InvestigationOps(StoreBase):
             row = await session.get(InvestigationRow, investigation_id, with_for_update=True)
             if row is None:
                 return
-            row.progress = [*row.progress, event][-MAX_PROGRESS:]
+            _append(row, event)
             row.updated_at = self.clock()
 
-    async def begin_investigation_turn(self, investigation_id: str, *, question: str) -> InvestigationRecord:
-        """A follow-up starts: ``InvalidTransition`` while the previous turn is still running."""
+    async def begin_investigation_turn(
+        self, investigation_id: str, *, question: str, stale_after: float = 3600.0
+    ) -> InvestigationRecord:
+        """A follow-up starts: ``InvalidTransition`` while the previous turn is still running.
+
+        A turn silent for ``stale_after`` seconds is taken as dead (its process was killed before it
+        could say so) and no longer blocks the conversation.
+        """
+        now = self.clock()
         async with self.sessions.begin() as session:
             row = await session.get(InvestigationRow, investigation_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"investigation {investigation_id} does not exist")
-            if row.status == "running":
+            if row.status == "running" and row.updated_at > now - timedelta(seconds=stale_after):
                 raise InvalidTransition(f"investigation {investigation_id} is still running")
-            row.status, row.question, row.updated_at = "running", question, self.clock()
-            row.progress = [*row.progress, {"event": "question", "question": question}][-MAX_PROGRESS:]
+            row.status, row.question, row.updated_at = "running", question, now
+            _append(row, {"event": "question", "question": question})
             await session.flush()
             return to_record(InvestigationRecord, row)
 
@@ -139,7 +153,7 @@ class InvestigationOps(StoreBase):
             row.cost += cost
             row.turns += 1
             row.answer, row.conversation, row.updated_at = answer, conversation, now
-            row.progress = [*row.progress, {"event": "done", "ending": row.ending}][-MAX_PROGRESS:]
+            _append(row, {"event": "done", "ending": row.ending})
             await session.flush()
             return to_record(InvestigationRecord, row)
 

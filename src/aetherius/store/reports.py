@@ -1,4 +1,5 @@
-"""Report versions: every (re-)diagnosis of an incident adds one; none is ever overwritten."""
+"""Report versions: every (re-)diagnosis of an incident adds one, as does every investigation answer
+(``source``, see investigations.py); none is ever overwritten."""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from aetherius.api import data
 from aetherius.api.auth import Principal
 from aetherius.api.deps import ApiContext, app_context, requires
 from aetherius.api.events import _access_ended
+from aetherius.api.limits import retry_after_header
 from aetherius.api.problems import Problem, problem_responses
 from aetherius.api.schemas import (
     FollowUpIn,
@@ -134,13 +135,43 @@ async def _progress_stream(
     poll = api.events_poll_interval.total_seconds()
     heartbeat = api.events_heartbeat.total_seconds()
     loop = asyncio.get_running_loop()
+    open_streams = _open_streams(ctx)
+    open_streams[principal.token_id] = open_streams.get(principal.token_id, 0) + 1
+    try:
+        async for frame in _frames(
+            ctx, request, principal, record, poll=poll, heartbeat=heartbeat, loop=loop
+        ):
+            yield frame
+    finally:
+        open_streams[principal.token_id] -= 1
+        if open_streams[principal.token_id] <= 0:
+            del open_streams[principal.token_id]
+
+
+def _open_streams(ctx: ApiContext) -> dict[str, int]:
+    """Open investigation streams per token (each polls the store: capped like the incident events)."""
+    streams: dict[str, int] = ctx.extra.setdefault("investigation_streams", {})
+    return streams
+
+
+async def _frames(
+    ctx: ApiContext,
+    request: Request,
+    principal: Principal,
+    record: InvestigationRecord,
+    *,
+    poll: float,
+    heartbeat: float,
+    loop: asyncio.AbstractEventLoop,
+) -> AsyncIterator[bytes]:
     sent_progress, sent_at, quiet_since, checked_at = 0, None, loop.time(), loop.time()
     yield b"retry: 3000\n: connected\n\n"
     while True:
         if record.updated_at != sent_at:
-            for event in record.progress[sent_progress:]:
-                yield _frame("progress", event)
-            sent_progress = len(record.progress)
+            for event in record.progress:
+                if int(event.get("n", 0)) > sent_progress:
+                    yield _frame("progress", event)
+            sent_progress = max([sent_progress, *(int(e.get("n", 0)) for e in record.progress)])
             sent_at = record.updated_at
             yield _frame("investigation", out(record).model_dump(mode="json"), f"{record.id}.{sent_progress}")
             quiet_since = loop.time()
@@ -164,7 +195,7 @@ async def _progress_stream(
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "investigation progress"},
-        **problem_responses(404, 503),
+        **problem_responses(404, 429, 503),
     },
 )
 async def investigation_events(
@@ -173,6 +204,13 @@ async def investigation_events(
     """``event: progress`` frames (a model step, a tool read, a question, done) and ``event:
     investigation`` frames (the investigation as ``GET`` gives it) whenever it changes."""
     record = await _owned(ctx.store, incident_id, investigation_id)
+    cap = ctx.settings.api.max_streams_per_token
+    if _open_streams(ctx).get(who.token_id, 0) >= cap:
+        raise Problem(
+            429,
+            f"this token has {cap} investigation streams open, the most allowed (api.max_streams_per_token)",
+            headers=retry_after_header(5),
+        )
     return StreamingResponse(
         _progress_stream(ctx, request, who, record),
         media_type="text/event-stream",
