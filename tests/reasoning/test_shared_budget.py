@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
+from aetherius.config import ConfigError, load_settings
 from aetherius.reasoning.budget import RedisBudget, RedisCache, StoreBudget, StoreCache, TokenBudget, today
 from aetherius.reasoning.investigator import Investigator
+from aetherius.reasoning.service import ReasoningUnavailable
+from aetherius.reasoning.setup import investigations_from_settings
 from aetherius.store import Store
 from tests.reasoning.conftest import INCIDENT, make_gateway, make_toolbox
 from tests.reasoning.scripted_llm import scripted_llm, text
@@ -115,3 +119,19 @@ async def test_redis_down_falls_back_to_the_store(store: Store) -> None:
         assert await cache.get(f"k-{cluster}") == "answer"
     finally:
         await dead.aclose()
+
+
+async def test_investigations_from_settings_say_why_they_cannot_start(store: Store, tmp_path: Path) -> None:
+    off = investigations_from_settings(load_settings(env={}), store=store, kube=None)
+    assert not off.available and "reasoning.enabled" in off.why_unavailable()
+    with pytest.raises(ReasoningUnavailable, match=r"reasoning\.enabled"):
+        await off.start(1, requested_by="x")
+    on = {("reasoning", "enabled"): True, ("reasoning", "base_url"): "http://127.0.0.1:9/v1"}
+    on |= {("reasoning", "model"): "m", ("reasoning", "pseudonym_key_file"): str(tmp_path / "key")}
+    blind = investigations_from_settings(load_settings(env={}, overrides=on), store=store, kube=None)
+    assert not blind.available and "cannot read the cluster" in blind.why_unavailable()
+    assert isinstance(blind.investigator.budget if blind.investigator else None, StoreBudget)
+    await blind.close()
+    unset = {("reasoning", "enabled"): True}
+    with pytest.raises(ConfigError, match=r"reasoning\.base_url"):
+        investigations_from_settings(load_settings(env={}, overrides=unset), store=store, kube=None)

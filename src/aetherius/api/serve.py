@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from aetherius.api.app import create_app, settle_heap
 from aetherius.api.tokens import ensure_first_admin
 from aetherius.bus import BusUnavailable, open_bus
-from aetherius.config import Settings
+from aetherius.config import ConfigError, Settings
 from aetherius.logs import get_logger
 from aetherius.store import Store, StoreError
 
@@ -95,7 +95,10 @@ async def serve(
                 )
             from aetherius.reasoning.setup import investigations_from_settings
 
-            investigations = investigations_from_settings(settings, store=store, kube=kube)
+            try:
+                investigations = investigations_from_settings(settings, store=store, kube=kube)
+            except ConfigError as exc:
+                raise ServeError(str(exc)) from None
             app = create_app(
                 settings=settings,
                 store=store,

@@ -18,7 +18,7 @@ from aetherius.api.diagnosis import live_diagnose
 from aetherius.api.serve import Server
 from aetherius.api.tokens import ensure_first_admin
 from aetherius.compose.app import create_app
-from aetherius.config import Settings
+from aetherius.config import ConfigError, Settings
 from aetherius.logs import get_logger
 from aetherius.orchestrator.process import Connections, OrchestratorProcess, StartError, open_connections
 from aetherius.orchestrator.watcher import run_watcher
@@ -72,7 +72,10 @@ async def run_roles(
         cluster=settings.cluster_id or "",
         secret_metadata=settings.kube.secret_metadata,
     )
-    investigations = investigations_from_settings(settings, store=conn.store, kube=conn.kube)
+    try:
+        investigations = investigations_from_settings(settings, store=conn.store, kube=conn.kube)
+    except ConfigError as exc:
+        raise StartError(str(exc)) from None
     app = create_app(
         settings=settings, store=conn.store, bus=conn.bus, diagnose=scanner, investigations=investigations
     )

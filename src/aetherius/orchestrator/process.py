@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aetherius.bus import BusUnavailable, StatefulBus, open_bus
-from aetherius.config import Settings
+from aetherius.config import ConfigError, Settings
 from aetherius.gateway import LiveBackend
 from aetherius.knowledge import shipped_runbooks_dir, sync_runbooks
 from aetherius.kube import KubeClient
@@ -123,9 +123,11 @@ class OrchestratorProcess:
         )
         self.auto: AutoInvestigations | None = None
         if settings.reasoning.enabled and settings.reasoning.auto_on_unknown:
-            self.auto = AutoInvestigations(
-                investigations=investigations_from_settings(settings, store=store, kube=kube), store=store
-            )
+            try:
+                investigations = investigations_from_settings(settings, store=store, kube=kube)
+            except ConfigError as exc:
+                raise StartError(str(exc)) from None
+            self.auto = AutoInvestigations(investigations=investigations, store=store)
         self.role: OrchestratorRole = build_orchestrator(
             settings,
             bus=bus,
