@@ -11,7 +11,6 @@ import datetime as dt
 from typing import Any, Protocol
 
 import structlog
-from redis.exceptions import RedisError
 
 from aetherius.store import Store
 
@@ -28,7 +27,16 @@ __all__ = [
 ]
 
 _WEEK = 7 * 86400
-_REDIS_DOWN = (RedisError, OSError)
+
+
+def _redis_down() -> tuple[type[BaseException], ...]:
+    """What a Redis that does not answer raises. NB: imported when Redis is in use, not before:
+    the API process imports this module whether or not Redis is configured."""
+    from redis.exceptions import RedisError
+
+    return (RedisError, OSError)
+
+
 log = structlog.get_logger(__name__)
 
 
@@ -79,7 +87,7 @@ class RedisCache:
     async def get(self, key: str) -> str | None:
         try:
             value = await self._redis.get(f"aetherius:reasoning:answer:{key}")
-        except _REDIS_DOWN as exc:
+        except _redis_down() as exc:
             log.warning("reasoning.cache_redis_down", error=str(exc))
             return await self._fallback.get(key) if self._fallback is not None else None
         return value.decode() if isinstance(value, bytes) else value
@@ -87,7 +95,7 @@ class RedisCache:
     async def set(self, key: str, value: str) -> None:
         try:
             await self._redis.set(f"aetherius:reasoning:answer:{key}", value, ex=self._ttl)
-        except _REDIS_DOWN as exc:
+        except _redis_down() as exc:
             log.warning("reasoning.cache_redis_down", error=str(exc))
             if self._fallback is not None:
                 await self._fallback.set(key, value)
@@ -143,7 +151,7 @@ class RedisBudget:
     async def remaining(self, cluster: str) -> int:
         try:
             value = await self._redis.get(self._key(cluster))
-        except _REDIS_DOWN as exc:
+        except _redis_down() as exc:
             log.warning("reasoning.budget_redis_down", error=str(exc))
             return await self._fallback.remaining(cluster) if self._fallback is not None else 0
         return max(0, self.limit - int(value or 0))
@@ -155,7 +163,7 @@ class RedisBudget:
                 pipe.incrby(key, tokens)
                 pipe.expire(key, 2 * 86400)  # NB: a day's counter outlives its day, then goes
                 await pipe.execute()
-        except _REDIS_DOWN as exc:
+        except _redis_down() as exc:
             log.warning("reasoning.budget_redis_down", error=str(exc))
             if self._fallback is not None:
                 await self._fallback.spend(cluster, tokens)
