@@ -302,3 +302,24 @@ async def test_streams_per_token_are_capped(h: Harness) -> None:
             assert second.status_code == 429 and second.headers["content-type"].startswith(PROBLEM)
             assert "retry-after" in second.headers
             await frames.aclose()
+
+
+async def test_a_follow_up_on_a_cached_answer_starts_a_conversation(h: Harness) -> None:
+    incident = await _incident(h.store)
+    fresh = {"summary": "looked again", "root_cause": "CrashLoopBackOff"}
+    with scripted_llm([*good_script(incident.object_name), text(fresh)]) as llm:
+        service = make_investigations(h.store, llm.url, pod=incident.object_name)
+        async with h.client(service) as http:
+            await service.wait((await _start(http, h, incident))["id"])
+            cached = await _start(http, h, incident)
+            assert (await service.wait(cached["id"])).ending == "cached"
+            r = await http.post(
+                f"{_base(incident)}/{cached['id']}/messages",
+                json={"question": "Is the payments service up?"},
+                headers=h.tokens.header("operator"),
+            )
+            assert r.status_code == 202
+            done = await service.wait(cached["id"])
+    assert done.ending == "answered" and done.answer["summary"] == "looked again" and done.turns == 2
+    first_of_new = llm.requests[2]["messages"]
+    assert first_of_new[0]["role"] == "system" and "Is the payments service up?" in first_of_new[1]["content"]
