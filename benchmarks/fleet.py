@@ -176,17 +176,22 @@ async def _latency(
                 break
             await asyncio.sleep(0.2)
         rows = await connection.fetch(
-            "SELECT i.cluster_id, i.owner_name, min(r.created_at) AS at FROM reports r"
+            "SELECT i.cluster_id, i.object_name, i.owner_name, min(r.created_at) AS at FROM reports r"
             " JOIN incidents i ON i.id = r.incident_id WHERE i.cluster_id LIKE 'member-%'"
-            " GROUP BY i.cluster_id, i.owner_name"
+            " GROUP BY i.cluster_id, i.object_name, i.owner_name"
         )
     finally:
         await connection.close()
-    return [
-        (row["at"].timestamp() - emitted[(row["cluster_id"], row["owner_name"])]) * 1000
-        for row in rows
-        if (row["cluster_id"], row["owner_name"]) in emitted
-    ]
+    latencies = []
+    for row in rows:
+        # NB: the incident is the pod's workload (its ReplicaSet, or the pod): either names it.
+        name = next((n for n in (row["owner_name"], row["object_name"]) if n and "-7d9f8c6b5" in n), "")
+        key = (row["cluster_id"], name.split("-7d9f8c6b5")[0] + "-7d9f8c6b5")
+        if key in emitted:
+            latencies.append((row["at"].timestamp() - emitted[key]) * 1000)
+    if not latencies:
+        raise RuntimeError(f"no report matched the failures emitted ({len(rows)} reports)")
+    return latencies
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -243,19 +248,22 @@ async def _agent_rss(tmp: Path, *, events: int) -> float:
             try:
                 assert central.nc is not None
                 js = central.nc.jetstream()
-                deadline = time.monotonic() + 600
-                published = 0
+                # NB: not every Event is a failure (Normal ones are filtered): the agent is done
+                # when what central holds from it stops growing.
+                deadline = time.monotonic() + 900
+                published, steady_since = -1, time.monotonic()
                 while time.monotonic() < deadline and agent.poll() is None:
                     info = await js.stream_info(
                         hub.bus.stream, subjects_filter=f"{hub.bus.subject_prefix}.heavy.>"
                     )
-                    published = info.state.messages
-                    if published >= events:
+                    if info.state.messages != published:
+                        published, steady_since = info.state.messages, time.monotonic()
+                    elif published > 0 and time.monotonic() - steady_since > 5:
                         break
                     await asyncio.sleep(0.5)
-                if published < events:
+                if published <= 0 or agent.poll() is not None:
                     raise RuntimeError(
-                        f"the agent published {published} of {events} Signals (see {log.name})"
+                        f"the agent stopped or published nothing ({published}); see {log.name}"
                     )
                 return _peak_rss_mib(agent.pid)
             finally:

@@ -2,7 +2,7 @@
 
 A real HTTP server (stdlib, its own thread): each POST /v1/chat/completions takes the next reply of
 the test's script and records the request body it received, so a test can assert on exactly what
-left the process. Replies: ``tool_calls(...)``, ``text(...)``, ``status(...)`` or ``hang()`` (held
+left the process. Replies: ``tool_calls(...)``, ``text(...)``, ``status(...)``, ``gated(...)`` or ``hang()`` (held
 until the server closes: a timeout without a sleep). A request with ``stream: true`` gets the reply
 as server-sent events, tool call arguments split across chunks as real servers do.
 """
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["ScriptedLLM", "hang", "scripted_llm", "status", "text", "tool_calls"]
+__all__ = ["ScriptedLLM", "gated", "hang", "scripted_llm", "status", "text", "tool_calls"]
 
 
 def tool_calls(
@@ -70,6 +70,11 @@ def hang() -> dict[str, Any]:
     return {"kind": "hang"}
 
 
+def gated(reply: dict[str, Any], gate: threading.Event) -> dict[str, Any]:
+    """``reply``, sent once the test sets ``gate``: a moment to look at an investigation running."""
+    return {**reply, "gate": gate}
+
+
 class ScriptedLLM:
     """The server's state: the script still to play and every request body received."""
 
@@ -107,6 +112,10 @@ def _handler(state: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
                 self._send(404, b"{}")
                 return
             reply = state.next(body)
+            gate = reply.get("gate")
+            if gate is not None:
+                while not gate.wait(0.05) and not state.closing.is_set():
+                    pass
             if reply["kind"] == "hang":
                 state.closing.wait()
                 return

@@ -22,11 +22,13 @@ from aetherius.api.problems import ProblemDocument, install_problem_handlers, pr
 from aetherius.bus.base import SignalBus
 from aetherius.config import Settings
 from aetherius.ratelimit import RateLimiter
+from aetherius.reasoning.service import Investigations
 from aetherius.store import Store
 
 API_PREFIX = "/api/v1"
 OPENAPI_URL = f"{API_PREFIX}/openapi.json"
 STREAM_PREFIXES = (f"{API_PREFIX}/events", "/events")
+STREAM_SUFFIXES = ("/events",)  # …/investigations/{id}/events
 
 
 def create_app(
@@ -36,12 +38,14 @@ def create_app(
     bus: SignalBus,
     authority: TokenAuthority | None = None,
     diagnose: DiagnoseFn | None = None,
+    investigations: Investigations | None = None,
     extensions: Sequence[Callable[[FastAPI], None]] = (),
 ) -> FastAPI:
     """Build the API + Event Gateway + dashboard app over ``store`` and ``bus``.
 
     ``authority`` defaults to the store's API tokens; ``diagnose`` (on-demand scans) is optional,
-    and its routes answer 503 "diagnosis not configured" without it.
+    and its routes answer 503 "diagnosis not configured" without it. ``investigations`` (the
+    Reasoning Service) is optional too: without it, starting one answers 409 saying why.
     """
     from aetherius.api import health, webhooks
     from aetherius.api.routes import register_routes
@@ -69,6 +73,7 @@ def create_app(
         webhook_limiter=RateLimiter(rate=api.rate_limit_per_second, burst=api.rate_limit_burst),
         auth_failures=RateLimiter(rate=api.auth_failures_per_minute / 60, burst=api.auth_failures_burst),
         diagnose=diagnose,
+        investigations=investigations,
         events=IncidentEvents(
             poll=settings.api.events_poll_interval.total_seconds(),
             max_per_token=settings.api.max_streams_per_token,
@@ -77,7 +82,10 @@ def create_app(
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=api.max_body_bytes)
     app.add_middleware(
-        TimeoutMiddleware, seconds=api.request_timeout.total_seconds(), exempt_prefixes=STREAM_PREFIXES
+        TimeoutMiddleware,
+        seconds=api.request_timeout.total_seconds(),
+        exempt_prefixes=STREAM_PREFIXES,
+        exempt_suffixes=STREAM_SUFFIXES,
     )
     app.include_router(health.router)
     app.include_router(webhooks.router)

@@ -32,6 +32,7 @@ from aetherius.store import Store
 
 if TYPE_CHECKING:
     from aetherius.api.events import IncidentEvents
+    from aetherius.reasoning.service import Investigations
 
 AUTH_FAILURES = Counter(
     "aetherius_api_auth_failures_total",
@@ -60,6 +61,7 @@ class ApiContext:
     diagnose: DiagnoseFn | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     events: IncidentEvents | None = None
+    investigations: Investigations | None = None  # None: reasoning is not part of this process
     # Failed authentications per client address (see ``requires``).
     auth_failures: RateLimiter = field(default_factory=lambda: RateLimiter(rate=0.5, burst=20))
 

@@ -84,16 +84,25 @@ def _content_length(scope: Scope) -> int | None:
 class TimeoutMiddleware:
     """Cancel a request that runs longer than ``seconds``; answer 504 if nothing was sent yet.
 
-    Streams (server-sent events) are exempt by path prefix: they are meant to stay open.
+    Streams (server-sent events) are exempt by path prefix or suffix: they are meant to stay open.
     """
 
-    def __init__(self, app: ASGIApp, *, seconds: float, exempt_prefixes: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        seconds: float,
+        exempt_prefixes: Collection[str] = (),
+        exempt_suffixes: Collection[str] = (),
+    ) -> None:
         self.app = app
         self.seconds = seconds
         self.exempt = tuple(exempt_prefixes)
+        self.exempt_suffixes = tuple(exempt_suffixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or str(scope.get("path", "")).startswith(self.exempt):
+        path = str(scope.get("path", ""))
+        if scope["type"] != "http" or path.startswith(self.exempt) or path.endswith(self.exempt_suffixes):
             await self.app(scope, receive, send)
             return
         started = False

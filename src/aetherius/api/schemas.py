@@ -122,6 +122,14 @@ class ReportOut(_Out):
     summary: str = ""
     document: dict[str, Any] = Field(default_factory=dict)
     markdown: str = ""
+    source: Literal["rules", "investigation"] = Field(
+        default="rules", description="who made this version: the rules engine or an investigation"
+    )
+    model: str = Field(default="", description="an investigation's model")
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    ending: str = Field(default="", description="why an investigation ended (docs/reasoning.md)")
 
 
 class AuditOut(_Out):
@@ -223,3 +231,69 @@ class DiagnoseIn(BaseModel):
         validation_alias=AliasChoices("cluster_id", "cluster"),
         description="the cluster to read (also accepted as `cluster`); needed where several are read",
     )
+
+
+InvestigationId = Annotated[
+    str, Path(pattern="^[0-9a-f]{32}$", description="an investigation id (32 hex characters)")
+]
+
+
+class InvestigationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(default="", max_length=2000, description="what to find out (empty: the root cause)")
+
+
+class FollowUpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=2000, description="a follow-up in the same conversation")
+
+
+class EvidenceOut(BaseModel):
+    claim: str = ""
+    quote: str = ""
+    verified: bool = Field(
+        default=False,
+        description="the quote was found in what the tools returned (false: the model's word only)",
+    )
+
+
+class AnswerOut(BaseModel):
+    summary: str = ""
+    root_cause: str = "Unknown"
+    evidence: list[EvidenceOut] = Field(default_factory=list)
+    next_steps: list[str] = Field(default_factory=list)
+    kubectl: list[str] = Field(default_factory=list)
+    ending: str = ""
+    ending_detail: str = ""
+    model: str = ""
+    steps: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+
+
+class InvestigationOut(_Out):
+    id: str
+    incident_id: int
+    cluster_id: str = ""
+    status: Literal["running", "done"]
+    trigger: str = Field(
+        default="person", description="person (the API) or auto (a rules report said Unknown)"
+    )
+    requested_by: str = ""
+    question: str = Field(default="", description="the latest question")
+    created_at: datetime
+    updated_at: datetime
+    ending: str = Field(
+        default="", description="why the latest turn ended: answered, cached, daily-budget, …"
+    )
+    model: str = ""
+    tokens_in: int = Field(default=0, description="all turns together")
+    tokens_out: int = 0
+    cost: float = 0.0
+    turns: int = 0
+    report_version: int | None = Field(default=None, description="the report version of the latest answer")
+    answer: AnswerOut | None = None
+    progress: list[dict[str, Any]] = Field(default_factory=list)

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from aetherius.api.app import create_app, settle_heap
 from aetherius.api.tokens import ensure_first_admin
 from aetherius.bus import BusUnavailable, open_bus
-from aetherius.config import Settings
+from aetherius.config import ConfigError, Settings
 from aetherius.logs import get_logger
 from aetherius.store import Store, StoreError
 
@@ -81,6 +81,7 @@ async def serve(
                 announce(f"First admin token (shown once, store it now): {secret}")
             kube = None
             diagnose = None
+            investigations = None
             if settings.kube.kubeconfig is not None or settings.kube.in_cluster:
                 from aetherius.api.diagnosis import live_diagnose
                 from aetherius.kube import KubeClient
@@ -92,8 +93,19 @@ async def serve(
                     cluster=settings.cluster_id or "default",
                     secret_metadata=settings.kube.secret_metadata,
                 )
+            from aetherius.reasoning.setup import investigations_from_settings
+
+            try:
+                investigations = investigations_from_settings(settings, store=store, kube=kube)
+            except ConfigError as exc:
+                raise ServeError(str(exc)) from None
             app = create_app(
-                settings=settings, store=store, bus=bus, diagnose=diagnose, extensions=extensions
+                settings=settings,
+                store=store,
+                bus=bus,
+                diagnose=diagnose,
+                investigations=investigations,
+                extensions=extensions,
             )
             api = settings.api
             config = uvicorn.Config(
@@ -115,6 +127,8 @@ async def serve(
             if not server.started:
                 raise ServeError(f"could not listen on {api.host}:{api.port} (is the port in use?)")
         finally:
+            if investigations is not None:
+                await investigations.close()
             if kube is not None:
                 await kube.close()
             await bus.close()

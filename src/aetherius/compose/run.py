@@ -22,7 +22,7 @@ from aetherius.api.diagnosis import clusters_diagnose, live_diagnose
 from aetherius.api.serve import Server
 from aetherius.api.tokens import ensure_first_admin
 from aetherius.compose.app import create_app
-from aetherius.config import Settings
+from aetherius.config import ConfigError, Settings
 from aetherius.logs import get_logger
 from aetherius.orchestrator.process import (
     Connections,
@@ -32,6 +32,7 @@ from aetherius.orchestrator.process import (
     open_connections,
 )
 from aetherius.orchestrator.watcher import run_watcher
+from aetherius.reasoning.setup import investigations_from_settings
 
 log = get_logger(__name__)
 
@@ -116,7 +117,13 @@ async def run_roles(
         settings, store=conn.store, bus=conn.bus, kube=conn.kube, role="run", clusters=conn.clusters
     )
     scanner = _scanner(settings, conn)
-    app = create_app(settings=settings, store=conn.store, bus=conn.bus, diagnose=scanner)
+    try:
+        investigations = investigations_from_settings(settings, store=conn.store, kube=conn.kube)
+    except ConfigError as exc:
+        raise StartError(str(exc)) from None
+    app = create_app(
+        settings=settings, store=conn.store, bus=conn.bus, diagnose=scanner, investigations=investigations
+    )
     server = _Server(
         uvicorn.Config(
             app,
@@ -163,6 +170,7 @@ async def run_roles(
         inner.set()
         waiting.cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)
+        await investigations.close()
         for task, result in zip(tasks, results, strict=True):
             if isinstance(result, Exception):
                 log.error("role failed while stopping", role=task.get_name(), error=repr(result))

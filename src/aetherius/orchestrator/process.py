@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from aetherius.bus import BusUnavailable, StatefulBus, open_bus
-from aetherius.config import Settings
+from aetherius.config import ConfigError, Settings
 from aetherius.fleet.central import central_readers
 from aetherius.fleet.remote import Requester
 from aetherius.gateway import Backend, LiveBackend
@@ -24,6 +24,7 @@ from aetherius.gateway.readers import ClusterReaders
 from aetherius.knowledge import shipped_runbooks_dir, sync_runbooks
 from aetherius.kube import KubeClient
 from aetherius.logs import get_logger
+from aetherius.orchestrator.auto_investigate import AutoInvestigations
 from aetherius.orchestrator.clients import (
     ClusterClient,
     check_write_access,
@@ -40,6 +41,7 @@ from aetherius.orchestrator.heartbeats import HeartbeatReader
 from aetherius.orchestrator.owners import PodOwnerLookup
 from aetherius.orchestrator.runtime import OrchestratorRole, build_orchestrator
 from aetherius.orchestrator.storage import StoreCooldownMarks, StoreRepository
+from aetherius.reasoning.setup import investigations_from_settings
 from aetherius.reports import NotificationDispatcher
 from aetherius.store import Store, StoreError
 from aetherius.store.engine import redact
@@ -152,6 +154,13 @@ class OrchestratorProcess:
         readers = cluster_readers(settings, kube=kube, clusters=clusters)
         if settings.fleet.mode == "central":
             readers = self._central_readers(bus, local=readers.local)
+        self.auto: AutoInvestigations | None = None
+        if settings.reasoning.enabled and settings.reasoning.auto_on_unknown:
+            try:
+                investigations = investigations_from_settings(settings, store=store, kube=kube)
+            except ConfigError as exc:
+                raise StartError(str(exc)) from None
+            self.auto = AutoInvestigations(investigations=investigations, store=store)
         self.role: OrchestratorRole = build_orchestrator(
             settings,
             bus=bus,
@@ -162,6 +171,7 @@ class OrchestratorProcess:
             redis_url=redis_url,
             enricher=PodOwnerLookup(readers, repository=repository),
             clusters=self.clusters,
+            on_unknown=self.auto.offer if self.auto is not None else None,
         )
 
     def _central_readers(self, bus: StatefulBus, *, local: dict[str, Backend]) -> ClusterReaders:
@@ -209,6 +219,8 @@ class OrchestratorProcess:
                 if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                     log.error("orchestrator side task failed", error=repr(result))
             await dispatcher.close()
+            if self.auto is not None:
+                await self.auto.close()
 
     async def _prune(self, stop: asyncio.Event) -> None:
         retention = self.settings.database.retention

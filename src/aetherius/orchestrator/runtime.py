@@ -74,11 +74,13 @@ def build_orchestrator(
     redis_url: str | None = None,
     enricher: SignalEnricher | None = None,
     clusters: ClusterRegistry | None = None,
+    on_unknown: Callable[[str, str], None] | None = None,
 ) -> OrchestratorRole:
     """The orchestrator role over the given bus, store and engine.
 
     ``store_marks`` are the store's cooldown marks, the fallback while Redis is down (and the
     shared cooldown when no Redis is configured); without them, marks are kept in process.
+    ``on_unknown`` is told of each report whose root cause is Unknown (the auto-investigation).
     """
     conf = settings.orchestrator
     url = settings.redis.url if redis_url is None else redis_url
@@ -106,6 +108,7 @@ def build_orchestrator(
         health=health,
         enricher=enricher,
         clusters=clusters,
+        on_unknown=on_unknown,
     )
     consumer = Consumer(
         bus=bus,

@@ -117,8 +117,12 @@ class Orchestrator:
         enricher: SignalEnricher | None = None,
         clusters: ClusterRegistry | None = None,
         clock: Callable[[], datetime] = utcnow,
+        on_unknown: Callable[[str, str], None] | None = None,
     ) -> None:
         self.repository = repository
+        # ``(incident id, findings digest)``: told of every stored report whose root cause is
+        # Unknown (reasoning.auto_on_unknown); must return at once (see auto_investigate.py).
+        self.on_unknown = on_unknown
         self.health = health or HealthClock()
         self.diagnoser = diagnoser
         self.cooldown = cooldown
@@ -371,6 +375,8 @@ class Orchestrator:
                 incident_id=incident.id, digest=digest, report=report, now=self.clock()
             )
         DIAGNOSES.labels(result="ok").inc()
+        if self.on_unknown is not None and report.root_cause in ("", "Unknown"):
+            self.on_unknown(incident.id, findings_digest(report.findings))
         log.info(
             "incident diagnosed",
             incident=incident.id,

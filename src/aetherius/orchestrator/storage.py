@@ -164,7 +164,9 @@ class StoreRepository:
         if latest is None:
             return None
         document = latest.document
-        return findings_digest(list(document.get("findings") or []), summary=str(document.get("summary") or ""))
+        return findings_digest(
+            list(document.get("findings") or []), summary=str(document.get("summary") or "")
+        )
 
     async def open_incidents(self, *, cluster_id: str | None = None) -> list[Incident]:
         found: list[Incident] = []

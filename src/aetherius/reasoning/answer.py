@@ -30,6 +30,7 @@ Ending = Literal[
     "refused",
     "malformed-response",
     "cached",
+    "failed",  # an error of Aetherius' own (the store, the gateway): said, never raised to a person
 ]
 
 

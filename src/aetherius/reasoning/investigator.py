@@ -27,7 +27,7 @@ from aetherius.config import ReasoningSettings
 from aetherius.diagnosis.model import REASONS
 from aetherius.reasoning import metrics
 from aetherius.reasoning.answer import Answer, Ending, parse_answer, verify
-from aetherius.reasoning.budget import AnswerCache, DailyBudget
+from aetherius.reasoning.budget import AnswerCache, TokenBudget
 from aetherius.reasoning.client import ChatClient, ModelError
 from aetherius.reasoning.privacy import Pseudonymizer
 from aetherius.reasoning.tools import Toolbox, ToolError, tool_schemas
@@ -89,7 +89,7 @@ class Investigator:
         settings: ReasoningSettings,
         key: bytes,
         cache: AnswerCache,
-        budget: DailyBudget,
+        budget: TokenBudget,
         stream: bool = False,
     ) -> None:
         self.client = client
@@ -219,7 +219,7 @@ class _Run:
         tools = tool_schemas()
         while True:
             last = self.steps >= self.s.max_steps - 1
-            stop = self._budget_stop()
+            stop = await self._budget_stop()
             if stop is not None:
                 ending, detail = stop
                 break
@@ -243,7 +243,7 @@ class _Run:
             except ModelError as exc:
                 ending, detail = exc.reason, exc.detail  # type: ignore[assignment]
                 break
-            self._account(completion.input_tokens, completion.output_tokens)
+            await self._account(completion.input_tokens, completion.output_tokens)
             if completion.finish_reason == "length" and not completion.tool_calls:
                 ending, detail = "token-budget", "the model's answer was cut at max_tokens"
                 break
@@ -289,10 +289,10 @@ class _Run:
         )
         return Investigation(self.ident, result, messages, self.tool_outputs, names=self.pseudo.names())
 
-    def _budget_stop(self) -> tuple[Ending, str] | None:
+    async def _budget_stop(self) -> tuple[Ending, str] | None:
         if self.input_tokens >= self.s.max_input_tokens or self.output_tokens >= self.s.max_output_tokens:
             return "token-budget", f"{self.input_tokens} in, {self.output_tokens} out"
-        if self.o.budget.remaining(self.incident.cluster) <= 0:
+        if await self.o.budget.remaining(self.incident.cluster) <= 0:
             return (
                 "daily-budget",
                 f"cluster {self.incident.cluster} spent its {self.o.budget.limit} tokens today",
@@ -301,10 +301,10 @@ class _Run:
             return "wall-clock", f"{self.s.wall_clock_seconds:g}s"
         return None
 
-    def _account(self, tokens_in: int, tokens_out: int) -> None:
+    async def _account(self, tokens_in: int, tokens_out: int) -> None:
         self.input_tokens += tokens_in
         self.output_tokens += tokens_out
-        self.o.budget.spend(self.incident.cluster, tokens_in + tokens_out)
+        await self.o.budget.spend(self.incident.cluster, tokens_in + tokens_out)
         cluster = self.incident.cluster
         metrics.TOKENS.labels(cluster, "in").inc(tokens_in)
         metrics.TOKENS.labels(cluster, "out").inc(tokens_out)

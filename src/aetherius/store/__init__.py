@@ -45,6 +45,15 @@ Reading (API, dashboard, CLI)
     scan_id=)``, ``list_clusters()``, ``get_cluster(id)``, ``last_signal(cluster_id)``,
     ``list_deliveries(incident_id=, status=)``.
 
+Investigations (``aetherius.reasoning.service``)
+    ``create_investigation(incident_id, trigger=, requested_by=, question=)``,
+    ``get_investigation(id)``, ``list_investigations(incident_id)``,
+    ``add_investigation_progress(id, event)``, ``begin_investigation_turn(id, question=)``,
+    ``finish_investigation(id, answer=, conversation=, report=, markdown=)``: an answer, and with
+    ``report`` the incident's next report version (``source="investigation"``, model, tokens, cost,
+    ending), never its root cause. Without Redis: ``cached_answer``/``cache_answer`` and
+    ``spend_tokens``/``spent_tokens`` (a cluster's daily token spend, shared by replicas).
+
 Tokens (API)
     ``create_token(name=, role=) -> CreatedToken(token, secret)`` (the secret is shown once,
     only its hash is stored), ``verify_token(secret) -> ApiToken | None``, ``list_tokens()``,
@@ -90,6 +99,7 @@ from aetherius.store.records import (
     IncidentRows,
     IncidentStory,
     IncidentUpsert,
+    InvestigationRecord,
     KnowledgeDocument,
     PruneResult,
     RecordedSignal,
@@ -114,6 +124,7 @@ __all__ = [
     "IncidentUpsert",
     "InvalidCursor",
     "InvalidTransition",
+    "InvestigationRecord",
     "KnowledgeDocument",
     "NotFound",
     "PruneResult",

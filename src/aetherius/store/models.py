@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -181,6 +182,66 @@ class ReportRow(Base):
     evidence_hash: Mapped[str] = mapped_column(String(64), default="")
     document: Mapped[dict[str, Any]] = mapped_column(Json)
     markdown: Mapped[str] = mapped_column(Text, default="")
+    # "rules" (the diagnosis engine) or "investigation" (the Reasoning Service's answer, which
+    # never replaces the incident's root cause: a person reads both, told apart by this column).
+    source: Mapped[str] = mapped_column(String(16), default="rules", server_default="rules")
+    model: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    tokens_in: Mapped[int] = mapped_column(BigCount, default=0, server_default="0")
+    tokens_out: Mapped[int] = mapped_column(BigCount, default=0, server_default="0")
+    cost: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    ending: Mapped[str] = mapped_column(String(32), default="", server_default="")
+
+
+class InvestigationRow(Base):
+    """One investigation of an incident by the Reasoning Service, and its follow-up questions.
+
+    Kept in the store (not a replica's memory) so that any API replica can answer its status,
+    stream its progress and continue its conversation.
+    """
+
+    __tablename__ = "investigations"
+    __table_args__ = (Index("ix_investigations_incident", "incident_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(BigId, ForeignKey("incidents.id", ondelete="CASCADE"))
+    cluster_id: Mapped[str] = mapped_column(String(253), default="")
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done
+    trigger: Mapped[str] = mapped_column(String(16), default="person")  # person | auto
+    requested_by: Mapped[str] = mapped_column(String(253), default="")
+    question: Mapped[str] = mapped_column(Text, default="")  # the latest question ("" at first)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ending: Mapped[str] = mapped_column(String(32), default="")
+    model: Mapped[str] = mapped_column(String(128), default="")
+    tokens_in: Mapped[int] = mapped_column(BigCount, default=0)  # all turns together
+    tokens_out: Mapped[int] = mapped_column(BigCount, default=0)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    turns: Mapped[int] = mapped_column(Integer, default=0)  # answers given (first + follow-ups)
+    report_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # of the latest answer
+    answer: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    # The pseudonymized conversation (messages, tool outputs, name map) a follow-up continues.
+    conversation: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    progress: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+
+
+class ReasoningAnswerRow(Base):
+    """The answer cache where Redis is not configured: shared by replicas through the store."""
+
+    __tablename__ = "reasoning_answers"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReasoningSpendRow(Base):
+    """Tokens spent per cluster and UTC day, where Redis is not configured (the shared budget)."""
+
+    __tablename__ = "reasoning_spend"
+
+    cluster_id: Mapped[str] = mapped_column(String(253), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    tokens: Mapped[int] = mapped_column(BigCount, default=0)
 
 
 class AuditRow(Base):

@@ -170,6 +170,12 @@ class Report:
     evidence_hash: str
     document: dict[str, Any]
     markdown: str
+    source: str = "rules"  # or "investigation": the Reasoning Service's answer
+    model: str = ""
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    ending: str = ""  # an investigation's ending ("answered", "daily-budget", …)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -266,3 +272,28 @@ class IncidentStory:
     reports: list[Report]  # newest version first
     signals: list[SignalRecord]  # oldest first
     audit: list[AuditRecord]  # in the order the reads happened
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvestigationRecord:
+    """One investigation of an incident (``store.investigations``); tokens and cost of every turn."""
+
+    id: str
+    incident_id: int
+    cluster_id: str
+    status: str  # running | done
+    trigger: str  # person | auto
+    requested_by: str
+    question: str
+    created_at: datetime
+    updated_at: datetime
+    ending: str
+    model: str
+    tokens_in: int
+    tokens_out: int
+    cost: float
+    turns: int
+    report_version: int | None
+    answer: dict[str, Any]
+    conversation: dict[str, Any]
+    progress: list[dict[str, Any]]

@@ -1,4 +1,5 @@
-"""Report versions: every (re-)diagnosis of an incident adds one; none is ever overwritten."""
+"""Report versions: every (re-)diagnosis of an incident adds one, as does every investigation answer
+(``source``, see investigations.py); none is ever overwritten."""
 
 from __future__ import annotations
 
@@ -122,13 +123,13 @@ class ReportOps(OutboxOps, StoreBase):
         async with self.sessions() as session:
             return [to_record(Report, row) for row in (await session.execute(query)).scalars()]
 
-    async def latest_report(self, incident_id: int) -> Report | None:
-        query = (
-            select(ReportRow)
-            .where(ReportRow.incident_id == incident_id)
-            .order_by(ReportRow.version.desc())
-            .limit(1)
-        )
+    async def latest_report(self, incident_id: int, *, source: str | None = "rules") -> Report | None:
+        """The newest version made by ``source`` (by default the rules': what notifications and the
+        orchestrator compare; an investigation's answer is a version too but never the diagnosis)."""
+        query = select(ReportRow).where(ReportRow.incident_id == incident_id)
+        if source is not None:
+            query = query.where(ReportRow.source == source)
+        query = query.order_by(ReportRow.version.desc()).limit(1)
         async with self.sessions() as session:
             row = (await session.execute(query)).scalar_one_or_none()
             return None if row is None else to_record(Report, row)

@@ -13,7 +13,15 @@ from prometheus_client import Counter
 from sqlalchemy import delete, select
 
 from aetherius.store.base import StoreBase
-from aetherius.store.models import AuditRow, CooldownRow, DeliveryRow, EndedSessionRow, SignalRow
+from aetherius.store.models import (
+    AuditRow,
+    CooldownRow,
+    DeliveryRow,
+    EndedSessionRow,
+    ReasoningAnswerRow,
+    ReasoningSpendRow,
+    SignalRow,
+)
 from aetherius.store.records import PruneResult
 
 PRUNED = Counter("aetherius_store_pruned_rows_total", "Rows removed by retention", ["table"])
@@ -34,11 +42,18 @@ class RetentionOps(StoreBase):
             cooldowns = int(getattr(result, "rowcount", 0) or 0)
             result = await session.execute(delete(EndedSessionRow).where(EndedSessionRow.until < now))
             ended = int(getattr(result, "rowcount", 0) or 0)
+            # The Reasoning Service's expired cached answers, and token spend of days gone by.
+            result = await session.execute(
+                delete(ReasoningAnswerRow).where(ReasoningAnswerRow.expires_at < now)
+            )
+            answers = int(getattr(result, "rowcount", 0) or 0)
+            yesterday = (now - timedelta(days=1)).date().isoformat()
+            await session.execute(delete(ReasoningSpendRow).where(ReasoningSpendRow.day < yesterday))
         return PruneResult(
             signals=signals,
             audit=audit,
             cooldowns=cooldowns,
-            extra={"deliveries": sent, "ended_sessions": ended},
+            extra={"deliveries": sent, "ended_sessions": ended, "reasoning_answers": answers},
         )
 
     async def _prune(self, model: Any, condition: Any, batch_size: int) -> int:

@@ -20,6 +20,7 @@ from aetherius.store.batch import IncidentBatchOps
 from aetherius.store.clusters import ClusterOps
 from aetherius.store.cooldown import CooldownOps
 from aetherius.store.engine import SchemaOutOfDate, StoreUnavailable, create_engine, describe, resolve_url
+from aetherius.store.investigations import InvestigationOps
 from aetherius.store.reports import ReportOps
 from aetherius.store.retention import RetentionOps
 from aetherius.store.sessions import SessionOps
@@ -61,6 +62,7 @@ class Store(
     SessionOps,
     RetentionOps,
     StoryOps,
+    InvestigationOps,
 ):
     """Async repository over the Aetherius schema; see the package docstring for the methods."""
 

@@ -20,6 +20,7 @@ from aetherius.api import data
 from aetherius.api.auth import SESSION_COOKIE, Principal, Role, identify, same_secret
 from aetherius.api.deps import ApiContext, context, revoke_access
 from aetherius.api.problems import Problem, install_problem_pages
+from aetherius.api.routes.investigations import out as investigation_out
 from aetherius.api.schemas import RowId
 from aetherius.web import views
 from aetherius.web.errors import login_url, problem_page
@@ -185,6 +186,8 @@ async def incident(request: Request, incident_id: RowId, done: str = "") -> Resp
     report = views.ReportView.of(detail)
     runbook = data.runbook(report.runbook) if report.runbook else None
     rows, capped = views.timeline(detail.signals, limit=data.TIMELINE_LIMIT)
+    with data.store_errors():
+        latest = await ctx.store.list_investigations(incident_id, limit=1)
     return _render(
         request,
         "incident.html",
@@ -197,6 +200,8 @@ async def incident(request: Request, incident_id: RowId, done: str = "") -> Resp
         timeline=rows,
         timeline_note=capped,
         rendered_at=datetime.now(UTC).isoformat(),
+        investigation=investigation_out(latest[0]) if latest else None,
+        reasoning=ctx.investigations is not None and ctx.investigations.available,
     )
 
 

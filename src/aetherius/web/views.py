@@ -350,7 +350,12 @@ class ReportView:
         if not detail.reports:
             view.sentence = view.sentence or "Not diagnosed yet: the report appears here when it is ready."
             return view
-        latest = detail.reports[0]
+        # NB: an investigation's answer is a version too, shown in its own panel, never as the diagnosis
+        rules = [r for r in detail.reports if r.source != "investigation"]
+        if not rules:
+            view.sentence = view.sentence or "Not diagnosed yet: the report appears here when it is ready."
+            return view
+        latest = rules[0]
         doc = latest.document
         view.version = latest.version
         view.root_cause = latest.root_cause or doc.get("root_cause") or view.root_cause

@@ -80,3 +80,84 @@
   }
   setInterval(tick, 15000);
 })();
+
+// The investigation panel: start one, ask a follow-up, follow its progress live (SSE); the page
+// is reloaded with the answer when it is done. Without JavaScript the last answer still shows.
+(function () {
+  var panel = document.getElementById("investigation");
+  if (!panel || !window.fetch) { return; }
+  var api = panel.getAttribute("data-api");
+  var list = panel.querySelector(".progress");
+  var error = panel.querySelector(".error");
+  var stream = null;
+
+  function say(text) {
+    var item = document.createElement("li");
+    item.textContent = text;
+    list.appendChild(item);
+  }
+
+  function describe(p) {
+    if (p.event === "step") { return "Asking the model (step " + p.step + ")"; }
+    if (p.event === "tool") { return "Reading: " + p.tool; }
+    if (p.event === "question") { return "Question: " + p.question; }
+    if (p.event === "done") { return "Done (" + p.ending + ")"; }
+    return p.event;
+  }
+
+  function busy(on) {
+    panel.querySelectorAll("button").forEach(function (b) { b.disabled = on; });
+  }
+
+  function follow(id) {
+    if (!window.EventSource || stream) { return; }
+    busy(true);
+    stream = new EventSource(api + "/" + id + "/events");
+    stream.addEventListener("progress", function (event) {
+      try { say(describe(JSON.parse(event.data))); } catch (e) { /* skipped */ }
+    });
+    stream.addEventListener("investigation", function (event) {
+      var inv;
+      try { inv = JSON.parse(event.data); } catch (e) { return; }
+      if (inv.status === "done") {
+        stream.close();
+        window.location.reload();
+      }
+    });
+  }
+
+  function send(url, body) {
+    error.textContent = "";
+    busy(true);
+    fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": panel.getAttribute("data-csrf") },
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      return response.json().then(function (doc) { return { ok: response.ok, doc: doc }; });
+    }).then(function (r) {
+      if (!r.ok) { error.textContent = r.doc.detail || r.doc.title || "refused"; busy(false); return; }
+      panel.setAttribute("data-id", r.doc.id);
+      if (r.doc.status === "done") { window.location.reload(); return; }
+      list.textContent = "";
+      say("Started");
+      follow(r.doc.id);
+    }).catch(function () { error.textContent = "The request failed; try again."; busy(false); });
+  }
+
+  var start = panel.querySelector('[data-action="investigate"]');
+  if (start) { start.addEventListener("click", function () { send(api, {}); }); }
+  var ask = panel.querySelector('form[data-action="ask"]');
+  if (ask) {
+    ask.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var question = ask.querySelector("textarea").value.trim();
+      if (!question) { return; }
+      send(api + "/" + panel.getAttribute("data-id") + "/messages", { question: question });
+    });
+  }
+  if (panel.getAttribute("data-running") && panel.getAttribute("data-id")) {
+    follow(panel.getAttribute("data-id"));
+  }
+})();
