@@ -155,3 +155,48 @@ async def test_one_bad_signal_fails_alone_and_its_batch_is_stored(store: Store) 
     again = await repository.record_signals(keyed[:2] + keyed[3:], now=now)
     assert all(isinstance(o, SignalOutcome) and o.duplicate for o in again)
     assert (await store.get_incident(incident.id)).signal_count == 5
+
+
+class CriticalImage:
+    """A diagnosis that knows better than the Signal: a warning Event, a pod that can never start."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def diagnose(self, incident: Incident, *, diagnosis_id: str) -> ReportDraft:
+        self.calls += 1
+        finding = {
+            "kind": "Pod",
+            "namespace": "shop",
+            "name": "web",
+            "reason": "ImagePullBackOff",
+            "root_cause": "ImageNotFound",
+            "severity": "critical",
+            "evidence": ["image shop/web:9.9 not found"],
+        }
+        return ReportDraft(
+            summary="image shop/web:9.9 not found",
+            root_cause="ImageNotFound",
+            severity="critical",
+            findings=[finding],
+            evidence=finding["evidence"],  # type: ignore[arg-type]
+        )
+
+
+async def test_one_severity_the_reports_and_no_rediagnosis_for_raising_it(store: Store) -> None:
+    diag = CriticalImage()
+    orch = orchestrator(store, diag, marks_in_store=True)  # type: ignore[arg-type]
+    rs = f"web{secrets.token_hex(2)}-7d9f8c6b5"
+    for occurrence in range(1, 4):
+        signal = pod_signal(
+            reason="ImagePullBackOff",
+            rs=rs,
+            pod=f"{rs}-aaaaa",
+            occurrence=occurrence,
+            cluster="severity-test",
+            severity="warning",
+        )
+        await orch.handle(signal)
+    page = await store.list_incidents(IncidentFilters(cluster_id="severity-test", text=rs.split("-")[0]))
+    assert len(page.items) == 1 and page.items[0].severity == "critical", "the report's severity, everywhere"
+    assert diag.calls == 1, "raising the severity is not new evidence: one diagnosis"

@@ -38,6 +38,23 @@ async def test_reports_are_versioned_and_carry_the_diagnosis(store: Store) -> No
         await store.add_report(10**9, document={}, markdown="")
 
 
+async def test_a_report_raises_the_incidents_severity_never_lowers_it(store: Store) -> None:
+    """The CLI, the dashboard and notifications show one severity: the diagnosis' when it knows
+    better than the Signal (an ImagePullBackOff Event is a warning; a pod that can never start is
+    critical)."""
+    signal = make_signal(cluster=unique("c"), pod="web-1", severity="warning")
+    change = await store.upsert_incident(upsert_for(signal, fingerprint=unique("fp")), signal=signal)
+    assert change.incident is not None
+    incident_id = change.incident.id
+    assert (await store.get_incident(incident_id)).severity == "warning"
+    await store.add_report(
+        incident_id, document={}, markdown="", root_cause="ImageNotFound", severity="critical"
+    )
+    assert (await store.get_incident(incident_id)).severity == "critical"
+    await store.add_report(incident_id, document={}, markdown="", root_cause="ImageNotFound", severity="info")
+    assert (await store.get_incident(incident_id)).severity == "critical"
+
+
 async def test_concurrent_rediagnoses_get_distinct_versions(store: Store) -> None:
     incident_id = await _incident(store)
     await asyncio.gather(*(store.add_report(incident_id, document={"i": i}, markdown="") for i in range(8)))

@@ -62,12 +62,13 @@ def inconclusive(incident: Incident) -> bool:
 def evidence_digest(incident: Incident, signal: Signal) -> str:
     """What was observed, in a key that changes only when the evidence does.
 
-    A new reason (synonyms aside), a severity step up (the incident's severity only rises) or a
-    new container is new evidence; the hundredth ``BackOff`` of the same container is not.
+    A new reason (synonyms aside), a Signal of another severity or a new container is new
+    evidence; the hundredth ``BackOff`` of the same container is not.
+
+    NB: the Signal's severity, not the incident's: a report may raise the incident's severity
+    (the diagnosis knew better), and that is not something new observed in the cluster.
     """
-    return dedup_key(
-        incident.fingerprint, canonical_reason(signal.reason), incident.severity, signal.container
-    )
+    return dedup_key(incident.fingerprint, canonical_reason(signal.reason), signal.severity, signal.container)
 
 
 def findings_digest(findings: Sequence[dict[str, Any]], *, summary: str = "") -> str:

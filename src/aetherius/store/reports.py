@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aetherius.signals import SEVERITY_RANK
 from aetherius.store.base import StoreBase, to_record
 from aetherius.store.engine import NotFound
 from aetherius.store.models import IncidentRow, ReportRow
@@ -65,6 +66,10 @@ class ReportOps(OutboxOps, StoreBase):
             )
             session.add(row)
             incident.report_version = version
+            if SEVERITY_RANK.get(severity, 0) > SEVERITY_RANK.get(incident.severity, 0):
+                # NB: the diagnosis may know better than the Signal (an ImagePullBackOff's Event
+                # is a warning; a pod that can never start is critical): one severity everywhere.
+                incident.severity = severity
             if root_cause:
                 incident.root_cause = root_cause
             if summary:
