@@ -5,8 +5,9 @@ Three measurements in one run:
 * latency: ``--clusters`` simulated clusters (default 20), each with its edge agent connected to a
   central nats-server with one nkey user per cluster; warning Events are emitted in them at a
   total of ``--rate`` failure Signals per second for ``--seconds``, one in ten about a workload
-  not seen before (a new incident, diagnosed by central through that cluster's agent). p50/p99
-  of the Event's creation → its incident's first report committed in PostgreSQL. Central is
+  not seen before: a pod created crash-looping, a new incident diagnosed by central through that
+  cluster's agent. p50/p99 of the pod's creation → its incident's first report committed in
+  PostgreSQL. Central is
   three ``aetherius orchestrator`` processes in ``fleet.mode: central``.
 * scale-out: a backlog of update Signals consumed by 1, then by 3 orchestrator replicas, each in
   a cgroup of its own held to ``--replica-cpu`` cores (the chart's 250m limit): Signals stored
@@ -45,11 +46,12 @@ from tests.orchestrator.processes import Replicas
 from aetherius.config import Settings
 from aetherius.fleet.edge import EdgeAgent, edge_bus, parse_token
 from aetherius.kube import KubeClient
+from aetherius.logs import configure_logging
 from aetherius.sim import SimCluster
 from aetherius.store import migrate
 from aetherius.store.engine import create_engine, resolve_url
 from benchmarks.cgroups import cpu_limits_work
-from benchmarks.pipeline import SimProcess, _admin, _consuming, _throughput, bench_scenario
+from benchmarks.pipeline import SimProcess, _admin, _consuming, _throughput, bench_pod, bench_scenario
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432"
 NEW_EVERY = 10
@@ -118,8 +120,9 @@ async def _latency(
     hub.start()
     stack.callback(hub.stop)
     await hub.provision()
-    per_cluster = max(1, int(rate * seconds) // NEW_EVERY // clusters) + 1
-    scenario = bench_scenario(tmp / "fleet.yaml", workloads=per_cluster)
+    # NB: the clusters start healthy (a namespace, no pod): a failure is a pod that starts
+    # crash-looping, created while the benchmark runs, then its BackOff Event counting up.
+    scenario = bench_scenario(tmp / "fleet.yaml", workloads=-1)
     settings = _agent_settings(hub)
     sims: dict[str, SimCluster] = {}
     for name, token in tokens.items():
@@ -157,6 +160,7 @@ async def _latency(
         if key not in counts:
             counts[key] = 1
             emitted[(cluster, owner)] = time.time()
+            sims[cluster].create(bench_pod(workload))
             sims[cluster].create(_event(f"{pod}.bench", pod, count=1))
         else:
             counts[key] += 1
@@ -345,6 +349,8 @@ def main() -> None:
     parser.add_argument("--agent-events", type=int, default=100_000)
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
+    # NB: the agents run in this process: their lines go to stderr, the figures alone to stdout.
+    configure_logging(level="warning")
     result = asyncio.run(
         run(
             smoke=args.smoke,

@@ -96,6 +96,68 @@ def _replicas(directory: Path, kubeconfig: Path, db: str, *, redis: str) -> tupl
     return Replicas(config=config, kubeconfig=kubeconfig, directory=directory), bus
 
 
+def bench_pod(workload: int) -> dict[str, Any]:
+    """Workload ``workload``'s one pod: OOM-killed at its 256Mi limit and crash-looping."""
+    rs = f"w{workload}-7d9f8c6b5"
+    name = f"{rs}-x2k4q"
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": "bench",
+            "uid": f"uid-{name}",
+            "creationTimestamp": "2026-11-30T09:10:00Z",
+            "labels": {"app": f"w{workload}", "pod-template-hash": "7d9f8c6b5"},
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "name": rs,
+                    "uid": f"uid-{rs}",
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "nodeName": "node-1",
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "registry.example.com/bench/app:1.0",
+                    "resources": {"limits": {"memory": "256Mi"}},
+                }
+            ],
+        },
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
+            "containerStatuses": [
+                {
+                    "name": "app",
+                    "image": "registry.example.com/bench/app:1.0",
+                    "ready": False,
+                    "restartCount": 12,
+                    "state": {
+                        "waiting": {
+                            "reason": "CrashLoopBackOff",
+                            "message": "back-off 5m0s restarting failed container",
+                        }
+                    },
+                    "lastState": {
+                        "terminated": {
+                            "reason": "OOMKilled",
+                            "exitCode": 137,
+                            "startedAt": "2026-11-30T09:57:02Z",
+                            "finishedAt": "2026-11-30T09:57:39Z",
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
 def bench_scenario(path: Path, *, workloads: int) -> Path:
     """A sim scenario holding the pods the failure Signals name, each OOM-killed and crash-looping.
 
@@ -103,68 +165,7 @@ def bench_scenario(path: Path, *, workloads: int) -> Path:
     have is inconclusive (Unknown), and an inconclusive incident is re-diagnosed on every new
     crash Signal, which is not the workload of a cluster that is really failing.
     """
-    pods = []
-    for workload in range(workloads + 1):
-        rs = f"w{workload}-7d9f8c6b5"
-        name = f"{rs}-x2k4q"
-        pods.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": name,
-                    "namespace": "bench",
-                    "uid": f"uid-{name}",
-                    "creationTimestamp": "2026-11-30T09:10:00Z",
-                    "labels": {"app": f"w{workload}", "pod-template-hash": "7d9f8c6b5"},
-                    "ownerReferences": [
-                        {
-                            "apiVersion": "apps/v1",
-                            "kind": "ReplicaSet",
-                            "name": rs,
-                            "uid": f"uid-{rs}",
-                            "controller": True,
-                        }
-                    ],
-                },
-                "spec": {
-                    "nodeName": "node-1",
-                    "containers": [
-                        {
-                            "name": "app",
-                            "image": "registry.example.com/bench/app:1.0",
-                            "resources": {"limits": {"memory": "256Mi"}},
-                        }
-                    ],
-                },
-                "status": {
-                    "phase": "Running",
-                    "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
-                    "containerStatuses": [
-                        {
-                            "name": "app",
-                            "image": "registry.example.com/bench/app:1.0",
-                            "ready": False,
-                            "restartCount": 12,
-                            "state": {
-                                "waiting": {
-                                    "reason": "CrashLoopBackOff",
-                                    "message": "back-off 5m0s restarting failed container",
-                                }
-                            },
-                            "lastState": {
-                                "terminated": {
-                                    "reason": "OOMKilled",
-                                    "exitCode": 137,
-                                    "startedAt": "2026-11-30T09:57:02Z",
-                                    "finishedAt": "2026-11-30T09:57:39Z",
-                                }
-                            },
-                        }
-                    ],
-                },
-            }
-        )
+    pods = [bench_pod(workload) for workload in range(workloads + 1)]
     namespace = {
         "apiVersion": "v1",
         "kind": "Namespace",
