@@ -138,6 +138,10 @@ class MessageBusSettings(_Section):
     nkey_seed_file: Path | None = Field(
         default=None, description="central: its NATS nkey seed (a server with per-cluster users)"
     )
+    tls_ca_file: Path | None = Field(
+        default=None,
+        description="CA of the NATS server's certificate (tls://, wss://); default: the system's",
+    )
 
     @field_validator("url")
     @classmethod

@@ -93,6 +93,7 @@ class Fleet:
         scenario: str | None = None,
         sim: SimCluster | None = None,
         reconnect_delay: str = "0.2s",
+        url: str | None = None,
     ) -> Member:
         """A member cluster with its agent connected, watching and answering."""
         token = self.hub.add(name)
@@ -103,7 +104,9 @@ class Fleet:
         self._stack.push_async_callback(client.close)
         cluster, seed = parse_token(token)
         settings = fleet_settings(self.hub, mode="edge")
-        bus = settings.message_bus.model_copy(update={"reconnect_delay": _seconds(reconnect_delay)})
+        bus = settings.message_bus.model_copy(
+            update={"reconnect_delay": _seconds(reconnect_delay), "url": url or settings.message_bus.url}
+        )
         settings = settings.model_copy(update={"message_bus": bus})
         bus = edge_bus(settings, cluster=cluster, seed=seed)
         await bus.connect()

@@ -31,7 +31,14 @@ def public_key(seed: str) -> str:
 
 
 class Hub:
-    def __init__(self, directory: Path, *, bus: MessageBusSettings | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        bus: MessageBusSettings | None = None,
+        tls: tuple[Path, Path] | None = None,
+        websocket: bool = False,
+    ) -> None:
         binary = shutil.which("nats-server")
         if binary is None:
             pytest.fail("nats-server is not installed (apt-get install nats-server)", pytrace=False)
@@ -39,16 +46,25 @@ class Hub:
         self.directory = directory
         self.bus = bus or MessageBusSettings(reconnect_delay="0.2s", publish_timeout="3s", ack_wait="5s")  # type: ignore[arg-type]
         self.port = free_port()
+        self.tls = tls  # (certificate, key): clients must dial tls://
+        self.ws_port = free_port() if websocket else 0
         self.central_seed = new_seed()
         self.seeds: dict[str, str] = {}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        return f"{'tls' if self.tls else 'nats'}://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ws_port}"
 
     def settings(self) -> MessageBusSettings:
-        return self.bus.model_copy(update={"url": self.url})
+        update: dict[str, object] = {"url": self.url}
+        if self.tls:
+            update["tls_ca_file"] = self.tls[0]
+        return self.bus.model_copy(update=update)
 
     def add(self, cluster: str) -> str:
         """The agent token of a new member cluster (the config is rewritten; ``reload`` applies it)."""
@@ -71,6 +87,12 @@ class Hub:
             f"jetstream {{ store_dir: {json.dumps(str(store))} }}\n"
             f"authorization {{ users = {json.dumps(users, indent=1)} }}\n"
         )
+        if self.tls:
+            cert, key = self.tls
+            config += f"tls {{ cert_file: {json.dumps(str(cert))}, key_file: {json.dumps(str(key))} }}\n"
+        if self.ws_port:
+            # NB: plain WebSocket on loopback in tests; a deployment terminates TLS (wss://) on 443.
+            config += f'websocket {{ listen: "127.0.0.1:{self.ws_port}", no_tls: true }}\n'
         (self.directory / "hub.conf").write_text(config, encoding="utf-8")
 
     def start(self) -> None:

@@ -63,9 +63,9 @@ async def test_in_cluster_credentials_are_the_service_account_s(tmp_path: Path) 
     import ssl
 
     from aetherius.kube.credentials import CredentialsError, in_cluster_credentials
-    from aetherius.sim.node_stats import _certificate
+    from aetherius.sim.node_stats import self_signed_certificate
 
-    cert, _ = _certificate(tmp_path)
+    cert, _ = self_signed_certificate(tmp_path)
     (tmp_path / "ca.crt").write_bytes(cert.read_bytes())
     (tmp_path / "token").write_text("first\n")
     env = {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"}

@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import ssl
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 import nats
@@ -210,6 +212,7 @@ class NatsBus:
         self._pipeline: AckPipeline | None = None
         self._subscriptions: dict[str, Any] = {}
         self._kv_handles: dict[str, Any] = {}
+        self._last_error = ""
         self._connect_lock = asyncio.Lock()
         self._subjects: dict[tuple[str, str], str] = {}
 
@@ -248,8 +251,11 @@ class NatsBus:
                     timeout=self.settings.publish_timeout.total_seconds(),
                 )
             except (*_NATS_ERRORS, nats.errors.NoServersError) as exc:
+                # NB: a refused certificate or credential reaches only the error callback; the
+                # connect itself just times out. Say what the server really answered.
+                cause = f" (last error: {self._last_error})" if self._last_error else ""
                 raise BusUnavailable(
-                    f"cannot connect to {self.settings.url}: {type(exc).__name__}: {exc}"
+                    f"cannot connect to {self.settings.url}: {type(exc).__name__}: {exc}{cause}"
                 ) from exc
             self._js = self._nc.jetstream()
             self._pipeline = AckPipeline(self._nc, window=self.settings.publish_window)
@@ -287,9 +293,17 @@ class NatsBus:
             raise BusUnavailable(f"cannot create stream {self.stream}: {type(exc).__name__}: {exc}") from exc
 
     def _identity_options(self) -> dict[str, Any]:
-        if self.identity is None:
-            return {}
-        return {"nkeys_seed_str": self.identity.seed, "inbox_prefix": self.identity.inbox_prefix}
+        options: dict[str, Any] = {}
+        ca = self.settings.tls_ca_file
+        if ca is not None or self.settings.url.startswith(("tls://", "wss://")):
+            try:
+                options["tls"] = ssl.create_default_context(cafile=str(ca) if ca else None)
+            except (OSError, ssl.SSLError) as exc:
+                raise BusUnavailable(f"message_bus.tls_ca_file: {exc}") from None
+            options["tls_hostname"] = urlsplit(self.settings.url).hostname
+        if self.identity is not None:
+            options.update(nkeys_seed_str=self.identity.seed, inbox_prefix=self.identity.inbox_prefix)
+        return options
 
     def _next_server(self, servers: list[Any], _info: dict[str, Any]) -> tuple[Any, float]:
         """Reconnect to the first server after a capped, jittered, growing delay.
@@ -320,6 +334,7 @@ class NatsBus:
         return bytes(msg.data)
 
     async def _on_error(self, exc: Exception) -> None:
+        self._last_error = f"{type(exc).__name__}: {exc}"[:300]
         log.warning("bus error", error=f"{type(exc).__name__}: {exc}")
 
     async def _on_disconnected(self) -> None:

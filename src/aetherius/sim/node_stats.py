@@ -150,15 +150,15 @@ class SimNode:
         }
 
 
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 / localhost: (cert file, key file)."""
+def self_signed_certificate(directory: Path, *, name: str = "aetherius-sim-kubelet") -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 / localhost: (cert file, key file), named ``name``."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aetherius-sim-kubelet")])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
+        .subject_name(subject)
+        .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
@@ -172,7 +172,7 @@ def _certificate(directory: Path) -> tuple[Path, Path]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    cert_file, key_file = directory / "kubelet.crt", directory / "kubelet.key"
+    cert_file, key_file = directory / f"{name}.crt", directory / f"{name}.key"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(
         key.private_bytes(
@@ -211,7 +211,7 @@ class KubeletStatsServer:
         return f"https://127.0.0.1:{self._ports[node]}"
 
     async def __aenter__(self) -> KubeletStatsServer:
-        cert, key = _certificate(Path(self._directory.name))
+        cert, key = self_signed_certificate(Path(self._directory.name))
         self.ca_file = cert
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)
