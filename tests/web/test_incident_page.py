@@ -93,3 +93,32 @@ def test_the_timeline_folds_what_repeats_and_says_its_cap() -> None:
     assert "0f1e2d3c" not in rows[0].message and note == ""
     _, capped = timeline(signals, limit=len(signals))
     assert capped == f"The newest {len(signals)} Signals are shown; older ones are in the API."
+
+
+def test_ready_between_restarts_is_not_said_as_a_recovery() -> None:
+    from types import SimpleNamespace
+
+    from aetherius.web.views import timeline
+
+    def signal(i: int, message: str, *, resolved: bool, name: str = "api-1") -> SimpleNamespace:
+        stamp = f"2026-12-05T10:{i:02d}:00Z"
+        return SimpleNamespace(
+            id=i, reason="CrashLoopBackOff", kind="Pod", name=name, severity="info" if resolved else "critical",
+            count=1, first_seen=stamp, last_seen=stamp, message=message, resolved=resolved,
+        )  # fmt: skip
+
+    loop = []
+    for i in range(0, 12, 2):
+        loop.append(signal(i, "container api: back-off restarting failed container", resolved=False))
+        loop.append(signal(i + 1, "pod api-1 is Ready again: CrashLoopBackOff cleared", resolved=True))
+    loop.append(signal(20, "container api: back-off restarting failed container", resolved=False))
+    # another pod that really recovered, and stayed so
+    loop.append(
+        signal(3, "container api: back-off restarting failed container", resolved=False, name="api-2")
+    )
+    loop.append(signal(4, "pod api-2 is Ready again: CrashLoopBackOff cleared", resolved=True, name="api-2"))
+    rows, _ = timeline(loop, limit=500)
+    messages = {(r.name, r.message) for r in rows}
+    assert ("api-1", "pod api-1 was Ready 6 times between restarts, and failed again after") in messages
+    assert ("api-2", "pod api-2 is Ready again: CrashLoopBackOff cleared") in messages
+    assert len(rows) == 4, "one row per thing that happened"

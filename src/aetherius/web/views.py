@@ -317,11 +317,32 @@ def timeline(signals: list[Any], *, limit: int) -> tuple[list[TimelineRow], str]
         row.signals += 1
         row.count = max(row.count, s.count)
         row.message = _POD_UID.sub("", s.message or "")  # the newest wording
+    _between_restarts(rows, signals)
     ordered = sorted(rows.values(), key=lambda r: r.last)
     note = (
         f"The newest {limit} Signals are shown; older ones are in the API." if len(signals) >= limit else ""
     )
     return ordered, note
+
+
+def _between_restarts(rows: dict[tuple[str, str, str, str], TimelineRow], signals: list[Any]) -> None:
+    """A pod "Ready again" that failed again afterwards was up between restarts, not recovered.
+
+    NB: in a crash loop a container without a readiness probe is Ready for the seconds it runs,
+    so the watcher truthfully reports it Ready again, every loop; said as is, the timeline reads
+    as if the pod kept recovering.
+    """
+    failed_at: dict[tuple[str, str], str] = {}
+    for s in signals:
+        if not getattr(s, "resolved", False):
+            key = (s.kind, s.name)
+            failed_at[key] = max(failed_at.get(key, ""), s.last_seen or "")
+    for key, row in rows.items():
+        resolved_row = key[3].startswith("pod ") and " is Ready again" in key[3]
+        if resolved_row and failed_at.get((row.kind, row.name), "") > row.first:
+            times = f" {row.signals} times" if row.signals > 1 else ""
+            row.message = f"pod {row.name} was Ready{times} between restarts, and failed again after"
+            row.severity = "warning"
 
 
 @dataclass
