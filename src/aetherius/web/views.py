@@ -337,8 +337,8 @@ def _between_restarts(rows: dict[tuple[str, str, str, str], TimelineRow], signal
         if not getattr(s, "resolved", False):
             key = (s.kind, s.name)
             failed_at[key] = max(failed_at.get(key, ""), s.last_seen or "")
-    for key, row in rows.items():
-        resolved_row = key[3].startswith("pod ") and " is Ready again" in key[3]
+    for shape, row in rows.items():
+        resolved_row = shape[3].startswith("pod ") and " is Ready again" in shape[3]
         if resolved_row and failed_at.get((row.kind, row.name), "") > row.first:
             times = f" {row.signals} times" if row.signals > 1 else ""
             row.message = f"pod {row.name} was Ready{times} between restarts, and failed again after"
