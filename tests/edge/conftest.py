@@ -97,8 +97,7 @@ class Fleet:
     ) -> Member:
         """A member cluster with its agent connected, watching and answering."""
         token = self.hub.add(name)
-        self.hub.reload()
-        await asyncio.sleep(0.3)  # NB: the server applies a reload asynchronously
+        await self.hub.reload()
         sim = sim or await self.sim(name, scenario)
         client = await KubeClient.from_kubeconfig(sim.write_kubeconfig(self.tmp / f"{name}.kubeconfig"))
         self._stack.push_async_callback(client.close)

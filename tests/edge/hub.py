@@ -6,13 +6,17 @@ these tests is what a deployment gets.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
+import time
 from pathlib import Path
 
+import nats
 import nkeys
 import pytest
 
@@ -104,9 +108,32 @@ class Hub:
         )
         wait_for_port("127.0.0.1", self.port)
 
-    def reload(self) -> None:
+    async def reload(self, *, timeout: float = 10.0) -> None:
+        """Apply the users file, and return once the server admits every member cluster's key.
+
+        NB: nats-server applies a reload asynchronously after SIGHUP; a test that connects at
+        once may race it.
+        """
         assert self.process is not None
         self.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        for cluster, seed in self.seeds.items():
+            inbox = ClusterSubjects.of(cluster, self.bus).inbox_prefix
+            while True:
+                try:
+                    nc = await nats.connect(
+                        self.url, nkeys_seed_str=seed, inbox_prefix=inbox, allow_reconnect=False,
+                        max_reconnect_attempts=0, connect_timeout=1, tls=self._tls_context(),
+                    )  # fmt: skip
+                    await nc.close()
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.05)
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=str(self.tls[0])) if self.tls else None
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -77,7 +77,7 @@ async def test_sigkill_mid_burst_loses_nothing_and_duplicates_no_incident(
     sim = await fleet.sim("burst", None)
     kubeconfig = sim.write_kubeconfig(tmp_path / "burst.kubeconfig")
     token = fleet.hub.add("burst")
-    fleet.hub.reload()
+    await fleet.hub.reload()
     store = central.store
 
     async def stored(n: int) -> bool:

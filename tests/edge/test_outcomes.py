@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import nats
@@ -40,7 +39,7 @@ async def _incident_summary(central: Central, cluster: str) -> Any:
 
 async def test_no_agent_makes_the_diagnosis_say_so_without_reading(fleet: Fleet, central: Central) -> None:
     fleet.hub.add("lonely")
-    fleet.hub.reload()
+    await fleet.hub.reload()
     before = _metric(
         "aetherius_remote_gateway_requests_total", cluster="lonely", op="ping", outcome="no_responders"
     )
@@ -71,8 +70,7 @@ async def test_no_agent_makes_the_diagnosis_say_so_without_reading(fleet: Fleet,
 
 async def test_a_silent_agent_is_given_up_on_at_the_gateway_timeout(fleet: Fleet, central: Central) -> None:
     token = fleet.hub.add("slow")
-    fleet.hub.reload()
-    await asyncio.sleep(0.3)
+    await fleet.hub.reload()
     cluster, seed = parse_token(token)
     subjects = ClusterSubjects.of(cluster, fleet.hub.bus)
     nc = await nats.connect(fleet.hub.url, nkeys_seed_str=seed, inbox_prefix=subjects.inbox_prefix)
@@ -103,8 +101,7 @@ async def test_a_silent_agent_is_given_up_on_at_the_gateway_timeout(fleet: Fleet
 async def test_a_payload_naming_another_cluster_is_dead_lettered(fleet: Fleet, central: Central) -> None:
     token = fleet.hub.add("honest")
     fleet.hub.add("victim")
-    fleet.hub.reload()
-    await asyncio.sleep(0.3)
+    await fleet.hub.reload()
     cluster, seed = parse_token(token)
     before = _metric("aetherius_bus_dead_lettered_total", cause="cluster_mismatch")
     lie = pod_signal(reason="OOMKilled", rs="db-1a2b", pod="db-1a2b-xyzab", cluster="victim")
