@@ -18,7 +18,7 @@ from collections.abc import Callable, Generator
 import uvicorn
 
 from aetherius.api.deps import DiagnoseFn
-from aetherius.api.diagnosis import clusters_diagnose, live_diagnose
+from aetherius.api.diagnosis import readers_diagnose
 from aetherius.api.serve import Server
 from aetherius.api.tokens import ensure_first_admin
 from aetherius.compose.app import create_app
@@ -70,15 +70,10 @@ async def _serve_api(server: _Server, stop: asyncio.Event) -> None:
     await serving
 
 
-def _scanner(settings: Settings, conn: Connections) -> DiagnoseFn:
-    """The API's on-demand diagnosis: of the one cluster, or of the cluster a request names."""
-    secret_metadata = settings.kube.secret_metadata
-    if conn.clusters:
-        clients = {c.cluster_id: c.kube for c in conn.clusters}
-        return clusters_diagnose(clients, store=conn.store, secret_metadata=secret_metadata)
-    return live_diagnose(
-        conn.kube, store=conn.store, cluster=settings.cluster_id or "", secret_metadata=secret_metadata
-    )
+def _scanner(settings: Settings, conn: Connections, *, process: OrchestratorProcess) -> DiagnoseFn:
+    """The API's on-demand diagnosis, through the orchestrator's readers: the one cluster, the
+    cluster a request names (out-of-cluster mode), or a member cluster's agent (central mode)."""
+    return readers_diagnose(process.readers, store=conn.store, default_cluster=settings.cluster_id or "")
 
 
 def _watchers(
@@ -116,7 +111,7 @@ async def run_roles(
     process = OrchestratorProcess(
         settings, store=conn.store, bus=conn.bus, kube=conn.kube, role="run", clusters=conn.clusters
     )
-    scanner = _scanner(settings, conn)
+    scanner = _scanner(settings, conn, process=process)
     try:
         investigations = investigations_from_settings(settings, store=conn.store, kube=conn.kube)
     except ConfigError as exc:

@@ -154,6 +154,7 @@ class OrchestratorProcess:
         readers = cluster_readers(settings, kube=kube, clusters=clusters)
         if settings.fleet.mode == "central":
             readers = self._central_readers(bus, local=readers.local)
+        self.readers = readers  # also the API's, in one process
         self.auto: AutoInvestigations | None = None
         if settings.reasoning.enabled and settings.reasoning.auto_on_unknown:
             try:
