@@ -11,6 +11,8 @@ Nothing here ever puts a seed into an error message, a ``repr`` or a log line.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import os
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from aetherius.fleet.subjects import ClusterSubjects, InvalidClusterName, check_
 # Where the central's own seed is looked for first (a Secret's value in the pod's environment).
 CENTRAL_SEED_ENV = "AETHERIUS_NATS_NKEY_SEED"
 CENTRAL_SEED_FILE = "central.nk"
+_SEED_BYTES = 2 + 32 + 2  # prefix bytes, the ed25519 seed, CRC-16
 
 
 class InvalidToken(ValueError):
@@ -36,17 +39,34 @@ def new_user_seed() -> str:
     return bytes(nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)).decode("ascii")
 
 
+def _check_seed(seed: str) -> None:
+    """Refuse a seed that is not exactly a well-formed user seed, checksum included.
+
+    NB: ``nkeys.from_seed`` checks neither the checksum nor the length: a seed with a typo, or
+    one cut short in a copy-paste, would become another key (refused by the server, but only at
+    connect time, as a bare "Authorization Violation"). Said here, it says what is wrong.
+    """
+    if not seed.startswith("SU"):
+        raise InvalidToken("the key part is not an nkey user seed (it must start with 'SU')")
+    try:
+        raw = base64.b32decode(seed + "=" * (-len(seed) % 8))
+    except (binascii.Error, ValueError):
+        raise InvalidToken("the key part is not a valid nkey user seed (not base32)") from None
+    if len(raw) != _SEED_BYTES:
+        raise InvalidToken("the key part is not a valid nkey user seed (wrong length)")
+    if bytes(nkeys.crc16_checksum(raw[:-2])) != raw[-2:]:
+        raise InvalidToken("the key part is not a valid nkey user seed (checksum mismatch: a typo?)")
+
+
 def public_key_of(seed: str) -> str:
     """The user public key (``U…``) the server holds for ``seed``; ``InvalidToken`` if it is none."""
+    _check_seed(seed)
     try:
         pair = nkeys.from_seed(bytearray(seed.encode("ascii")))
-        public = bytes(pair.public_key).decode("ascii")
-    except Exception:  # nkeys raises its own errors, binascii's and ValueError
+        return bytes(pair.public_key).decode("ascii")
+    except Exception:  # nkeys raises its own errors, and nacl's
         # NB: ``from None`` and no ``str(exc)``: a decoding error may quote the input.
         raise InvalidToken("the key part is not a valid nkey user seed") from None
-    if not public.startswith("U"):
-        raise InvalidToken("the key part is not a user seed (it must start with 'SU')")
-    return public
 
 
 @dataclass(frozen=True)
@@ -99,9 +119,10 @@ def parse_token(token: str) -> tuple[str, str]:
         check_cluster_name(cluster)
     except InvalidClusterName as exc:
         raise InvalidToken(f"the edge token's cluster part is not valid: {exc}") from None
-    if not seed.startswith("SU"):
-        raise InvalidToken("the edge token's key part is not an nkey user seed (it must start with 'SU')")
-    public_key_of(seed)
+    try:
+        public_key_of(seed)
+    except InvalidToken as exc:
+        raise InvalidToken(str(exc).replace("the key part", "the edge token's key part", 1)) from None
     return cluster, seed
 
 
