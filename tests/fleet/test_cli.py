@@ -106,3 +106,22 @@ def test_a_missing_pid_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert (
         result.returncode == 1 and "cannot read a pid" in result.stderr and "Traceback" not in result.stderr
     )
+
+
+def test_a_damaged_or_renamed_record_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    auth = tmp_path / "auth"
+    assert run("add", "a", auth=auth).returncode == 0
+    record = auth / "clusters" / "a.json"
+    # Renamed by hand: b's file would hand a's key b's subjects.
+    record.rename(auth / "clusters" / "b.json")
+    for args in (("list",), ("add", "c")):
+        result = run(*args, auth=auth)
+        assert result.returncode == 1, result
+        assert "does not match its file name" in result.stderr and "Traceback" not in result.stderr
+    (auth / "clusters" / "b.json").write_text("{not json")
+    result = run("list", auth=auth)
+    assert result.returncode == 1 and "not a cluster record" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    # remove reads no record: it is how a damaged one is cleared.
+    assert run("remove", "b", auth=auth).returncode == 0
+    assert run("list", auth=auth).stdout == ""

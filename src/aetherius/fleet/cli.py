@@ -9,6 +9,8 @@ to do; a bad name is one line on stderr and exit 2.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +18,13 @@ import typer
 
 from aetherius.cli.common import ConfigOption, fail, settings_from_cli
 from aetherius.fleet.identity import EdgeCredential
-from aetherius.fleet.registry import Registry, ReloadFailed, default_auth_dir, reload_server
+from aetherius.fleet.registry import (
+    Registry,
+    RegistryError,
+    ReloadFailed,
+    default_auth_dir,
+    reload_server,
+)
 from aetherius.fleet.subjects import InvalidClusterName, check_cluster_name
 
 EDGE_NAMESPACE = "aetherius-system"
@@ -52,6 +60,15 @@ PidFileOption = Annotated[
 def _registry(config: list[Path] | None, auth_dir: Path | None) -> Registry:
     settings = settings_from_cli(config=config, role="cli", configure_logs=False)
     return Registry(auth_dir or default_auth_dir(), bus=settings.message_bus)
+
+
+@contextlib.contextmanager
+def _clear_errors() -> Iterator[None]:
+    """A damaged auth directory or an unwritable one is one line on stderr, exit 1."""
+    try:
+        yield
+    except (RegistryError, OSError) as exc:
+        raise fail(f"aetherius cluster: {exc}", code=1) from None
 
 
 def _name(name: str) -> str:
@@ -133,8 +150,9 @@ def add(
     """Register a member cluster: print its Secret (stdout) and install command, rewrite users.conf."""
     cluster = _name(name)
     registry = _registry(config, auth_dir)
-    existed = registry.get(cluster) is not None
-    credential = registry.add(cluster, rotate=rotate)
+    with _clear_errors():
+        existed = registry.get(cluster) is not None
+        credential = registry.add(cluster, rotate=rotate)
     if credential is None:
         typer.echo(
             f"Cluster {cluster!r} is already registered; nothing changed "
@@ -162,7 +180,9 @@ def remove(
     """Revoke a member cluster: its key is refused (and its connection closed) after the reload."""
     cluster = _name(name)
     registry = _registry(config, auth_dir)
-    if not registry.remove(cluster):
+    with _clear_errors():
+        removed = registry.remove(cluster)
+    if not removed:
         typer.echo(f"Cluster {cluster!r} is not registered; nothing changed.", err=True)
         return
     typer.echo(f"Removed cluster {cluster!r}.", err=True)
@@ -172,7 +192,9 @@ def remove(
 @cluster_app.command("list")
 def list_clusters(auth_dir: AuthDirOption = None, config: ConfigOption = None) -> None:
     """Registered member clusters: name, public key, when added."""
-    for record in _registry(config, auth_dir).records():
+    with _clear_errors():
+        records = _registry(config, auth_dir).records()
+    for record in records:
         typer.echo(f"{record.cluster}\t{record.public_key}\t{record.created_at}")
 
 

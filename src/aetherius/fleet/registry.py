@@ -39,6 +39,10 @@ def default_auth_dir(env: dict[str, str] | None = None) -> Path:
     return Path(base) / "aetherius" / "fleet"
 
 
+class RegistryError(RuntimeError):
+    """The auth directory holds something that is not what ``aetherius cluster`` wrote."""
+
+
 @dataclass(frozen=True)
 class ClusterRecord:
     """What central keeps about a member cluster: who it is and the public half of its key."""
@@ -93,10 +97,19 @@ class Registry:
         path = self._record_path(cluster)
         if not path.exists():
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return ClusterRecord(
-            cluster=data["cluster"], public_key=data["public_key"], created_at=data["created_at"]
-        )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            record = ClusterRecord(
+                cluster=str(data["cluster"]),
+                public_key=str(data["public_key"]),
+                created_at=str(data["created_at"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RegistryError(f"{path}: not a cluster record ({type(exc).__name__}: {exc})") from None
+        # NB: a record renamed by hand would give one cluster's key another cluster's subjects.
+        if record.cluster != cluster or not record.public_key.startswith("U"):
+            raise RegistryError(f"{path}: the record does not match its file name or holds no user key")
+        return record
 
     def records(self) -> list[ClusterRecord]:
         """Every registered cluster, by name."""
