@@ -59,8 +59,9 @@ class CentralNats:
             users_file=self.registry.users_file,
             pid_file=self.pid_file,
         )
+        # The server's log stays in the test's directory: the first thing to read when one fails.
         self.process = subprocess.Popen(
-            [self.binary, "-c", str(self.config)],
+            [self.binary, "-c", str(self.config), "-l", str(self.root / "nats.log")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

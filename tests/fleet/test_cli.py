@@ -125,3 +125,12 @@ def test_a_damaged_or_renamed_record_is_one_line_and_exit_1(tmp_path: Path) -> N
     # remove reads no record: it is how a damaged one is cleared.
     assert run("remove", "b", auth=auth).returncode == 0
     assert run("list", auth=auth).stdout == ""
+
+
+def test_add_into_a_damaged_directory_writes_nothing(tmp_path: Path) -> None:
+    auth = tmp_path / "auth"
+    assert run("add", "a", auth=auth).returncode == 0
+    (auth / "clusters" / "a.json").write_text("{not json")
+    result = run("add", "c", auth=auth)
+    assert result.returncode == 1 and result.stdout == ""
+    assert not (auth / "clusters" / "c.json").exists(), "no record whose token was never printed"

@@ -127,6 +127,9 @@ class Registry:
         """
         credential = new_credential(cluster)
         self._prepare()
+        # NB: every record is checked before anything is written: a damaged directory must not
+        # end up with a new record whose token was never printed.
+        self.records()
         if self.get(cluster) is not None and not rotate:
             return None
         record = ClusterRecord(
@@ -145,6 +148,7 @@ class Registry:
             return False
         self._prepare()
         path.unlink()
+        # The others are checked only now: removing is how a damaged record is cleared.
         self.write_users_file()
         return True
 
