@@ -44,7 +44,8 @@ from tests.edge.hub import Hub
 from tests.orchestrator.processes import Replicas
 
 from aetherius.config import Settings
-from aetherius.fleet.edge import EdgeAgent, edge_bus, parse_token
+from aetherius.fleet.edge import EdgeAgent, edge_bus
+from aetherius.fleet.identity import parse_token
 from aetherius.kube import KubeClient
 from aetherius.logs import configure_logging
 from aetherius.sim import SimCluster

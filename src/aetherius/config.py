@@ -135,9 +135,11 @@ class MessageBusSettings(_Section):
     ack_wait: Duration = timedelta(seconds=60)
     kv_bucket: str = "aetherius_state"
     max_messages: int = Field(default=1_000_000, ge=1)
-    nkey_seed_file: Path | None = Field(
-        default=None, description="central: its NATS nkey seed (a server with per-cluster users)"
+    nkey_seed_env: str = Field(
+        default="AETHERIUS_NATS_NKEY_SEED",
+        description="central: the variable holding its NATS nkey seed (a server with per-cluster users)",
     )
+    nkey_seed_file: Path | None = Field(default=None, description="central: a file holding that seed instead")
     tls_ca_file: Path | None = Field(
         default=None,
         description="CA of the NATS server's certificate (tls://, wss://); default: the system's",

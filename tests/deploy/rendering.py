@@ -63,6 +63,9 @@ CHART_VALUE_SETS: dict[str, dict[str, Any]] = {
     "no-rbac": {"rbac": {"create": False}, "serviceAccount": {"create": False}},
     # The one opt-in Secret rule (metadata-only reads, list/get on secrets for the orchestrator).
     "secret-metadata": {"rbac": {"orchestrator": {"secretMetadata": True}}},
+    # Multi-cluster: the control plane, and a member cluster's edge agent alone.
+    "central": {"mode": "central"},
+    "edge": {"mode": "edge", "cluster": {"id": "prod-eu-1"}},
     "custom": {
         "cluster": {"id": "prod-us-west-2", "name": "Production US West 2"},
         "image": {"repository": "registry.example.com/aetherius", "tag": "1.2.3"},

@@ -235,7 +235,7 @@ def test_the_roles_run_from_the_read_only_install(image: Image, sources: dict[st
 
     # Every role subcommand the manifests start must answer --help from the image.
     wanted = set().union(*(_role_commands(docs) for docs in sources.values()))
-    assert wanted == {"watch", "orchestrator", "api", "run"}
+    assert wanted == {"watch", "orchestrator", "api", "run", "agent"}  # agent: the edge mode
     missing = [cmd for cmd in sorted(wanted) if f" {cmd} " not in help_.stdout]
     assert not missing, f"the image's CLI lacks role subcommands the manifests start: {missing}"
     for command in sorted(wanted):

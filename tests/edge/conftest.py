@@ -15,7 +15,8 @@ import pytest
 
 from aetherius.bus.nats import NatsBus
 from aetherius.config import Settings
-from aetherius.fleet.edge import EdgeAgent, edge_bus, parse_token
+from aetherius.fleet.edge import EdgeAgent, edge_bus
+from aetherius.fleet.identity import parse_token
 from aetherius.kube import KubeClient
 from aetherius.orchestrator.process import OrchestratorProcess
 from aetherius.sim import SimCluster

@@ -13,7 +13,7 @@ from typing import Any
 import nats
 from prometheus_client import REGISTRY
 
-from aetherius.fleet.edge import parse_token
+from aetherius.fleet.identity import parse_token
 from aetherius.fleet.protocol import GatewayReply, encode
 from aetherius.fleet.subjects import ClusterSubjects
 from aetherius.signals import Signal, encode_signal

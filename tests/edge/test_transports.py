@@ -55,7 +55,8 @@ async def test_an_agent_over_tls_or_websocket_is_read_like_any_other(
 
 async def test_a_server_whose_certificate_the_agent_cannot_verify_is_refused(tmp_path: Path) -> None:
     from aetherius.bus.base import BusUnavailable
-    from aetherius.fleet.edge import edge_bus, parse_token
+    from aetherius.fleet.edge import edge_bus
+    from aetherius.fleet.identity import parse_token
     from tests.edge.conftest import fleet_settings
 
     central = Hub(tmp_path, tls=self_signed_certificate(tmp_path, name="impostor"))

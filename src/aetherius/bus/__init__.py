@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from aetherius.bus.base import BusUnavailable, Delivery, KeyValue, SignalBus, StatefulBus
 from aetherius.bus.memory import MemoryBus
@@ -46,11 +47,13 @@ async def open_bus(settings: MessageBusSettings, *, name: str = "aetherius") -> 
     from aetherius.bus.nats import NatsBus, NatsIdentity
 
     identity = None
-    if settings.nkey_seed_file is not None:
+    seed = os.environ.get(settings.nkey_seed_env, "").strip() if settings.nkey_seed_env else ""
+    if not seed and settings.nkey_seed_file is not None:
         try:
             seed = settings.nkey_seed_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise BusUnavailable(f"message_bus.nkey_seed_file: cannot read it: {exc.strerror}") from None
+    if seed:
         identity = NatsIdentity(seed=seed)
     nats_bus = NatsBus(settings, name=name, identity=identity)
     await nats_bus.connect()

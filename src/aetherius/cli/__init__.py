@@ -32,6 +32,7 @@ _COMMAND_ROOMS: dict[str, tuple[str, ...]] = {
     "aetherius.orchestrator.cli": ("orchestrator",),
     "aetherius.compose.cli": ("run", "demo", "api"),
     "aetherius.fleet.agent_cli": ("agent",),
+    "aetherius.fleet.cli": ("cluster",),
 }
 
 

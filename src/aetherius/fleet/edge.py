@@ -26,8 +26,9 @@ from pathlib import Path
 from aetherius.bus.base import BusUnavailable
 from aetherius.bus.nats import NatsBus, NatsIdentity
 from aetherius.config import Settings
+from aetherius.fleet.identity import InvalidToken, parse_token
 from aetherius.fleet.responder import GatewayResponder
-from aetherius.fleet.subjects import ClusterSubjects, InvalidClusterName
+from aetherius.fleet.subjects import ClusterSubjects
 from aetherius.gateway import LiveBackend
 from aetherius.kube import KubeClient
 from aetherius.kube.cluster_id import ClusterIdError, detect_cluster_id
@@ -60,18 +61,12 @@ def read_token(settings: Settings, env: dict[str, str] | None = None) -> str:
     return token
 
 
-def parse_token(token: str) -> tuple[str, str]:
-    """``(cluster, nkey seed)`` of an agent token; the error never repeats the secret."""
-    cluster, dot, seed = token.strip().partition(".")
-    if not dot or not seed.startswith("SU") or "." in seed:
-        raise StartupError(
-            "the agent token is malformed: expected <cluster>.<nkey seed> from `aetherius cluster add`"
-        )
+def agent_credential(token: str) -> tuple[str, str]:
+    """``(cluster, nkey seed)`` of the agent's token, or one clear ``StartupError``."""
     try:
-        ClusterSubjects.of(cluster, Settings().message_bus)
-    except InvalidClusterName as exc:
-        raise StartupError(f"the agent token names an invalid cluster: {exc}") from None
-    return cluster, seed
+        return parse_token(token)
+    except InvalidToken as exc:
+        raise StartupError(f"the agent token is unusable: {exc}") from None
 
 
 def edge_bus(settings: Settings, *, cluster: str, seed: str) -> NatsBus:
@@ -147,7 +142,13 @@ class EdgeAgent:
 
 
 async def run_edge_agent(settings: Settings, *, ready_file: str | None = None) -> int:
-    cluster, seed = parse_token(read_token(settings))
+    cluster, seed = agent_credential(read_token(settings))
+    if settings.cluster_id and settings.cluster_id != cluster:
+        log.warning(
+            "CLUSTER_ID is not the credential's cluster; the credential decides",
+            configured=settings.cluster_id,
+            cluster=cluster,
+        )
     bind_context(cluster_id=cluster)
     try:
         client = await KubeClient.from_settings(settings.kube)

@@ -121,6 +121,14 @@ spec:
               name: {{ include "aetherius.configMapName" $root }}
               key: cluster_id
               optional: true
+        {{- if eq $root.Values.mode "central" }}
+        # The central NATS user's nkey seed (central.nk from `aetherius cluster add`).
+        - name: AETHERIUS_NATS_NKEY_SEED
+          valueFrom:
+            secretKeyRef:
+              name: {{ $root.Values.central.nats.seedSecret }}
+              key: {{ $root.Values.central.nats.seedKey }}
+        {{- end }}
         {{- if .database }}
         - name: AETHERIUS_DATABASE_URL
           valueFrom:

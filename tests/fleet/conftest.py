@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from aetherius.fleet.identity import EdgeCredential
+from tests.fleet.central import CentralNats
+
+
+@dataclass
+class Fleet:
+    central: CentralNats
+    a: EdgeCredential
+    b: EdgeCredential
+
+
+@pytest.fixture
+async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
+    """A running central with member clusters ``a`` and ``b`` registered and everything provisioned."""
+    central = CentralNats(tmp_path)
+    a = central.registry.add("a")
+    b = central.registry.add("b")
+    assert a is not None and b is not None
+    central.start()
+    try:
+        await central.provision()
+        yield Fleet(central=central, a=a, b=b)
+    finally:
+        central.stop()

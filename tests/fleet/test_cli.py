@@ -1,0 +1,136 @@
+"""``aetherius cluster add|remove`` as an operator runs them, ending at a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from aetherius.fleet.identity import parse_credential
+from tests.fleet.central import PATIENCE, CentralNats, connect_edge
+
+
+def run(*args: str, auth: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "aetherius", "cluster", *args, "--auth-dir", str(auth)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env=env,
+    )
+
+
+def test_add_prints_the_secret_and_the_install_command(tmp_path: Path) -> None:
+    auth = tmp_path / "auth"
+    result = run("add", "prod-eu-1", "--central-endpoint", "tls://nats.example.com:4222", auth=auth)
+    assert result.returncode == 0, result.stderr
+    secret = yaml.safe_load(result.stdout)
+    assert secret["kind"] == "Secret" and secret["metadata"]["name"] == "edge-agent-token"
+    assert secret["metadata"]["namespace"] == "aetherius-system"
+    credential = parse_credential(secret["stringData"]["token"])
+    assert credential.cluster == "prod-eu-1"
+    assert credential.public_key in (auth / "users.conf").read_text()
+    assert credential.seed not in result.stderr, "the seed goes into the Secret only"
+    for expected in (
+        "--set mode=edge",
+        "edge.centralEndpoint=tls://nats.example.com:4222",
+        "cluster.id=prod-eu-1",
+    ):
+        assert expected in result.stderr
+    assert "deploy/manifests/edge-agent" in result.stderr
+    for path in auth.rglob("*"):
+        assert credential.seed not in path.read_text() if path.is_file() else True, path
+
+
+def test_add_again_changes_nothing_and_remove_of_an_unknown_cluster_says_so(tmp_path: Path) -> None:
+    auth = tmp_path / "auth"
+    assert run("add", "a", auth=auth).returncode == 0
+    users = (auth / "users.conf").read_text()
+    again = run("add", "a", auth=auth)
+    assert again.returncode == 0 and again.stdout == ""
+    assert "already registered; nothing changed" in again.stderr
+    assert (auth / "users.conf").read_text() == users
+    unknown = run("remove", "zz", auth=auth)
+    assert unknown.returncode == 0 and "not registered; nothing changed" in unknown.stderr
+    listed = run("list", auth=auth)
+    assert listed.stdout.split("\t")[0] == "a"
+
+
+def test_a_bad_name_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    for command in ("add", "remove"):
+        result = run(command, "Prod_EU", auth=tmp_path / "auth")
+        assert result.returncode == 2, result
+        assert result.stdout == ""
+        assert len(result.stderr.strip().splitlines()) == 1 and "DNS-1123" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "auth").exists()
+
+
+def test_remove_with_the_pid_file_reloads_the_server_and_disconnects_the_cluster(tmp_path: Path) -> None:
+    central = CentralNats(tmp_path)
+    added = run("add", "a", auth=central.registry.auth_dir)
+    credential = parse_credential(yaml.safe_load(added.stdout)["stringData"]["token"])
+    central.start()
+    try:
+
+        async def scenario() -> None:
+            edge = await connect_edge(central.url, credential)
+            try:
+                removed = await asyncio.to_thread(
+                    run,
+                    "remove",
+                    "a",
+                    "--nats-pid-file",
+                    str(central.pid_file),
+                    auth=central.registry.auth_dir,
+                )
+                assert removed.returncode == 0, removed.stderr
+                assert "told to reload" in removed.stderr
+                await asyncio.wait_for(edge.closed.wait(), timeout=PATIENCE)
+            finally:
+                await edge.nc.close()
+
+        asyncio.run(scenario())
+    finally:
+        central.stop()
+
+
+def test_a_missing_pid_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    result = run("add", "a", "--nats-pid-file", str(tmp_path / "none.pid"), auth=tmp_path / "auth")
+    assert (
+        result.returncode == 1 and "cannot read a pid" in result.stderr and "Traceback" not in result.stderr
+    )
+
+
+def test_a_damaged_or_renamed_record_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    auth = tmp_path / "auth"
+    assert run("add", "a", auth=auth).returncode == 0
+    record = auth / "clusters" / "a.json"
+    # Renamed by hand: b's file would hand a's key b's subjects.
+    record.rename(auth / "clusters" / "b.json")
+    for args in (("list",), ("add", "c")):
+        result = run(*args, auth=auth)
+        assert result.returncode == 1, result
+        assert "does not match its file name" in result.stderr and "Traceback" not in result.stderr
+    (auth / "clusters" / "b.json").write_text("{not json")
+    result = run("list", auth=auth)
+    assert result.returncode == 1 and "not a cluster record" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    # remove reads no record: it is how a damaged one is cleared.
+    assert run("remove", "b", auth=auth).returncode == 0
+    assert run("list", auth=auth).stdout == ""
+
+
+def test_add_into_a_damaged_directory_writes_nothing(tmp_path: Path) -> None:
+    auth = tmp_path / "auth"
+    assert run("add", "a", auth=auth).returncode == 0
+    (auth / "clusters" / "a.json").write_text("{not json")
+    result = run("add", "c", auth=auth)
+    assert result.returncode == 1 and result.stdout == ""
+    assert not (auth / "clusters" / "c.json").exists(), "no record whose token was never printed"
