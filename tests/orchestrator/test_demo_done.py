@@ -42,7 +42,7 @@ async def test_done_once_every_incident_has_a_root_cause(store: Store) -> None:
     done, printed = await _follow_until_stopped(store, deadline=20)
     assert done
     assert printed == [
-        "Incident #1: CrashLoopBackOff in Deployment shop/api — root cause DependencyUnavailable (warning)"
+        "Incident #1: CrashLoopBackOff in Deployment shop/api — root cause DependencyUnavailable (critical)"
     ]
 
 

@@ -94,7 +94,7 @@ async def test_incident_reason_and_root_cause_follow_the_latest_report(store: St
     assert (stored.reason, stored.root_cause, stored.severity) == (
         "ImagePullBackOff",
         "ImageNotFound",
-        "warning",  # observed severity; the report's is kept in the report
+        "critical",  # the report's: the diagnosis knew better than the warning Event
     )
     again = await orch.handle(
         pod_signal(reason="Failed", message="Failed to pull image", cluster="reason", occurrence=2)
