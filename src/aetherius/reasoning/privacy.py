@@ -65,6 +65,7 @@ class Pseudonymizer:
         self._forward: dict[str, str] = {}
         self._back: dict[str, str] = {}
         self._owners: set[str] = set()
+        self._pattern: tuple[int, re.Pattern[str]] | None = None  # (names it covers, pattern)
 
     def add(self, kind: str, name: str) -> str:
         """Register a name (idempotent); its token is stable across investigations."""
@@ -148,10 +149,17 @@ class Pseudonymizer:
         self.discover(text)
         if not self._forward:
             return text
-        for name in sorted(self._forward, key=len, reverse=True):
-            text = _replace(text, name, self._forward[name])
+        text = self._names_pattern().sub(lambda m: self._forward[m.group(0)], text)
         namespaces = self.namespaces()
         return k8s_names.HOST.sub(lambda m: self._host(m.group(1), namespaces), text)
+
+    def _names_pattern(self) -> re.Pattern[str]:
+        """One pattern for every known name (names are only ever added: their count is its age).
+
+        Why one: thousands of names read up front, one pass over each text instead of one each."""
+        if self._pattern is None or self._pattern[0] != len(self._forward):
+            self._pattern = (len(self._forward), _alternation(list(self._forward)))
+        return self._pattern[1]
 
     def _host(self, host: str, namespaces: set[str]) -> str:
         labels = k8s_names.host_labels(host, namespaces=namespaces)
@@ -178,7 +186,8 @@ class Pseudonymizer:
         return dict(self._forward)
 
 
-def _replace(text: str, name: str, token: str) -> str:
-    # Bounded by characters that cannot be part of a Kubernetes name, so "web" does not bite "web-1".
-    pattern = re.compile(r"(?<![A-Za-z0-9_.\-/:])" + re.escape(name) + r"(?![A-Za-z0-9_\-]|\.[A-Za-z0-9])")
-    return pattern.sub(token, text)
+def _alternation(names: list[str]) -> re.Pattern[str]:
+    # Bounded by characters that cannot be part of a Kubernetes name, so "web" does not bite "web-1";
+    # longest first, so a pod name wins over its prefix.
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(r"(?<![A-Za-z0-9_.\-/:])(?:" + alternatives + r")(?![A-Za-z0-9_\-]|\.[A-Za-z0-9])")
