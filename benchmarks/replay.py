@@ -206,9 +206,10 @@ async def run_case(
         ]
     )
     passed, missing = score(expected, text)
-    scored_by, judgements, note = "keyword", [], None
+    scored_by, judgements, note, judge_tokens = "keyword", [], None, 0
     if judge is not None:
         verdict = await judge.score(expected, text)
+        judge_tokens = verdict.input_tokens + verdict.output_tokens
         if verdict.error is None:
             passed, missing, judgements, scored_by = (
                 verdict.passed,
@@ -225,6 +226,7 @@ async def run_case(
         "scored_by": scored_by,
         "judgements": judgements,
         "judge_note": note,
+        "judge_tokens": judge_tokens,
         "ending": answer.ending,
         "steps": answer.steps,
         "input_tokens": answer.input_tokens,

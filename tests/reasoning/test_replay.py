@@ -42,6 +42,7 @@ def test_replay_json(tmp_path: Path) -> None:
         "scored_by",
         "judgements",
         "judge_note",
+        "judge_tokens",
         "ending",
         "steps",
         "input_tokens",
@@ -49,7 +50,7 @@ def test_replay_json(tmp_path: Path) -> None:
         "seconds",
     }
     assert case["ending"] == "answered" and case["steps"] == 2 and case["input_tokens"] == 200
-    assert case["scored_by"] == "keyword" and report["judge"] is None
+    assert case["scored_by"] == "keyword" and report["judge"] is None and case["judge_tokens"] == 0
     tool_result = next(m for m in llm.requests[1]["messages"] if m["role"] == "tool")["content"]
     assert "connection refused" in tool_result and "billing-api" not in tool_result  # pseudonymized
 
@@ -80,6 +81,7 @@ def test_the_judge_scores_each_expected_element() -> None:
     report, judge = _run_with_judge(reply)
     case = report["cases"][0]
     assert report["judge"] == "judge-1" and case["scored_by"] == "judge" and case["passed"] is False
+    assert case["judge_tokens"] == 150  # the scripted reply's usage: 100 in, 50 out
     assert case["judgements"] == [
         {
             "element": "billing-api cannot connect to its database at ledger-db:5432",
