@@ -5,9 +5,13 @@ directory holds ``test_case.yaml`` (``user_prompt``, ``expected_output``) and re
 outputs (``*.txt``: a first line of JSON naming ``tool_name`` and ``match_params``, then the
 output). The recorded outputs become the gateway's replies (through the same redaction, audit and
 pseudonyms as a live cluster), the investigator runs against the configured endpoint, and the
-answer is scored by keyword match of each expected element. Per case: pass/fail, tokens, seconds.
+answer is scored by keyword match of each expected element, or, with ``--judge-model``, by a
+judge model asked whether each element is present (``benchmarks/judge.py``; a malformed judge reply
+falls back to keyword match for that case, and ``scored_by`` says so). Per case: pass/fail, how it
+was scored, tokens, seconds.
 
     python benchmarks/replay.py --fixtures PATH --base-url URL --model M [--api-key-env VAR] [--json]
+        [--judge-model J [--judge-base-url URL] [--judge-api-key-env VAR]]
 
 ``PATH`` may be the checkout (cases under tests/llm/fixtures/test_ask_holmes) or a cases directory.
 """
@@ -35,6 +39,7 @@ from aetherius.reasoning.budget import DailyBudget, MemoryCache
 from aetherius.reasoning.client import ChatClient
 from aetherius.reasoning.investigator import Incident, Investigator
 from aetherius.reasoning.tools import Toolbox
+from benchmarks.judge import Judge
 
 _STOP = {
     "the",
@@ -162,7 +167,9 @@ def score(expected: Sequence[str], answer_text: str) -> tuple[bool, list[str]]:
     return not missing, missing
 
 
-async def run_case(directory: Path, settings: ReasoningSettings, api_key: str) -> dict[str, Any]:
+async def run_case(
+    directory: Path, settings: ReasoningSettings, api_key: str, *, judge: Judge | None = None
+) -> dict[str, Any]:
     case, recorded = load_case(directory)
     prompts = case.get("user_prompt") or ""
     prompt = prompts[0] if isinstance(prompts, list) else str(prompts)
@@ -199,10 +206,27 @@ async def run_case(directory: Path, settings: ReasoningSettings, api_key: str) -
         ]
     )
     passed, missing = score(expected, text)
+    scored_by, judgements, note, judge_tokens = "keyword", [], None, 0
+    if judge is not None:
+        verdict = await judge.score(expected, text)
+        judge_tokens = verdict.input_tokens + verdict.output_tokens
+        if verdict.error is None:
+            passed, missing, judgements, scored_by = (
+                verdict.passed,
+                verdict.missing,
+                verdict.judgements,
+                "judge",
+            )
+        else:
+            scored_by, note = "keyword (judge fallback)", verdict.error
     return {
         "case": directory.name,
         "passed": passed,
         "missing": missing,
+        "scored_by": scored_by,
+        "judgements": judgements,
+        "judge_note": note,
+        "judge_tokens": judge_tokens,
         "ending": answer.ending,
         "steps": answer.steps,
         "input_tokens": answer.input_tokens,
@@ -217,11 +241,22 @@ def cases(root: Path) -> list[Path]:
     return sorted(p.parent for p in base.glob("*/test_case.yaml"))
 
 
-async def replay(root: Path, settings: ReasoningSettings, api_key: str, only: str | None) -> dict[str, Any]:
-    results = [await run_case(d, settings, api_key) for d in cases(root) if not only or only in d.name]
+async def replay(
+    root: Path, settings: ReasoningSettings, api_key: str, only: str | None, *, judge: Judge | None = None
+) -> dict[str, Any]:
+    try:
+        results = [
+            await run_case(d, settings, api_key, judge=judge)
+            for d in cases(root)
+            if not only or only in d.name
+        ]
+    finally:
+        if judge is not None:
+            await judge.aclose()
     passed = sum(r["passed"] for r in results)
     return {
         "model": settings.model,
+        "judge": judge.client.model if judge is not None else None,
         "cases": results,
         "total": len(results),
         "passed": passed,
@@ -239,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=12)
     parser.add_argument("--case", default=None, help="only cases whose directory name contains this")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--judge-model", default="", help="score by this judge model (default: keyword match)"
+    )
+    parser.add_argument("--judge-base-url", default="", help="the judge's endpoint (default: --base-url)")
+    parser.add_argument("--judge-api-key-env", default="", help="default: --api-key-env")
     args = parser.parse_args(argv)
     if not args.base_url or not args.model:
         parser.error("--base-url and --model are required (or AETHERIUS_REASONING_BASE_URL/_MODEL)")
@@ -246,15 +286,29 @@ def main(argv: list[str] | None = None) -> int:
     settings = ReasoningSettings(
         enabled=True, base_url=args.base_url, model=args.model, max_steps=args.max_steps
     )
-    report = asyncio.run(replay(args.fixtures, settings, os.environ.get(args.api_key_env, ""), args.case))
+    judge = None
+    if args.judge_model:
+        judge = Judge(
+            ChatClient(
+                base_url=args.judge_base_url or args.base_url,
+                model=args.judge_model,
+                api_key=os.environ.get(args.judge_api_key_env or args.api_key_env, ""),
+                retry_budget=settings.retry_budget_seconds,
+            )
+        )
+    report = asyncio.run(
+        replay(args.fixtures, settings, os.environ.get(args.api_key_env, ""), args.case, judge=judge)
+    )
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         for r in report["cases"]:
             mark = "PASS" if r["passed"] else "FAIL"
             print(
-                f"{mark} {r['case']}: {r['ending']}, {r['steps']} steps, {r['input_tokens']}+{r['output_tokens']} tokens, {r['seconds']}s"
+                f"{mark} {r['case']}: {r['ending']}, {r['steps']} steps, {r['input_tokens']}+{r['output_tokens']} tokens, {r['seconds']}s, scored by {r['scored_by']}"
             )
+            if r["judge_note"]:
+                print(f"  {r['judge_note']}")
         print(f"{report['passed']}/{report['total']} passed")
     return 0 if report["total"] else 1
 

@@ -99,7 +99,8 @@ def _norm(text: str) -> str:
 def verify(answer: Answer, tool_outputs: list[str]) -> None:
     """Mark each quote verified only if it appears, whitespace aside, in what the tools returned.
 
-    NB: checked against the text the model saw (pseudonyms and all), before names are mapped back.
+    NB: the caller maps names back on both sides first (the investigator does), so a quote
+    matches whether the model wrote a name's pseudonym or the name itself.
     Tool results are JSON text, so a quote is also looked for in its JSON-escaped form.
     """
     haystack = [_norm(t) for t in tool_outputs]

@@ -79,13 +79,18 @@ class ChatClient:
         tools: list[dict[str, Any]] | None,
         max_tokens: int,
         stream: bool = False,
+        json_object: bool = False,
     ) -> Completion:
+        """One completion; ``json_object`` asks for JSON mode (``response_format``), for callers
+        that parse the reply and not only read it."""
         body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
             "max_tokens": max_tokens,
             "temperature": 0,
         }
+        if json_object:
+            body["response_format"] = {"type": "json_object"}
         if tools:
             body["tools"] = tools
             body["tool_choice"] = "auto"

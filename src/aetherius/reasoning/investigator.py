@@ -143,6 +143,7 @@ class Investigator:
                 metrics.ENDINGS.labels("cached").inc()
                 return Investigation(ident, answer, cache_key=key)
         pseudo = Pseudonymizer(self._key, enabled=self.settings.pseudonymize)
+        pseudo.add("cluster", incident.cluster)
         for kind, value in (("namespace", incident.namespace), (incident.kind.lower(), incident.name)):
             if value:
                 pseudo.add(kind if kind in ("namespace", "pod", "node") else "name", value)
@@ -354,11 +355,13 @@ class _Run:
                     f"The rules' answer stands: {self.incident.rules_summary}"
                 ),
             )
-        verify(answer, self.tool_outputs)
         back = self.pseudo.inbound
         answer.summary = back(answer.summary)
         for item in answer.evidence:
             item.claim, item.quote = back(item.claim), back(item.quote)
+        # Checked with names mapped back on both sides: a quote is the same evidence whether the
+        # model wrote a name's token or (from the question) the name itself.
+        verify(answer, [back(t) for t in self.tool_outputs])
         answer.next_steps = [back(x) for x in answer.next_steps]
         answer.kubectl = [back(x) for x in answer.kubectl]
         answer.ending, answer.ending_detail = ending, detail

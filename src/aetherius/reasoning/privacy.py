@@ -4,6 +4,11 @@ Why pseudonyms and not masks: the model must still tell two pods apart and follo
 events to its logs, so the same name always maps to the same token (keyed HMAC, one key per
 installation: the tokens mean nothing outside it). They are replaced everywhere, in object fields,
 events and logs alike, and mapped back in the answer a person reads.
+
+Which names: those of the objects read (``learn``), the cluster id, and those a text reveals by
+its Kubernetes shape before any object introduces them (``names.in_text``: DNS names of Services,
+pods of known owners). Inside a DNS name each label is replaced on its own, so
+``payments.shop.svc:5432`` leaves as ``svc-….ns-….svc:5432`` with the same tokens as elsewhere.
 """
 
 from __future__ import annotations
@@ -16,12 +21,26 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from aetherius.reasoning import names as k8s_names
 from aetherius.scrub import scrub_text
 
 __all__ = ["Pseudonymizer", "load_key"]
 
-_KINDS = {"namespace": "ns", "pod": "pod", "node": "node", "image": "img", "host": "host", "name": "obj"}
-_TOKEN = re.compile(r"\b(?:ns|pod|node|img|host|obj)-[0-9a-f]{8}\b")
+_KINDS = {
+    "namespace": "ns",
+    "pod": "pod",
+    "node": "node",
+    "image": "img",
+    "host": "host",
+    "service": "svc",
+    "cluster": "cl",
+    "workload": "wl",
+    "name": "obj",
+}
+_TOKEN = re.compile(r"\b(?:ns|pod|node|img|host|svc|cl|wl|obj)-[0-9a-f]{8}\b")
+# Kinds whose pods are named after them (``db`` → ``db-0``, ``web`` → ``web-7d4b9c-x2x9z``).
+_OWNERS = {"deployment", "statefulset", "replicaset", "daemonset", "job", "cronjob"}
+_RS_HASH = re.compile(r"-[a-z0-9]{6,10}$")
 
 
 def load_key(path: Path | None, *, data_dir: Path) -> bytes:
@@ -45,11 +64,18 @@ class Pseudonymizer:
         self.enabled = enabled
         self._forward: dict[str, str] = {}
         self._back: dict[str, str] = {}
+        self._owners: set[str] = set()
+        self._pattern: tuple[int, re.Pattern[str]] | None = None  # (names it covers, pattern)
 
     def add(self, kind: str, name: str) -> str:
         """Register a name (idempotent); its token is stable across investigations."""
         if not name or not self.enabled:
             return name
+        if kind in _OWNERS:
+            self._owners.add(name)
+            kind = "workload"
+        elif kind not in _KINDS:
+            kind = "name"
         if name in self._forward:
             return self._forward[name]
         digest = hmac.new(self._key, f"{kind}:{name}".encode(), hashlib.sha256).hexdigest()[:8]
@@ -67,10 +93,12 @@ class Pseudonymizer:
         if meta.get("namespace"):
             self.add("namespace", str(meta["namespace"]))
         if meta.get("name"):
-            self.add(
-                "namespace" if kind == "namespace" else kind if kind in ("pod", "node") else "name",
-                str(meta["name"]),
-            )
+            self.add(kind, str(meta["name"]))
+        for ref in meta.get("ownerReferences") or []:
+            if isinstance(ref, dict) and ref.get("name"):
+                self._owner(str(ref.get("kind") or "").lower(), str(ref["name"]))
+        if kind in _OWNERS:
+            self._owner(kind, str(meta.get("name") or ""))
         spec = obj.get("spec") or {}
         if isinstance(spec, dict):
             if spec.get("nodeName"):
@@ -92,14 +120,55 @@ class Pseudonymizer:
                 if isinstance(cs, dict) and cs.get("image"):
                     self.add("image", str(cs["image"]))
 
+    def _owner(self, kind: str, name: str) -> None:
+        if not name or kind not in _OWNERS:
+            return
+        self.add(kind, name)
+        if kind == "replicaset":  # a Deployment's ReplicaSet: <deployment>-<pod-template-hash>
+            deployment = _RS_HASH.sub("", name)
+            if deployment != name:
+                self._owner("deployment", deployment)
+
+    def namespaces(self) -> set[str]:
+        return {name for name, token in self._forward.items() if token.startswith("ns-")}
+
+    def discover(self, text: str) -> None:
+        """Register the names ``text`` reveals by their shape (see ``names.in_text``)."""
+        found = k8s_names.in_text(
+            text, namespaces=self.namespaces(), owners=self._owners, known=self._forward.__contains__
+        )
+        for kind, name in list(found):
+            self.add(kind, name)
+
     def outbound(self, text: str) -> str:
-        """Scrub, then replace every known name (longest first, so a pod name wins over its prefix)."""
+        """Scrub, learn the names the text reveals, then replace every known name (longest first,
+        so a pod name wins over its prefix) and each name label of Kubernetes DNS names."""
         text = scrub_text(text)
-        if not self.enabled or not self._forward:
+        if not self.enabled:
             return text
-        for name in sorted(self._forward, key=len, reverse=True):
-            text = _replace(text, name, self._forward[name])
-        return text
+        self.discover(text)
+        if not self._forward:
+            return text
+        text = self._names_pattern().sub(lambda m: self._forward[m.group(0)], text)
+        namespaces = self.namespaces()
+        return k8s_names.HOST.sub(lambda m: self._host(m.group(1), namespaces), text)
+
+    def _names_pattern(self) -> re.Pattern[str]:
+        """One pattern for every known name (names are only ever added: their count is its age).
+
+        Why one: thousands of names read up front, one pass over each text instead of one each."""
+        if self._pattern is None or self._pattern[0] != len(self._forward):
+            self._pattern = (len(self._forward), _alternation(list(self._forward)))
+        return self._pattern[1]
+
+    def _host(self, host: str, namespaces: set[str]) -> str:
+        labels = k8s_names.host_labels(host, namespaces=namespaces)
+        if labels is None:
+            return host
+        parts = host.split(".")
+        for i, (_kind, name) in enumerate(labels):
+            parts[i] = self._forward.get(name, name)
+        return ".".join(parts)
 
     def inbound(self, text: str) -> str:
         """Tokens in a model's answer back to the names a person knows."""
@@ -110,12 +179,15 @@ class Pseudonymizer:
         for name, token in names.items():
             self._forward[name] = token
             self._back[token] = name
+            if token.startswith("wl-"):
+                self._owners.add(name)
 
     def names(self) -> dict[str, str]:
         return dict(self._forward)
 
 
-def _replace(text: str, name: str, token: str) -> str:
-    # Bounded by characters that cannot be part of a Kubernetes name, so "web" does not bite "web-1".
-    pattern = re.compile(r"(?<![A-Za-z0-9_.\-/:])" + re.escape(name) + r"(?![A-Za-z0-9_\-]|\.[A-Za-z0-9])")
-    return pattern.sub(token, text)
+def _alternation(names: list[str]) -> re.Pattern[str]:
+    # Bounded by characters that cannot be part of a Kubernetes name, so "web" does not bite "web-1";
+    # longest first, so a pod name wins over its prefix.
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(r"(?<![A-Za-z0-9_.\-/:])(?:" + alternatives + r")(?![A-Za-z0-9_\-]|\.[A-Za-z0-9])")

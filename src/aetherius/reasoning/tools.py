@@ -244,15 +244,39 @@ class Toolbox:
         raise ToolError("unknown tool")  # pragma: no cover - parse() admits only the above
 
     async def prime(self, kind: str, name: str) -> None:
-        """Read the incident's own object first: its names are known (and pseudonymized) before any
-        log mentions them, and the nodes its pods run on come into scope."""
+        """Read the incident's own object first (the nodes its pods run on come into scope), then the
+        names around it, so that they are known (and pseudonymized) before any log mentions them."""
         try:
             obj = await self.gateway.get_object(
                 kind, requester=self.requester, namespace=self.namespace, name=name
             )
         except (BackendError, UnknownKind):
-            return
+            obj = None
         self._see(obj)
+        await self._prefetch_names()
+
+    async def _prefetch_names(self) -> None:
+        """The names of the namespace's workloads, pods and Services and of the cluster's namespaces.
+
+        Why up front: a name met in a log before any tool returned its object would otherwise leave
+        as is; shapes in the text (``names.in_text``) catch DNS names and pods of known owners, and
+        this read catches the bare names of the incident's own namespace. Bounded (one LIST per
+        kind, at most ``_PREFETCH_ITEMS`` names each), audited like every read, and only learned:
+        nothing here is sent, and it widens no scope.
+        """
+        reads: list[tuple[str, str | None]] = [("Namespace", None)]
+        if self.namespace is not None:
+            reads += [(k, self.namespace) for k in _PREFETCH_KINDS]
+        for read_kind, ns in reads:
+            try:
+                items = await self.gateway.list_objects(read_kind, requester=self.requester, namespace=ns)
+            except (BackendError, UnknownKind):
+                continue
+            for item in items[:_PREFETCH_ITEMS]:
+                name = (item.get("metadata") or {}).get("name")
+                if read_kind == "Namespace" and name in _PUBLIC_NAMESPACES:
+                    continue  # the same in every cluster; hiding "default" only garbles prose
+                self.learn(item)
 
     def _see(self, obj: Any) -> None:
         self.learn(obj)
@@ -262,6 +286,11 @@ class Toolbox:
                 self.namespace is None or (obj.get("metadata") or {}).get("namespace") == self.namespace
             ):
                 self.nodes.add(str(node))
+
+
+_PREFETCH_KINDS = ("Pod", "Service", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job")
+_PREFETCH_ITEMS = 500
+_PUBLIC_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
 
 def _summary(obj: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ root cause or summary (those stay the rules'), and it releases no notification.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -24,7 +24,7 @@ from aetherius.store.models import (
     ReasoningSpendRow,
     ReportRow,
 )
-from aetherius.store.records import InvestigationRecord, Report
+from aetherius.store.records import InvestigationRecord, ReasoningSpend, Report
 
 MAX_PROGRESS = 200  # progress events kept per investigation: a runaway cannot grow the row
 
@@ -87,6 +87,38 @@ class InvestigationOps(StoreBase):
         )
         async with self.sessions() as session:
             return [to_record(InvestigationRecord, r) for r in (await session.execute(query)).scalars()]
+
+    async def reasoning_spend(self, *, since: datetime) -> list[ReasoningSpend]:
+        """Per cluster, the investigations updated since ``since`` with their tokens and cost.
+
+        Why from the investigations and not the budget's counter: the counter (Redis or
+        ``reasoning_spend``) holds tokens only, and cost needs input and output apart. An
+        investigation continued today counts with all its turns.
+        """
+        row = InvestigationRow
+        query = (
+            select(
+                row.cluster_id,
+                func.count(),
+                func.coalesce(func.sum(row.tokens_in), 0),
+                func.coalesce(func.sum(row.tokens_out), 0),
+                func.coalesce(func.sum(row.cost), 0.0),
+            )
+            .where(row.updated_at >= since)
+            .group_by(row.cluster_id)
+            .order_by(row.cluster_id)
+        )
+        async with self.sessions() as session:
+            return [
+                ReasoningSpend(
+                    cluster_id=cluster,
+                    investigations=int(count),
+                    tokens_in=int(tokens_in),
+                    tokens_out=int(tokens_out),
+                    cost=float(cost),
+                )
+                for cluster, count, tokens_in, tokens_out, cost in (await session.execute(query)).all()
+            ]
 
     async def add_investigation_progress(self, investigation_id: str, event: dict[str, Any]) -> None:
         """Append one progress event (what the live stream of any replica reads)."""

@@ -297,3 +297,14 @@ class InvestigationRecord:
     answer: dict[str, Any]
     conversation: dict[str, Any]
     progress: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReasoningSpend:
+    """One cluster's investigations touched since a time, and their tokens and cost (all turns)."""
+
+    cluster_id: str
+    investigations: int
+    tokens_in: int
+    tokens_out: int
+    cost: float

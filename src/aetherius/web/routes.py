@@ -22,7 +22,7 @@ from aetherius.api.deps import ApiContext, context, revoke_access
 from aetherius.api.problems import Problem, install_problem_pages
 from aetherius.api.routes.investigations import out as investigation_out
 from aetherius.api.schemas import RowId
-from aetherius.web import views
+from aetherius.web import spend, views
 from aetherius.web.errors import login_url, problem_page
 from aetherius.web.templating import HERE
 from aetherius.web.templating import render as _render
@@ -135,7 +135,15 @@ async def clusters_page(request: Request) -> Response:
     """Every cluster: connected, stale or unreachable, its watcher, and how its id was found."""
     ctx, me = await _session(request)
     clusters = [views.cluster_health(c) for c in await data.list_clusters(ctx.store)]
-    return _render(request, "clusters.html", me, clusters=clusters)
+    return _render(
+        request,
+        "clusters.html",
+        me,
+        clusters=clusters,
+        spend=await spend.today(ctx),
+        reasoning_enabled=ctx.settings.reasoning.enabled
+        or (ctx.investigations is not None and ctx.investigations.available),
+    )
 
 
 @router.get("/incidents", response_class=HTMLResponse)
