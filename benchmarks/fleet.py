@@ -15,8 +15,9 @@ Three measurements in one run:
 * the edge agent's peak resident memory (``VmHWM``) after it listed and published
   ``--agent-events`` Events (the real command, ``aetherius agent --mode edge``, as a process).
 
-The simulated clusters and their agents share this process (the generator only creates and
-patches objects); every orchestrator replica and the measured agent are processes of their own.
+The simulated clusters and their agents run in ``--member-processes`` processes of their own
+(``benchmarks.fleet_members``), each making its share of the failures; every orchestrator replica
+and the measured agent are processes of their own too.
 
 ``python -m benchmarks.fleet [--json]``; ``run(smoke=True)`` is the suite's small size.
 """
@@ -34,58 +35,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import yaml
 from tests.edge.hub import Hub
 from tests.orchestrator.processes import Replicas
 
-from aetherius.config import Settings
-from aetherius.fleet.edge import EdgeAgent, edge_bus
-from aetherius.fleet.identity import parse_token
-from aetherius.kube import KubeClient
 from aetherius.logs import configure_logging
 from aetherius.sim import SimCluster
 from aetherius.store import migrate
 from aetherius.store.engine import create_engine, resolve_url
 from benchmarks.cgroups import cpu_limits_work
-from benchmarks.pipeline import SimProcess, _admin, _consuming, _throughput, bench_pod, bench_scenario
+from benchmarks.pipeline import SimProcess, _admin, _consuming, _throughput, bench_scenario
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432"
-NEW_EVERY = 10
-
-
-def _event(name: str, pod: str, *, count: int) -> dict[str, Any]:
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": name, "namespace": "bench"},
-        "involvedObject": {
-            "kind": "Pod",
-            "namespace": "bench",
-            "name": pod,
-            "uid": f"uid-{pod}",
-            "apiVersion": "v1",
-        },
-        "reason": "BackOff",
-        "message": f"Back-off restarting failed container app in pod {pod}",
-        "type": "Warning",
-        "count": count,
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "source": {"component": "kubelet", "host": "node-1"},
-    }
-
-
-def _agent_settings(hub: Hub) -> Settings:
-    bus = hub.settings().model_copy(update={"reconnect_delay": timedelta(seconds=0.5)})
-    return Settings.model_validate(
-        {"message_bus": bus, "metrics": {"enabled": False}, "health": {"port": 0}, "fleet": {"mode": "edge"}}
-    )
 
 
 def _central_config(directory: Path, hub: Hub, db: str) -> Path:
@@ -112,8 +76,87 @@ def _central_config(directory: Path, hub: Hub, db: str) -> Path:
     return path
 
 
+class MemberHosts:
+    """The member clusters, ``processes`` processes of them (``benchmarks.fleet_members``)."""
+
+    def __init__(
+        self, tmp: Path, hub: Hub, tokens: dict[str, str], *, processes: int, rate: float, seconds: float
+    ):
+        names = sorted(tokens)
+        self.dirs: list[Path] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
+        for index in range(max(1, min(processes, len(names)))):
+            chosen = names[index::processes]
+            directory = tmp / f"members-{index}"
+            directory.mkdir()
+            members = directory / "members.json"
+            members.write_text(json.dumps([{"name": n, "token": tokens[n]} for n in chosen]))
+            log = (directory / "members.log").open("wb")
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "benchmarks.fleet_members",
+                        "--hub-url",
+                        hub.url,
+                        "--members",
+                        str(members),
+                        "--directory",
+                        str(directory),
+                        "--rate",
+                        str(rate * len(chosen) / len(names)),
+                        "--seconds",
+                        str(seconds),
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            log.close()
+            self.dirs.append(directory)
+
+    async def _all(self, name: str, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not all((d / name).exists() for d in self.dirs):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
+                logs = "\n".join((d / "members.log").read_text()[-2000:] for d in self.dirs)
+                raise RuntimeError(f"member processes did not write {name}\n{logs}")
+            await asyncio.sleep(0.1)
+
+    async def ready(self) -> None:
+        await self._all("ready", timeout=120)
+
+    async def fail(self, *, timeout: float) -> dict[tuple[str, str], float]:
+        for directory in self.dirs:
+            (directory / "go").write_text("go")
+        await self._all("emitted.json", timeout=timeout)
+        emitted: dict[tuple[str, str], float] = {}
+        for directory in self.dirs:
+            for key, stamp in json.loads((directory / "emitted.json").read_text()).items():
+                cluster, owner = key.split("|", 1)
+                emitted[(cluster, owner)] = stamp
+        return emitted
+
+    def stop(self) -> None:
+        for directory in self.dirs:
+            (directory / "stop").write_text("stop")
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 async def _latency(
-    tmp: Path, db: str, *, clusters: int, rate: int, seconds: float, stack: contextlib.AsyncExitStack
+    tmp: Path,
+    db: str,
+    *,
+    clusters: int,
+    rate: int,
+    seconds: float,
+    processes: int,
+    stack: contextlib.AsyncExitStack,
 ) -> list[float]:
     hub = Hub(tmp / "hub")
     hub.directory.mkdir()
@@ -121,23 +164,8 @@ async def _latency(
     hub.start()
     stack.callback(hub.stop)
     await hub.provision()
-    # NB: the clusters start healthy (a namespace, no pod): a failure is a pod that starts
-    # crash-looping, created while the benchmark runs, then its BackOff Event counting up.
-    scenario = bench_scenario(tmp / "fleet.yaml", workloads=-1)
-    settings = _agent_settings(hub)
-    sims: dict[str, SimCluster] = {}
-    for name, token in tokens.items():
-        sim = await stack.enter_async_context(SimCluster(scenario))
-        client = await KubeClient.from_kubeconfig(sim.write_kubeconfig(tmp / f"{name}.kubeconfig"))
-        stack.push_async_callback(client.close)
-        cluster, seed = parse_token(token)
-        bus = edge_bus(settings, cluster=cluster, seed=seed)
-        await bus.connect()
-        agent = EdgeAgent(settings, client=client, bus=bus, cluster=cluster)
-        await agent.start()
-        stack.push_async_callback(bus.close)
-        stack.push_async_callback(agent.stop)
-        sims[name] = sim
+    hosts = MemberHosts(tmp, hub, tokens, processes=processes, rate=rate, seconds=seconds)
+    stack.callback(hosts.stop)
     own = await stack.enter_async_context(SimCluster())
     config = _central_config(tmp, hub, db)
     replicas = Replicas(
@@ -145,30 +173,9 @@ async def _latency(
     )
     replicas.start(3)
     stack.callback(replicas.stop_all)
+    await hosts.ready()
     await _consuming(replicas, timeout=120)
-    emitted: dict[tuple[str, str], float] = {}
-    counts: dict[tuple[str, int], int] = {}
-    names = list(sims)
-    total = int(rate * seconds)
-    start = time.perf_counter()
-    for n in range(total):
-        cluster = names[n % clusters]
-        index = n // clusters
-        workload = index // NEW_EVERY
-        owner = f"w{workload}-7d9f8c6b5"
-        pod = f"{owner}-x2k4q"
-        key = (cluster, workload)
-        if key not in counts:
-            counts[key] = 1
-            emitted[(cluster, owner)] = time.time()
-            sims[cluster].create(bench_pod(workload))
-            sims[cluster].create(_event(f"{pod}.bench", pod, count=1))
-        else:
-            counts[key] += 1
-            sims[cluster].patch("Event", "bench", f"{pod}.bench", {"count": counts[key]})
-        delay = start + (n + 1) / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    emitted = await hosts.fail(timeout=seconds + 120)
     deadline = time.monotonic() + 120
     connection = await asyncpg.connect(db)
     try:
@@ -289,6 +296,7 @@ async def run(
     backlog: int = 6000,
     replica_cpu: float = 0.25,
     agent_events: int = 100_000,
+    member_processes: int = 4,
 ) -> dict[str, float | int | str | None]:
     if smoke:
         clusters, rate, seconds, backlog, agent_events = 2, 20, 1.5, 200, 2000
@@ -305,7 +313,13 @@ async def run(
             tmp = Path(directory)
             async with contextlib.AsyncExitStack() as stack:
                 latencies = await _latency(
-                    tmp, db, clusters=clusters, rate=rate, seconds=seconds, stack=stack
+                    tmp,
+                    db,
+                    clusters=clusters,
+                    rate=rate,
+                    seconds=seconds,
+                    processes=member_processes,
+                    stack=stack,
                 )
             if scale_note:
                 print(f"fleet: scale-out skipped: {scale_note}", file=sys.stderr)
@@ -348,6 +362,9 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=6000)
     parser.add_argument("--replica-cpu", type=float, default=0.25, help="cores per replica (250m: 0.25)")
     parser.add_argument("--agent-events", type=int, default=100_000)
+    parser.add_argument(
+        "--member-processes", type=int, default=4, help="processes the member clusters run in"
+    )
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     # NB: the agents run in this process: their lines go to stderr, the figures alone to stdout.
@@ -361,6 +378,7 @@ def main() -> None:
             backlog=args.backlog,
             replica_cpu=args.replica_cpu,
             agent_events=args.agent_events,
+            member_processes=args.member_processes,
         )
     )
     if args.json:
