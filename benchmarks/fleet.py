@@ -296,7 +296,7 @@ async def run(
     backlog: int = 6000,
     replica_cpu: float = 0.25,
     agent_events: int = 100_000,
-    member_processes: int = 4,
+    member_processes: int = 1,
 ) -> dict[str, float | int | str | None]:
     if smoke:
         clusters, rate, seconds, backlog, agent_events = 2, 20, 1.5, 200, 2000
