@@ -363,7 +363,7 @@ def main() -> None:
     parser.add_argument("--replica-cpu", type=float, default=0.25, help="cores per replica (250m: 0.25)")
     parser.add_argument("--agent-events", type=int, default=100_000)
     parser.add_argument(
-        "--member-processes", type=int, default=4, help="processes the member clusters run in"
+        "--member-processes", type=int, default=1, help="processes the member clusters run in"
     )
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
