@@ -1,6 +1,6 @@
 """One validated settings model for every role.
 
-The shapes follow the user's deployment guide: ``watcher.yaml`` (what to watch and filter) and
+Two files: ``watcher.yaml`` (what to watch and filter) and
 ``app.yaml`` (logging, message bus, metrics, health), both mounted from the ``aetherius-config``
 ConfigMap into one directory. Later sections (database, redis, api…) live in ``app.yaml`` too.
 
@@ -527,7 +527,7 @@ class ConfigError(Exception):
     """A configuration problem, already phrased for a person: key, source, what is wrong."""
 
 
-# Environment shortcuts the deployment guide and the docs name, mapped onto settings paths.
+# Environment shortcuts the manifests and the docs name, mapped onto settings paths.
 ENV_SHORTCUTS: Mapping[str, tuple[str, ...]] = {
     "CLUSTER_ID": ("cluster_id",),
     "LOG_LEVEL": ("log_level",),

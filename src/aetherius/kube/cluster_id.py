@@ -1,4 +1,4 @@
-"""Which cluster is this? Detected once at start, in the deployment guide's order.
+"""Which cluster is this? Detected once at start, in a fixed order.
 
 1. ``CLUSTER_ID`` (environment, or ``cluster_id`` in the settings: the same setting);
 2. the ``cluster_id`` key of the ``aetherius-config`` ConfigMap in our namespace
