@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import secrets
 import statistics
 import subprocess
@@ -39,7 +38,7 @@ from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 import yaml
-from tests.edge.hub import Hub
+from tests.edge.hub import Hub, spawn_agent
 from tests.orchestrator.processes import Replicas
 
 from aetherius.logs import configure_logging
@@ -224,37 +223,7 @@ async def _agent_rss(tmp: Path, *, events: int) -> float:
         async with SimCluster(history_size=max(10_000, events + 100)) as sim:
             sim.preload_events(events, store_objects=True, pods=1000)
             kubeconfig = sim.write_kubeconfig(tmp / "heavy.kubeconfig")
-            config = tmp / "agent.yaml"
-            config.write_text(
-                yaml.safe_dump(
-                    {
-                        "log_format": "json",
-                        "message_bus": {"url": hub.url, "reconnect_delay": "0.5s"},
-                        "metrics": {"port": 0},
-                        "health": {"port": 0},
-                        "fleet": {"mode": "edge"},
-                    }
-                ),
-                encoding="utf-8",
-            )
-            log = (tmp / "agent.log").open("wb")
-            agent = subprocess.Popen(  # noqa: ASYNC220 (started once; the benchmark waits on its output)
-                [
-                    sys.executable,
-                    "-m",
-                    "aetherius",
-                    "agent",
-                    "--mode",
-                    "edge",
-                    "--config",
-                    str(config),
-                    "--kubeconfig",
-                    str(kubeconfig),
-                ],
-                env={**os.environ, "AGENT_TOKEN": token},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            agent = spawn_agent(tmp, hub_url=hub.url, token=token, kubeconfig=kubeconfig, n=1).process
             central = hub.central_bus(name="rss-count")
             await central.connect()
             try:
@@ -274,14 +243,11 @@ async def _agent_rss(tmp: Path, *, events: int) -> float:
                         break
                     await asyncio.sleep(0.5)
                 if published <= 0 or agent.poll() is not None:
-                    raise RuntimeError(
-                        f"the agent stopped or published nothing ({published}); see {log.name}"
-                    )
+                    raise RuntimeError(f"the agent stopped or published nothing ({published}); see {tmp}")
                 return _peak_rss_mib(agent.pid)
             finally:
                 agent.terminate()
                 agent.wait(timeout=30)
-                log.close()
                 await central.close()
     finally:
         hub.stop()

@@ -13,16 +13,19 @@ import shutil
 import signal
 import ssl
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import nats
 import nkeys
 import pytest
+import yaml
 
 from aetherius.bus.nats import NatsBus, NatsIdentity
 from aetherius.config import MessageBusSettings
 from aetherius.fleet.subjects import ClusterSubjects
+from tests.orchestrator.processes import Replica
 from tests.services import free_port, wait_for_port
 
 
@@ -150,3 +153,43 @@ class Hub:
         await bus.connect()
         await bus.key_value(self.bus.kv_bucket)
         await bus.close()
+
+
+def spawn_agent(directory: Path, *, hub_url: str, token: str, kubeconfig: Path, n: int) -> Replica:
+    """The real ``aetherius agent --mode edge`` process, its token in ``AGENT_TOKEN``; logs in
+    ``directory/agent-<n>.log``."""
+    config = directory / f"agent-{n}" / "app.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "log_format": "json",
+                "message_bus": {"url": hub_url, "reconnect_delay": "0.2s", "publish_timeout": "3s"},
+                "metrics": {"port": 0},
+                "health": {"port": 0},
+                "fleet": {"mode": "edge"},
+                "watcher": {"checkpoint_interval": "0.2s", "heartbeat_interval": "0.5s"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    log = directory / f"agent-{n}.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "aetherius",
+                "agent",
+                "--mode",
+                "edge",
+                "--config",
+                str(config),
+                "--kubeconfig",
+                str(kubeconfig),
+            ],
+            env={**os.environ, "AGENT_TOKEN": token},
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    return Replica(process=process, log=log)

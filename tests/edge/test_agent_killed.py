@@ -9,16 +9,13 @@ so central stores every Signal once and opens no incident twice.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from aetherius.store import IncidentFilters
 from tests.edge.conftest import Central, Fleet
+from tests.edge.hub import spawn_agent
 from tests.orchestrator.processes import Replica, wait_until
 from tests.watch.harness import event_obj
 
@@ -30,44 +27,6 @@ def burst_event(i: int) -> dict[str, object]:
 
 
 TOTAL, PODS = 600, 20
-
-
-def spawn_agent(directory: Path, *, hub_url: str, token: str, kubeconfig: Path, n: int) -> Replica:
-    config = directory / f"agent-{n}" / "app.yaml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "log_format": "json",
-                "message_bus": {"url": hub_url, "reconnect_delay": "0.2s", "publish_timeout": "3s"},
-                "metrics": {"port": 0},
-                "health": {"port": 0},
-                "fleet": {"mode": "edge"},
-                "watcher": {"checkpoint_interval": "0.2s", "heartbeat_interval": "0.5s"},
-            }
-        ),
-        encoding="utf-8",
-    )
-    log = directory / f"agent-{n}.log"
-    with log.open("wb") as handle:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "aetherius",
-                "agent",
-                "--mode",
-                "edge",
-                "--config",
-                str(config),
-                "--kubeconfig",
-                str(kubeconfig),
-            ],
-            env={**os.environ, "AGENT_TOKEN": token},
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    return Replica(process=process, log=log)
 
 
 @pytest.mark.parametrize("fleet_db", ["postgresql"], indirect=True)

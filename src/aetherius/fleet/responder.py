@@ -198,27 +198,31 @@ class GatewayResponder:
 
     def _fit(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         """``obj``, or its identity alone when it cannot fit one message (a 900 KB label…)."""
-        limit = self.max_payload - _ENVELOPE
-        if len(_encoder.encode(obj)) <= limit:
-            return obj
+        return self._sized(kind, obj)[0]
+
+    def _sized(self, kind: str, obj: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """``_fit`` with the encoded size of what it returns (each object is encoded once)."""
+        size = len(_encoder.encode(obj))
+        if size <= self.max_payload - _ENVELOPE:
+            return obj, size
         EDGE_TRUNCATED.inc()
         found = obj.get("metadata")
         metadata: dict[str, Any] = found if isinstance(found, dict) else {}
         kept = {k: metadata[k] for k in ("name", "namespace", "uid", "resourceVersion") if k in metadata}
         note = "metadata only: the object is larger than one message"
-        return {
+        stub: dict[str, Any] = {
             "apiVersion": obj.get("apiVersion", ""),
             "kind": obj.get("kind", kind),
             "metadata": {**kept, "annotations": {"aetherius.io/truncated": note}},
         }
+        return stub, len(_encoder.encode(stub))
 
     def _paged(self, items: list[dict[str, Any]], *, size: int) -> GatewayReply:
         limit = self.max_payload - _ENVELOPE
         pages: list[list[dict[str, Any]]] = [[]]
         used = 0
         for item in items:
-            fitted = self._fit(str(item.get("kind") or ""), item)
-            cost = len(_encoder.encode(fitted))
+            fitted, cost = self._sized(str(item.get("kind") or ""), item)
             if used + cost > limit and pages[-1]:
                 pages.append([])
                 used = 0
