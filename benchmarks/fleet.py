@@ -38,7 +38,7 @@ from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 import yaml
-from tests.edge.hub import Hub, spawn_agent
+from tests.hub import Hub, spawn_agent
 from tests.orchestrator.processes import Replicas
 
 from aetherius.logs import configure_logging

@@ -21,7 +21,7 @@ from aetherius.kube import KubeClient
 from aetherius.orchestrator.process import OrchestratorProcess
 from aetherius.sim import SimCluster
 from aetherius.store import Store
-from tests.edge.hub import Hub
+from tests.hub import Hub
 from tests.store.databases import migrated_database
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"

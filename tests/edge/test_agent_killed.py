@@ -15,7 +15,7 @@ import pytest
 
 from aetherius.store import IncidentFilters
 from tests.edge.conftest import Central, Fleet
-from tests.edge.hub import spawn_agent
+from tests.hub import spawn_agent
 from tests.orchestrator.processes import Replica, wait_until
 from tests.watch.harness import event_obj
 

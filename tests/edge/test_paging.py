@@ -15,7 +15,7 @@ from aetherius.fleet.subjects import ClusterSubjects
 from aetherius.gateway import LiveBackend
 from aetherius.kube import KubeClient
 from aetherius.sim import SimCluster
-from tests.edge.hub import Hub
+from tests.hub import Hub
 from tests.watch.harness import event_obj
 
 

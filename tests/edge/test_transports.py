@@ -15,7 +15,7 @@ import pytest
 from aetherius.sim.node_stats import self_signed_certificate
 from aetherius.store import IncidentFilters
 from tests.edge.conftest import Central, Fleet
-from tests.edge.hub import Hub
+from tests.hub import Hub
 from tests.orchestrator.processes import wait_until
 
 

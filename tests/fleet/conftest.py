@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from aetherius.fleet.identity import EdgeCredential
-from tests.fleet.central import CentralNats
+from tests.hub import Hub
 
 
 @dataclass
 class Fleet:
-    central: CentralNats
+    central: Hub
     a: EdgeCredential
     b: EdgeCredential
 
@@ -20,7 +20,7 @@ class Fleet:
 @pytest.fixture
 async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
     """A running central with member clusters ``a`` and ``b`` registered and everything provisioned."""
-    central = CentralNats(tmp_path)
+    central = Hub(tmp_path)
     a = central.registry.add("a")
     b = central.registry.add("b")
     assert a is not None and b is not None

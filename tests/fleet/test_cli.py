@@ -11,7 +11,8 @@ from pathlib import Path
 import yaml
 
 from aetherius.fleet.identity import parse_credential
-from tests.fleet.central import PATIENCE, CentralNats, connect_edge
+from tests.fleet.clients import connect_edge
+from tests.hub import PATIENCE, Hub
 
 
 def run(*args: str, auth: Path) -> subprocess.CompletedProcess[str]:
@@ -73,7 +74,7 @@ def test_a_bad_name_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 
 def test_remove_with_the_pid_file_reloads_the_server_and_disconnects_the_cluster(tmp_path: Path) -> None:
-    central = CentralNats(tmp_path)
+    central = Hub(tmp_path)
     added = run("add", "a", auth=central.registry.auth_dir)
     credential = parse_credential(yaml.safe_load(added.stdout)["stringData"]["token"])
     central.start()

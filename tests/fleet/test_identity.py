@@ -13,7 +13,6 @@ import pytest
 from aetherius.config import MessageBusSettings
 from aetherius.fleet.identity import (
     InvalidToken,
-    central_connect_options,
     central_seed,
     new_credential,
     parse_credential,
@@ -131,14 +130,13 @@ def test_add_is_idempotent_and_rotate_replaces_the_key(tmp_path: Path) -> None:
     assert rotated.public_key not in registry.users_file.read_text()
 
 
-def test_central_keeps_one_key_and_connects_with_it(tmp_path: Path) -> None:
+def test_central_keeps_one_key(tmp_path: Path) -> None:
     auth = tmp_path / "auth"
-    assert central_connect_options(auth_dir=auth, env={}) == {}
+    with pytest.raises(FileNotFoundError):
+        central_seed(auth)  # a reader never makes a key the server does not know
     seed = central_seed(auth, create=True)
-    assert central_seed(auth, create=True) == seed
-    assert central_connect_options(auth_dir=auth, env={}) == {"nkeys_seed_str": seed}
-    other = new_credential("x").seed
-    assert central_connect_options(env={"AETHERIUS_NATS_NKEY_SEED": other}) == {"nkeys_seed_str": other}
+    assert central_seed(auth, create=True) == seed == central_seed(auth)
+    assert stat.S_IMODE((auth / "central.nk").stat().st_mode) == 0o600
 
 
 def test_the_generated_server_config_is_valid_for_nats_server(tmp_path: Path) -> None:

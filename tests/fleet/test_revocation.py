@@ -9,15 +9,19 @@ edge agent loses its live connection too, not only its next one.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import nats
 import nats.errors
 import pytest
 
+from aetherius.bus import open_bus
+from aetherius.bus.base import BusUnavailable
 from aetherius.fleet.identity import EdgeCredential, new_credential
 from aetherius.fleet.registry import reload_server
-from tests.fleet.central import BUS, PATIENCE, Edge, connect_edge
+from tests.fleet.clients import BUS, Edge, connect_edge
 from tests.fleet.conftest import Fleet
+from tests.hub import PATIENCE
 
 AUTHORIZATION_VIOLATION = "nats: 'Authorization Violation'"
 
@@ -108,3 +112,33 @@ async def test_rotation_replaces_the_key(fleet: Fleet) -> None:
     assert (
         await _refused_connect(fleet.central.url, **fleet.a.connect_options(BUS)) == AUTHORIZATION_VIOLATION
     )
+
+
+async def test_central_connects_as_its_user_with_the_seed_from_its_file_or_environment(
+    fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one way central proves who it is: ``message_bus.nkey_seed_file`` or the variable
+    ``message_bus.nkey_seed_env`` names, read by ``open_bus`` (a Secret in production)."""
+    seed_file = fleet.central.registry.auth_dir / "central.nk"
+    base = fleet.central.settings().model_copy(update={"max_reconnect_attempts": 0})
+
+    monkeypatch.delenv("AETHERIUS_NATS_NKEY_SEED", raising=False)
+    with pytest.raises(BusUnavailable, match="Authorization Violation"):
+        await open_bus(base, name="no-key")
+
+    for settings in (
+        base.model_copy(update={"nkey_seed_file": seed_file}),
+        base.model_copy(update={"nkey_seed_env": "CENTRAL_SEED_UNDER_TEST"}),
+    ):
+        monkeypatch.setenv("CENTRAL_SEED_UNDER_TEST", seed_file.read_text().strip())
+        bus = await open_bus(settings, name="central")
+        try:
+            kv = await bus.key_value(BUS.kv_bucket)  # central's own bucket: only central may
+            await kv.put("probe", b"central")
+            assert await kv.get("probe") == b"central"
+        finally:
+            await bus.close()
+
+    missing = base.model_copy(update={"nkey_seed_file": tmp_path / "absent.nk"})
+    with pytest.raises(BusUnavailable, match=r"message_bus\.nkey_seed_file: cannot read it: No such file"):
+        await open_bus(missing, name="central")

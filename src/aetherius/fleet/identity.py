@@ -24,8 +24,6 @@ import nkeys
 from aetherius.config import MessageBusSettings
 from aetherius.fleet.subjects import ClusterSubjects, InvalidClusterName, check_cluster_name
 
-# Where the central's own seed is looked for first (a Secret's value in the pod's environment).
-CENTRAL_SEED_ENV = "AETHERIUS_NATS_NKEY_SEED"
 CENTRAL_SEED_FILE = "central.nk"
 _SEED_BYTES = 2 + 32 + 2  # prefix bytes, the ed25519 seed, CRC-16
 
@@ -154,22 +152,3 @@ def central_seed(auth_dir: Path, *, create: bool = False) -> str:
     seed = path.read_text(encoding="ascii").strip()
     public_key_of(seed)
     return seed
-
-
-def central_connect_options(
-    *, auth_dir: Path | None = None, env: dict[str, str] | None = None
-) -> dict[str, Any]:
-    """Keyword arguments for ``nats.connect`` that make a central process the central user.
-
-    The seed comes from ``$AETHERIUS_NATS_NKEY_SEED`` (a Secret in the pod's environment) or else
-    from ``<auth_dir>/central.nk``; with neither, ``{}`` (a server without authorization, as in
-    single-cluster mode, needs no key).
-    """
-    environ = os.environ if env is None else env
-    seed = environ.get(CENTRAL_SEED_ENV, "").strip()
-    if seed:
-        public_key_of(seed)
-        return {"nkeys_seed_str": seed}
-    if auth_dir is not None and (auth_dir / CENTRAL_SEED_FILE).exists():
-        return {"nkeys_seed_str": central_seed(auth_dir)}
-    return {}

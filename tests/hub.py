@@ -1,7 +1,11 @@
-"""A central NATS hub of a test's own: JetStream, one nkey user for central, one per member cluster.
+"""A central nats-server of a test's own, configured the way ``aetherius cluster add`` configures one.
 
-The users' permissions are exactly ``ClusterSubjects.permissions()``: what the server enforces in
-these tests is what a deployment gets.
+JetStream on a free port, and every client authenticated by the users file the production
+``Registry`` writes: central's nkey, then one user per member cluster with exactly
+``ClusterSubjects.permissions()``. So what the server enforces in these tests is what a deployment
+gets. Optionally it dials only over TLS, or listens for WebSocket too. ``reload`` signals it as
+``aetherius cluster add/remove --nats-pid-file`` does. The server's log stays in the test's
+directory (``nats.log``): the first thing to read when a test fails.
 """
 
 from __future__ import annotations
@@ -10,31 +14,28 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import nats
-import nkeys
 import pytest
 import yaml
+from nats.aio.client import Client
 
 from aetherius.bus.nats import NatsBus, NatsIdentity
 from aetherius.config import MessageBusSettings
-from aetherius.fleet.subjects import ClusterSubjects
+from aetherius.fleet.identity import EdgeCredential, central_seed
+from aetherius.fleet.registry import Registry, reload_server, write_server_config
 from tests.orchestrator.processes import Replica
 from tests.services import free_port, wait_for_port
 
-
-def new_seed() -> str:
-    return nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER).decode()
-
-
-def public_key(seed: str) -> str:
-    return nkeys.from_seed(seed.encode()).public_key.decode()
+# How long a test waits for something the server will do; reaching it means a failure, never a
+# timing assertion.
+PATIENCE = 20.0
 
 
 class Hub:
@@ -52,11 +53,14 @@ class Hub:
         self.binary = binary
         self.directory = directory
         self.bus = bus or MessageBusSettings(reconnect_delay="0.2s", publish_timeout="3s", ack_wait="5s")  # type: ignore[arg-type]
+        self.registry = Registry(directory / "auth", bus=self.bus)
+        self.config = directory / "server.conf"
+        self.pid_file = directory / "nats.pid"
         self.port = free_port()
         self.tls = tls  # (certificate, key): clients must dial tls://
         self.ws_port = free_port() if websocket else 0
-        self.central_seed = new_seed()
-        self.seeds: dict[str, str] = {}
+        # The credentials ``add`` handed out: ``reload`` waits until the server admits each.
+        self.credentials: dict[str, EdgeCredential] = {}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -67,6 +71,11 @@ class Hub:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.ws_port}"
 
+    @property
+    def central_seed(self) -> str:
+        """Central's own seed (``<auth>/central.nk``), made by the registry on first use."""
+        return central_seed(self.registry.auth_dir, create=True)
+
     def settings(self) -> MessageBusSettings:
         update: dict[str, object] = {"url": self.url}
         if self.tls:
@@ -74,59 +83,60 @@ class Hub:
         return self.bus.model_copy(update=update)
 
     def add(self, cluster: str) -> str:
-        """The agent token of a new member cluster (the config is rewritten; ``reload`` applies it)."""
-        self.seeds[cluster] = new_seed()
-        self._write()
-        return f"{cluster}.{self.seeds[cluster]}"
+        """The agent token of a new member cluster (a fresh key; ``reload`` applies it)."""
+        credential = self.registry.add(cluster, rotate=True)
+        assert credential is not None
+        self.credentials[cluster] = credential
+        return credential.token
 
     def remove(self, cluster: str) -> None:
-        del self.seeds[cluster]
-        self._write()
+        self.registry.remove(cluster)
+        self.credentials.pop(cluster, None)
 
     def _write(self) -> None:
-        users = [{"nkey": public_key(self.central_seed)}]
-        for cluster, seed in self.seeds.items():
-            permissions = ClusterSubjects.of(cluster, self.bus).permissions()
-            users.append({"nkey": public_key(seed), "permissions": permissions})
-        store = self.directory / "js"
-        config = (
-            f"listen: 127.0.0.1:{self.port}\n"
-            f"jetstream {{ store_dir: {json.dumps(str(store))} }}\n"
-            f"authorization {{ users = {json.dumps(users, indent=1)} }}\n"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.registry.write_users_file()
+        write_server_config(
+            self.config,
+            port=self.port,
+            store_dir=self.directory / "jetstream",
+            users_file=self.registry.users_file,
+            pid_file=self.pid_file,
         )
+        extra = ""
         if self.tls:
             cert, key = self.tls
-            config += f"tls {{ cert_file: {json.dumps(str(cert))}, key_file: {json.dumps(str(key))} }}\n"
+            extra += f"tls {{ cert_file: {json.dumps(str(cert))}, key_file: {json.dumps(str(key))} }}\n"
         if self.ws_port:
             # NB: plain WebSocket on loopback in tests; a deployment terminates TLS (wss://) on 443.
-            config += f'websocket {{ listen: "127.0.0.1:{self.ws_port}", no_tls: true }}\n'
-        (self.directory / "hub.conf").write_text(config, encoding="utf-8")
+            extra += f'websocket {{ listen: "127.0.0.1:{self.ws_port}", no_tls: true }}\n'
+        if extra:
+            with self.config.open("a", encoding="utf-8") as handle:
+                handle.write(extra)
 
     def start(self) -> None:
         self._write()
         self.process = subprocess.Popen(
-            [self.binary, "-c", str(self.directory / "hub.conf")],
+            [self.binary, "-c", str(self.config), "-l", str(self.directory / "nats.log")],
             stdout=subprocess.DEVNULL,
-            stderr=(self.directory / "hub.log").open("ab"),
+            stderr=subprocess.DEVNULL,
         )
         wait_for_port("127.0.0.1", self.port)
 
-    async def reload(self, *, timeout: float = 10.0) -> None:
-        """Apply the users file, and return once the server admits every member cluster's key.
+    async def reload(self, *, timeout: float = PATIENCE) -> None:
+        """Apply the users file, and return once the server admits every key ``add`` handed out.
 
         NB: nats-server applies a reload asynchronously after SIGHUP; a test that connects at
         once may race it.
         """
-        assert self.process is not None
-        self.process.send_signal(signal.SIGHUP)
+        reload_server(self.pid_file)
         deadline = time.monotonic() + timeout
-        for cluster, seed in self.seeds.items():
-            inbox = ClusterSubjects.of(cluster, self.bus).inbox_prefix
+        for credential in self.credentials.values():
             while True:
                 try:
                     nc = await nats.connect(
-                        self.url, nkeys_seed_str=seed, inbox_prefix=inbox, allow_reconnect=False,
-                        max_reconnect_attempts=0, connect_timeout=1, tls=self._tls_context(),
+                        self.url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=1,
+                        tls=self._tls_context(), **credential.connect_options(self.bus),
                     )  # fmt: skip
                     await nc.close()
                     break
@@ -146,6 +156,16 @@ class Hub:
 
     def central_bus(self, *, name: str = "central") -> NatsBus:
         return NatsBus(self.settings(), name=name, identity=NatsIdentity(seed=self.central_seed))
+
+    async def connect_central(self, **options: Any) -> Client:
+        """A bare client as central's user (for what the bus API does not expose)."""
+        return await nats.connect(
+            self.url,
+            allow_reconnect=False,
+            nkeys_seed_str=self.central_seed,
+            tls=self._tls_context(),
+            **options,
+        )
 
     async def provision(self) -> None:
         """What central does at start: the streams and the KV bucket (agents may not)."""
