@@ -175,9 +175,18 @@ class Hub:
         await bus.close()
 
 
-def spawn_agent(directory: Path, *, hub_url: str, token: str, kubeconfig: Path, n: int) -> Replica:
+def spawn_agent(
+    directory: Path,
+    *,
+    hub_url: str,
+    token: str,
+    kubeconfig: Path,
+    n: int,
+    ready_file: Path | None = None,
+    health_port: int = 0,
+) -> Replica:
     """The real ``aetherius agent --mode edge`` process, its token in ``AGENT_TOKEN``; logs in
-    ``directory/agent-<n>.log``."""
+    ``directory/agent-<n>.log``; with ``ready_file``, its probes' ports are written there."""
     config = directory / f"agent-{n}" / "app.yaml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(
@@ -207,6 +216,8 @@ def spawn_agent(directory: Path, *, hub_url: str, token: str, kubeconfig: Path, 
                 str(config),
                 "--kubeconfig",
                 str(kubeconfig),
+                *(["--ready-file", str(ready_file)] if ready_file else []),
+                *(["--health-port", str(health_port)] if health_port else []),
             ],
             env={**os.environ, "AGENT_TOKEN": token},
             stdout=handle,

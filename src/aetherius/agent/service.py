@@ -8,9 +8,7 @@ publish what is queued, exit 0.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
 import time
 from pathlib import Path
 
@@ -25,15 +23,12 @@ from aetherius.kube.credentials import CredentialsError
 from aetherius.logs import bind_context, get_logger
 from aetherius.ops.health import HealthServer, flag_check
 from aetherius.ops.metrics import MetricsServer
+from aetherius.ops.serve import StartupError, stop_on_signals
 
 __all__ = ["StartupError", "run_node_agent"]
 
 log = get_logger(__name__)
 _SERVICE_ACCOUNT_CA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
-
-
-class StartupError(Exception):
-    """The agent cannot start; the message is for a person."""
 
 
 def kubelet_url(settings: Settings, env: dict[str, str] | None = None) -> str:
@@ -114,50 +109,47 @@ async def run_node_agent(settings: Settings, *, ready_file: str | None = None) -
     except CredentialsError as exc:
         await kubelet.close()
         raise StartupError(str(exc)) from None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    async with client:
-        try:
-            cluster_id, _ = await detect_cluster_id(client, configured=settings.cluster_id)
-        except ClusterIdError as exc:
-            await kubelet.close()
-            raise StartupError(str(exc)) from None
-        bind_context(cluster_id=cluster_id, node=name)
-        try:
-            bus = await open_bus_waiting(settings.message_bus, name="aetherius-node-agent")
-            agent = NodeAgent(
-                settings=settings,
-                cluster_id=cluster_id,
-                node_name=name,
-                kubelet=kubelet,
-                bus=bus,
-                kube=client,
-                boot_id=_boot_id(na.boot_id_file),
-            )
-        except PatternError as exc:
-            await kubelet.close()
-            raise StartupError(f"kernel patterns: {exc}") from None
-        health = HealthServer(settings.health)
-        register_checks(health, agent=agent, bus=bus)
-        metrics = MetricsServer(settings.metrics)
-        await health.start()
-        await metrics.start()
-        try:
-            log.info(
-                "node agent started",
-                node=name,
-                kubelet=url,
-                kernel_logs=na.kernel_logs,
-                health_port=health.port,
-            )
-            if ready_file:
-                Path(ready_file).write_text(f"{health.port} {metrics.port}\n", encoding="utf-8")  # noqa: ASYNC240
-            await agent.run(stop)
-        finally:
-            await metrics.stop()
-            await health.stop()
-            await bus.close()
-            await kubelet.close()
+    with stop_on_signals() as stop:
+        async with client:
+            try:
+                cluster_id, _ = await detect_cluster_id(client, configured=settings.cluster_id)
+            except ClusterIdError as exc:
+                await kubelet.close()
+                raise StartupError(str(exc)) from None
+            bind_context(cluster_id=cluster_id, node=name)
+            try:
+                bus = await open_bus_waiting(settings.message_bus, name="aetherius-node-agent")
+                agent = NodeAgent(
+                    settings=settings,
+                    cluster_id=cluster_id,
+                    node_name=name,
+                    kubelet=kubelet,
+                    bus=bus,
+                    kube=client,
+                    boot_id=_boot_id(na.boot_id_file),
+                )
+            except PatternError as exc:
+                await kubelet.close()
+                raise StartupError(f"kernel patterns: {exc}") from None
+            health = HealthServer(settings.health)
+            register_checks(health, agent=agent, bus=bus)
+            metrics = MetricsServer(settings.metrics)
+            await health.start()
+            await metrics.start()
+            try:
+                log.info(
+                    "node agent started",
+                    node=name,
+                    kubelet=url,
+                    kernel_logs=na.kernel_logs,
+                    health_port=health.port,
+                )
+                if ready_file:
+                    Path(ready_file).write_text(f"{health.port} {metrics.port}\n", encoding="utf-8")  # noqa: ASYNC240
+                await agent.run(stop)
+            finally:
+                await metrics.stop()
+                await health.stop()
+                await bus.close()
+                await kubelet.close()
     return 0

@@ -80,19 +80,13 @@ def agent(
         },
         role=f"agent-{mode.value}",
     )
-    if mode is Mode.edge:
-        from aetherius.fleet.edge import StartupError as EdgeStartupError
-        from aetherius.fleet.edge import run_edge_agent
+    from aetherius.agent.service import run_node_agent
+    from aetherius.fleet.edge import run_edge_agent
+    from aetherius.ops.serve import StartupError
 
-        try:
-            code = asyncio.run(run_edge_agent(settings, ready_file=ready_file))
-        except EdgeStartupError as exc:
-            raise fail(f"aetherius agent: {exc}", code=1) from None
-        raise typer.Exit(code)
-    from aetherius.agent.service import StartupError, run_node_agent
-
+    role = run_edge_agent if mode is Mode.edge else run_node_agent
     try:
-        code = asyncio.run(run_node_agent(settings, ready_file=ready_file))
+        code = asyncio.run(role(settings, ready_file=ready_file))
     except StartupError as exc:
         raise fail(f"aetherius agent: {exc}", code=1) from None
     raise typer.Exit(code)

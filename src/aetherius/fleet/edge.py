@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
-from pathlib import Path
 
 from aetherius.bus.base import BusUnavailable
 from aetherius.bus.nats import NatsBus, NatsIdentity
@@ -34,15 +32,13 @@ from aetherius.kube import KubeClient
 from aetherius.kube.cluster_id import ClusterIdError, detect_cluster_id
 from aetherius.kube.credentials import CredentialsError
 from aetherius.logs import bind_context, get_logger
-from aetherius.ops.health import HealthServer, api_server_check, flag_check
+from aetherius.ops.health import HealthServer
 from aetherius.ops.metrics import MetricsServer
+from aetherius.ops.serve import StartupError, serve, stop_on_signals
+from aetherius.watch.service import register_watcher_checks
 from aetherius.watch.watcher import Watcher
 
 log = get_logger(__name__)
-
-
-class StartupError(Exception):
-    """The agent cannot start; the message is for a person."""
 
 
 def read_token(settings: Settings, env: dict[str, str] | None = None) -> str:
@@ -134,6 +130,10 @@ class EdgeAgent:
         await self.responder.start()
         await self.watcher.start()
 
+    async def wait(self) -> None:
+        """Until the watcher ends by itself (it failed for good)."""
+        await self.watcher.wait()
+
     async def stop(self) -> bool:
         flushed = await self.watcher.stop(flush_timeout=10.0)
         if self.responder is not None:
@@ -154,56 +154,35 @@ async def run_edge_agent(settings: Settings, *, ready_file: str | None = None) -
         client = await KubeClient.from_settings(settings.kube)
     except CredentialsError as exc:
         raise StartupError(str(exc)) from None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    async with client:
-        try:
-            detected, method = await detect_cluster_id(client, configured=None)
-            if detected != cluster:
-                log.info(
-                    "this cluster is known to central by its credential",
-                    cluster=cluster,
-                    detected=detected,
-                    method=method,
-                )
-        except ClusterIdError as exc:
-            log.info("cluster id not detected; the credential names it", cluster=cluster, error=str(exc))
-        bus = edge_bus(settings, cluster=cluster, seed=seed)
-        health = HealthServer(settings.health)
-        metrics = MetricsServer(settings.metrics)
-        health.add_readiness("api_server", api_server_check(client))
-        health.add_readiness(
-            "central",
-            flag_check(lambda: bus.connected, ok="central connected", failing="central not connected"),
-        )
-        await health.start()
-        await metrics.start()
-        failed = False
-        try:
-            if not await connect_waiting(bus, stop=stop):
-                return 0
+    with stop_on_signals() as stop:
+        async with client:
+            try:
+                detected, method = await detect_cluster_id(client, configured=None)
+                if detected != cluster:
+                    log.info(
+                        "this cluster is known to central by its credential",
+                        cluster=cluster,
+                        detected=detected,
+                        method=method,
+                    )
+            except ClusterIdError as exc:
+                log.info("cluster id not detected; the credential names it", cluster=cluster, error=str(exc))
+            bus = edge_bus(settings, cluster=cluster, seed=seed)
             agent = EdgeAgent(settings, client=client, bus=bus, cluster=cluster)
-            await agent.start()
-            log.info(
-                "edge agent started",
-                cluster_id=cluster,
-                central=settings.fleet.central_endpoint or settings.message_bus.url,
-                health_port=health.port,
-                metrics_port=metrics.port,
-            )
-            if ready_file:
-                Path(ready_file).write_text(f"{health.port} {metrics.port}\n", encoding="utf-8")  # noqa: ASYNC240
-            waiter = asyncio.create_task(agent.watcher.wait())
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            failed = waiter.done() and not stop.is_set()
-            waiter.cancel()
-            stopper.cancel()
-            await agent.stop()
-        finally:
-            await metrics.stop()
-            await health.stop()
-            await bus.close()
+            health = HealthServer(settings.health)
+            register_watcher_checks(health, watcher=agent.watcher, bus=bus, bus_name="central")
+            try:
+                failed = await serve(
+                    agent,
+                    stop=stop,
+                    health=health,
+                    metrics=MetricsServer(settings.metrics),
+                    announce="edge agent started",
+                    ready_file=ready_file,
+                    before=lambda: connect_waiting(bus, stop=stop),
+                    cluster_id=cluster,
+                    central=settings.fleet.central_endpoint or settings.message_bus.url,
+                )
+            finally:
+                await bus.close()
     return 1 if failed else 0

@@ -8,8 +8,6 @@ process otherwise; the consumer and the resolver), one runs them, so ``aetherius
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal as signals
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +16,7 @@ import redis.asyncio as aioredis
 from aetherius.bus.base import SignalBus
 from aetherius.config import Settings
 from aetherius.logs import get_logger
+from aetherius.ops.serve import stop_on_signals
 from aetherius.orchestrator.clusters import ClusterRegistry
 from aetherius.orchestrator.consumer import Consumer
 from aetherius.orchestrator.cooldown import (
@@ -144,18 +143,5 @@ async def run_until_stopped(
     main: Callable[[asyncio.Event], Awaitable[None]], *, duration: float | None = None
 ) -> None:
     """Run ``main(stop)``; SIGINT/SIGTERM (or ``duration`` seconds) set ``stop`` for a clean exit."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    installed: list[signals.Signals] = []
-    for sig in (signals.SIGINT, signals.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-            installed.append(sig)
-    timer = loop.call_later(duration, stop.set) if duration is not None else None
-    try:
+    with stop_on_signals(duration=duration) as stop:
         await main(stop)
-    finally:
-        if timer is not None:
-            timer.cancel()
-        for sig in installed:
-            loop.remove_signal_handler(sig)

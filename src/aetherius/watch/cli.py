@@ -47,7 +47,8 @@ def watch(
         },
         role="watch",
     )
-    from aetherius.watch.service import StartupError, run_watch
+    from aetherius.ops.serve import StartupError
+    from aetherius.watch.service import run_watch
 
     try:
         code = asyncio.run(run_watch(settings, ready_file=ready_file))

@@ -7,10 +7,6 @@ an unreachable bus is waited for (readiness reports it) since the watcher can do
 
 from __future__ import annotations
 
-import asyncio
-import signal
-from pathlib import Path
-
 from aetherius.bus import StatefulBus, open_bus_waiting
 from aetherius.config import Settings
 from aetherius.kube import KubeClient
@@ -19,21 +15,24 @@ from aetherius.kube.credentials import CredentialsError
 from aetherius.logs import bind_context, get_logger
 from aetherius.ops.health import HealthServer, api_server_check, flag_check, self_pod_check
 from aetherius.ops.metrics import MetricsServer
+from aetherius.ops.serve import StartupError, serve, stop_on_signals
 from aetherius.watch.watcher import Watcher
 
 log = get_logger(__name__)
 
 
-class StartupError(Exception):
-    """The role cannot start; the message is for a person."""
-
-
-def register_watcher_checks(health: HealthServer, *, watcher: Watcher, bus: StatefulBus) -> None:
+def register_watcher_checks(
+    health: HealthServer, *, watcher: Watcher, bus: StatefulBus, bus_name: str = "bus"
+) -> None:
+    """The probes of a role that runs a Watcher (the watcher, the edge agent): ready once it can
+    read the cluster and reach ``bus_name`` and its first list is done; alive while its watches
+    make progress (a wedged watch restarts the pod instead of silently missing failures)."""
     timeout = watcher.settings.health.progress_timeout.total_seconds()
     health.add_readiness("api_server", api_server_check(watcher.client))
     health.add_readiness("self_pod", self_pod_check(watcher.client))
     health.add_readiness(
-        "dependencies", flag_check(lambda: bus.connected, ok="bus connected", failing="bus not connected")
+        "dependencies",
+        flag_check(lambda: bus.connected, ok=f"{bus_name} connected", failing=f"{bus_name} not connected"),
     )
     health.add_readiness(
         "initial_list",
@@ -54,46 +53,31 @@ async def run_watch(settings: Settings, *, ready_file: str | None = None) -> int
         client = await KubeClient.from_settings(settings.kube)
     except CredentialsError as exc:
         raise StartupError(str(exc)) from None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    async with client:
-        try:
-            cluster_id, method = await detect_cluster_id(client, configured=settings.cluster_id)
-        except ClusterIdError as exc:
-            raise StartupError(str(exc)) from None
-        bind_context(cluster_id=cluster_id)
-        bus = await open_bus_waiting(settings.message_bus, name="aetherius-watch")
-        watcher = Watcher(
-            client=client, bus=bus, settings=settings, cluster_id=cluster_id, detected_by=method
-        )
-        health = HealthServer(settings.health)
-        register_watcher_checks(health, watcher=watcher, bus=bus)
-        metrics = MetricsServer(settings.metrics)
-        await health.start()
-        await metrics.start()
-        try:
-            await watcher.start()
-            log.info(
-                "watcher started",
-                cluster_id=cluster_id,
-                cluster_id_method=method,
-                health_port=health.port,
-                metrics_port=metrics.port,
-                bus=settings.message_bus.url,
+    with stop_on_signals() as stop:
+        async with client:
+            try:
+                cluster_id, method = await detect_cluster_id(client, configured=settings.cluster_id)
+            except ClusterIdError as exc:
+                raise StartupError(str(exc)) from None
+            bind_context(cluster_id=cluster_id)
+            bus = await open_bus_waiting(settings.message_bus, name="aetherius-watch")
+            watcher = Watcher(
+                client=client, bus=bus, settings=settings, cluster_id=cluster_id, detected_by=method
             )
-            if ready_file:
-                Path(ready_file).write_text(f"{health.port} {metrics.port}\n", encoding="utf-8")  # noqa: ASYNC240
-            waiter = asyncio.create_task(watcher.wait())
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            failed = waiter.done() and not stop.is_set()
-            waiter.cancel()
-            stopper.cancel()
-            await watcher.stop()
-        finally:
-            await metrics.stop()
-            await health.stop()
-            await bus.close()
+            health = HealthServer(settings.health)
+            register_watcher_checks(health, watcher=watcher, bus=bus)
+            try:
+                failed = await serve(
+                    watcher,
+                    stop=stop,
+                    health=health,
+                    metrics=MetricsServer(settings.metrics),
+                    announce="watcher started",
+                    ready_file=ready_file,
+                    cluster_id=cluster_id,
+                    cluster_id_method=method,
+                    bus=settings.message_bus.url,
+                )
+            finally:
+                await bus.close()
     return 1 if failed else 0
