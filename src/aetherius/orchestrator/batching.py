@@ -6,6 +6,7 @@ lanes submit and writes it in as few transactions as it can: at most ``max_trans
 once, each taking up to ``max_items`` of what is waiting (a lane's items are never split, so
 they are applied together and in order). While one transaction commits the next batch gathers,
 so the batch size follows the load: one Signal when the replica is quiet, many under a backlog.
+What the lanes submit in one turn of the event loop (the Signals of one pull) starts together.
 
 A transaction that fails is retried one Signal at a time, so one bad Signal (a value the
 database refuses) fails alone and the others of its batch are stored.
@@ -53,16 +54,26 @@ class WriteBatcher(Generic[T, R]):
             collections.deque()
         )
         self._running = 0
+        self._start_due = False  # a start is scheduled for the next turn of the loop
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, items: Sequence[T]) -> list[R | Exception]:
         """Write ``items`` (in one transaction, in order); per item its result or its error."""
         if not items:
             return []
-        future: asyncio.Future[list[R | Exception]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[R | Exception]] = loop.create_future()
         self._waiting.append((list(items), future))
-        self._start()
+        if not self._start_due:
+            # NB: not at once: the lanes a pull of Signals started submit one after the other in
+            # this turn of the loop; started now, the first would take a transaction alone.
+            self._start_due = True
+            loop.call_soon(self._start_now)
         return await future
+
+    def _start_now(self) -> None:
+        self._start_due = False
+        self._start()
 
     def _start(self) -> None:
         while self._waiting and self._running < self.max_transactions:

@@ -94,6 +94,25 @@ _OPERATIONAL = (
 RETRY_BASE, RETRY_CAP = 0.5, 30.0
 
 
+def room_to_pull(*, recording: int, waiting: int, batch: int) -> int:
+    """How many Signals to pull now (0: not yet), with ``recording`` of the held ones being
+    stored and ``waiting`` for their diagnosis.
+
+    A pull is worth it when there is room for half a ``batch`` (or nothing is being recorded),
+    and while fewer than ``batch`` wait for a diagnosis: diagnoses falling behind do not stop
+    the updates of incidents.
+
+    NB: the half batch is the point. Refilling each freed place at once pulls one Signal at a
+    time under a backlog, and one Signal per pull is one per transaction: a round trip to the
+    bus and a commit each, which a replica at its CPU limit cannot afford. A quiet replica
+    records nothing and pulls at once, so a lone failure is not delayed.
+    """
+    if waiting >= batch:
+        return 0
+    room = batch - recording
+    return room if recording == 0 or room >= max(1, batch // 2) else 0
+
+
 class Consumer:
     def __init__(
         self,
@@ -126,7 +145,7 @@ class Consumer:
         self._lanes: dict[str, collections.deque[_Held]] = {}
         self._held = 0  # deliveries pulled and not yet settled
         self._waiting = 0  # of them, stored and waiting for (or in) their diagnosis
-        self._room = asyncio.Event()  # set while fewer than ``batch`` are being recorded
+        self._room = asyncio.Event()  # set while ``room_to_pull`` says to pull
         self._room.set()
         self._idle = asyncio.Event()  # set while nothing is held
         self._idle.set()
@@ -143,7 +162,9 @@ class Consumer:
                 try:
                     deliveries = await self.bus.pull(
                         durable=self.durable,
-                        batch=self.batch - (self._held - self._waiting),
+                        batch=room_to_pull(
+                            recording=self._held - self._waiting, waiting=self._waiting, batch=self.batch
+                        ),
                         timeout=self.pull_timeout,
                     )
                 except BusUnavailable as exc:
@@ -299,9 +320,8 @@ class Consumer:
             CLAIMS_RELEASED.inc()
 
     def _update_room(self) -> None:
-        """Pull while fewer than ``batch`` Signals are being recorded and fewer than ``batch``
-        wait for a diagnosis: diagnoses falling behind do not stop the updates of incidents."""
-        if self._held - self._waiting < self.batch and self._waiting < self.batch:
+        room = room_to_pull(recording=self._held - self._waiting, waiting=self._waiting, batch=self.batch)
+        if room:
             self._room.set()
         else:
             self._room.clear()
