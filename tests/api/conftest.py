@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -90,6 +90,7 @@ class Tokens:
     viewer: str
     operator: str
     admin: str
+    ids: dict[str, int] = field(default_factory=dict)  # role -> token id (the store is shared)
 
     def header(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {getattr(self, role)}"}
@@ -98,11 +99,11 @@ class Tokens:
 @pytest.fixture
 async def tokens(store: Store) -> Tokens:
     suffix = secrets.token_hex(3)
-    made = {}
+    made, ids = {}, {}
     for role in ("viewer", "operator", "admin"):
         created = await store.create_token(name=f"{role}-{suffix}", role=role)  # type: ignore[arg-type]
-        made[role] = created.secret
-    return Tokens(**made)
+        made[role], ids[role] = created.secret, created.token.id
+    return Tokens(**made, ids=ids)
 
 
 @pytest.fixture

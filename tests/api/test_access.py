@@ -22,6 +22,7 @@ from aetherius.store import Store
 from tests.api.conftest import Tokens, make_settings
 from tests.api.seed import seed_incident, unique_cluster
 from tests.api.server import serving
+from tests.waiting import until
 from tests.web.test_sessions import csrf_of, login
 
 FAST = {"events_poll_interval": "0.2s", "events_heartbeat": "1s"}
@@ -58,11 +59,8 @@ async def _stream(
 async def test_revoking_a_token_closes_its_open_streams(fast_app: FastAPI, tokens: Tokens) -> None:
     async with serving(fast_app) as url, _stream(url, tokens.viewer) as (response, lines, reader):
         assert response.status_code == 200
-        for _ in range(100):
-            if any("connected" in line for line in lines):
-                break
-            await asyncio.sleep(0.02)
-        token_id = next(t.id for t in await fast_app.state.ctx.store.list_tokens() if t.role == "viewer")
+        await until(lambda: any("connected" in line for line in lines), "the stream's first frame")
+        token_id = tokens.ids["viewer"]  # NB: not any viewer token: the store outlives each test
         async with httpx.AsyncClient(base_url=url) as http:
             revoked = await http.delete(f"/api/v1/tokens/{token_id}", headers=tokens.header("admin"))
             assert revoked.status_code == 204
@@ -88,10 +86,7 @@ async def test_a_token_may_hold_only_so_many_streams_and_they_share_one_poll(
         event.listen(store.engine.sync_engine, "before_cursor_execute", count)
         try:
             before = events.polls
-            for _ in range(500):  # until the poller has polled a few times, however slow the machine
-                if events.polls - before >= 3:
-                    break
-                await asyncio.sleep(0.02)
+            await until(lambda: events.polls - before >= 3, "three polls")  # however slow the machine
             polls, queries = events.polls - before, len(reads)
         finally:
             event.remove(store.engine.sync_engine, "before_cursor_execute", count)
@@ -103,10 +98,7 @@ async def test_a_change_reaches_a_stream_once(fast_app: FastAPI, store: Store, t
     incident = await seed_incident(store, cluster=unique_cluster())
     events = fast_app.state.ctx.events
     async with serving(fast_app) as url, _stream(url, tokens.viewer) as (_, lines, _reader):
-        for _ in range(500):  # the poller's first read is the baseline
-            if events.polls >= 1:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: events.polls >= 1, "the poller's first read (the baseline)")
         async with httpx.AsyncClient(base_url=url) as http:
             acked = await http.post(
                 f"/api/v1/incidents/{incident.id}/acknowledge",
@@ -116,10 +108,8 @@ async def test_a_change_reaches_a_stream_once(fast_app: FastAPI, store: Store, t
             assert acked.status_code == 200, acked.text
         frame = f"id: {incident.id}.{acked.json()['version']}"
         after = events.polls
-        for _ in range(500):  # pushed at once, then seen again by two polls of the store
-            if frame in lines and events.polls - after >= 2:
-                break
-            await asyncio.sleep(0.02)
+        # pushed at once, then seen again by two polls of the store (a second frame would be sent)
+        await until(lambda: frame in lines and events.polls - after >= 2, "the frame and two polls")
     assert [line for line in lines if line.startswith("id: ")].count(frame) == 1, lines
 
 

@@ -13,6 +13,7 @@ from aetherius.store import Store
 from tests.api.conftest import Tokens, make_settings
 from tests.api.seed import seed_incident, unique_cluster
 from tests.api.server import serving
+from tests.waiting import until
 
 
 async def test_stream_reports_changes_from_any_writer(store: Store, tokens: Tokens) -> None:
@@ -40,11 +41,12 @@ async def test_stream_reports_changes_from_any_writer(store: Store, tokens: Toke
                         event = line[7:]
                     elif line.startswith("data: ") and event == "incident":
                         frames.append(json.loads(line[6:]))
-                        if heartbeat and any(f["state"] == "acknowledged" for f in frames):
-                            return
+                    if heartbeat and any(f["state"] == "acknowledged" for f in frames):
+                        return  # both seen, in either order
 
             reader = asyncio.create_task(read())
-            await asyncio.sleep(0.5)
+            events = app.state.ctx.events
+            await until(lambda: events.polls >= 1, "the poller's first read (the baseline)")
             # A change made by another writer (straight to the store, as the orchestrator would).
             await store.acknowledge_incident(incident.id, note="someone else")
             await asyncio.wait_for(reader, timeout=8)
@@ -68,10 +70,12 @@ async def test_a_stream_for_one_cluster_hears_of_no_other(store: Store, tokens: 
                             return
 
             reader = asyncio.create_task(read())
-            await asyncio.sleep(0.3)
+            events = app.state.ctx.events
+            await until(lambda: events.polls >= 1, "the poller's first read (the baseline)")
             # NB: the other cluster's change first: had it been sent, it would arrive first.
             await seed_incident(store, cluster=other)
-            await asyncio.sleep(0.5)
+            seen = events.polls + 2  # a whole read after the change (one may have been under way)
+            await until(lambda: events.polls >= seen, "the poller reading the other cluster's change")
             wanted = await seed_incident(store, cluster=mine)
             await asyncio.wait_for(reader, timeout=8)
     assert [f["id"] for f in frames] == [wanted.id]

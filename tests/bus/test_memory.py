@@ -7,6 +7,7 @@ import pytest
 from aetherius.bus import BusUnavailable, MemoryBus, open_bus
 from aetherius.config import MessageBusSettings
 from tests.bus.helpers import make_signal
+from tests.waiting import until
 
 
 async def test_publish_dedups_by_msg_id_and_consumer_gets_each_once() -> None:
@@ -84,7 +85,9 @@ async def test_bounded_bus_refuses_instead_of_dropping() -> None:
 async def test_pull_wakes_on_publish() -> None:
     bus = MemoryBus()
     puller = asyncio.create_task(bus.pull(durable="orch", batch=5, timeout=5.0))
-    await asyncio.sleep(0.05)
+    # the consumer exists once the pull found nothing and parked (no await in between)
+    await until(lambda: "orch" in bus._consumers, "the pull waiting")
+    assert not puller.done()
     await bus.publish([make_signal("late")])
     got = await asyncio.wait_for(puller, 2.0)
     assert [d.signal.object.name for d in got] == ["late"]

@@ -206,7 +206,9 @@ def _role_commands(docs: list[Doc]) -> set[str]:
     return {pod["containers"][0]["args"][0] for _name, pod in pod_specs(docs)}
 
 
-def test_the_roles_run_from_the_read_only_install(image: Image, sources: dict[str, list[Doc]]) -> None:
+def test_every_role_answers_from_the_read_only_install(image: Image, sources: dict[str, list[Doc]]) -> None:
+    """Every role the manifests start answers ``--help`` from the image: it imports and parses.
+    Starting them is the next test's (the watcher and the API) and the other tests' it names."""
     watched = (image.root / "opt", image.home, image.config)
     before = _snapshot(*watched)
     aetherius = str(image.venv / "bin" / "aetherius")
@@ -327,6 +329,7 @@ def test_the_roles_start_from_the_image_and_stop_cleanly(image: Image, nats_url:
         # interpreter uid 1000 reaches: Debian's 3.11.2) needs the async-timeout backport that the
         # shared environment, built for 3.11.7, lacks; the image's own Python is current. They are
         # started for real by tests/orchestrator/test_run_demo.py and tests/e2e/test_pipeline.py.
+        # The edge agent needs a hub's credentials: tests/edge starts it (spawn_agent), not from here.
         roles = {
             "watch": (
                 [

@@ -43,7 +43,8 @@ class PrivatePostgres:
         self.port = free_port()
 
     def __enter__(self) -> PrivatePostgres:
-        shutil.chown(self.directory, user="postgres")
+        if os.geteuid() == 0:  # NB: as anyone else, the directory is already the user's own
+            shutil.chown(self.directory, user="postgres")
         _as_postgres(_pg_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
         self.start()
         _as_postgres(_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "aeth")

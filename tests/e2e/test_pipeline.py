@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +162,13 @@ async def _scenario(
 
             if fault != "postgres-stopped":
                 await wait_until(first_incident, timeout=60, what="a first incident", explain=replicas.logs)
-            await _inject(fault, replicas=replicas, nats_server=nats_server, pg=pg, redis=redis)
+
+            async def stored_some() -> bool:
+                return bool(await stored_msg_ids(database_url, cluster))
+
+            await _inject(
+                fault, replicas=replicas, nats_server=nats_server, pg=pg, redis=redis, flowing=stored_some
+            )
 
             async def settled() -> list[Any] | None:
                 if sim.timeline.pending:
@@ -199,7 +205,9 @@ async def _inject(
     nats_server: PrivateNats,
     pg: PrivatePostgres | None,
     redis: PrivateRedis | None,
+    flowing: Callable[[], Awaitable[bool]],
 ) -> None:
+    """Break one thing. The outages last a fixed while: their length is the fault, not a wait."""
     if fault == "replica-sigkill":
         replicas.started[0].kill()  # it holds unacked work: redelivered to the other after ack_wait
         replicas.start(1)
@@ -219,7 +227,8 @@ async def _inject(
         # NB: a replica that cannot open the store at start exits (its Deployment restarts it):
         # not the fault under test, so the store goes away only once both are consuming.
         await wait_until(consuming, timeout=60, what="the replicas consuming", explain=replicas.logs)
-        await asyncio.sleep(3)  # Signals are flowing; the store goes away under the replicas
+        # Signals are flowing (the replicas have stored some); the store goes away under them
+        await wait_until(flowing, timeout=60, what="the replicas storing Signals", explain=replicas.logs)
         pg.stop()
         await asyncio.sleep(4)
         pg.start()

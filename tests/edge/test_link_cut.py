@@ -48,10 +48,18 @@ async def test_a_twenty_second_cut_loses_nothing_and_repeats_nothing(fleet: Flee
     cursors_at_cut = dict(member.agent.watcher.cursors)
     published_at_cut = member.agent.watcher.stats.published
 
+    loop = asyncio.get_running_loop()
     fleet.hub.stop()
+    cut_until = loop.time() + CUT_SECONDS
     for i in range(DURING):
         sim.create(event_obj(f"during-{i}", namespace="shop"))
-    await asyncio.sleep(CUT_SECONDS)
+
+    async def queued() -> bool:
+        return member.agent.watcher.signals_behind() > 0
+
+    await wait_until(queued, timeout=CUT_SECONDS, what="the cut's Signals read into the agent's queue")
+    # NB: the cut's length is the fault under test, not a wait for something to happen.
+    await asyncio.sleep(max(0.0, cut_until - loop.time()))
     events_cursor = [k for k in cursors_at_cut if k.startswith("events")]
     assert events_cursor and all(
         member.agent.watcher.cursors[k] == cursors_at_cut[k] for k in events_cursor

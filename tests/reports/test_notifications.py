@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from aetherius.config import NotificationSettings, NotificationSinkSettings
 from aetherius.reports import NotificationDispatcher
 from aetherius.reports.sinks import DELIVERY_HEADER, SIGNATURE_HEADER
 from aetherius.store import Store
+from aetherius.store.base import utcnow
 from tests.receivers import SECRET, Receiver
 from tests.store.helpers import make_signal, unique, upsert_for
 
@@ -27,6 +30,11 @@ def _settings(url: str, **sink: Any) -> NotificationSettings:
         max_backoff=0.2,
         request_timeout=5,
     )
+
+
+def _later(*, seconds: float) -> Callable[[], datetime]:
+    """The store's clock moved on by ``seconds``: a back-off or a lease is over without sleeping."""
+    return lambda: utcnow() + timedelta(seconds=seconds)
 
 
 async def _drain(
@@ -104,7 +112,7 @@ async def test_a_wrong_secret_is_refused_and_retried_not_lost(db_url: str, recei
             await dispatcher.run_once()
         [pending] = await store.list_deliveries(incident_id=change.incident.id)
         assert pending.status == "pending" and "401" in pending.last_error and receiver.accepted == []
-        await asyncio.sleep(0.15)
+        store.clock = _later(seconds=1)  # the retry is due (the back-off is at most 0.1 s)
         async with NotificationDispatcher(store, settings) as dispatcher:  # the secret is fixed
             await _drain(dispatcher, store, incident_id=change.incident.id)
         assert [r["path"] for r in receiver.accepted] == ["/hook"]
@@ -143,7 +151,7 @@ async def test_a_dispatcher_killed_mid_send_leaves_the_notice_for_the_next(
             [claimed] = await second_store.list_deliveries(incident_id=incident_id)
             assert claimed.status == "pending" and claimed.attempts == 1
             assert await second_store.claim_deliveries() == []  # still leased to the dead one
-            await asyncio.sleep(0.35)
+            second_store.clock = _later(seconds=1)  # the dead dispatcher's 0.3 s lease is over
             async with NotificationDispatcher(second_store, settings) as restarted:
                 await _drain(restarted, second_store, incident_id=incident_id)
             [sent] = await second_store.list_deliveries(incident_id=incident_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -136,6 +138,20 @@ async def test_paged_list_is_a_consistent_snapshot(sim: SimCluster, kube: KubeCl
     )
     assert [p["metadata"]["name"] for p in third["items"]] == ["p6"]
     assert "continue" not in third["metadata"] and "remainingItemCount" not in third["metadata"]
+
+
+async def test_a_paged_list_in_progress_is_signalled(sim: SimCluster, kube: KubeClient) -> None:
+    """``faults.paged_list_started`` wakes when a page carries a continue token, not before."""
+    for index in range(4):
+        sim.create(pod(f"p{index}"))
+    waiting = asyncio.create_task(sim.faults.paged_list_started())
+    await kube.get_json("/api/v1/pods", params={"limit": 10})  # one page: nothing in progress
+    await kube.get_json("/api/v1/pods")
+    assert not waiting.done() and sim.faults.continue_tokens_issued == 0
+    page = await kube.get_json("/api/v1/pods", params={"limit": 3})
+    async with asyncio.timeout(10):
+        await waiting
+    assert sim.faults.continue_tokens_issued == 1 and page["metadata"]["continue"]
 
 
 async def test_expired_and_invalid_continue_tokens(sim: SimCluster, kube: KubeClient) -> None:

@@ -12,6 +12,7 @@ import pytest
 from aetherius.kube import KubeApiError, KubeClient, KubeConnectionError
 from aetherius.sim import SimCluster
 from tests.sim.conftest import pod
+from tests.waiting import until
 
 
 async def test_throttle_answers_429_with_retry_after(sim: SimCluster, kube: KubeClient) -> None:
@@ -60,7 +61,7 @@ async def test_close_watches_ends_streams_cleanly_or_abruptly(sim: SimCluster, k
     task = asyncio.create_task(_open_watch(kube, sim, received))
     await _wait_open(sim)
     sim.create(pod("a"))
-    await asyncio.sleep(0.1)
+    await until(lambda: received, "the ADDED event received")
     assert sim.faults.close_watches() == 1
     await asyncio.wait_for(task, 5)  # a clean end of stream
     assert [e["type"] for e in received] == ["ADDED"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from aetherius.kube import KubeApiError, KubeClient
@@ -44,19 +42,15 @@ async def test_container_previous_tail_limit_timestamps(with_logs: SimCluster, k
 
 
 async def test_follow_streams_appended_lines(with_logs: SimCluster, kube: KubeClient) -> None:
-    async def later() -> None:
-        await asyncio.sleep(0.2)
-        with_logs.add_logs("shop", "api", "app", "four\n")
-
-    task = asyncio.create_task(later())
     received: list[bytes] = []
     params: dict[str, str | int | bool | None] = {"container": "app", "follow": True, "tailLines": 1}
     async with kube.stream_lines(LOG, params=params, inactivity_timeout=5) as lines:
         async for line in lines:
             received.append(line)
+            if len(received) == 1:  # the tail has arrived: the stream is open, the next line is new
+                with_logs.add_logs("shop", "api", "app", "four\n")
             if len(received) == 2:
                 break
-    await task
     assert received == [b"three", b"four"]
 
 

@@ -11,6 +11,7 @@ import pytest
 from aetherius.kube import KubeApiError, KubeClient
 from aetherius.sim import SimCluster
 from tests.sim.conftest import pod
+from tests.waiting import until
 
 
 async def collect(
@@ -32,8 +33,8 @@ async def test_replay_from_rv_then_live(sim: SimCluster, kube: KubeClient) -> No
     sim.create(pod("b"))
     sim.patch("Pod", "shop", "b", {"status": {"phase": "Failed"}})
 
-    async def later() -> None:
-        await asyncio.sleep(0.2)
+    async def later() -> None:  # once the watch has replayed the two past changes: the delete is live
+        await until(lambda: any(c.events_sent >= 2 for c in sim.faults.open_watches), "the replay sent")
         sim.delete("Pod", "shop", "b")
 
     task = asyncio.create_task(later())
@@ -120,8 +121,8 @@ async def test_open_watch_overtaken_by_history_gets_410(sim: SimCluster, kube: K
     async with kube.stream_lines(
         "/api/v1/pods", params={"watch": True, "resourceVersion": str(start)}
     ) as lines:
-        await asyncio.sleep(0.1)
-        sim.faults.stall(0.5)  # the watcher falls behind while the cluster moves on
+        await until(lambda: sim.faults.open_watches, "the watch open")  # the stall acts on open ones
+        assert sim.faults.stall(0.5) == 1  # the watcher falls behind while the cluster moves on
         for index in range(80):
             sim.patch("Pod", "shop", "a", {"metadata": {"labels": {"n": str(index)}}})
         events = [orjson.loads(line) async for line in lines]

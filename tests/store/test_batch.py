@@ -149,16 +149,18 @@ async def test_concurrent_batches_of_replicas_lose_nothing_and_never_deadlock(db
             rng.shuffle(chunk)
             batches.append(chunk)
 
-        done = asyncio.Event()
+        done, first_resolution = asyncio.Event(), asyncio.Event()
         resolved = 0
 
         async def replica(index: int) -> None:
-            for batch in batches[index::3]:
+            for n, batch in enumerate(batches[index::3]):
+                if n == 1:  # NB: the rest race a resolution really made, however fast they are
+                    await first_resolution.wait()
                 await stores[index].record_failures(batch)
                 await stores[index].record_failures(batch[:3])  # a redelivery, racing the others
 
         async def resolver() -> None:
-            """Resolves an incident now and then: the batches' Signals reopen it."""
+            """Resolves an incident now and then (paced, not synchronised): the batches' Signals reopen it."""
             nonlocal resolved
             while not done.is_set():
                 incident = await stores[0].find_open_incident(fingerprints[0])
@@ -166,6 +168,7 @@ async def test_concurrent_batches_of_replicas_lose_nothing_and_never_deadlock(db
                     try:
                         await stores[0].resolve_incident(incident.id, by="test")
                         resolved += 1
+                        first_resolution.set()
                     except InvalidTransition:
                         pass
                 await asyncio.sleep(0.01)

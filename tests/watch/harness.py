@@ -134,9 +134,10 @@ class Harness:
         raise AssertionError(f"watcher did not catch up: cursor {self.watcher.cursors}")
 
     async def watching(self, *, timeout: float = 20.0) -> None:
-        """Until the watcher has a watch open on the sim (it reconnects after every fault)."""
+        """Until the watcher has a watch open on the sim (it reconnects after every fault): a
+        live one, not one a fault is still ending."""
         deadline = time.monotonic() + timeout
-        while not self.sim.faults.open_watches:
+        while not [c for c in self.sim.faults.open_watches if not (c.close or c.gone)]:
             if time.monotonic() >= deadline:
                 raise AssertionError(f"the watcher opened no watch within {timeout}s")
             await asyncio.sleep(0.02)

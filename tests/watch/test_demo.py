@@ -146,7 +146,7 @@ async def test_demo_failures_reach_the_bus_with_reasons_and_owners(tmp_path: Pat
 async def test_recovered_pods_get_resolved_signals(tmp_path: Path, nats_url: str) -> None:
     async with demo_watcher(tmp_path, nats_url) as (sim, h):
         sim.timeline.run_to_end()
-        await wait_for(h, _all_failures_seen)
+        assert _all_failures_seen(await wait_for(h, _all_failures_seen)), "not every demo failure seen"
         payments = next(p for p in sim.list("Pod", "shop") if p["metadata"]["name"].startswith("payments-"))
         frontend = next(
             p for p in sim.list("Pod", "shop") if p["metadata"]["name"].startswith("frontend-6f8d4c7b9a-")

@@ -53,10 +53,9 @@ async def test_watch_closed_mid_stream(tmp_path: Path, nats_url: str) -> None:
         await h.caught_up()
         before = _metric(WATCH_RESTARTS, resource="events", cause="closed")
         for phase in range(1, 4):
-            await h.watching()  # NB: after a close the watcher needs a moment to reconnect
+            await h.watching()  # NB: after a close, until the watcher has reconnected
             assert h.sim.faults.close_watches() >= 1
             await _run(h, phase)
-            await asyncio.sleep(0.1)
         h.sim.faults.close_watches(abort=True)
         await _run(h, 9)
         await _finish(h)
@@ -99,9 +98,11 @@ async def test_expired_continue_token_restarts_the_list(tmp_path: Path, nats_url
     async with harness(tmp_path, nats_url, page_size=3) as h:
         await _run(h, 0, n=40, bump=False)
         before = _metric(WATCH_RELISTS, resource="events", cause="continue_expired")
-        # A slow client (2 requests/s) lists 40 Events in 3-item pages: the snapshot expires mid-list.
-        await h.start(qps=4.0, burst=1)
-        await asyncio.sleep(1.0)
+        # 40 Events in 3-item pages: the snapshot expires as soon as the first page is answered,
+        # before the watcher can ask for the second (it then relists, counted below).
+        await h.start()
+        async with asyncio.timeout(20):  # NB: not wait_for, whose own task would wake a turn later
+            await h.sim.faults.paged_list_started()
         h.sim.faults.expire_continue_tokens()
         await _run(h, 1, n=5, bump=False)
         await _finish(h)

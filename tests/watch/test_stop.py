@@ -19,8 +19,10 @@ class Stubborn:
     def __init__(self, swallow: int) -> None:
         self.swallow = swallow
         self.swallowed = 0
+        self.running = asyncio.Event()  # inside the loop: a cancel now meets the ``try``
 
     async def run(self) -> None:
+        self.running.set()
         while True:
             try:
                 await asyncio.sleep(0.01)
@@ -33,7 +35,7 @@ class Stubborn:
 async def test_a_task_that_swallows_a_cancellation_is_cancelled_again() -> None:
     stubborn = Stubborn(2)
     task = asyncio.create_task(stubborn.run())
-    await asyncio.sleep(0.05)
+    await stubborn.running.wait()
     assert await asyncio.wait_for(cancel_and_wait([task], timeout=10), timeout=20)
     assert task.cancelled() and stubborn.swallowed == 2
 
@@ -41,6 +43,7 @@ async def test_a_task_that_swallows_a_cancellation_is_cancelled_again() -> None:
 async def test_a_task_that_does_not_end_is_reported_not_waited_for() -> None:
     stubborn = Stubborn(10**9)
     task = asyncio.create_task(stubborn.run())
+    await stubborn.running.wait()
     try:
         assert not await asyncio.wait_for(cancel_and_wait([task], timeout=0.3), timeout=20)
         assert not task.done() and stubborn.swallowed >= 1

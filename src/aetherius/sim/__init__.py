@@ -20,6 +20,7 @@ the official ``kubernetes`` client, ``kubectl``). Public API::
         sim.faults.gone_in_stream(); sim.faults.throttle(n, retry_after=1.0, path_prefix=None)
         sim.faults.error(n, status=500, path_prefix=None); sim.faults.stall(seconds)
         sim.faults.expire_continue_tokens(); sim.faults.reset(); sim.faults.injected  # Counter
+        await sim.faults.paged_list_started()     # a page with a continue token went out (in-loop only)
         sim.timeline.advance(seconds) -> int; sim.timeline.run_to_end() -> int; sim.timeline.now
         sim.preload_events(n, namespace="bench", store_objects=False) -> PreloadResult
 

@@ -7,6 +7,7 @@ watch connections open right now (or the next ones to connect). Everything is co
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -45,6 +46,8 @@ class Faults:
     _gone_on_connect: int = 0
     _gone_on_connect_in_stream: bool = False
     _expire_snapshots: Callable[[], None] = lambda: None
+    continue_tokens_issued: int = 0
+    _paging: asyncio.Event = field(default_factory=asyncio.Event)
 
     def close_watches(self, *, abort: bool = False) -> int:
         """End every open watch now: cleanly (end of chunked body) or, with ``abort``, by a reset."""
@@ -101,6 +104,16 @@ class Faults:
         """Every continue token handed out so far answers 410 Expired (as after a compaction)."""
         self._expire_snapshots()
         self.injected["expire_continue_tokens"] += 1
+
+    def continue_token_issued(self) -> None:
+        """Called by the server when a list page carries a continue token (more pages to come)."""
+        self.continue_tokens_issued += 1
+        self._paging.set()
+
+    async def paged_list_started(self) -> None:
+        """Until the server has handed out a continue token: a paged list is then in progress, and
+        its client has not yet had the answer (this wakes before the page reaches it)."""
+        await self._paging.wait()
 
     def reset(self) -> None:
         """Drop every pending fault (open watches keep running)."""

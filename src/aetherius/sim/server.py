@@ -311,6 +311,7 @@ class ApiServer:
                 snapshot_id = self.store.snapshot(items)
             metadata["continue"] = self.store.continue_token(snapshot_id, start + limit)
             metadata["remainingItemCount"] = len(items) - start - limit
+            self.faults.continue_token_issued()
         if form == "table":
             return json_response(tables.render(rt, page, rv, query, metadata=metadata))
         if form == "metadata":
