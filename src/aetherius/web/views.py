@@ -271,6 +271,9 @@ def _names(incident: Any, doc: Mapping[str, Any]) -> dict[str, str]:
 
 _POD_UID = re.compile(r"\s*\([0-9a-f]{8}-[0-9a-f-]{27}\)")
 _DIGITS = re.compile(r"\d+")
+_BACK_OFF = re.compile(r"back-off\b.*\brestarting failed container", re.I)
+_CONTAINER = re.compile(r"\bcontainer[= ]([\w.-]+)")
+_SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 
 
 @dataclass
@@ -286,37 +289,67 @@ class TimelineRow:
     message: str
     signals: int
     count: int
+    times: int = 1  # how often it happened, as far as the Signals tell
+    _per_source: Counter[str] = field(default_factory=Counter, repr=False)
+
+    @property
+    def since(self) -> str:
+        """When it first happened: the time alone when that was the same day as the last time."""
+        if self.first[:10] == self.last[:10]:
+            return stamp(self.first)[11:]
+        return stamp(self.first)
+
+
+def _thing(signal: Any, message: str) -> tuple[str, str]:
+    """The reason to show and the shape of what a Signal says happened (rows are keyed by them).
+
+    A crash loop is said twice, by the pod (CrashLoopBackOff, "back-off 10s restarting failed
+    container=api") and by the kubelet (BackOff, "Back-off restarting failed container api"), and
+    every cleared failure of a pod says "is Ready again": one thing each, not one per wording.
+    """
+    if getattr(signal, "resolved", False) and " is Ready again" in message:
+        return "Ready", "ready again"
+    if signal.reason in ("BackOff", "CrashLoopBackOff") and _BACK_OFF.search(message):
+        container = _CONTAINER.search(message)
+        return "CrashLoopBackOff", "back-off restarting " + (container.group(1) if container else "")
+    return signal.reason, _DIGITS.sub("#", message)
 
 
 def timeline(signals: list[Any], *, limit: int) -> tuple[list[TimelineRow], str]:
     """The incident's Signals as one row per thing that happened, and what the cap left out.
 
     A Back-off Event's count steps (x2 … x19), a crash loop reported as CrashLoopBackOff by the
-    pod and as BackOff by the kubelet: the same thing, seen again. Rows are keyed by reason,
-    object and the message with its numbers and pod uid taken out; the count is the largest seen.
+    pod and as BackOff by the kubelet: the same thing, seen again. Rows are keyed by what happened
+    to which object (``_thing``); how often is the largest count seen, or the number of Signals of
+    one source when that is more (two sources saying it once each is still once).
     """
     rows: dict[tuple[str, str, str, str], TimelineRow] = {}
     for s in sorted(signals, key=lambda s: (s.last_seen or "", s.id)):
-        shape = _DIGITS.sub("#", _POD_UID.sub("", s.message or ""))
-        key = (s.reason, s.kind, s.name, shape)
+        message = _POD_UID.sub("", s.message or "")
+        reason, shape = _thing(s, message)
+        key = (reason, s.kind, s.name, shape)
         row = rows.get(key)
         if row is None:
-            rows[key] = TimelineRow(
+            row = rows[key] = TimelineRow(
                 first=s.first_seen or s.last_seen,
                 last=s.last_seen,
-                reason=s.reason,
+                reason=reason,
                 severity=s.severity,
                 kind=s.kind,
                 name=s.name,
-                message=_POD_UID.sub("", s.message or ""),
-                signals=1,
+                message=message,
+                signals=0,
                 count=s.count,
             )
-            continue
+        row.first = min(row.first, s.first_seen or s.last_seen)
         row.last = max(row.last, s.last_seen)
         row.signals += 1
         row.count = max(row.count, s.count)
-        row.message = _POD_UID.sub("", s.message or "")  # the newest wording
+        row.message = message  # the newest wording
+        if _SEVERITY_RANK.get(s.severity, 3) < _SEVERITY_RANK.get(row.severity, 3):
+            row.severity = s.severity
+        row._per_source[s.reason] += 1
+        row.times = max(row.count, *row._per_source.values())
     _between_restarts(rows, signals)
     ordered = sorted(rows.values(), key=lambda r: r.last)
     note = (
@@ -338,11 +371,15 @@ def _between_restarts(rows: dict[tuple[str, str, str, str], TimelineRow], signal
             key = (s.kind, s.name)
             failed_at[key] = max(failed_at.get(key, ""), s.last_seen or "")
     for shape, row in rows.items():
-        resolved_row = shape[3].startswith("pod ") and " is Ready again" in shape[3]
-        if resolved_row and failed_at.get((row.kind, row.name), "") > row.first:
-            times = f" {row.signals} times" if row.signals > 1 else ""
+        failed = failed_at.get((row.kind, row.name), "")
+        if shape[3] != "ready again" or failed <= row.first:
+            continue
+        row.severity = "warning"
+        if failed > row.last:
+            times = f" {row.times} times" if row.times > 1 else ""
             row.message = f"pod {row.name} was Ready{times} between restarts, and failed again after"
-            row.severity = "warning"
+        else:  # Ready now, but it failed after being Ready before: maybe between two restarts
+            row.message = f"pod {row.name} is Ready again (Ready {row.times} times, failing again in between)"
 
 
 @dataclass
