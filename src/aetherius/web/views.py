@@ -42,6 +42,16 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
     return f"{seconds}s ago"
 
 
+def duration(seconds: float) -> str:
+    """A span of time as a person says it: "4s", "1m 35s", "2h 5m"."""
+    whole = max(0, round(float(seconds)))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60}s"
+    return f"{whole // 3600}h {whole % 3600 // 60}m"
+
+
 def stamp(moment: datetime | str | None) -> str:
     if moment is None or moment == "":
         return ""
@@ -124,9 +134,9 @@ def cluster_health(cluster: Any, *, now: datetime | None = None) -> ClusterHealt
     healthy = out.status == "connected" and out.watcher_status.lower() in ("", "ok", "healthy", "ready")
     note = ""
     if out.watcher_status == "unreachable" and health.get("seconds_since_report") is not None:
-        note = f"no report for {health['seconds_since_report']}s"
+        note = f"no report for {duration(health['seconds_since_report'])}"
     elif health.get("seconds_since_progress") is not None:
-        note = f"last progress {health['seconds_since_progress']}s ago"
+        note = f"last progress {duration(health['seconds_since_progress'])} ago"
     return ClusterHealth(
         id=out.id,
         name=out.name,
