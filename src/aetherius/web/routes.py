@@ -116,6 +116,7 @@ async def logout(request: Request, csrf_token: Annotated[str, Form(max_length=64
 @router.get("/", response_class=HTMLResponse)
 async def overview(request: Request) -> Response:
     ctx, me = await _session(request)
+    rendered_at = datetime.now(UTC)
     clusters = await data.list_clusters(ctx.store)
     recent = await data.recent_incidents(ctx.store, limit=500)
     open_ = [i for i in recent if i.state != "resolved"]
@@ -123,10 +124,11 @@ async def overview(request: Request) -> Response:
         request,
         "overview.html",
         me,
-        clusters=[views.cluster_health(c) for c in clusters],
+        clusters=views.overview_clusters([views.cluster_health(c) for c in clusters], open_),
         by_severity=views.count_by_severity(open_),
         open_incidents=open_[:10],
         chart=views.incidents_chart(recent),
+        events_url=views.events_url(since=rendered_at),
     )
 
 

@@ -150,6 +150,21 @@ def cluster_health(cluster: Any, *, now: datetime | None = None) -> ClusterHealt
     )
 
 
+def overview_clusters(clusters: list[ClusterHealth], incidents: list[IncidentOut]) -> list[ClusterHealth]:
+    """The clusters to list beside ``incidents``: every one that reported, and every one that has
+    an incident here but no record of its own (never "no cluster has reported" beside its incidents)."""
+    known = {c.id for c in clusters}
+    latest: dict[str, datetime] = {}
+    for i in incidents:
+        if i.cluster_id not in known:
+            latest[i.cluster_id] = max(latest.get(i.cluster_id, i.last_seen), i.last_seen)
+    extra = [
+        ClusterHealth(id=cid, name=cid, healthy=False, status="known by its incidents only", last_seen=seen)
+        for cid, seen in sorted(latest.items())
+    ]
+    return clusters + extra
+
+
 def count_by_severity(incidents: list[IncidentOut]) -> list[tuple[str, int]]:
     counts = Counter(i.severity for i in incidents)
     return [(s, counts.get(s, 0)) for s in SEVERITY_ORDER]
