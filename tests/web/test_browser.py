@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page, async_playwright, expect
 
 from aetherius.bus import MemoryBus
 from aetherius.compose.app import create_app
@@ -83,9 +83,18 @@ async def test_login_read_root_cause_resolve(store: Store, tokens: Tokens) -> No
             await listing.goto(f"{base}/incidents/{other.id}")
             await seed_incident(store, cluster=cluster, name="unrelated")
             await store.acknowledge_incident(other.id, by="someone", note="on it")
-            await listing.locator("#live a").wait_for(timeout=8000)
-            assert f"#{other.id}" in await listing.locator("#live").inner_text()
+            await expect(listing.locator('[data-field="state"]')).to_have_text("acknowledged", timeout=8000)
+            await expect(listing.locator("#live")).to_contain_text("This incident is now acknowledged")
             assert await listing.locator("time[data-ago]").count() >= 1
+            # Reloaded: who acknowledged it and their note, before it is resolved.
+            await listing.locator("#live a").click()
+            ack = listing.get_by_test_id("acknowledged")
+            await expect(ack).to_contain_text("By someone")
+            await expect(ack.locator("blockquote")).to_have_text("on it")
+            # The overview hears of new incidents too.
+            await listing.goto(f"{base}/")
+            latest = await seed_incident(store, cluster=cluster, name="overview-live")
+            await expect(listing.locator("#live a")).to_contain_text(f"#{latest.id}", timeout=8000)
         finally:
             await browser.close()
     resolved = await store.get_incident(incident.id)

@@ -15,8 +15,33 @@
     return s + "s ago";
   }
 
+  function title(incident) {  // what broke, as far as the event says (the page says it in words)
+    var what = incident.root_cause && incident.root_cause !== "Unknown" ? incident.root_cause : incident.reason;
+    return what + " in " + incident.namespace + "/" + (incident.owner_name || incident.object_name);
+  }
+
+  function follow(incident) {  // an incident's own page: its header in place, the rest on reload
+    var state = document.querySelector('[data-field="state"]');
+    var before = state.textContent;
+    state.textContent = incident.state;
+    state.className = "state-" + incident.state;
+    var seen = document.querySelector('[data-field="last_seen"]');
+    seen.setAttribute("datetime", incident.last_seen);
+    seen.textContent = ago(incident.last_seen);
+    document.querySelector('[data-field="signal_count"]').textContent = incident.signal_count;
+    if (before === incident.state && live.firstChild) { return; }
+    live.textContent = before === incident.state ? "New Signals arrived. " : "This incident is now " + incident.state + ". ";
+    var link = document.createElement("a");
+    link.href = window.location.pathname;
+    link.textContent = "Reload for the newest report and timeline";
+    live.appendChild(link);
+  }
+
   function update(incident) {
-    if (only && String(incident.id) !== only) { return; }
+    if (only) {
+      if (String(incident.id) === only) { follow(incident); }
+      return;
+    }
     var row = table ? table.querySelector('tr[data-id="' + incident.id + '"]') : null;
     if (row) {
       var state = row.querySelector(".state span");
@@ -36,7 +61,7 @@
     var link = document.createElement("a");
     link.href = window.location.pathname + window.location.search;
     link.textContent = fresh + " new or changed incident" + (fresh === 1 ? "" : "s") +
-      " (latest: #" + incident.id + " " + incident.reason + ") — show them";
+      " (latest: #" + incident.id + " " + title(incident) + ") — show them";
     live.appendChild(link);
   }
 
