@@ -174,3 +174,32 @@ def test_an_oom_crash_loop_reads_as_three_things() -> None:
     assert ready.message == f"pod {pod} was Ready 4 times between restarts, and failed again after"
     assert ready.severity == "warning" and rows[2].severity == "critical"
     assert uid not in rows[2].message
+
+
+def test_a_real_recovery_stays_one_and_a_loop_in_the_same_second_is_not_one() -> None:
+    """A "Ready again" Signal carries its failure's first_seen; what counts is when it was Ready."""
+    from types import SimpleNamespace
+
+    from aetherius.web.views import timeline
+
+    def signal(name: str, first: int, last: int, message: str, *, resolved: bool) -> SimpleNamespace:
+        return SimpleNamespace(
+            id=first * 100 + last, reason="CrashLoopBackOff", kind="Pod", name=name, count=1, resolved=resolved,
+            severity="info" if resolved else "critical", message=message,
+            first_seen=f"2026-12-05T10:00:{first:02d}Z", last_seen=f"2026-12-05T10:00:{last:02d}Z",
+        )  # fmt: skip
+
+    recovered = [
+        signal("api-3", 0, 5, "container api: back-off restarting failed container", resolved=False),
+        signal("api-3", 0, 6, "pod api-3 is Ready again: CrashLoopBackOff cleared", resolved=True),
+    ]
+    looping = [
+        signal("api-4", 0, 5, "pod api-4 is Ready again: CrashLoopBackOff cleared", resolved=True),
+        signal("api-4", 0, 5, "container api: back-off restarting failed container", resolved=False),
+        signal("api-4", 0, 9, "pod api-4 is Ready again: CrashLoopBackOff cleared", resolved=True),
+        signal("api-4", 0, 9, "container api: back-off restarting failed container", resolved=False),
+    ]
+    rows, _ = timeline(recovered + looping, limit=500)
+    messages = {r.name: r.message for r in rows if r.reason == "Ready"}
+    assert messages["api-3"] == "pod api-3 is Ready again: CrashLoopBackOff cleared"
+    assert messages["api-4"] == "pod api-4 was Ready 2 times between restarts, and failed again after"

@@ -391,16 +391,20 @@ def _between_restarts(rows: dict[tuple[str, str, str, str], TimelineRow], signal
     as if the pod kept recovering.
     """
     failed_at: dict[tuple[str, str], str] = {}
+    ready_at: dict[tuple[str, str], str] = {}  # when it first became Ready (a Signal's last_seen)
     for s in signals:
+        key = (s.kind, s.name)
         if not getattr(s, "resolved", False):
-            key = (s.kind, s.name)
             failed_at[key] = max(failed_at.get(key, ""), s.last_seen or "")
+        elif " is Ready again" in (s.message or ""):
+            ready_at[key] = min(ready_at.get(key) or s.last_seen, s.last_seen)
     for shape, row in rows.items():
         failed = failed_at.get((row.kind, row.name), "")
-        if shape[3] != "ready again" or failed <= row.first:
+        # NB: times are to the second; a failure in the same second as the first Ready came before it
+        if shape[3] != "ready again" or failed <= ready_at.get((row.kind, row.name), ""):
             continue
         row.severity = "warning"
-        if failed > row.last:
+        if failed >= row.last:
             times = f" {row.times} times" if row.times > 1 else ""
             row.message = f"pod {row.name} was Ready{times} between restarts, and failed again after"
         else:  # Ready now, but it failed after being Ready before: maybe between two restarts
