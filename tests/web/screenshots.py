@@ -4,7 +4,9 @@ light and dark.
 Run from the repository root: ``python -m tests.web.screenshots [folder]``. Not part of the test
 run (the browser test checks behaviour; this only records what a person sees). It waits until
 the demo's six incidents are diagnosed, resolves the ImageNotFound one with a note so the
-knowledge page has a past resolution to find, and shoots the OutOfMemory incident.
+knowledge page has a past resolution to find, acknowledges the DependencyUnavailable one with a
+note (``incident-acknowledged``: who and why, and the log lines that prove the cause), and shoots
+the OutOfMemory incident and the Clusters page too.
 """
 
 from __future__ import annotations
@@ -78,10 +80,17 @@ async def main(folder: Path) -> None:
                 await page.get_by_label("Note").fill("Tag 2.4.1 was never pushed; rolled back to 2.4.0.")
                 await page.get_by_role("button", name="Resolve").click()
                 await page.wait_for_url(f"{demo.url}/incidents/{image}?done=resolve")
+                orders = await incident_id(page, demo, workload="orders", cause="DependencyUnavailable")
+                await page.goto(f"{demo.url}/incidents/{orders}")
+                await page.get_by_label("Note").fill("postgres is scaled to 0; scaling it back to 1.")
+                await page.get_by_role("button", name="Acknowledge").click()
+                await page.wait_for_url(f"{demo.url}/incidents/{orders}?done=acknowledge")
                 pages = {
                     "overview": "/",
                     "incidents": "/incidents",
                     "incident": f"/incidents/{oom}",
+                    "incident-acknowledged": f"/incidents/{orders}",
+                    "clusters": "/clusters",
                     "knowledge": "/knowledge?q=image",
                     "settings": "/settings",
                 }
