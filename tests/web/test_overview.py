@@ -29,3 +29,19 @@ async def test_a_cluster_known_by_its_incidents_is_listed(
         f"#{incident.id} Out of memory: Deployment shop/api" in page and f"#{incident.id} BackOff" not in page
     )
     assert 'id="live"' in page and "/api/v1/events?since=" in page
+
+
+async def test_a_severity_tile_leads_to_the_incidents_it_counts(
+    client: httpx.AsyncClient, store: Store, tokens: Tokens
+) -> None:
+    """The tiles count open and acknowledged incidents; their list must show the acknowledged too."""
+    cluster = unique_cluster()
+    acknowledged = await seed_incident(store, cluster=cluster, name="acked")
+    await store.acknowledge_incident(acknowledged.id, by="someone", note="on it")
+    await login(client, tokens.viewer)
+    page = (await client.get("/")).text
+    assert 'href="/incidents?severity=critical&amp;state=unresolved"' in page
+    listed = (await client.get(f"/incidents?severity=critical&state=unresolved&cluster={cluster}")).text
+    assert f'data-id="{acknowledged.id}"' in listed and '<option value="unresolved" selected>' in listed
+    only_open = (await client.get(f"/incidents?severity=critical&state=open&cluster={cluster}")).text
+    assert f'data-id="{acknowledged.id}"' not in only_open

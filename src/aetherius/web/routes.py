@@ -182,6 +182,7 @@ async def incidents(
         filters=filters,
         clusters=known,
         next_query=filters.query(page.next_cursor),
+        states=views.INCIDENT_STATES,
         rendered_at=rendered_at.isoformat(),
         events_url=views.events_url(since=rendered_at, cluster=filters.cluster),
     )

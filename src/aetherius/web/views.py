@@ -22,6 +22,13 @@ from aetherius.api.schemas import IncidentDetail, IncidentOut
 from aetherius.diagnosis.model import CAUSE_WORDS
 
 SEVERITY_ORDER = ("critical", "warning", "info")
+# The incident list's state filter: "unresolved" is open or acknowledged, as the overview counts.
+INCIDENT_STATES = {
+    "unresolved": "not resolved",
+    "open": "open",
+    "acknowledged": "acknowledged",
+    "resolved": "resolved",
+}
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
 
@@ -232,7 +239,7 @@ class IncidentFilterForm:
             cluster=cluster.strip()[:253],
             namespace=namespace.strip()[:253],
             severity=severity if severity in SEVERITY_ORDER else "",
-            state=state if state in ("open", "acknowledged", "resolved") else "",
+            state=state if state in INCIDENT_STATES else "",
             q=q.strip()[:200],
         )
 
