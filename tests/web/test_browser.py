@@ -7,6 +7,7 @@ The committed screenshots come from the real demo: ``python -m tests.web.screens
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -95,6 +96,13 @@ async def test_login_read_root_cause_resolve(store: Store, tokens: Tokens) -> No
             await listing.goto(f"{base}/")
             latest = await seed_incident(store, cluster=cluster, name="overview-live")
             await expect(listing.locator("#live a")).to_contain_text(f"#{latest.id}", timeout=8000)
+            # "ago" is computed from the stored time, and keeps moving while the page stays open.
+            clocked = await browser.new_page()
+            await clocked.context.add_cookies(await page.context.cookies())
+            await clocked.clock.install()
+            await clocked.goto(f"{base}/incidents/{incident.id}")
+            await clocked.clock.fast_forward("03:00")
+            await expect(clocked.locator('[data-field="last_seen"]')).to_have_text(re.compile(r"^[34]m ago$"))
         finally:
             await browser.close()
     resolved = await store.get_incident(incident.id)
