@@ -47,7 +47,10 @@ async def test_login_read_root_cause_resolve(store: Store, tokens: Tokens) -> No
     )
     await seed_many(store, cluster=cluster, count=5)
     incident = await seed_incident(store, cluster=cluster, name="checkout")
-    app = create_app(settings=make_settings(events_poll_interval="0.3s"), store=store, bus=MemoryBus())
+    # NB: one session, several pages each with its event stream (and the streams of pages just
+    # left, until the server notices): more than the default allowance of 4 per token.
+    settings = make_settings(events_poll_interval="0.3s", max_streams_per_token=16)
+    app = create_app(settings=settings, store=store, bus=MemoryBus())
     async with serving(app) as base, async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
@@ -58,6 +61,23 @@ async def test_login_read_root_cause_resolve(store: Store, tokens: Tokens) -> No
             await page.wait_for_url(f"{base}/incidents/{incident.id}")
             root = page.get_by_test_id("root-cause")
             assert "256Mi memory limit" in (await root.inner_text())
+            # The runbook's commands name this pod, and a button copies them as shown.
+            await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+            first = page.locator(".runbook pre").first
+            assert incident.object_name in await first.inner_text()
+            await page.locator(".runbook button.copy").first.click()
+            await expect(page.locator(".runbook button.copy").first).to_have_text("Copied")
+            copied = await page.evaluate("navigator.clipboard.readText()")
+            assert copied == (await first.inner_text()).strip()
+            # Over plain HTTP (not localhost) there is no clipboard API: the button still copies.
+            plain = page
+            await plain.add_init_script("Object.defineProperty(window, 'isSecureContext', {value: false})")
+            await plain.reload()
+            await plain.evaluate("navigator.clipboard.writeText('')")
+            await plain.locator(".runbook button.copy").first.click()
+            await expect(plain.locator(".runbook button.copy").first).to_have_text("Copied")
+            second = (await plain.locator(".runbook pre").first.inner_text()).strip()
+            assert (await plain.evaluate("navigator.clipboard.readText()")).strip() == second
             assert "OutOfMemory" in await page.locator("h2#rc-title").inner_text()
             # A tampered (or expired) CSRF token: a page a person can read, not a JSON document.
             await page.locator('form.act input[name="csrf_token"]').evaluate("e => e.value = 'tampered'")
@@ -107,3 +127,27 @@ async def test_login_read_root_cause_resolve(store: Store, tokens: Tokens) -> No
             await browser.close()
     resolved = await store.get_incident(incident.id)
     assert resolved.state == "resolved" and resolved.resolution_note == "Raised the memory limit to 512Mi"
+
+
+async def test_a_refused_live_stream_is_said(store: Store, tokens: Tokens) -> None:
+    """Past the token's allowance of event streams a page cannot be live: it says so."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("chromium is not installed (apt-get install -y chromium)", pytrace=False)
+    await seed_incident(store, cluster=unique_cluster(), name="refused")
+    settings = make_settings(events_poll_interval="0.3s", max_streams_per_token=1)
+    app = create_app(settings=settings, store=store, bus=MemoryBus())
+    async with serving(app) as base, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context()
+            first = await context.new_page()
+            async with first.expect_response(lambda r: "/api/v1/events" in r.url) as opened:
+                await _login(first, base, tokens.viewer)  # the list: its stream is the one allowed
+            assert (await opened.value).status == 200
+            second = await context.new_page()
+            await second.goto(f"{base}/")
+            await expect(second.locator("#live")).to_contain_text("Live updates stopped")
+            await expect(first.locator("#live")).to_be_empty()
+        finally:
+            await browser.close()

@@ -69,21 +69,39 @@
   source.addEventListener("incident", function (event) {
     try { update(JSON.parse(event.data)); } catch (e) { /* a malformed frame is skipped */ }
   });
+  // NB: a refused stream (too many open for this token, a logged-out session) is not retried by
+  // the browser; say so rather than look live and stay still.
+  source.addEventListener("error", function () {
+    if (source.readyState === EventSource.CLOSED) {
+      live.textContent = "Live updates stopped (too many open tabs, or the session ended): reload the page to see changes.";
+    }
+  });
 })();
 
-// Copy buttons on the commands of a runbook (already filled in with the incident's names).
+// Copy buttons on the commands of a runbook (already filled in with the incident's names). The
+// clipboard API exists only on HTTPS or localhost; elsewhere the block is selected and copied.
 (function () {
-  if (!navigator.clipboard) { return; }
+  function copy(block) {
+    var text = block.innerText.trim();
+    if (navigator.clipboard && window.isSecureContext) { return navigator.clipboard.writeText(text); }
+    var range = document.createRange();
+    range.selectNodeContents(block);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    var done = document.execCommand && document.execCommand("copy");
+    return done ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+  }
   document.querySelectorAll(".runbook pre").forEach(function (block) {
     var button = document.createElement("button");
     button.type = "button";
     button.className = "copy secondary";
     button.textContent = "Copy";
+    button.setAttribute("aria-label", "Copy these commands");
     button.addEventListener("click", function () {
-      navigator.clipboard.writeText(block.innerText.trim()).then(function () {
-        button.textContent = "Copied";
-        setTimeout(function () { button.textContent = "Copy"; }, 1500);
-      });
+      copy(block).then(function () { button.textContent = "Copied"; },
+        function () { button.textContent = "Selected: press Ctrl+C"; });
+      setTimeout(function () { button.textContent = "Copy"; }, 2000);
     });
     block.parentNode.insertBefore(button, block.nextSibling);
   });
