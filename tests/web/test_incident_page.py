@@ -47,6 +47,7 @@ async def test_the_incident_page_says_it_first_and_fills_the_runbook(
     # The log line that proves it, shown (and escaped).
     assert 'data-testid="log-lines"' in page and "java.lang.OutOfMemoryError: Java heap space" in page
     assert "<script>x</script>" not in page
+    assert page.count("java.lang.OutOfMemoryError") == 1, "said once, not again under Evidence"
     # The runbook's commands name this pod, not POD; what is not known stays a placeholder.
     assert f"kubectl get pod -n shop {pod} -o jsonpath" in page and "-n NS POD" not in page
     # Acknowledged with a note: who and why, visible before it is resolved.
