@@ -151,3 +151,38 @@ async def test_a_refused_live_stream_is_said(store: Store, tokens: Tokens) -> No
             await expect(first.locator("#live")).to_be_empty()
         finally:
             await browser.close()
+
+
+async def test_the_list_announces_a_new_state_not_every_signal(store: Store, tokens: Tokens) -> None:
+    """A crash loop changes its incident every few seconds: the row follows, the page only
+    announces a change of state."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("chromium is not installed (apt-get install -y chromium)", pytrace=False)
+    cluster = unique_cluster()
+    looping = await seed_incident(store, cluster=cluster, name="looping")
+    app = create_app(settings=make_settings(events_poll_interval="0.3s"), store=store, bus=MemoryBus())
+    async with serving(app) as base, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            async with page.expect_response(lambda r: "/api/v1/events" in r.url):
+                await _login(page, base, tokens.viewer)
+            await page.evaluate(
+                """() => {
+                    window.announced = [];
+                    const live = document.getElementById("live");
+                    new MutationObserver(() => window.announced.push(live.textContent))
+                        .observe(live, {childList: true, characterData: true, subtree: true});
+                }"""
+            )
+            again = await seed_incident(store, cluster=cluster, name="looping", with_report=False)
+            assert again.id == looping.id and again.version > looping.version
+            row = page.locator(f'tr[data-id="{looping.id}"]')
+            await expect(row).to_have_class(re.compile(r"\bflash\b"), timeout=8000)  # heard, same state
+            await store.acknowledge_incident(looping.id, by="someone", note="")
+            await expect(row.locator(".state span")).to_have_text("acknowledged", timeout=8000)
+            await expect(page.locator("#live")).to_have_text(f"Incident #{looping.id} is now acknowledged.")
+            assert await page.evaluate("window.announced") == [f"Incident #{looping.id} is now acknowledged."]
+        finally:
+            await browser.close()

@@ -45,6 +45,7 @@
     var row = table ? table.querySelector('tr[data-id="' + incident.id + '"]') : null;
     if (row) {
       var state = row.querySelector(".state span");
+      var changed = state.textContent !== incident.state;
       state.textContent = incident.state;
       state.className = "state-" + incident.state;
       var seen = row.querySelector(".seen time");
@@ -53,7 +54,8 @@
       row.classList.remove("flash");
       void row.offsetWidth;
       row.classList.add("flash");
-      live.textContent = "Incident #" + incident.id + " is now " + incident.state + ".";
+      // NB: a crash loop changes its incident every few seconds; only a new state is news.
+      if (changed) { live.textContent = "Incident #" + incident.id + " is now " + incident.state + "."; }
       return;
     }
     fresh += 1;
