@@ -242,7 +242,26 @@ async def knowledge(request: Request, q: str = "") -> Response:
     ctx, me = await _session(request)
     query = q.strip()[:200]
     hits = await data.search_knowledge(ctx.store, query, limit=20) if query else []
-    return _render(request, "knowledge.html", me, q=query, hits=hits, runbooks=data.runbooks())
+    runbooks = data.runbooks()
+    return _render(
+        request,
+        "knowledge.html",
+        me,
+        q=query,
+        hits=hits,
+        runbooks=runbooks,
+        runbook_slugs={r.slug for r in runbooks},
+    )
+
+
+@router.get("/knowledge/runbooks/{slug}", response_class=HTMLResponse)
+async def runbook_page(request: Request, slug: str) -> Response:
+    """One runbook as written: its commands keep their placeholders (an incident fills them in)."""
+    _, me = await _session(request)
+    runbook = data.runbook(slug)
+    if runbook is None:
+        raise Problem(404, f"no runbook {slug!r}")
+    return _render(request, "runbook.html", me, runbook=runbook)
 
 
 @router.get("/settings", response_class=HTMLResponse)

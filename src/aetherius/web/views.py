@@ -77,6 +77,16 @@ def headline(incident: Any) -> str:
     return f"{words[:1].upper()}{words[1:]}: {where}"
 
 
+def past_title(title: str, root_cause: str | None) -> str:
+    """A past incident's title as the dashboard says it ("The image does not exist: Deployment
+    shop/frontend"), from the one it was indexed by ("ImagePullBackOff on Deployment shop/frontend")."""
+    _, on, subject = (title or "").partition(" on ")
+    words = CAUSE_WORDS.get(root_cause or "")
+    if not on or not words or root_cause == "Unknown":
+        return title
+    return f"{words[:1].upper()}{words[1:]}: {subject}"
+
+
 _PLACEHOLDER = re.compile(r"\b(NS|POD|CONTAINER|DEPLOYMENT|SERVICE|INGRESS|NODE)\b")
 _FENCE = re.compile(r"(```[a-z]*\n)(.*?)(```)", re.S)
 
