@@ -200,7 +200,10 @@ def test_a_real_recovery_stays_one_and_a_loop_in_the_same_second_is_not_one() ->
         signal("api-4", 0, 9, "pod api-4 is Ready again: CrashLoopBackOff cleared", resolved=True),
         signal("api-4", 0, 9, "container api: back-off restarting failed container", resolved=False),
     ]
+    recovered[1].count = 2  # the count of the failure it cleared, not of its own
     rows, _ = timeline(recovered + looping, limit=500)
     messages = {r.name: r.message for r in rows if r.reason == "Ready"}
+    [back] = [r for r in rows if r.name == "api-3" and r.reason == "Ready"]
+    assert (back.first, back.times) == ("2026-12-05T10:00:06Z", 1)
     assert messages["api-3"] == "pod api-3 is Ready again: CrashLoopBackOff cleared"
     assert messages["api-4"] == "pod api-4 was Ready 2 times between restarts, and failed again after"

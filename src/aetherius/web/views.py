@@ -332,7 +332,7 @@ class TimelineRow:
     signals: int
     count: int
     times: int = 1  # how often it happened, as far as the Signals tell
-    _per_source: Counter[str] = field(default_factory=Counter, repr=False)
+    _per_source: Counter[str] = field(default_factory=Counter, repr=False)  # by reason, or Ready moment
 
     @property
     def since(self) -> str:
@@ -370,10 +370,14 @@ def timeline(signals: list[Any], *, limit: int) -> tuple[list[TimelineRow], str]
         message = _POD_UID.sub("", s.message or "")
         reason, shape = _thing(s, message)
         key = (reason, s.kind, s.name, shape)
+        # NB: a "Ready again" Signal carries the first_seen and count of the failure it clears;
+        # when it happened is its last_seen, and how often is how many moments it was said at.
+        ready = shape == "ready again"
+        began = s.last_seen if ready else (s.first_seen or s.last_seen)
         row = rows.get(key)
         if row is None:
             row = rows[key] = TimelineRow(
-                first=s.first_seen or s.last_seen,
+                first=began,
                 last=s.last_seen,
                 reason=reason,
                 severity=s.severity,
@@ -383,15 +387,19 @@ def timeline(signals: list[Any], *, limit: int) -> tuple[list[TimelineRow], str]
                 signals=0,
                 count=s.count,
             )
-        row.first = min(row.first, s.first_seen or s.last_seen)
+        row.first = min(row.first, began)
         row.last = max(row.last, s.last_seen)
         row.signals += 1
         row.count = max(row.count, s.count)
         row.message = message  # the newest wording
         if _SEVERITY_RANK.get(s.severity, 3) < _SEVERITY_RANK.get(row.severity, 3):
             row.severity = s.severity
-        row._per_source[s.reason] += 1
-        row.times = max(row.count, *row._per_source.values())
+        if ready:
+            row._per_source[s.last_seen] += 1
+            row.times = len(row._per_source)
+        else:
+            row._per_source[s.reason] += 1
+            row.times = max(row.count, *row._per_source.values())
     _between_restarts(rows, signals)
     ordered = sorted(rows.values(), key=lambda r: r.last)
     note = (
