@@ -6,7 +6,7 @@ run (the browser test checks behaviour; this only records what a person sees). I
 the demo's six incidents are diagnosed, resolves the ImageNotFound one with a note so the
 knowledge page has a past resolution to find, acknowledges the DependencyUnavailable one with a
 note (``incident-acknowledged``: who and why, and the log lines that prove the cause), and shoots
-the OutOfMemory incident and the Clusters page too.
+the OutOfMemory incident, the Clusters page and a runbook too.
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ async def main(folder: Path) -> None:
                     "incident-acknowledged": f"/incidents/{orders}",
                     "clusters": "/clusters",
                     "knowledge": "/knowledge?q=image",
+                    "runbook": "/knowledge/runbooks/crash-loop-back-off",
                     "settings": "/settings",
                 }
                 written = await shoot(browser, demo, folder, pages=pages)
