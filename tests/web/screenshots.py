@@ -53,12 +53,12 @@ async def shoot(browser: Browser, demo: Demo, folder: Path, *, pages: dict[str, 
             page = await context.new_page()
             await page.goto(f"{demo.url}/login")
             written.append(folder / f"login-{device}-{scheme}.png")
-            await page.screenshot(path=str(written[-1]))
+            await page.screenshot(path=str(written[-1]), animations="disabled")
             await login(page, demo)
             for name, path in pages.items():
                 await page.goto(demo.url + path)
                 written.append(folder / f"{name}-{device}-{scheme}.png")
-                await page.screenshot(path=str(written[-1]), full_page=True)
+                await page.screenshot(path=str(written[-1]), full_page=True, animations="disabled")
             await context.close()
     return written
 
