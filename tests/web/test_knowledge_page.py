@@ -54,3 +54,17 @@ async def test_similar_incidents_link_to_their_resolution(
     page = (await client.get(f"/incidents/{incident.id}")).text
     assert '<a href="/incidents/41">#41 Out of memory: Deployment shop/api</a>' in page
     assert "Resolved: Raised to 512Mi" in page
+
+
+async def test_a_reopened_incident_says_so_with_its_earlier_note(
+    client: httpx.AsyncClient, store: Store, tokens: Tokens
+) -> None:
+    cluster, name = unique_cluster(), f"svc{secrets.token_hex(3)}"
+    incident = await seed_incident(store, cluster=cluster, name=name)
+    await store.resolve_incident(incident.id, by="someone", note="Raised the limit; watching it")
+    again = await seed_incident(store, cluster=cluster, name=name, with_report=False)
+    assert again.id == incident.id and again.state == "open" and again.reopen_count == 1
+    await login(client, tokens.viewer)
+    page = (await client.get(f"/incidents/{incident.id}")).text
+    assert 'data-testid="reopened"' in page and "it failed again after it was resolved" in page
+    assert "<blockquote>Raised the limit; watching it</blockquote>" in page  # cleared on the incident, kept

@@ -199,6 +199,10 @@ async def incident(request: Request, incident_id: RowId, done: str = "") -> Resp
     rows, capped = views.timeline(detail.signals, limit=data.TIMELINE_LIMIT)
     with data.store_errors():
         latest = await ctx.store.list_investigations(incident_id, limit=1)
+        # NB: reopening clears the incident's note; the past-incident document keeps it
+        earlier = None
+        if detail.incident.reopen_count and detail.incident.state != "resolved":
+            earlier = await ctx.store.get_document(source="incident", slug=f"incident-{incident_id}")
     return _render(
         request,
         "incident.html",
@@ -210,6 +214,7 @@ async def incident(request: Request, incident_id: RowId, done: str = "") -> Resp
         done=done,
         timeline=rows,
         timeline_note=capped,
+        earlier_note=views.resolution_of(earlier.body) if earlier is not None else "",
         rendered_at=datetime.now(UTC).isoformat(),
         investigation=investigation_out(latest[0]) if latest else None,
         reasoning=ctx.investigations is not None and ctx.investigations.available,
