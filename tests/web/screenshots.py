@@ -4,7 +4,9 @@ light and dark.
 Run from the repository root: ``python -m tests.web.screenshots [folder]``. Not part of the test
 run (the browser test checks behaviour; this only records what a person sees). It waits until
 the demo's six incidents are diagnosed, resolves the ImageNotFound one with a note so the
-knowledge page has a past resolution to find, and shoots the OutOfMemory incident.
+knowledge page has a past resolution to find, acknowledges the DependencyUnavailable one with a
+note (``incident-acknowledged``: who and why, and the log lines that prove the cause), and shoots
+the OutOfMemory incident, the Clusters page and a runbook too.
 """
 
 from __future__ import annotations
@@ -51,12 +53,12 @@ async def shoot(browser: Browser, demo: Demo, folder: Path, *, pages: dict[str, 
             page = await context.new_page()
             await page.goto(f"{demo.url}/login")
             written.append(folder / f"login-{device}-{scheme}.png")
-            await page.screenshot(path=str(written[-1]))
+            await page.screenshot(path=str(written[-1]), animations="disabled")
             await login(page, demo)
             for name, path in pages.items():
                 await page.goto(demo.url + path)
                 written.append(folder / f"{name}-{device}-{scheme}.png")
-                await page.screenshot(path=str(written[-1]), full_page=True)
+                await page.screenshot(path=str(written[-1]), full_page=True, animations="disabled")
             await context.close()
     return written
 
@@ -78,11 +80,19 @@ async def main(folder: Path) -> None:
                 await page.get_by_label("Note").fill("Tag 2.4.1 was never pushed; rolled back to 2.4.0.")
                 await page.get_by_role("button", name="Resolve").click()
                 await page.wait_for_url(f"{demo.url}/incidents/{image}?done=resolve")
+                orders = await incident_id(page, demo, workload="orders", cause="DependencyUnavailable")
+                await page.goto(f"{demo.url}/incidents/{orders}")
+                await page.get_by_label("Note").fill("postgres is scaled to 0; scaling it back to 1.")
+                await page.get_by_role("button", name="Acknowledge").click()
+                await page.wait_for_url(f"{demo.url}/incidents/{orders}?done=acknowledge")
                 pages = {
                     "overview": "/",
                     "incidents": "/incidents",
                     "incident": f"/incidents/{oom}",
+                    "incident-acknowledged": f"/incidents/{orders}",
+                    "clusters": "/clusters",
                     "knowledge": "/knowledge?q=image",
+                    "runbook": "/knowledge/runbooks/crash-loop-back-off",
                     "settings": "/settings",
                 }
                 written = await shoot(browser, demo, folder, pages=pages)

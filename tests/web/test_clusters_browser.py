@@ -85,8 +85,16 @@ async def test_filter_by_cluster_and_list_clusters(store: Store, tokens: Tokens)
             assert await east_row.locator(".behind").inner_text() == "3"
             west_row = page.locator(f'tr[data-cluster="{west}"]')
             assert (await west_row.locator(".status").inner_text()).strip() == "unreachable"
-            assert "no report for 95.0s" in await west_row.locator(".watcher").inner_text()
+            assert "no report for 1m 35s" in await west_row.locator(".watcher").inner_text()
             assert await west_row.locator(".behind").inner_text() == "—"
+            # On a phone every value shows beside its label, none scrolled out of sight.
+            await page.set_viewport_size({"width": 390, "height": 844})
+            for cell in ("status", "seen", "detected", "watcher", "behind"):
+                box = await east_row.locator(f".{cell}").bounding_box()
+                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (cell, box)
+            label = await east_row.locator(".behind").evaluate("e => getComputedStyle(e, '::before').content")
+            assert label == '"Signals behind"'
+            await page.set_viewport_size({"width": 1280, "height": 900})
             await west_row.get_by_role("link").click()
             await page.wait_for_url(f"{base}/incidents?cluster={west}")
             assert await page.locator(f'tr[data-id="{in_west.id}"]').count() == 1

@@ -103,6 +103,9 @@ async def test_settings_is_admin_only_and_shows_a_new_token_once(
     client.cookies.clear()
     await login(client, tokens.admin)
     page = await client.get("/settings")
+    # On a phone each token is a card, each value beside its label (the Clusters page's layout).
+    assert '<table class="tokens cards">' in page.text and '<td data-label="State">' in page.text
+    assert re.search(r'<td data-label="Last used"><time datetime="[^"]+" data-ago>', page.text)
     created = await client.post(
         "/settings/tokens", data={"name": "ci-bot", "role": "viewer", "csrf_token": csrf_of(page.text)}
     )

@@ -96,7 +96,8 @@ def _filters(
         cluster_id=cluster or None,
         namespace=namespace,
         severity=severity,
-        state=state,
+        state=None if state == "unresolved" else state,
+        unresolved=state == "unresolved",
         reason=reason or None,
         text=text or None,
     )

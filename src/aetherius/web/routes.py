@@ -116,6 +116,7 @@ async def logout(request: Request, csrf_token: Annotated[str, Form(max_length=64
 @router.get("/", response_class=HTMLResponse)
 async def overview(request: Request) -> Response:
     ctx, me = await _session(request)
+    rendered_at = datetime.now(UTC)
     clusters = await data.list_clusters(ctx.store)
     recent = await data.recent_incidents(ctx.store, limit=500)
     open_ = [i for i in recent if i.state != "resolved"]
@@ -123,10 +124,11 @@ async def overview(request: Request) -> Response:
         request,
         "overview.html",
         me,
-        clusters=[views.cluster_health(c) for c in clusters],
+        clusters=views.overview_clusters([views.cluster_health(c) for c in clusters], open_),
         by_severity=views.count_by_severity(open_),
         open_incidents=open_[:10],
         chart=views.incidents_chart(recent),
+        events_url=views.events_url(since=rendered_at),
     )
 
 
@@ -180,6 +182,7 @@ async def incidents(
         filters=filters,
         clusters=known,
         next_query=filters.query(page.next_cursor),
+        states=views.INCIDENT_STATES,
         rendered_at=rendered_at.isoformat(),
         events_url=views.events_url(since=rendered_at, cluster=filters.cluster),
     )
@@ -196,6 +199,10 @@ async def incident(request: Request, incident_id: RowId, done: str = "") -> Resp
     rows, capped = views.timeline(detail.signals, limit=data.TIMELINE_LIMIT)
     with data.store_errors():
         latest = await ctx.store.list_investigations(incident_id, limit=1)
+        # NB: reopening clears the incident's note; the past-incident document keeps it
+        earlier = None
+        if detail.incident.reopen_count and detail.incident.state != "resolved":
+            earlier = await ctx.store.get_document(source="incident", slug=f"incident-{incident_id}")
     return _render(
         request,
         "incident.html",
@@ -207,6 +214,7 @@ async def incident(request: Request, incident_id: RowId, done: str = "") -> Resp
         done=done,
         timeline=rows,
         timeline_note=capped,
+        earlier_note=views.resolution_of(earlier.body) if earlier is not None else "",
         rendered_at=datetime.now(UTC).isoformat(),
         investigation=investigation_out(latest[0]) if latest else None,
         reasoning=ctx.investigations is not None and ctx.investigations.available,
@@ -239,7 +247,26 @@ async def knowledge(request: Request, q: str = "") -> Response:
     ctx, me = await _session(request)
     query = q.strip()[:200]
     hits = await data.search_knowledge(ctx.store, query, limit=20) if query else []
-    return _render(request, "knowledge.html", me, q=query, hits=hits, runbooks=data.runbooks())
+    runbooks = data.runbooks()
+    return _render(
+        request,
+        "knowledge.html",
+        me,
+        q=query,
+        hits=hits,
+        runbooks=runbooks,
+        runbook_slugs={r.slug for r in runbooks},
+    )
+
+
+@router.get("/knowledge/runbooks/{slug}", response_class=HTMLResponse)
+async def runbook_page(request: Request, slug: str) -> Response:
+    """One runbook as written: its commands keep their placeholders (an incident fills them in)."""
+    _, me = await _session(request)
+    runbook = data.runbook(slug)
+    if runbook is None:
+        raise Problem(404, f"no runbook {slug!r}")
+    return _render(request, "runbook.html", me, runbook=runbook)
 
 
 @router.get("/settings", response_class=HTMLResponse)

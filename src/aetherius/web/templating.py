@@ -27,6 +27,7 @@ templates.env.filters["stamp"] = views.stamp
 templates.env.filters["markdown"] = views.markdown
 templates.env.filters["headline"] = views.headline
 templates.env.filters["fill_runbook"] = views.fill_runbook
+templates.env.globals["past_title"] = views.past_title
 
 
 def render(

@@ -22,6 +22,13 @@ from aetherius.api.schemas import IncidentDetail, IncidentOut
 from aetherius.diagnosis.model import CAUSE_WORDS
 
 SEVERITY_ORDER = ("critical", "warning", "info")
+# The incident list's state filter: "unresolved" is open or acknowledged, as the overview counts.
+INCIDENT_STATES = {
+    "unresolved": "not resolved",
+    "open": "open",
+    "acknowledged": "acknowledged",
+    "resolved": "resolved",
+}
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
 
@@ -42,6 +49,16 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
     return f"{seconds}s ago"
 
 
+def duration(seconds: float) -> str:
+    """A span of time as a person says it: "4s", "1m 35s", "2h 5m"."""
+    whole = max(0, round(float(seconds)))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60}s"
+    return f"{whole // 3600}h {whole % 3600 // 60}m"
+
+
 def stamp(moment: datetime | str | None) -> str:
     if moment is None or moment == "":
         return ""
@@ -58,6 +75,24 @@ def headline(incident: Any) -> str:
     if not words or incident.root_cause == "Unknown":
         return f"{incident.reason} in {where}"
     return f"{words[:1].upper()}{words[1:]}: {where}"
+
+
+def past_title(title: str, root_cause: str | None) -> str:
+    """A past incident's title as the dashboard says it ("The image does not exist: Deployment
+    shop/frontend"), from the one it was indexed by ("ImagePullBackOff on Deployment shop/frontend")."""
+    _, on, subject = (title or "").partition(" on ")
+    words = CAUSE_WORDS.get(root_cause or "")
+    if not on or not words or root_cause == "Unknown":
+        return title
+    return f"{words[:1].upper()}{words[1:]}: {subject}"
+
+
+def resolution_of(body: str) -> str:
+    """The note a past-incident document was resolved with (its "Resolution: …" part), or ""."""
+    for part in body.split("\n\n"):
+        if part.startswith("Resolution: "):
+            return part.removeprefix("Resolution: ").strip()
+    return ""
 
 
 _PLACEHOLDER = re.compile(r"\b(NS|POD|CONTAINER|DEPLOYMENT|SERVICE|INGRESS|NODE)\b")
@@ -124,9 +159,9 @@ def cluster_health(cluster: Any, *, now: datetime | None = None) -> ClusterHealt
     healthy = out.status == "connected" and out.watcher_status.lower() in ("", "ok", "healthy", "ready")
     note = ""
     if out.watcher_status == "unreachable" and health.get("seconds_since_report") is not None:
-        note = f"no report for {health['seconds_since_report']}s"
+        note = f"no report for {duration(health['seconds_since_report'])}"
     elif health.get("seconds_since_progress") is not None:
-        note = f"last progress {health['seconds_since_progress']}s ago"
+        note = f"last progress {duration(health['seconds_since_progress'])} ago"
     return ClusterHealth(
         id=out.id,
         name=out.name,
@@ -138,6 +173,21 @@ def cluster_health(cluster: Any, *, now: datetime | None = None) -> ClusterHealt
         signals_behind=out.signals_behind,
         watcher_note=note,
     )
+
+
+def overview_clusters(clusters: list[ClusterHealth], incidents: list[IncidentOut]) -> list[ClusterHealth]:
+    """The clusters to list beside ``incidents``: every one that reported, and every one that has
+    an incident here but no record of its own (never "no cluster has reported" beside its incidents)."""
+    known = {c.id for c in clusters}
+    latest: dict[str, datetime] = {}
+    for i in incidents:
+        if i.cluster_id not in known:
+            latest[i.cluster_id] = max(latest.get(i.cluster_id, i.last_seen), i.last_seen)
+    extra = [
+        ClusterHealth(id=cid, name=cid, healthy=False, status="known by its incidents only", last_seen=seen)
+        for cid, seen in sorted(latest.items())
+    ]
+    return clusters + extra
 
 
 def count_by_severity(incidents: list[IncidentOut]) -> list[tuple[str, int]]:
@@ -207,7 +257,7 @@ class IncidentFilterForm:
             cluster=cluster.strip()[:253],
             namespace=namespace.strip()[:253],
             severity=severity if severity in SEVERITY_ORDER else "",
-            state=state if state in ("open", "acknowledged", "resolved") else "",
+            state=state if state in INCIDENT_STATES else "",
             q=q.strip()[:200],
         )
 
@@ -271,6 +321,9 @@ def _names(incident: Any, doc: Mapping[str, Any]) -> dict[str, str]:
 
 _POD_UID = re.compile(r"\s*\([0-9a-f]{8}-[0-9a-f-]{27}\)")
 _DIGITS = re.compile(r"\d+")
+_BACK_OFF = re.compile(r"back-off\b.*\brestarting failed container", re.I)
+_CONTAINER = re.compile(r"\bcontainer[= ]([\w.-]+)")
+_SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 
 
 @dataclass
@@ -286,37 +339,75 @@ class TimelineRow:
     message: str
     signals: int
     count: int
+    times: int = 1  # how often it happened, as far as the Signals tell
+    _per_source: Counter[str] = field(default_factory=Counter, repr=False)  # by reason, or Ready moment
+
+    @property
+    def since(self) -> str:
+        """When it first happened: the time alone when that was the same day as the last time."""
+        if self.first[:10] == self.last[:10]:
+            return stamp(self.first)[11:]
+        return stamp(self.first)
+
+
+def _thing(signal: Any, message: str) -> tuple[str, str]:
+    """The reason to show and the shape of what a Signal says happened (rows are keyed by them).
+
+    A crash loop is said twice, by the pod (CrashLoopBackOff, "back-off 10s restarting failed
+    container=api") and by the kubelet (BackOff, "Back-off restarting failed container api"), and
+    every cleared failure of a pod says "is Ready again": one thing each, not one per wording.
+    """
+    if getattr(signal, "resolved", False) and " is Ready again" in message:
+        return "Ready", "ready again"
+    if signal.reason in ("BackOff", "CrashLoopBackOff") and _BACK_OFF.search(message):
+        container = _CONTAINER.search(message)
+        return "CrashLoopBackOff", "back-off restarting " + (container.group(1) if container else "")
+    return signal.reason, _DIGITS.sub("#", message)
 
 
 def timeline(signals: list[Any], *, limit: int) -> tuple[list[TimelineRow], str]:
     """The incident's Signals as one row per thing that happened, and what the cap left out.
 
     A Back-off Event's count steps (x2 … x19), a crash loop reported as CrashLoopBackOff by the
-    pod and as BackOff by the kubelet: the same thing, seen again. Rows are keyed by reason,
-    object and the message with its numbers and pod uid taken out; the count is the largest seen.
+    pod and as BackOff by the kubelet: the same thing, seen again. Rows are keyed by what happened
+    to which object (``_thing``); how often is the largest count seen, or the number of Signals of
+    one source when that is more (two sources saying it once each is still once).
     """
     rows: dict[tuple[str, str, str, str], TimelineRow] = {}
     for s in sorted(signals, key=lambda s: (s.last_seen or "", s.id)):
-        shape = _DIGITS.sub("#", _POD_UID.sub("", s.message or ""))
-        key = (s.reason, s.kind, s.name, shape)
+        message = _POD_UID.sub("", s.message or "")
+        reason, shape = _thing(s, message)
+        key = (reason, s.kind, s.name, shape)
+        # NB: a "Ready again" Signal carries the first_seen and count of the failure it clears;
+        # when it happened is its last_seen, and how often is how many moments it was said at.
+        ready = shape == "ready again"
+        began = s.last_seen if ready else (s.first_seen or s.last_seen)
         row = rows.get(key)
         if row is None:
-            rows[key] = TimelineRow(
-                first=s.first_seen or s.last_seen,
+            row = rows[key] = TimelineRow(
+                first=began,
                 last=s.last_seen,
-                reason=s.reason,
+                reason=reason,
                 severity=s.severity,
                 kind=s.kind,
                 name=s.name,
-                message=_POD_UID.sub("", s.message or ""),
-                signals=1,
+                message=message,
+                signals=0,
                 count=s.count,
             )
-            continue
+        row.first = min(row.first, began)
         row.last = max(row.last, s.last_seen)
         row.signals += 1
         row.count = max(row.count, s.count)
-        row.message = _POD_UID.sub("", s.message or "")  # the newest wording
+        row.message = message  # the newest wording
+        if _SEVERITY_RANK.get(s.severity, 3) < _SEVERITY_RANK.get(row.severity, 3):
+            row.severity = s.severity
+        if ready:
+            row._per_source[s.last_seen] += 1
+            row.times = len(row._per_source)
+        else:
+            row._per_source[s.reason] += 1
+            row.times = max(row.count, *row._per_source.values())
     _between_restarts(rows, signals)
     ordered = sorted(rows.values(), key=lambda r: r.last)
     note = (
@@ -333,16 +424,24 @@ def _between_restarts(rows: dict[tuple[str, str, str, str], TimelineRow], signal
     as if the pod kept recovering.
     """
     failed_at: dict[tuple[str, str], str] = {}
+    ready_at: dict[tuple[str, str], str] = {}  # when it first became Ready (a Signal's last_seen)
     for s in signals:
+        key = (s.kind, s.name)
         if not getattr(s, "resolved", False):
-            key = (s.kind, s.name)
             failed_at[key] = max(failed_at.get(key, ""), s.last_seen or "")
+        elif " is Ready again" in (s.message or ""):
+            ready_at[key] = min(ready_at.get(key) or s.last_seen, s.last_seen)
     for shape, row in rows.items():
-        resolved_row = shape[3].startswith("pod ") and " is Ready again" in shape[3]
-        if resolved_row and failed_at.get((row.kind, row.name), "") > row.first:
-            times = f" {row.signals} times" if row.signals > 1 else ""
+        failed = failed_at.get((row.kind, row.name), "")
+        # NB: times are to the second; a failure in the same second as the first Ready came before it
+        if shape[3] != "ready again" or failed <= ready_at.get((row.kind, row.name), ""):
+            continue
+        row.severity = "warning"
+        if failed >= row.last:
+            times = f" {row.times} times" if row.times > 1 else ""
             row.message = f"pod {row.name} was Ready{times} between restarts, and failed again after"
-            row.severity = "warning"
+        else:  # Ready now, but it failed after being Ready before: maybe between two restarts
+            row.message = f"pod {row.name} is Ready again (Ready {row.times} times, failing again in between)"
 
 
 @dataclass

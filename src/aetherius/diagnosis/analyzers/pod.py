@@ -172,7 +172,9 @@ def _container(view: PodView, ctx: Context, cs: Obj, *, init: bool) -> Finding |
             cause=cause,
             severity="critical",
             container=name,
-            summary=f"{label.capitalize()} {name} {cause.words} and restarts in a loop ({_count(restarts)}).",
+            # NB: in its first back-off a container has crashed once and not restarted yet: no "(0 restarts)"
+            summary=f"{label.capitalize()} {name} {cause.words} and restarts in a loop"
+            + (f" ({_count(restarts)})." if restarts else "."),
         )
     if init and terminated is not None and terminated.get("exitCode") not in (0, None):
         cause = crash_cause(

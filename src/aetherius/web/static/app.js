@@ -15,11 +15,37 @@
     return s + "s ago";
   }
 
+  function title(incident) {  // what broke, as far as the event says (the page says it in words)
+    var what = incident.root_cause && incident.root_cause !== "Unknown" ? incident.root_cause : incident.reason;
+    return what + " in " + incident.namespace + "/" + (incident.owner_name || incident.object_name);
+  }
+
+  function follow(incident) {  // an incident's own page: its header in place, the rest on reload
+    var state = document.querySelector('[data-field="state"]');
+    var before = state.textContent;
+    state.textContent = incident.state;
+    state.className = "state-" + incident.state;
+    var seen = document.querySelector('[data-field="last_seen"]');
+    seen.setAttribute("datetime", incident.last_seen);
+    seen.textContent = ago(incident.last_seen);
+    document.querySelector('[data-field="signal_count"]').textContent = incident.signal_count;
+    if (before === incident.state && live.firstChild) { return; }
+    live.textContent = before === incident.state ? "New Signals arrived. " : "This incident is now " + incident.state + ". ";
+    var link = document.createElement("a");
+    link.href = window.location.pathname;
+    link.textContent = "Reload for the newest report and timeline";
+    live.appendChild(link);
+  }
+
   function update(incident) {
-    if (only && String(incident.id) !== only) { return; }
+    if (only) {
+      if (String(incident.id) === only) { follow(incident); }
+      return;
+    }
     var row = table ? table.querySelector('tr[data-id="' + incident.id + '"]') : null;
     if (row) {
       var state = row.querySelector(".state span");
+      var changed = state.textContent !== incident.state;
       state.textContent = incident.state;
       state.className = "state-" + incident.state;
       var seen = row.querySelector(".seen time");
@@ -28,7 +54,8 @@
       row.classList.remove("flash");
       void row.offsetWidth;
       row.classList.add("flash");
-      live.textContent = "Incident #" + incident.id + " is now " + incident.state + ".";
+      // NB: a crash loop changes its incident every few seconds; only a new state is news.
+      if (changed) { live.textContent = "Incident #" + incident.id + " is now " + incident.state + "."; }
       return;
     }
     fresh += 1;
@@ -36,7 +63,7 @@
     var link = document.createElement("a");
     link.href = window.location.pathname + window.location.search;
     link.textContent = fresh + " new or changed incident" + (fresh === 1 ? "" : "s") +
-      " (latest: #" + incident.id + " " + incident.reason + ") — show them";
+      " (latest: #" + incident.id + " " + title(incident) + ") — show them";
     live.appendChild(link);
   }
 
@@ -44,21 +71,39 @@
   source.addEventListener("incident", function (event) {
     try { update(JSON.parse(event.data)); } catch (e) { /* a malformed frame is skipped */ }
   });
+  // NB: a refused stream (too many open for this token, a logged-out session) is not retried by
+  // the browser; say so rather than look live and stay still.
+  source.addEventListener("error", function () {
+    if (source.readyState === EventSource.CLOSED) {
+      live.textContent = "Live updates stopped (too many open tabs, or the session ended): reload the page to see changes.";
+    }
+  });
 })();
 
-// Copy buttons on the commands of a runbook (already filled in with the incident's names).
+// Copy buttons on the commands of a runbook (already filled in with the incident's names). The
+// clipboard API exists only on HTTPS or localhost; elsewhere the block is selected and copied.
 (function () {
-  if (!navigator.clipboard) { return; }
+  function copy(block) {
+    var text = block.innerText.trim();
+    if (navigator.clipboard && window.isSecureContext) { return navigator.clipboard.writeText(text); }
+    var range = document.createRange();
+    range.selectNodeContents(block);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    var done = document.execCommand && document.execCommand("copy");
+    return done ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+  }
   document.querySelectorAll(".runbook pre").forEach(function (block) {
     var button = document.createElement("button");
     button.type = "button";
     button.className = "copy secondary";
     button.textContent = "Copy";
+    button.setAttribute("aria-label", "Copy these commands");
     button.addEventListener("click", function () {
-      navigator.clipboard.writeText(block.innerText.trim()).then(function () {
-        button.textContent = "Copied";
-        setTimeout(function () { button.textContent = "Copy"; }, 1500);
-      });
+      copy(block).then(function () { button.textContent = "Copied"; },
+        function () { button.textContent = "Selected: press Ctrl+C"; });
+      setTimeout(function () { button.textContent = "Copy"; }, 2000);
     });
     block.parentNode.insertBefore(button, block.nextSibling);
   });
