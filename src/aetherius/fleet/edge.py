@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 
+from aetherius.backoff import exponential
 from aetherius.bus.base import BusUnavailable
 from aetherius.bus.nats import NatsBus, NatsIdentity
 from aetherius.config import Settings
@@ -92,7 +93,7 @@ async def connect_waiting(bus: NatsBus, *, stop: asyncio.Event) -> bool:
             return True
         except BusUnavailable as exc:
             attempt += 1
-            wait = min(delay * 2 ** min(attempt, 5), delay * 15)
+            wait = exponential(attempt, base=delay, cap=delay * 15, jitter=0.2)
             log.warning("central not reachable yet", error=str(exc), retry_in=round(wait, 1))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)
