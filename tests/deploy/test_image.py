@@ -268,9 +268,9 @@ def _started(process: subprocess.Popen[bytes], log: Path, marker: str, *, timeou
 
 
 def test_the_roles_start_from_the_image_and_stop_cleanly(image: Image, nats_url: str) -> None:
-    """Not --help: the watcher and the API start for real from the read-only install, as
-    uid 1000, against the simulated cluster, NATS and a SQLite file, says it is up, and exits 0
-    on SIGTERM, writing nothing into the read-only tree."""
+    """Not --help: the watcher, the API, the orchestrator and ``run`` start for real from the
+    read-only install, as uid 1000, against the simulated cluster, NATS and a SQLite file, say
+    they are up, and exit 0 on SIGTERM, writing nothing into the read-only tree."""
     import asyncio
     import secrets
     import threading
@@ -325,11 +325,7 @@ def test_the_roles_start_from_the_image_and_stop_cleanly(image: Image, nats_url:
     try:
         upgrade = image.run(aetherius, "db", "upgrade", "--config", str(app_yaml))
         assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
-        # NB: the orchestrator and `run` import redis-py, which on this machine's python3 (the
-        # interpreter uid 1000 reaches: Debian's 3.11.2) needs the async-timeout backport that the
-        # shared environment, built for 3.11.7, lacks; the image's own Python is current. They are
-        # started for real by tests/orchestrator/test_run_demo.py and tests/e2e/test_pipeline.py.
-        # The edge agent needs a hub's credentials: tests/edge starts it (spawn_agent), not from here.
+        # NB: the edge agent needs a hub's credentials: tests/edge starts it (spawn_agent).
         roles = {
             "watch": (
                 [
@@ -347,6 +343,14 @@ def test_the_roles_start_from_the_image_and_stop_cleanly(image: Image, nats_url:
             "api": (
                 [aetherius, "api", "--config", str(app_yaml), "--port", "0"],
                 "Aetherius API and dashboard on",
+            ),
+            "orchestrator": (
+                [aetherius, "orchestrator", "--config", str(app_yaml), "--kubeconfig", kubeconfig],
+                "orchestrator consuming",
+            ),
+            "run": (
+                [aetherius, "run", "--config", str(app_yaml), "--kubeconfig", kubeconfig, "--port", "0"],
+                "Aetherius dashboard: http://",
             ),
         }
         for role, (args, marker) in roles.items():
