@@ -1,6 +1,6 @@
 """``mode: central`` and ``mode: edge`` of the chart, and the plain edge-agent manifests.
 
-The edge agent is the spec's (in-cluster-deployment-guide.md 5.2): ``--mode=edge
+The edge agent is the one docs/multi-cluster.md describes: ``--mode=edge
 --central-endpoint=$(CENTRAL_ENDPOINT)``, its token from Secret edge-agent-token, 64Mi/50m
 requested and 128Mi/100m at most; it opens no port and may only dial central, the API server and
 DNS. The default (in-cluster) renders exactly what it did before modes existed.
