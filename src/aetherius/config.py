@@ -336,8 +336,10 @@ class ApiSettings(_Section):
     )
     events_poll_interval: Duration = timedelta(seconds=1)
     events_heartbeat: Duration = timedelta(seconds=15)
+    # NB: every dashboard page a person keeps open (overview, incident list, incidents) holds one
+    # stream of their session's token: a handful of tabs must not make one of them go quiet.
     max_streams_per_token: int = Field(
-        default=4, ge=1, le=1000, description="open event streams a token may hold"
+        default=16, ge=1, le=1000, description="open event streams a token may hold"
     )
 
 

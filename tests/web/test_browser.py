@@ -49,7 +49,7 @@ async def test_login_read_root_cause_resolve(store: Store, tokens: Tokens) -> No
     incident = await seed_incident(store, cluster=cluster, name="checkout")
     # NB: one session, several pages each with its event stream (and the streams of pages just
     # left, until the server notices): more than the default allowance of 4 per token.
-    settings = make_settings(events_poll_interval="0.3s", max_streams_per_token=16)
+    settings = make_settings(events_poll_interval="0.3s")
     app = create_app(settings=settings, store=store, bus=MemoryBus())
     async with serving(app) as base, async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
