@@ -24,9 +24,16 @@ async def test_past_incidents_say_what_broke_and_runbooks_open(
         reason="ImagePullBackOff",
         root_cause="ImageNotFound",
     )
-    await store.resolve_incident(past.id, by="someone", note=f"Tag was never pushed {word}")
+    # NB: the note is the search's match and sits past the snippet's 220 characters of context
+    filler = " ".join(f"step{i}" for i in range(60))
+    note = f"Tag was never pushed {word}. {filler} Fixed by pushing v1.4.2."
+    await store.resolve_incident(past.id, by="someone", note=note)
+    hits = (await client.get("/api/v1/knowledge", params={"q": word}, headers=tokens.header("viewer"))).json()
+    assert [(h["incident_id"], h["resolution"]) for h in hits] == [(past.id, note)]
+    assert "v1.4.2" not in hits[0]["snippet"], "the snippet alone would have hidden how it ended"
     await login(client, tokens.viewer)
     page = (await client.get(f"/knowledge?q={word}")).text
+    assert f"<strong>Resolved with:</strong> {note}</p>" in page
     assert (
         f'<a href="/incidents/{past.id}">#{past.id} The image does not exist: Deployment shop/frontend</a>'
         in page

@@ -39,7 +39,7 @@ from aetherius.config import Settings
 from aetherius.signals import ObjectRef, Signal, dedup_key
 from aetherius.store import Store
 from aetherius.store.engine import InvalidCursor, InvalidInput, InvalidTransition, NotFound, StoreUnavailable
-from aetherius.store.knowledge import query_words
+from aetherius.store.knowledge import query_words, resolution_of
 from aetherius.store.records import IncidentFilters, IncidentRows
 
 TIMELINE_LIMIT = 500
@@ -267,6 +267,7 @@ async def search_knowledge(store: Store, query: str, *, limit: int) -> list[Know
             root_cause=d.root_cause,
             snippet=_snippet(d.body, words),
             incident_id=d.incident_id,
+            resolution=resolution_of(d.body) if d.incident_id is not None else "",
         )
         for d in documents
     ]

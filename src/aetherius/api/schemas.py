@@ -183,6 +183,7 @@ class KnowledgeHit(BaseModel):
     root_cause: str = ""
     snippet: str = ""
     incident_id: int | None = None
+    resolution: str = Field(default="", description="a past incident's: the note it was resolved with")
 
 
 class RunbookSummary(BaseModel):

@@ -85,6 +85,18 @@ def _document(row: KnowledgeRow, score: float = 0.0) -> KnowledgeDocument:
     return to_record(KnowledgeDocument, row, score=score)
 
 
+_RESOLUTION = "Resolution: "
+
+
+def resolution_of(body: str) -> str:
+    """The note a past-incident document's incident was resolved with, or "" (see
+    ``_remember_incident``, which writes it as the body's "Resolution: …" paragraph)."""
+    for part in body.split("\n\n"):
+        if part.startswith(_RESOLUTION):
+            return part.removeprefix(_RESOLUTION).strip()
+    return ""
+
+
 class KnowledgeOps(StoreBase):
     async def upsert_document(
         self,
@@ -144,7 +156,7 @@ class KnowledgeOps(StoreBase):
         if row.root_cause:
             parts.append(f"Root cause: {row.root_cause}.")
         if row.resolution_note:
-            parts.append(f"Resolution: {row.resolution_note}")
+            parts.append(f"{_RESOLUTION}{row.resolution_note}")
         await self._upsert_document(
             session,
             source="incident",

@@ -22,6 +22,7 @@ from aetherius.api.deps import ApiContext, context, revoke_access
 from aetherius.api.problems import Problem, install_problem_pages
 from aetherius.api.routes.investigations import out as investigation_out
 from aetherius.api.schemas import RowId
+from aetherius.store.knowledge import resolution_of
 from aetherius.web import spend, views
 from aetherius.web.errors import login_url, problem_page
 from aetherius.web.templating import HERE
@@ -214,7 +215,7 @@ async def incident(request: Request, incident_id: RowId, done: str = "") -> Resp
         done=done,
         timeline=rows,
         timeline_note=capped,
-        earlier_note=views.resolution_of(earlier.body) if earlier is not None else "",
+        earlier_note=resolution_of(earlier.body) if earlier is not None else "",
         rendered_at=datetime.now(UTC).isoformat(),
         investigation=investigation_out(latest[0]) if latest else None,
         reasoning=ctx.investigations is not None and ctx.investigations.available,

@@ -87,14 +87,6 @@ def past_title(title: str, root_cause: str | None) -> str:
     return f"{words[:1].upper()}{words[1:]}: {subject}"
 
 
-def resolution_of(body: str) -> str:
-    """The note a past-incident document was resolved with (its "Resolution: …" part), or ""."""
-    for part in body.split("\n\n"):
-        if part.startswith("Resolution: "):
-            return part.removeprefix("Resolution: ").strip()
-    return ""
-
-
 _PLACEHOLDER = re.compile(r"\b(NS|POD|CONTAINER|DEPLOYMENT|SERVICE|INGRESS|NODE)\b")
 _FENCE = re.compile(r"(```[a-z]*\n)(.*?)(```)", re.S)
 
