@@ -15,7 +15,7 @@ from pathlib import Path
 from aetherius.agent.kernel import PatternError
 from aetherius.agent.kubelet import KubeletClient
 from aetherius.agent.node import NodeAgent
-from aetherius.bus import StatefulBus, open_bus_waiting
+from aetherius.bus import BusUnavailable, StatefulBus, bus_for, connect_waiting
 from aetherius.config import Settings
 from aetherius.kube import KubeClient
 from aetherius.kube.cluster_id import ClusterIdError, detect_cluster_id
@@ -118,7 +118,7 @@ async def run_node_agent(settings: Settings, *, ready_file: str | None = None) -
                 raise StartupError(str(exc)) from None
             bind_context(cluster_id=cluster_id, node=name)
             try:
-                bus = await open_bus_waiting(settings.message_bus, name="aetherius-node-agent")
+                bus = bus_for(settings.message_bus, name="aetherius-node-agent")
                 agent = NodeAgent(
                     settings=settings,
                     cluster_id=cluster_id,
@@ -131,12 +131,17 @@ async def run_node_agent(settings: Settings, *, ready_file: str | None = None) -
             except PatternError as exc:
                 await kubelet.close()
                 raise StartupError(f"kernel patterns: {exc}") from None
+            except BusUnavailable as exc:
+                await kubelet.close()
+                raise StartupError(str(exc)) from None
             health = HealthServer(settings.health)
             register_checks(health, agent=agent, bus=bus)
             metrics = MetricsServer(settings.metrics)
             await health.start()
             await metrics.start()
             try:
+                if not await connect_waiting(bus, stop=stop):
+                    return 0
                 log.info(
                     "node agent started",
                     node=name,

@@ -17,12 +17,9 @@ Connection loss is never fatal: nats-py reconnects forever, with capped and jitt
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 
-from aetherius.backoff import exponential
-from aetherius.bus.base import BusUnavailable
+from aetherius.bus import connect_waiting
 from aetherius.bus.nats import NatsBus, NatsIdentity
 from aetherius.config import Settings
 from aetherius.fleet.identity import InvalidToken, parse_token
@@ -81,23 +78,6 @@ def edge_bus(settings: Settings, *, cluster: str, seed: str) -> NatsBus:
         identity=NatsIdentity(seed=seed, inbox_prefix=subjects.inbox_prefix),
         provision=False,
     )
-
-
-async def connect_waiting(bus: NatsBus, *, stop: asyncio.Event) -> bool:
-    """Connect, retrying until it works or ``stop``; False when stopped first."""
-    attempt = 0
-    delay = bus.settings.reconnect_delay.total_seconds() or 1.0
-    while not stop.is_set():
-        try:
-            await bus.connect()
-            return True
-        except BusUnavailable as exc:
-            attempt += 1
-            wait = exponential(attempt, base=delay, cap=delay * 15, jitter=0.2)
-            log.warning("central not reachable yet", error=str(exc), retry_in=round(wait, 1))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=wait)
-    return False
 
 
 class EdgeAgent:

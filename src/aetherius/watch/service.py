@@ -2,12 +2,13 @@
 
 SIGTERM/SIGINT: stop reading, flush the queue, save the cursor, exit 0 (a graceful
 shutdown). A failure to reach the cluster or detect its id at start is one clear line and exit 1;
-an unreachable bus is waited for (readiness reports it) since the watcher can do nothing else.
+an unreachable bus is waited for, with the probes served (readiness says "bus not connected"),
+since the watcher can do nothing else.
 """
 
 from __future__ import annotations
 
-from aetherius.bus import StatefulBus, open_bus_waiting
+from aetherius.bus import BusUnavailable, StatefulBus, bus_for, connect_waiting
 from aetherius.config import Settings
 from aetherius.kube import KubeClient
 from aetherius.kube.cluster_id import ClusterIdError, detect_cluster_id
@@ -60,7 +61,10 @@ async def run_watch(settings: Settings, *, ready_file: str | None = None) -> int
             except ClusterIdError as exc:
                 raise StartupError(str(exc)) from None
             bind_context(cluster_id=cluster_id)
-            bus = await open_bus_waiting(settings.message_bus, name="aetherius-watch")
+            try:
+                bus = bus_for(settings.message_bus, name="aetherius-watch")
+            except BusUnavailable as exc:
+                raise StartupError(str(exc)) from None
             watcher = Watcher(
                 client=client, bus=bus, settings=settings, cluster_id=cluster_id, detected_by=method
             )
@@ -74,6 +78,7 @@ async def run_watch(settings: Settings, *, ready_file: str | None = None) -> int
                     metrics=MetricsServer(settings.metrics),
                     announce="watcher started",
                     ready_file=ready_file,
+                    before=lambda: connect_waiting(bus, stop=stop),
                     cluster_id=cluster_id,
                     cluster_id_method=method,
                     bus=settings.message_bus.url,
