@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 
 import httpx
 
@@ -80,3 +81,43 @@ async def test_a_stream_for_one_cluster_hears_of_no_other(store: Store, tokens: 
             await asyncio.wait_for(reader, timeout=8)
     assert [f["id"] for f in frames] == [wanted.id]
     assert frames[0]["cluster_id"] == mine
+
+
+async def test_a_change_just_before_the_poller_s_first_read_is_news(store: Store, tokens: Tokens) -> None:
+    """The first read is the baseline, but what changed after the poller started is sent: a
+    change between a stream's own replay and that read would otherwise reach no one.
+
+    NB: the poller's clock is set to before the change, which is how that interleaving looks to
+    it, without having to win a race."""
+    app = create_app(
+        settings=make_settings(events_poll_interval="0.2s", events_heartbeat="0.4s"),
+        store=store,
+        bus=MemoryBus(),
+    )
+    cluster = unique_cluster()
+    before = await seed_incident(store, cluster=cluster, name="old-news")
+    changed = await seed_incident(store, cluster=cluster, name="fresh")
+    await store.acknowledge_incident(changed.id, by="someone", note="")
+    acked = await store.get_incident(changed.id)
+    assert before.updated_at is not None and acked.updated_at is not None
+    assert before.updated_at < acked.updated_at
+    # the poller "started" between the two: the first is the baseline, the second is news
+    started = before.updated_at + (acked.updated_at - before.updated_at) / 2
+    app.state.ctx.events.clock = lambda: started + timedelta(seconds=1)  # it allows 1 s of skew
+    async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
+        url = f"/api/v1/events?cluster={cluster}"
+        async with http.stream("GET", url, headers=tokens.header("viewer")) as stream:
+            frames: list[dict[str, object]] = []
+
+            async def read() -> None:
+                # NB: on to the heartbeat after the change: anything else that first read sent
+                # (the other incident, wrongly) came in the same batch, before it.
+                async for line in stream.aiter_lines():
+                    if line.startswith("data: "):
+                        frames.append(json.loads(line[6:]))
+                    elif line.startswith(": heartbeat") and any(f["id"] == changed.id for f in frames):
+                        return
+
+            await asyncio.wait_for(read(), timeout=8)
+    assert frames[-1]["id"] == changed.id and frames[-1]["state"] == "acknowledged"
+    assert before.id not in [f["id"] for f in frames], "an incident unchanged since is not news"

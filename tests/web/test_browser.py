@@ -19,6 +19,7 @@ from aetherius.store import Store
 from tests.api.conftest import Tokens, make_settings
 from tests.api.seed import seed_incident, seed_many, unique_cluster
 from tests.api.server import serving
+from tests.waiting import until
 from tests.web.demo import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
@@ -168,6 +169,10 @@ async def test_the_list_announces_a_new_state_not_every_signal(store: Store, tok
             page = await browser.new_page()
             async with page.expect_response(lambda r: "/api/v1/events" in r.url):
                 await _login(page, base, tokens.viewer)
+            # NB: what the store holds when the stream's poller first reads it is its baseline,
+            # not news: the change below must come after that read.
+            events = app.state.ctx.events
+            await until(lambda: events.polls >= 1, "the event poller's first read (the baseline)")
             await page.evaluate(
                 """() => {
                     window.announced = [];

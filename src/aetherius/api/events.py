@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import orjson
@@ -47,6 +47,10 @@ STREAMS_ENDED = Counter(
 _CLOSE = object()  # put in a stream's queue: the stream ends
 
 
+# A change stamped by another process's clock up to this much behind ours is still news.
+_CLOCK_MARGIN = timedelta(seconds=1)
+
+
 @dataclass(eq=False)
 class _Stream:
     token_id: str
@@ -60,9 +64,16 @@ class TooManyStreams(Exception):
 class IncidentEvents:
     """The process's one store poller and the fan-out of incident changes to every open stream."""
 
-    def __init__(self, *, poll: float = 1.0, max_per_token: int = 4) -> None:
+    def __init__(
+        self,
+        *,
+        poll: float = 1.0,
+        max_per_token: int = 4,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.poll = poll
         self.max_per_token = max_per_token
+        self.clock = clock
         self._streams: set[_Stream] = set()
         self._poller: asyncio.Task[None] | None = None
         self._versions: dict[int, int] = {}
@@ -86,7 +97,8 @@ class IncidentEvents:
         self._streams.add(stream)
         STREAMS.inc()
         if self._poller is None or self._poller.done():
-            self._poller = asyncio.create_task(self._poll(ctx), name="incident-events")
+            started = self.clock() - _CLOCK_MARGIN
+            self._poller = asyncio.create_task(self._poll(ctx, started=started), name="incident-events")
         return stream
 
     def unsubscribe(self, stream: _Stream) -> None:
@@ -102,8 +114,14 @@ class IncidentEvents:
                 stream.queue.put_nowait(_CLOSE)
         return len(ended)
 
-    async def _poll(self, ctx: ApiContext) -> None:
-        """Read the store while anyone listens; stop when the last stream has gone."""
+    async def _poll(self, ctx: ApiContext, *, started: datetime) -> None:
+        """Read the store while anyone listens; stop when the last stream has gone.
+
+        The first read is the baseline: what exists is not news, except what changed after the
+        poller ``started``. NB: the stream that started it replays the changes since its page was
+        rendered, but only up to its own read; a change between that read and this one would
+        otherwise be in neither.
+        """
         first = True
         while self._streams:
             try:
@@ -114,7 +132,8 @@ class IncidentEvents:
             self.polls += 1
             for incident in recent:
                 if self._versions.get(incident.id, 0) < incident.version:
-                    if first:  # the baseline: what exists now is not news
+                    fresh = incident.updated_at is not None and incident.updated_at > started
+                    if first and not fresh:  # the baseline: what exists now is not news
                         self._versions[incident.id] = incident.version
                     else:
                         self.publish(incident)
