@@ -143,9 +143,19 @@ class Central:
 
 
 @pytest.fixture
-async def central(hub: Hub, fleet_db: str, tmp_path: Path) -> AsyncIterator[Central]:
+def gateway_timeout() -> str:
+    """How long central waits for an agent's answer: the product's default, so that a suite
+    loading the machine does not turn slow reads into inconclusive diagnoses (a test of the
+    timeout itself overrides this fixture with a short one)."""
+    return "10s"
+
+
+@pytest.fixture
+async def central(hub: Hub, fleet_db: str, tmp_path: Path, gateway_timeout: str) -> AsyncIterator[Central]:
     """The central orchestrator (mode central) over the hub; its own cluster is an empty sim."""
-    settings = fleet_settings(hub, mode="central", database={"url": fleet_db})
+    settings = fleet_settings(
+        hub, mode="central", database={"url": fleet_db}, fleet={"gateway_timeout": gateway_timeout}
+    )
     store = await Store.open(fleet_db)
     bus = hub.central_bus(name="central-orchestrator")
     await bus.connect()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import nats
+import pytest
 from prometheus_client import REGISTRY
 
 from aetherius.fleet.identity import parse_token
@@ -25,6 +26,12 @@ from tests.orchestrator.processes import wait_until
 
 def _metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@pytest.fixture
+def gateway_timeout() -> str:
+    """Short here: these tests wait for the timeout itself."""
+    return "3s"
 
 
 async def _publish(central: Central, signals: list[Signal]) -> None:
