@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import httpx
 
@@ -15,6 +18,35 @@ from tests.api.conftest import Tokens, make_settings
 from tests.api.seed import seed_incident, unique_cluster
 from tests.api.server import serving
 from tests.waiting import until
+
+
+@dataclass
+class Received:
+    """What a stream has sent so far: its incident frames, and whether a heartbeat came."""
+
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    heartbeat: bool = False
+    at_heartbeat: bool = False  # the last thing read was a heartbeat
+
+    def has(self, **wanted: object) -> bool:
+        return any(all(f.get(k) == v for k, v in wanted.items()) for f in self.frames)
+
+
+async def receive(stream: httpx.Response, done: Callable[[Received], bool]) -> Received:
+    """Read the stream's frames until ``done`` says enough (checked after every line)."""
+    received = Received()
+    event = ""
+    async for line in stream.aiter_lines():
+        received.at_heartbeat = line.startswith(": heartbeat")
+        received.heartbeat |= received.at_heartbeat
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            assert event == "incident", event
+            received.frames.append(json.loads(line[6:]))
+        if done(received):
+            return received
+    raise AssertionError(f"the stream ended early, after {received}")
 
 
 async def test_stream_reports_changes_from_any_writer(store: Store, tokens: Tokens) -> None:
@@ -28,31 +60,16 @@ async def test_stream_reports_changes_from_any_writer(store: Store, tokens: Toke
         assert (await http.get("/api/v1/events")).status_code == 401
         async with http.stream("GET", "/api/v1/events", headers=tokens.header("viewer")) as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
-            lines = stream.aiter_lines()
-            heartbeat = False
-            frames: list[dict[str, object]] = []
-
-            async def read() -> None:
-                nonlocal heartbeat
-                event = ""
-                async for line in lines:
-                    if line.startswith(": heartbeat"):
-                        heartbeat = True
-                    elif line.startswith("event: "):
-                        event = line[7:]
-                    elif line.startswith("data: ") and event == "incident":
-                        frames.append(json.loads(line[6:]))
-                    if heartbeat and any(f["state"] == "acknowledged" for f in frames):
-                        return  # both seen, in either order
-
-            reader = asyncio.create_task(read())
+            # both seen, in either order
+            reader = asyncio.create_task(
+                receive(stream, lambda r: r.heartbeat and r.has(state="acknowledged"))
+            )
             events = app.state.ctx.events
             await until(lambda: events.polls >= 1, "the poller's first read (the baseline)")
             # A change made by another writer (straight to the store, as the orchestrator would).
             await store.acknowledge_incident(incident.id, note="someone else")
-            await asyncio.wait_for(reader, timeout=8)
-    assert heartbeat
-    assert any(f["id"] == incident.id and f["state"] == "acknowledged" for f in frames)
+            received = await asyncio.wait_for(reader, timeout=8)
+    assert received.has(id=incident.id, state="acknowledged")
 
 
 async def test_a_stream_for_one_cluster_hears_of_no_other(store: Store, tokens: Tokens) -> None:
@@ -61,16 +78,7 @@ async def test_a_stream_for_one_cluster_hears_of_no_other(store: Store, tokens: 
     async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
         url = f"/api/v1/events?cluster={mine}"
         async with http.stream("GET", url, headers=tokens.header("viewer")) as stream:
-            frames: list[dict[str, object]] = []
-
-            async def read() -> None:
-                async for line in stream.aiter_lines():
-                    if line.startswith("data: "):
-                        frames.append(json.loads(line[6:]))
-                        if any(f["cluster_id"] == mine for f in frames):
-                            return
-
-            reader = asyncio.create_task(read())
+            reader = asyncio.create_task(receive(stream, lambda r: r.has(cluster_id=mine)))
             events = app.state.ctx.events
             await until(lambda: events.polls >= 1, "the poller's first read (the baseline)")
             # NB: the other cluster's change first: had it been sent, it would arrive first.
@@ -78,9 +86,8 @@ async def test_a_stream_for_one_cluster_hears_of_no_other(store: Store, tokens: 
             seen = events.polls + 2  # a whole read after the change (one may have been under way)
             await until(lambda: events.polls >= seen, "the poller reading the other cluster's change")
             wanted = await seed_incident(store, cluster=mine)
-            await asyncio.wait_for(reader, timeout=8)
-    assert [f["id"] for f in frames] == [wanted.id]
-    assert frames[0]["cluster_id"] == mine
+            received = await asyncio.wait_for(reader, timeout=8)
+    assert [f["id"] for f in received.frames] == [wanted.id]
 
 
 async def test_a_change_just_before_the_poller_s_first_read_is_news(store: Store, tokens: Tokens) -> None:
@@ -107,17 +114,9 @@ async def test_a_change_just_before_the_poller_s_first_read_is_news(store: Store
     async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
         url = f"/api/v1/events?cluster={cluster}"
         async with http.stream("GET", url, headers=tokens.header("viewer")) as stream:
-            frames: list[dict[str, object]] = []
-
-            async def read() -> None:
-                # NB: on to the heartbeat after the change: anything else that first read sent
-                # (the other incident, wrongly) came in the same batch, before it.
-                async for line in stream.aiter_lines():
-                    if line.startswith("data: "):
-                        frames.append(json.loads(line[6:]))
-                    elif line.startswith(": heartbeat") and any(f["id"] == changed.id for f in frames):
-                        return
-
-            await asyncio.wait_for(read(), timeout=8)
-    assert frames[-1]["id"] == changed.id and frames[-1]["state"] == "acknowledged"
-    assert before.id not in [f["id"] for f in frames], "an incident unchanged since is not news"
+            # NB: on to the heartbeat after the change: anything else that first read sent
+            # (the other incident, wrongly) came in the same batch, before it.
+            reader = receive(stream, lambda r: r.at_heartbeat and r.has(id=changed.id))
+            received = await asyncio.wait_for(reader, timeout=8)
+    assert received.frames[-1]["id"] == changed.id and received.frames[-1]["state"] == "acknowledged"
+    assert not received.has(id=before.id), "an incident unchanged since is not news"

@@ -29,10 +29,11 @@ from aetherius.sim import SimCluster
 from aetherius.store import IncidentFilters, Store
 from tests.api.conftest import WEBHOOK_TOKEN, make_settings
 from tests.api.server import serving
-from tests.orchestrator.processes import Replicas, bus_section, wait_until, write_app_yaml
+from tests.orchestrator.processes import Replicas, bus_section, write_app_yaml
 from tests.services import free_port, wait_for_port
 from tests.sim.conftest import pod
 from tests.store.databases import migrated_database
+from tests.waiting import until
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 CLUSTER = "am-e2e"
@@ -154,7 +155,7 @@ async def test_every_real_alertmanager_alert_becomes_a_stored_signal_on_postgres
                 am_log = alertmanager.log.read_text(errors="replace")[-3000:] if alertmanager else ""
                 return f"--- alertmanager\n{am_log}\n{replicas.logs()}"
 
-            found = await wait_until(
+            found = await until(
                 all_reported, timeout=90, what="an incident with a report per alert", explain=explain
             )
     finally:

@@ -44,9 +44,9 @@ from aetherius.store import IncidentFilters, Store
 from aetherius.watch.derive import Deriver
 from aetherius.watch.model import KubeEvent, Pod
 from tests.api.conftest import WEBHOOK_TOKEN, make_settings
-from tests.orchestrator.processes import wait_until
 from tests.receivers import Receiver
 from tests.store.databases import migrated_database
+from tests.waiting import until
 from tests.web.test_sessions import login
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "secrets"
@@ -286,7 +286,7 @@ async def _through_the_pipeline(sim: SimCluster, kubeconfig: Path, pg_url: str, 
                     done = page.items and all(i.report_version >= 1 for i in page.items)
                     return list(page.items) if done and consumer.handled >= len(signals) + 1 else None
 
-                incidents = await wait_until(reported, timeout=60, what="the canary incidents reported")
+                incidents = await until(reported, timeout=60, what="the canary incidents reported")
                 stop.set()
                 await asyncio.wait_for(task, timeout=30)
 

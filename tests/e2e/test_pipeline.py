@@ -27,10 +27,11 @@ from aetherius.sim import SimCluster
 from aetherius.store import Store
 from aetherius.watch.watcher import Watcher
 from tests.e2e.services import PrivatePostgres, PrivateRedis
-from tests.orchestrator.processes import Replicas, bus_section, incidents_of, wait_until, write_app_yaml
+from tests.orchestrator.processes import Replicas, bus_section, incidents_of, write_app_yaml
 from tests.orchestrator.test_run_demo import EXPECTED
 from tests.services import PrivateNats
 from tests.store.databases import migrated_database
+from tests.waiting import until
 
 
 class RecordingBus:
@@ -161,7 +162,7 @@ async def _scenario(
                 return bool(await incidents_of(store, cluster))
 
             if fault != "postgres-stopped":
-                await wait_until(first_incident, timeout=60, what="a first incident", explain=replicas.logs)
+                await until(first_incident, timeout=60, what="a first incident", explain=replicas.logs)
 
             async def stored_some() -> bool:
                 return bool(await stored_msg_ids(database_url, cluster))
@@ -178,9 +179,7 @@ async def _scenario(
                 done = len(found) >= len(EXPECTED) and all(i.report_version >= 1 for i in found)
                 return found if done and recording.published <= stored else None
 
-            found = await wait_until(
-                settled, timeout=150, what="the pipeline to settle", explain=replicas.logs
-            )
+            found = await until(settled, timeout=150, what="the pipeline to settle", explain=replicas.logs)
             roots = {(i.namespace, i.owner_name or i.object_name): i.root_cause for i in found}
             assert roots == EXPECTED, replicas.logs()
             assert len(found) == len(EXPECTED), "no incident duplicated"
@@ -226,9 +225,9 @@ async def _inject(
 
         # NB: a replica that cannot open the store at start exits (its Deployment restarts it):
         # not the fault under test, so the store goes away only once both are consuming.
-        await wait_until(consuming, timeout=60, what="the replicas consuming", explain=replicas.logs)
+        await until(consuming, timeout=60, what="the replicas consuming", explain=replicas.logs)
         # Signals are flowing (the replicas have stored some); the store goes away under them
-        await wait_until(flowing, timeout=60, what="the replicas storing Signals", explain=replicas.logs)
+        await until(flowing, timeout=60, what="the replicas storing Signals", explain=replicas.logs)
         pg.stop()
         await asyncio.sleep(4)
         pg.start()

@@ -10,8 +10,8 @@ import httpx
 
 from tests.edge.conftest import Fleet
 from tests.hub import spawn_agent
-from tests.orchestrator.processes import wait_until
 from tests.services import free_port
+from tests.waiting import until
 
 
 async def test_probes_say_waiting_for_central_then_ready_and_alive(fleet: Fleet, tmp_path: Path) -> None:
@@ -44,14 +44,14 @@ async def test_probes_say_waiting_for_central_then_ready_and_alive(fleet: Fleet,
                 found: dict[str, Any] = response.json()["checks"]
                 return found
 
-            waiting = await wait_until(
+            waiting = await until(
                 lambda: checks("/health/ready", 503), timeout=60, what="the probes served", explain=agent.text
             )
             assert waiting["dependencies"]["message"] == "central not connected", waiting
             assert waiting["dependencies"]["healthy"] is False, waiting
 
             fleet.hub.start()
-            ready = await wait_until(
+            ready = await until(
                 lambda: checks("/health/ready", 200), timeout=60, what="the agent ready", explain=agent.text
             )
             assert set(ready) == {"api_server", "self_pod", "dependencies", "initial_list"}

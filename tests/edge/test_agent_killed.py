@@ -16,7 +16,8 @@ import pytest
 from aetherius.store import IncidentFilters
 from tests.edge.conftest import Central, Fleet
 from tests.hub import spawn_agent
-from tests.orchestrator.processes import Replica, wait_until
+from tests.orchestrator.processes import Replica
+from tests.waiting import until
 from tests.watch.harness import event_obj
 
 
@@ -56,13 +57,13 @@ async def test_sigkill_mid_burst_loses_nothing_and_duplicates_no_incident(
     second: Replica | None = None
     try:
         producer = asyncio.create_task(produce(TOTAL // 2))
-        await wait_until(lambda: stored(50), timeout=60, what="the burst flowing", explain=first.text)
+        await until(lambda: stored(50), timeout=60, what="the burst flowing", explain=first.text)
         first.kill()  # SIGKILL mid-burst: no flush, no cursor save
         await producer
         assert await store.count_signals(cluster_id="burst") < created, "killed while Signals were in flight"
         await produce(TOTAL)
         second = spawn_agent(tmp_path, hub_url=fleet.hub.url, token=token, kubeconfig=kubeconfig, n=2)
-        await wait_until(lambda: stored(TOTAL), timeout=90, what="every Signal stored", explain=second.text)
+        await until(lambda: stored(TOTAL), timeout=90, what="every Signal stored", explain=second.text)
     finally:
         first.kill()
         if second is not None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from aetherius.store import IncidentFilters
 from tests.edge.conftest import Central, Fleet
-from tests.orchestrator.processes import wait_until
+from tests.waiting import until
 
 FAILURES = {
     "eu-prod": ("crashloop-oom", "OutOfMemory"),
@@ -47,7 +47,7 @@ async def test_three_clusters_each_incident_read_through_its_own_agent(
         )
 
     try:
-        incidents = await wait_until(diagnosed, timeout=60, what="each cluster's failure diagnosed")
+        incidents = await until(diagnosed, timeout=60, what="each cluster's failure diagnosed")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{await explain()}") from None
     roots = {name: {i.root_cause for i in items} for name, items in incidents.items()}

@@ -17,7 +17,7 @@ import pytest
 from aetherius.orchestrator.clusters import UNREACHABLE
 from aetherius.store import NotFound
 from tests.edge.conftest import Central, Fleet
-from tests.orchestrator.processes import wait_until
+from tests.waiting import until
 from tests.watch.harness import event_obj
 
 CUT_SECONDS = 20
@@ -43,8 +43,8 @@ async def test_a_twenty_second_cut_loses_nothing_and_repeats_nothing(fleet: Flee
         except NotFound:
             return {}
 
-    await wait_until(lambda: stored(BEFORE), timeout=30, what="the first Signals stored")
-    await wait_until(lambda: _is(health(), "ok"), timeout=30, what="the agent's health recorded ok")
+    await until(lambda: stored(BEFORE), timeout=30, what="the first Signals stored")
+    await until(lambda: _is(health(), "ok"), timeout=30, what="the agent's health recorded ok")
     cursors_at_cut = dict(member.agent.watcher.cursors)
     published_at_cut = member.agent.watcher.stats.published
 
@@ -57,7 +57,7 @@ async def test_a_twenty_second_cut_loses_nothing_and_repeats_nothing(fleet: Flee
     async def queued() -> bool:
         return member.agent.watcher.signals_behind() > 0
 
-    await wait_until(queued, timeout=CUT_SECONDS, what="the cut's Signals read into the agent's queue")
+    await until(queued, timeout=CUT_SECONDS, what="the cut's Signals read into the agent's queue")
     # NB: the cut's length is the fault under test, not a wait for something to happen.
     await asyncio.sleep(max(0.0, cut_until - loop.time()))
     events_cursor = [k for k in cursors_at_cut if k.startswith("events")]
@@ -68,9 +68,9 @@ async def test_a_twenty_second_cut_loses_nothing_and_repeats_nothing(fleet: Flee
     assert member.agent.watcher.signals_behind() > 0, "the cut's Signals wait in the agent's queue"
 
     fleet.hub.start()
-    await wait_until(lambda: _is(health(), UNREACHABLE), timeout=30, what="the cut shown as unreachable")
-    await wait_until(lambda: stored(BEFORE + DURING), timeout=60, what="every Signal of the cut stored")
-    await wait_until(lambda: _is(health(), "ok"), timeout=30, what="the agent ok again")
+    await until(lambda: _is(health(), UNREACHABLE), timeout=30, what="the cut shown as unreachable")
+    await until(lambda: stored(BEFORE + DURING), timeout=60, what="every Signal of the cut stored")
+    await until(lambda: _is(health(), "ok"), timeout=30, what="the agent ok again")
 
     assert await store.count_signals(cluster_id="cut") == BEFORE + DURING
     js = central.bus.nc.jetstream() if central.bus.nc is not None else None

@@ -21,7 +21,7 @@ from aetherius.signals import Signal, encode_signal
 from aetherius.store import IncidentFilters
 from tests.edge.conftest import Central, Fleet
 from tests.orchestrator.factories import pod_signal
-from tests.orchestrator.processes import wait_until
+from tests.waiting import until
 
 
 def _metric(name: str, **labels: str) -> float:
@@ -53,7 +53,7 @@ async def test_no_agent_makes_the_diagnosis_say_so_without_reading(fleet: Fleet,
     await _publish(
         central, [pod_signal(reason="OOMKilled", rs="api-5f6d", pod="api-5f6d-abcde", cluster="lonely")]
     )
-    incident = await wait_until(
+    incident = await until(
         lambda: _incident_summary(central, "lonely"), timeout=30, what="the incident's report"
     )
     assert "cluster lonely agent not connected" in incident.summary
@@ -70,7 +70,7 @@ async def test_no_agent_makes_the_diagnosis_say_so_without_reading(fleet: Fleet,
         found = await central.store.get_incident(int(incident.id))
         return found if "agent not connected" not in (found.summary or "") else None
 
-    again = await wait_until(read_after_return, timeout=30, what="the incident diagnosed when its agent came")
+    again = await until(read_after_return, timeout=30, what="the incident diagnosed when its agent came")
     assert again.report_version == incident.report_version + 1
     assert await central.store.list_audit(incident_id=int(incident.id)), "read through the agent this time"
 
@@ -94,7 +94,7 @@ async def test_a_silent_agent_is_given_up_on_at_the_gateway_timeout(fleet: Fleet
         await _publish(
             central, [pod_signal(reason="OOMKilled", rs="api-5f6d", pod="api-5f6d-abcde", cluster="slow")]
         )
-        incident = await wait_until(
+        incident = await until(
             lambda: _incident_summary(central, "slow"), timeout=60, what="the incident's report"
         )
     finally:
@@ -125,7 +125,7 @@ async def test_a_payload_naming_another_cluster_is_dead_lettered(fleet: Fleet, c
     async def counted() -> bool:
         return _metric("aetherius_bus_dead_lettered_total", cause="cluster_mismatch") > before
 
-    await wait_until(counted, timeout=30, what="the lie dead-lettered")
+    await until(counted, timeout=30, what="the lie dead-lettered")
     for name in ("honest", "victim"):
         page = await central.store.list_incidents(IncidentFilters(cluster_id=name), limit=10)
         assert not page.items, f"no incident for {name}"
@@ -134,7 +134,7 @@ async def test_a_payload_naming_another_cluster_is_dead_lettered(fleet: Fleet, c
 
 async def test_an_expired_events_watch_is_one_watch_gap(fleet: Fleet, central: Central) -> None:
     member = await fleet.join("gappy", scenario=None)
-    await wait_until(lambda: _async(member.agent.watcher.synced), timeout=30, what="the agent's initial list")
+    await until(lambda: _async(member.agent.watcher.synced), timeout=30, what="the agent's initial list")
     member.sim.faults.gone_on_connect(1)
     member.sim.faults.close_watches()
 
@@ -142,7 +142,7 @@ async def test_an_expired_events_watch_is_one_watch_gap(fleet: Fleet, central: C
         page = await central.store.list_incidents(IncidentFilters(cluster_id="gappy"), limit=10)
         return [i for i in page.items if i.reason == "WatchGap" and i.summary]
 
-    gaps = await wait_until(gap, timeout=30, what="the WatchGap incident")
+    gaps = await until(gap, timeout=30, what="the WatchGap incident")
     assert len(gaps) == 1 and gaps[0].signal_count == 1
     assert "may be missing" in gaps[0].summary
     assert gaps[0].object_kind == "Cluster" and gaps[0].object_name == "gappy"

@@ -16,7 +16,7 @@ from aetherius.sim.node_stats import self_signed_certificate
 from aetherius.store import IncidentFilters
 from tests.edge.conftest import Central, Fleet
 from tests.hub import Hub
-from tests.orchestrator.processes import wait_until
+from tests.waiting import until
 
 
 @pytest.fixture(params=["tls", "websocket"])
@@ -48,7 +48,7 @@ async def test_an_agent_over_tls_or_websocket_is_read_like_any_other(
         page = await central.store.list_incidents(IncidentFilters(cluster_id="far"), limit=50)
         return [i for i in page.items if i.root_cause == "OutOfMemory"]
 
-    found = await wait_until(diagnosed, timeout=60, what="an OOM diagnosed through the far agent")
+    found = await until(diagnosed, timeout=60, what="an OOM diagnosed through the far agent")
     audit = await central.store.list_audit(incident_id=int(found[0].id))
     assert audit and {row.cluster_id for row in audit} == {"far"}
 

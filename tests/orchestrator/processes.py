@@ -6,14 +6,12 @@ own; replicas log to files the test can read when something goes wrong.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,17 +121,3 @@ class Replicas:
 async def incidents_of(store: Store, cluster: str) -> list[Any]:
     page = await store.list_incidents(IncidentFilters(cluster_id=cluster), limit=500)
     return list(page.items)
-
-
-async def wait_until(
-    check: Callable[[], Any], *, timeout: float, what: str, explain: Callable[[], str] = lambda: ""
-) -> Any:
-    """Poll an async ``check`` until it returns something truthy; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})\n{explain()}")

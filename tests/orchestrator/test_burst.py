@@ -24,9 +24,10 @@ from aetherius.orchestrator.service import Orchestrator
 from aetherius.orchestrator.storage import StoreRepository
 from aetherius.store import IncidentFilters, Store
 from tests.orchestrator.factories import pod_signal
-from tests.orchestrator.processes import bus_section, wait_until
+from tests.orchestrator.processes import bus_section
 from tests.orchestrator.test_service import RecordingDiagnoser
 from tests.store.databases import BACKENDS, db_url_fixture
+from tests.waiting import until
 
 WORKLOADS = 60
 MAX_DELIVER = 3
@@ -91,7 +92,7 @@ async def test_sixty_workloads_failing_at_once_all_get_a_report(store: Store, bu
         return len(page.items) == WORKLOADS and all(i.report_version >= 1 for i in page.items)
 
     try:
-        await wait_until(reported, timeout=60, what=f"a report for each of {WORKLOADS} incidents")
+        await until(reported, timeout=60, what=f"a report for each of {WORKLOADS} incidents")
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
@@ -113,7 +114,7 @@ async def test_a_failed_diagnosis_leaves_no_claim_behind(store: Store, bus: Stat
     await bus.publish([first])
     task = asyncio.create_task(_consume(bus, orchestrator, stop))
     try:
-        await wait_until(
+        await until(
             lambda: _true(len(diagnoser.calls) >= MAX_DELIVER),
             timeout=60,
             what="the failing diagnosis tried max_deliver times",
@@ -125,7 +126,7 @@ async def test_a_failed_diagnosis_leaves_no_claim_behind(store: Store, bus: Stat
             page = await store.list_incidents(IncidentFilters(cluster_id=cluster), limit=10)
             return len(page.items) == 1 and page.items[0].report_version >= 1
 
-        await wait_until(reported, timeout=60, what="the next Signal's diagnosis")
+        await until(reported, timeout=60, what="the next Signal's diagnosis")
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)

@@ -17,8 +17,8 @@ from aetherius.orchestrator.service import Orchestrator
 from aetherius.signals import Signal
 from tests.orchestrator.factories import pod_signal
 from tests.orchestrator.memory_repository import MemoryRepository
-from tests.orchestrator.processes import wait_until
 from tests.orchestrator.test_service import RecordingDiagnoser
+from tests.waiting import until
 
 
 class SettledDelivery:
@@ -199,7 +199,7 @@ async def _until(check: Callable[[], bool]) -> None:
     async def checked() -> bool:
         return check()
 
-    await wait_until(checked, timeout=5, what="the consumer to settle")
+    await until(checked, timeout=5, what="the consumer to settle")
 
 
 async def test_a_signal_no_store_or_cluster_could_take_is_dead_lettered_at_once() -> None:

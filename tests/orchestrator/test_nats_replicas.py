@@ -26,10 +26,10 @@ from tests.orchestrator.processes import (
     Replicas,
     bus_section,
     incidents_of,
-    wait_until,
     write_app_yaml,
 )
 from tests.store.databases import migrated_database
+from tests.waiting import until
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ async def test_three_replica_processes_handle_each_signal_once(
         published.extend(batch)
         await publisher.publish(batch[: len(batch) // 2])
         await publisher.publish(batch)  # a Watcher replaying after a restart: deduplicated
-        await wait_until(settled, timeout=90, what=what, explain=replicas.logs)
+        await until(settled, timeout=90, what=what, explain=replicas.logs)
 
     try:
         await play(_signals(workloads[:6], cluster=cluster), "the first Signals stored and diagnosed")

@@ -20,10 +20,11 @@ from aetherius.orchestrator.clusters import UNREACHABLE
 from aetherius.sim import SimCluster
 from aetherius.store import NotFound, Store
 from aetherius.watch.health import health_key
-from tests.orchestrator.processes import Replica, Replicas, bus_section, wait_until, write_app_yaml
+from tests.orchestrator.processes import Replica, Replicas, bus_section, write_app_yaml
 from tests.orchestrator.test_nats_replicas import pg_url as pg_url
 from tests.orchestrator.test_nats_replicas import sim as sim
 from tests.services import free_port
+from tests.waiting import until
 
 HEARTBEAT = "0.3s"
 
@@ -86,7 +87,7 @@ async def test_a_quiet_cluster_shows_its_standalone_watcher(
         return found if found is not None and found.watcher_health.get("status") == "ok" else None
 
     try:
-        first = await wait_until(watched, timeout=60, what="the watcher's health recorded", explain=logs)
+        first = await until(watched, timeout=60, what="the watcher's health recorded", explain=logs)
         assert first.detected_by == "env"
         assert first.watcher_health["reported_by"] == "watcher"
         assert first.watcher_health["initial_list_done"] is True
@@ -95,7 +96,7 @@ async def test_a_quiet_cluster_shows_its_standalone_watcher(
             found = await watched()
             return found if found is not None and found.last_seen > first.last_seen else None
 
-        await wait_until(moved_on, timeout=30, what="last_seen kept current without Signals", explain=logs)
+        await until(moved_on, timeout=30, what="last_seen kept current without Signals", explain=logs)
         assert await store.count_signals(cluster_id=cluster) == 0, "a quiet cluster: no Signal at all"
 
         assert watcher.terminate() == 0, logs()
@@ -104,7 +105,7 @@ async def test_a_quiet_cluster_shows_its_standalone_watcher(
             found = await row()
             return found if found.watcher_health.get("status") == UNREACHABLE else None
 
-        stale = await wait_until(gone, timeout=30, what="the watcher shown unreachable", explain=logs)
+        stale = await until(gone, timeout=30, what="the watcher shown unreachable", explain=logs)
         assert stale.watcher_health["reported_status"] == "ok"
         assert all(r.process.poll() is None for r in replicas.started), "junk never crashes a replica"
         for replica in replicas.started:

@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 
 from aetherius.sim import SimCluster
-from tests.orchestrator.processes import bus_section, wait_until, write_app_yaml
+from tests.orchestrator.processes import bus_section, write_app_yaml
 from tests.services import PrivateNats, free_port
+from tests.waiting import until
 
 
 def _spawn_watcher(config: Path, kubeconfig: Path, *, health_port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -49,14 +50,14 @@ async def test_a_watcher_waits_for_its_bus_with_its_probes_up(tmp_path: Path) ->
                 def text() -> str:
                     return log.read_text(errors="replace")[-3000:]
 
-                waiting = await wait_until(
+                waiting = await until(
                     lambda: probed("/health/ready", 503), timeout=60, what="probes while no bus", explain=text
                 )
                 assert waiting["dependencies"]["message"] == "bus not connected", waiting
                 assert await probed("/health/live", 200) is not None, "alive while it waits"
 
                 nats.start()
-                ready = await wait_until(
+                ready = await until(
                     lambda: probed("/health/ready", 200),
                     timeout=60,
                     what="ready once the bus is up",
