@@ -21,15 +21,6 @@ from tests.services import free_port
 
 ADDRESS = re.compile(r"^Aetherius dashboard: (http://\S+)$")
 TOKEN = re.compile(r"^First admin token \(shown once, store it now\): (\S+)$")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 class DemoFailed(AssertionError):

@@ -12,24 +12,17 @@ the OutOfMemory incident, the Clusters page and a runbook too.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
-from tests.web.demo import CHROMIUM_ARGS, Demo, running_demo
+from tests.web.browser import chromium, log_in
+from tests.web.demo import Demo, running_demo
 
 DEVICES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 SCHEMES = ("light", "dark")
-
-
-async def login(page: Page, demo: Demo) -> None:
-    await page.goto(f"{demo.url}/login")
-    await page.get_by_label("API token").fill(demo.token)
-    await page.get_by_role("button", name="Log in").click()
-    await page.wait_for_url(lambda url: "/login" not in url)
 
 
 async def incident_id(page: Page, demo: Demo, *, workload: str, cause: str, timeout: float = 60) -> int:
@@ -54,7 +47,7 @@ async def shoot(browser: Browser, demo: Demo, folder: Path, *, pages: dict[str, 
             await page.goto(f"{demo.url}/login")
             written.append(folder / f"login-{device}-{scheme}.png")
             await page.screenshot(path=str(written[-1]), animations="disabled")
-            await login(page, demo)
+            await log_in(page, demo.url, demo.token)
             for name, path in pages.items():
                 await page.goto(demo.url + path)
                 written.append(folder / f"{name}-{device}-{scheme}.png")
@@ -64,40 +57,33 @@ async def shoot(browser: Browser, demo: Demo, folder: Path, *, pages: dict[str, 
 
 
 async def main(folder: Path) -> None:
-    executable = shutil.which("chromium")
-    if executable is None:
-        raise SystemExit("chromium is not installed (apt-get install -y chromium)")
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="aetherius-shots-") as tmp:
-        async with async_playwright() as pw, running_demo(Path(tmp)) as demo:
-            browser = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-            try:
-                page = await browser.new_page()
-                await login(page, demo)
-                oom = await incident_id(page, demo, workload="checkout", cause="OutOfMemory")
-                image = await incident_id(page, demo, workload="frontend", cause="ImageNotFound")
-                await page.goto(f"{demo.url}/incidents/{image}")
-                await page.get_by_label("Note").fill("Tag 2.4.1 was never pushed; rolled back to 2.4.0.")
-                await page.get_by_role("button", name="Resolve").click()
-                await page.wait_for_url(f"{demo.url}/incidents/{image}?done=resolve")
-                orders = await incident_id(page, demo, workload="orders", cause="DependencyUnavailable")
-                await page.goto(f"{demo.url}/incidents/{orders}")
-                await page.get_by_label("Note").fill("postgres is scaled to 0; scaling it back to 1.")
-                await page.get_by_role("button", name="Acknowledge").click()
-                await page.wait_for_url(f"{demo.url}/incidents/{orders}?done=acknowledge")
-                pages = {
-                    "overview": "/",
-                    "incidents": "/incidents",
-                    "incident": f"/incidents/{oom}",
-                    "incident-acknowledged": f"/incidents/{orders}",
-                    "clusters": "/clusters",
-                    "knowledge": "/knowledge?q=image",
-                    "runbook": "/knowledge/runbooks/crash-loop-back-off",
-                    "settings": "/settings",
-                }
-                written = await shoot(browser, demo, folder, pages=pages)
-            finally:
-                await browser.close()
+        async with chromium() as browser, running_demo(Path(tmp)) as demo:
+            page = await browser.new_page()
+            await log_in(page, demo.url, demo.token)
+            oom = await incident_id(page, demo, workload="checkout", cause="OutOfMemory")
+            image = await incident_id(page, demo, workload="frontend", cause="ImageNotFound")
+            await page.goto(f"{demo.url}/incidents/{image}")
+            await page.get_by_label("Note").fill("Tag 2.4.1 was never pushed; rolled back to 2.4.0.")
+            await page.get_by_role("button", name="Resolve").click()
+            await page.wait_for_url(f"{demo.url}/incidents/{image}?done=resolve")
+            orders = await incident_id(page, demo, workload="orders", cause="DependencyUnavailable")
+            await page.goto(f"{demo.url}/incidents/{orders}")
+            await page.get_by_label("Note").fill("postgres is scaled to 0; scaling it back to 1.")
+            await page.get_by_role("button", name="Acknowledge").click()
+            await page.wait_for_url(f"{demo.url}/incidents/{orders}?done=acknowledge")
+            pages = {
+                "overview": "/",
+                "incidents": "/incidents",
+                "incident": f"/incidents/{oom}",
+                "incident-acknowledged": f"/incidents/{orders}",
+                "clusters": "/clusters",
+                "knowledge": "/knowledge?q=image",
+                "runbook": "/knowledge/runbooks/crash-loop-back-off",
+                "settings": "/settings",
+            }
+            written = await shoot(browser, demo, folder, pages=pages)
             await demo.stop(timeout=20)
     for path in written:
         print(path)

@@ -5,12 +5,11 @@ cost, and asks a follow-up; without reasoning configured the panel says so and o
 from __future__ import annotations
 
 import secrets
-import shutil
 import threading
 
 import httpx
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import expect
 
 from aetherius.bus import MemoryBus
 from aetherius.compose.app import create_app
@@ -21,7 +20,7 @@ from tests.api.seed import seed_incident, unique_cluster
 from tests.api.server import serving
 from tests.reasoning.harness import FATAL, good_script, make_investigations
 from tests.reasoning.scripted_llm import gated, scripted_llm, text
-from tests.web.demo import CHROMIUM_ARGS
+from tests.web.browser import chromium, log_in
 from tests.web.test_sessions import login
 
 
@@ -31,18 +30,8 @@ async def _incident(store: Store) -> Incident:
     )
 
 
-async def _login(page: Page, base: str, token: str) -> None:
-    await page.goto(f"{base}/incidents")
-    await page.get_by_label("API token").fill(token)
-    await page.get_by_role("button", name="Log in").click()
-    await page.wait_for_url(f"{base}/incidents")
-
-
 @pytest.mark.browser
 async def test_investigate_watch_read_and_ask_in_chromium(store: Store, tokens: Tokens) -> None:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed (apt-get install -y chromium)", pytrace=False)
     incident = await _incident(store)
     gate = threading.Event()
     read, answer = good_script(incident.object_name)
@@ -55,45 +44,41 @@ async def test_investigate_watch_read_and_ask_in_chromium(store: Store, tokens: 
             bus=MemoryBus(),
             investigations=service,
         )
-        async with serving(app) as base, async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-            try:
-                page = await browser.new_page(viewport={"width": 1280, "height": 900})
-                await _login(page, base, tokens.operator)
-                await page.goto(f"{base}/incidents/{incident.id}")
-                panel = page.get_by_test_id("investigation")
-                await panel.get_by_role("button", name="Investigate").click()
-                # Live: the model read the log and is asked again; its answer is held back meanwhile.
-                progress = panel.get_by_test_id("inv-progress")
-                await expect(progress).to_contain_text("Reading: pod_logs")
-                await expect(progress).to_contain_text("Asking the model (step 2)")
-                assert await panel.get_by_role("button", name="Investigate").is_disabled()
-                gate.set()
-                # Done: the page shows the answer (reloaded), evidence marked, model, tokens and cost.
-                await expect(panel.get_by_test_id("inv-summary")).to_contain_text(incident.object_name)
-                verified = panel.locator("li.verified")
-                unverified = panel.locator("li.unverified")
-                await expect(verified).to_have_count(1)
-                await expect(verified).to_contain_text(FATAL)
-                await expect(verified).to_contain_text("✓ verified")
-                await expect(unverified).to_contain_text("⚠ unverified")
-                meta = panel.get_by_test_id("inv-meta")
-                await expect(meta).to_contain_text("scripted-1")
-                await expect(meta).to_contain_text("200 tokens in, 70 out")
-                await expect(meta).to_contain_text("cost 0.0041")
-                await expect(panel.get_by_test_id("inv-ending")).to_have_text("answered")
-                # The rules' root cause stays the page's headline.
-                await expect(page.locator("h2#rc-title")).to_contain_text("Unknown")
-                # A follow-up in the same conversation.
-                await panel.get_by_label("Ask a follow-up question").fill("When did it start?")
-                await panel.get_by_role("button", name="Ask").click()
-                await expect(panel.get_by_test_id("inv-summary")).to_have_text(
-                    "It began with the payments rollout."
-                )
-                await expect(panel.get_by_test_id("inv-question")).to_have_text("When did it start?")
-                await expect(meta).to_contain_text("2 answers")
-            finally:
-                await browser.close()
+        async with serving(app) as base, chromium() as browser:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            await log_in(page, base, tokens.operator)
+            await page.goto(f"{base}/incidents/{incident.id}")
+            panel = page.get_by_test_id("investigation")
+            await panel.get_by_role("button", name="Investigate").click()
+            # Live: the model read the log and is asked again; its answer is held back meanwhile.
+            progress = panel.get_by_test_id("inv-progress")
+            await expect(progress).to_contain_text("Reading: pod_logs")
+            await expect(progress).to_contain_text("Asking the model (step 2)")
+            assert await panel.get_by_role("button", name="Investigate").is_disabled()
+            gate.set()
+            # Done: the page shows the answer (reloaded), evidence marked, model, tokens and cost.
+            await expect(panel.get_by_test_id("inv-summary")).to_contain_text(incident.object_name)
+            verified = panel.locator("li.verified")
+            unverified = panel.locator("li.unverified")
+            await expect(verified).to_have_count(1)
+            await expect(verified).to_contain_text(FATAL)
+            await expect(verified).to_contain_text("✓ verified")
+            await expect(unverified).to_contain_text("⚠ unverified")
+            meta = panel.get_by_test_id("inv-meta")
+            await expect(meta).to_contain_text("scripted-1")
+            await expect(meta).to_contain_text("200 tokens in, 70 out")
+            await expect(meta).to_contain_text("cost 0.0041")
+            await expect(panel.get_by_test_id("inv-ending")).to_have_text("answered")
+            # The rules' root cause stays the page's headline.
+            await expect(page.locator("h2#rc-title")).to_contain_text("Unknown")
+            # A follow-up in the same conversation.
+            await panel.get_by_label("Ask a follow-up question").fill("When did it start?")
+            await panel.get_by_role("button", name="Ask").click()
+            await expect(panel.get_by_test_id("inv-summary")).to_have_text(
+                "It began with the payments rollout."
+            )
+            await expect(panel.get_by_test_id("inv-question")).to_have_text("When did it start?")
+            await expect(meta).to_contain_text("2 answers")
         await service.close()
     assert len(llm.requests) == 3
     assert len(llm.requests[2]["messages"]) == len(llm.requests[1]["messages"]) + 2

@@ -4,10 +4,8 @@ an investigation today has no row, and without reasoning the section says it is 
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import expect
 
 from aetherius.bus import MemoryBus
 from aetherius.compose.app import create_app
@@ -18,27 +16,12 @@ from tests.api.seed import seed_incident, unique_cluster
 from tests.api.server import serving
 from tests.reasoning.harness import good_script, make_investigations
 from tests.reasoning.scripted_llm import scripted_llm
-from tests.web.demo import CHROMIUM_ARGS
+from tests.web.browser import chromium, log_in
 
 pytestmark = pytest.mark.browser
 
 
-async def _login(page: Page, base: str, token: str) -> None:
-    await page.goto(f"{base}/incidents")
-    await page.get_by_label("API token").fill(token)
-    await page.get_by_role("button", name="Log in").click()
-    await page.wait_for_url(f"{base}/incidents")
-
-
-def _chromium() -> str:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed (apt-get install -y chromium)", pytrace=False)
-    return executable
-
-
 async def test_today_spend_per_cluster_against_the_daily_budget(store: Store, tokens: Tokens) -> None:
-    executable = _chromium()
     spent, idle = unique_cluster(), unique_cluster()
     incident = await seed_incident(store, cluster=spent, root_cause="Unknown", summary="Unknown spend")
     await seed_incident(store, cluster=idle, name="idle-api")
@@ -50,11 +33,10 @@ async def test_today_spend_per_cluster_against_the_daily_budget(store: Store, to
         done = await service.wait(record.id)
     assert done.status == "done" and (done.tokens_in, done.tokens_out) == (200, 70)
     app = create_app(settings=make_settings(), store=store, bus=MemoryBus(), investigations=service)
-    async with serving(app) as base, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
+    try:
+        async with serving(app) as base, chromium() as browser:
             page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            await _login(page, base, tokens.viewer)
+            await log_in(page, base, tokens.viewer)
             await page.goto(f"{base}/clusters")
             section = page.get_by_role("region", name="Reasoning spend")
             row = section.locator(f'tr[data-spend-cluster="{spent}"]')
@@ -66,21 +48,15 @@ async def test_today_spend_per_cluster_against_the_daily_budget(store: Store, to
             await expect(row.locator(".counted")).to_have_text("(270 counted)")
             assert await row.get_by_role("meter").get_attribute("value") == "27"
             assert await section.locator(f'tr[data-spend-cluster="{idle}"]').count() == 0
-        finally:
-            await browser.close()
-            await service.close()
+    finally:
+        await service.close()
 
 
 async def test_without_reasoning_the_section_says_it_is_off(store: Store, tokens: Tokens) -> None:
-    executable = _chromium()
     app = create_app(settings=make_settings(), store=store, bus=MemoryBus())
-    async with serving(app) as base, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            await _login(page, base, tokens.viewer)
-            await page.goto(f"{base}/clusters")
-            section = page.get_by_role("region", name="Reasoning spend")
-            await expect(section).to_contain_text("Reasoning is off")
-        finally:
-            await browser.close()
+    async with serving(app) as base, chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await log_in(page, base, tokens.viewer)
+        await page.goto(f"{base}/clusters")
+        section = page.get_by_role("region", name="Reasoning spend")
+        await expect(section).to_contain_text("Reasoning is off")
