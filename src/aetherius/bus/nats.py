@@ -198,11 +198,13 @@ class NatsBus:
         name: str = "aetherius",
         identity: NatsIdentity | None = None,
         provision: bool = True,
+        max_age: float = 0.0,
     ) -> None:
         self.settings = settings
         self.name = name
         self.identity = identity
         self.provision = provision
+        self.max_age = max_age  # seconds a stored Signal is kept at most; 0: no limit (central)
         self.stream = settings.stream
         self.prefix = settings.subject_prefix
         self.dead_stream = f"{settings.stream}_DEAD"
@@ -286,11 +288,30 @@ class NatsBus:
                         subjects=[subject],
                         duplicate_window=duplicate_window,
                         max_msgs=max_msgs,
+                        max_age=self.max_age or None,
                         discard=api.DiscardPolicy.NEW,
                     )
                     log.info("bus stream created", stream=name, subjects=subject)
         except _NATS_ERRORS as exc:
             raise BusUnavailable(f"cannot create stream {self.stream}: {type(exc).__name__}: {exc}") from exc
+
+    async def set_sources(self, stream: str, sources: list[api.StreamSource]) -> bool:
+        """Make ``sources`` the sources of ``stream`` (central: its leaf members); ``True`` if changed.
+
+        A source added resumes where its consumer stopped; one removed stops being read.
+        """
+        js = await self._ensure()
+        try:
+            config = (await js.stream_info(stream)).config
+            current = [source.as_dict() for source in config.sources or []]
+            if sorted(map(repr, current)) == sorted(repr(source.as_dict()) for source in sources):
+                return False
+            config.sources = sources or None
+            await js.update_stream(config)
+        except _NATS_ERRORS as exc:
+            raise BusUnavailable(f"cannot set the sources of {stream}: {type(exc).__name__}: {exc}") from exc
+        log.info("bus stream sources set", stream=stream, sources=[s.filter_subject for s in sources])
+        return True
 
     def _identity_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {}

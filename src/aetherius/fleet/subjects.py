@@ -20,6 +20,7 @@ from aetherius.config import MessageBusSettings
 
 _CLUSTER_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 GATEWAY_PREFIX = "aetherius.gateway"
+LEAF_DELIVER_PREFIX = "aetherius.leaf"
 HEALTH_KEY_PREFIX = "health"  # aetherius.watch.health.HEALTH_PREFIX
 
 
@@ -91,4 +92,27 @@ class ClusterSubjects:
             "publish": {"allow": [self.signals, self.kv_state, self.kv_health, self.kv_direct_get]},
             "subscribe": {"allow": [self.gateway(), f"{self.inbox_prefix}.>"]},
             "allow_responses": {"max": 1, "expires": "1m"},
+        }
+
+    @property
+    def leaf_deliver(self) -> str:
+        """Where central's source consumer in the cluster's leaf domain delivers: its own prefix,
+        so that the leaf may send into this cluster's source and no other (``$JS.S.>`` is everyone's)."""
+        return f"{LEAF_DELIVER_PREFIX}.{self.cluster}.deliver"
+
+    def leaf_permissions(self, domain: str) -> dict[str, Any]:
+        """The permissions of the cluster's leaf connection to central (server-enforced).
+
+        On a leaf connection "publish" is what the leaf may send into central and "subscribe"
+        what central may send into the leaf. No Signal subject and no KV key: central takes the
+        cluster's Signals and heartbeat only through its sources of the leaf's stream and bucket
+        (a Signal arriving both ways would be a duplicate, and nats-server 2.9 stops a source at
+        a duplicate message id). In: the sources' deliveries, replies (the sources'
+        consumer-create ``$JSC.R.>``, gateway answers ``_INBOX.>``: a leaf connection has no
+        ``allow_responses``). Out: the cluster's gateway queries, its domain's JetStream API,
+        the sources' flow control.
+        """
+        return {
+            "publish": {"allow": [f"{self.leaf_deliver}.>", "$JSC.R.>", "_INBOX.>"]},
+            "subscribe": {"allow": [self.gateway(), f"$JS.{domain}.API.>", "$JS.FC.>"]},
         }

@@ -1,0 +1,112 @@
+"""The leaf mode end to end: a member cluster's own leaf nats-server keeps its Signals, central's
+stream sources them through the leaf connection exactly once, before and after a cut, and
+central's gateway reads reach the agent through the same connection.
+
+Every part is real: two nats-servers of the test's own (central's hub with a leafnode listener,
+the member's leaf server in domain ``edge-<cluster>``), the edge agent's code over a simulated
+cluster, and central's orchestrator storing what its stream gets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aetherius.fleet.remote import RemoteBackend
+from aetherius.fleet.subjects import ClusterSubjects
+from aetherius.orchestrator.clusters import UNREACHABLE
+from aetherius.store import NotFound
+from tests.edge.conftest import Central, Fleet, Member
+from tests.waiting import until
+from tests.watch.harness import event_obj
+
+BEFORE, DURING = 5, 12
+
+
+async def _central_copies(fleet: Fleet, central: Central, cluster: str) -> int:
+    """How many messages central's stream holds under the cluster's subjects."""
+    assert central.bus.nc is not None
+    info = await central.bus.nc.jetstream().stream_info(
+        fleet.hub.bus.stream, subjects_filter=f"{fleet.hub.bus.subject_prefix}.{cluster}.>"
+    )
+    return int(info.state.messages)
+
+
+async def _local_copies(member: Member) -> int:
+    """How many Signals the member's leaf server holds (its own stream, in its own domain)."""
+    assert member.bus.nc is not None
+    info = await member.bus.nc.jetstream().stream_info(member.bus.stream)
+    return int(info.state.messages)
+
+
+async def _health(central: Central, cluster: str) -> dict[str, Any]:
+    try:
+        return dict((await central.store.get_cluster(cluster)).watcher_health)
+    except NotFound:
+        return {}
+
+
+async def test_signals_reach_central_once_and_reads_cross_the_leaf(fleet: Fleet, central: Central) -> None:
+    sim = await fleet.sim("leafy", None)
+    for i in range(BEFORE):
+        sim.create(event_obj(f"before-{i}", namespace="shop"))
+    member = await fleet.join("leafy", sim=sim, leaf_domain="edge-leafy")
+    store = central.store
+
+    async def stored() -> bool:
+        return await store.count_signals(cluster_id="leafy") >= BEFORE
+
+    await until(stored, timeout=60, what="the leaf member's Signals stored by central")
+    await until(
+        lambda: _is(_health(central, "leafy"), "ok"), timeout=30, what="the heartbeat across the leaf"
+    )
+    assert await store.count_signals(cluster_id="leafy") == BEFORE
+    assert await _central_copies(fleet, central, "leafy") == BEFORE, "sourced, never also sent directly"
+    assert await _local_copies(member) == BEFORE, "the member's leaf server holds them too"
+
+    subjects = ClusterSubjects.of("leafy", fleet.hub.bus)
+    remote = RemoteBackend(central.bus, subjects=subjects, timeout=10, ping_timeout=5)
+    assert await remote.unavailable() is None, "the agent answers a ping through the leaf connection"
+    event, _ = await remote.get("Event", namespace="shop", name="before-0")
+    assert event is not None and event["metadata"]["name"] == "before-0"
+
+
+@pytest.mark.parametrize("fleet_db", ["postgresql"], indirect=True)
+async def test_a_cut_link_blocks_nothing_and_loses_nothing(fleet: Fleet, central: Central) -> None:
+    sim = await fleet.sim("cutleaf", None)
+    for i in range(BEFORE):
+        sim.create(event_obj(f"before-{i}", namespace="shop"))
+    member = await fleet.join("cutleaf", sim=sim, leaf_domain="edge-cutleaf")
+    store = central.store
+
+    async def stored(n: int) -> bool:
+        return await store.count_signals(cluster_id="cutleaf") >= n
+
+    await until(lambda: stored(BEFORE), timeout=60, what="the first Signals stored")
+    await until(lambda: _is(_health(central, "cutleaf"), "ok"), timeout=30, what="the agent's health ok")
+
+    fleet.hub.stop()
+    for i in range(DURING):
+        sim.create(event_obj(f"during-{i}", namespace="shop"))
+
+    async def kept_locally() -> bool:
+        return await _local_copies(member) >= BEFORE + DURING
+
+    await until(kept_locally, timeout=60, what="the cut's Signals stored by the member's leaf server")
+    watcher = member.agent.watcher
+    await until(lambda: watcher.signals_behind() == 0, timeout=30, what="nothing left in the agent's queue")
+    assert watcher.stats.published >= BEFORE + DURING, "acknowledged by the leaf server while cut"
+
+    fleet.hub.start()
+    await until(
+        lambda: _is(_health(central, "cutleaf"), UNREACHABLE), timeout=30, what="the cut shown as unreachable"
+    )
+    await until(lambda: stored(BEFORE + DURING), timeout=90, what="every Signal of the cut stored by central")
+    await until(lambda: _is(_health(central, "cutleaf"), "ok"), timeout=30, what="the agent ok again")
+    assert await store.count_signals(cluster_id="cutleaf") == BEFORE + DURING
+    assert await _central_copies(fleet, central, "cutleaf") == BEFORE + DURING, "each Signal once"
+
+
+async def _is(found: Any, status: str) -> bool:
+    return (await found).get("status") == status
