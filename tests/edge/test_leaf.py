@@ -11,13 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import nats
+import nats.aio.client
 import pytest
+from nats.aio.msg import Msg
+from pydantic import ValidationError
 
+from aetherius.bus.base import NoResponders
+from aetherius.config import Settings
 from aetherius.fleet.remote import RemoteBackend
 from aetherius.fleet.subjects import ClusterSubjects
 from aetherius.orchestrator.clusters import UNREACHABLE
 from aetherius.store import NotFound
 from tests.edge.conftest import Central, Fleet, Member
+from tests.leaf import LeafServer
 from tests.waiting import until
 from tests.watch.harness import event_obj
 
@@ -30,7 +37,7 @@ async def _central_copies(fleet: Fleet, central: Central, cluster: str) -> int:
     info = await central.bus.nc.jetstream().stream_info(
         fleet.hub.bus.stream, subjects_filter=f"{fleet.hub.bus.subject_prefix}.{cluster}.>"
     )
-    return int(info.state.messages)
+    return sum((info.state.subjects or {}).values())
 
 
 async def _local_copies(member: Member) -> int:
@@ -110,3 +117,66 @@ async def test_a_cut_link_blocks_nothing_and_loses_nothing(fleet: Fleet, central
 
 async def _is(found: Any, status: str) -> bool:
     return (await found).get("status") == status
+
+
+async def test_a_leaf_speaks_for_its_own_cluster_only(fleet: Fleet, central: Central) -> None:
+    """A leaf server run with cluster a's credential, its clients doing what a's agent never would."""
+    hub = fleet.hub
+    hub.add("a", leaf_domain="edge-a")
+    hub.add("b", leaf_domain="edge-b")
+    await hub.reload()
+    leaf = LeafServer(fleet.tmp / "leaf-a", hub=hub, credential=hub.credentials["a"], domain="edge-a")
+    leaf.start()
+    try:
+        await fleet.sync_sources()
+        attacker = await nats.connect(leaf.url, nkeys_seed_str=hub.credentials["a"].seed)
+        try:
+            await _pose_as_b(fleet, central, attacker)
+        finally:
+            await attacker.close()
+    finally:
+        leaf.stop()
+
+
+async def _pose_as_b(fleet: Fleet, central: Central, attacker: nats.aio.client.Client) -> None:
+    bus = fleet.hub.bus
+    a, b = ClusterSubjects.of("a", bus), ClusterSubjects.of("b", bus)
+    local = attacker.jetstream()
+    await local.add_stream(name=bus.stream, subjects=[f"{bus.subject_prefix}.>"])
+    # b's Signals, both into the leaf's own stream (which central sources) and across the link.
+    await local.publish(f"{bus.subject_prefix}.b.events", b"forged", headers={"Nats-Msg-Id": "forged-1"})
+    await attacker.publish(f"{bus.subject_prefix}.b.events", b"forged")
+    # b's gateway queries, and then a's, whose answer reaches central only after all of the above.
+    await attacker.subscribe(b.gateway(), cb=_answer(b"as b"))
+    await attacker.subscribe(a.gateway(), cb=_answer(b"as a"))
+    await local.publish(f"{bus.subject_prefix}.a.events", b"marker", headers={"Nats-Msg-Id": "marker-1"})
+    await attacker.flush()
+
+    async def answered_as_a() -> bool:
+        try:
+            return await central.bus.request(a.gateway("ping"), b"", timeout=2) == b"as a"
+        except (NoResponders, TimeoutError):
+            return False
+
+    await until(answered_as_a, timeout=30, what="a's gateway query answered through a's leaf")
+    await until(lambda: _central_copies(fleet, central, "a"), timeout=30, what="a's marker sourced")
+    assert await _central_copies(fleet, central, "b") == 0, "nothing stored as b, sourced or sent"
+    with pytest.raises(NoResponders):
+        await central.bus.request(b.gateway("ping"), b"", timeout=5)
+
+
+def _answer(data: bytes) -> Any:
+    async def respond(msg: Msg) -> None:
+        await msg.respond(data)
+
+    return respond
+
+
+@pytest.mark.parametrize("domain", ["edge.a", "edge-*", "edge a", "", "x" * 64])
+def test_a_bad_leaf_domain_is_a_config_error(domain: str) -> None:
+    if not domain:
+        assert Settings.model_validate({"fleet": {"leaf_domain": domain}}).fleet.leaf_domain == ""
+        return
+    with pytest.raises(ValidationError, match=r"fleet\.leaf_domain") as caught:
+        Settings.model_validate({"fleet": {"leaf_domain": domain}})
+    assert "is not a JetStream domain" in str(caught.value)
