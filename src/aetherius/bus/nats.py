@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import secrets
 import ssl
 import time
 from collections.abc import Sequence
@@ -340,12 +341,24 @@ class NatsBus:
     def nc(self) -> NatsClient | None:
         return self._nc
 
-    async def request(self, subject: str, payload: bytes, *, timeout: float) -> bytes:
-        """One request/reply; ``NoResponders`` when nobody listens, ``TimeoutError`` when late."""
+    async def request(
+        self, subject: str, payload: bytes, *, timeout: float, reply_prefix: str | None = None
+    ) -> bytes:
+        """One request/reply; ``NoResponders`` when nobody listens, ``TimeoutError`` when late.
+
+        ``reply_prefix``: the answer comes to ``<reply_prefix>.<random>``, not to the
+        connection's shared inbox, so that a server may let one responder publish to its own
+        prefix only (a leaf connection has no ``allow_responses``: see ``leaf_permissions``).
+        """
         await self._ensure()
         assert self._nc is not None
         try:
-            msg = await self._nc.request(subject, payload, timeout=timeout)
+            if reply_prefix is None:
+                msg = await self._nc.request(subject, payload, timeout=timeout)
+            else:
+                msg = await self._request_to(
+                    f"{reply_prefix}.{secrets.token_hex(16)}", subject, payload, timeout
+                )
         except nats.errors.NoRespondersError:
             raise NoResponders(subject) from None
         except (TimeoutError, nats.errors.TimeoutError):
@@ -353,6 +366,20 @@ class NatsBus:
         except _NATS_ERRORS as exc:
             raise BusUnavailable(f"request {subject}: {type(exc).__name__}: {exc}") from exc
         return bytes(msg.data)
+
+    async def _request_to(self, inbox: str, subject: str, payload: bytes, timeout: float) -> Msg:
+        """A request whose answer (or the server's no-responders status) comes to ``inbox``."""
+        assert self._nc is not None
+        subscription = await self._nc.subscribe(inbox, max_msgs=1)
+        try:
+            await self._nc.publish(subject, payload, reply=inbox)
+            msg = await subscription.next_msg(timeout=timeout)
+        finally:
+            with contextlib.suppress(*_NATS_ERRORS):
+                await subscription.unsubscribe()
+        if msg.headers and msg.headers.get("Status") == "503" and not msg.data:
+            raise nats.errors.NoRespondersError
+        return msg
 
     async def _on_error(self, exc: Exception) -> None:
         self._last_error = f"{type(exc).__name__}: {exc}"[:300]

@@ -77,6 +77,12 @@ class ClusterSubjects:
         return f"{GATEWAY_PREFIX}.{self.cluster}.{operation}"
 
     @property
+    def gateway_inbox(self) -> str:
+        """Where central's gateway queries for this cluster get their answers: a prefix of the
+        cluster's own, the one inbox its leaf connection may publish into."""
+        return f"_INBOX_gateway.{self.cluster}"
+
+    @property
     def inbox_prefix(self) -> str:
         """The agent's reply inbox prefix (nats-py ``inbox_prefix``): its own, not ``_INBOX``."""
         return f"_INBOX_{self.cluster}"
@@ -108,11 +114,12 @@ class ClusterSubjects:
         cluster's Signals and heartbeat only through its sources of the leaf's stream and bucket
         (a Signal arriving both ways would be a duplicate, and nats-server 2.9 stops a source at
         a duplicate message id). In: the sources' deliveries, replies (the sources'
-        consumer-create ``$JSC.R.>``, gateway answers ``_INBOX.>``: a leaf connection has no
-        ``allow_responses``). Out: the cluster's gateway queries, its domain's JetStream API,
-        the sources' flow control.
+        consumer-create ``$JSC.R.>``, gateway answers to the cluster's own ``gateway_inbox``: a
+        leaf connection has no ``allow_responses``, and central's shared ``_INBOX`` must stay
+        out of reach). Out: the cluster's gateway queries, its domain's JetStream API, the
+        sources' flow control.
         """
         return {
-            "publish": {"allow": [f"{self.leaf_deliver}.>", "$JSC.R.>", "_INBOX.>"]},
+            "publish": {"allow": [f"{self.leaf_deliver}.>", "$JSC.R.>", f"{self.gateway_inbox}.>"]},
             "subscribe": {"allow": [self.gateway(), f"$JS.{domain}.API.>", "$JS.FC.>"]},
         }
