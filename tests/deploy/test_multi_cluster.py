@@ -162,18 +162,22 @@ def test_central_renders_the_control_plane_and_the_nats_configuration() -> None:
     assert rbac_problems(docs) == [] and posture_problems(docs) == []
 
 
-def test_central_nats_configuration_runs_with_the_users_file_cluster_add_writes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("leafnodes", [0, 7422])
+def test_central_nats_configuration_runs_with_the_users_file_cluster_add_writes(
+    tmp_path: Path, leafnodes: int
+) -> None:
     binary = shutil.which("nats-server")
     assert binary is not None, "nats-server is required"
-    docs = render_chart(
-        {"mode": "central", "central": {"nats": {"jetstream": {"storeDir": str(tmp_path / "js")}}}}
-    )
+    nats = {"jetstream": {"storeDir": str(tmp_path / "js")}, "leafnodes": {"port": leafnodes}}
+    docs = render_chart({"mode": "central", "central": {"nats": nats}})
     config = next(c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"] == "aetherius-central-nats")
     text = config["data"]["nats.conf"]
     assert 'include "users/users.conf"' in text
+    assert ("leafnodes {" in text) == bool(leafnodes)
     # Laid out as the pod mounts it: the ConfigMap's file, the users Secret in users/ beside it.
     registry = Registry(tmp_path / "users")
     registry.add("prod-eu-1")
+    registry.add("prod-us-1", leaf_domain="edge-prod-us-1")
     (tmp_path / "nats.conf").write_text(text)
     result = subprocess.run(
         [binary, "-c", str(tmp_path / "nats.conf"), "-t"], capture_output=True, text=True, timeout=30
