@@ -47,6 +47,12 @@ async def _local_copies(member: Member) -> int:
     return int(info.state.messages)
 
 
+def _source_errors(fleet: Fleet) -> list[str]:
+    """What central's server said went wrong with a source (a duplicate id, say): its log."""
+    log = (fleet.hub.directory / "nats.log").read_text(encoding="utf-8", errors="replace")
+    return [line for line in log.splitlines() if "inbound source" in line]
+
+
 async def _health(central: Central, cluster: str) -> dict[str, Any]:
     try:
         return dict((await central.store.get_cluster(cluster)).watcher_health)
@@ -74,6 +80,7 @@ async def test_signals_reach_central_once_and_reads_cross_the_leaf(fleet: Fleet,
     assert await central.store.count_signals(cluster_id="leafy") == BEFORE
     assert await _central_copies(fleet, central, "leafy") == BEFORE, "sourced, never also sent directly"
     assert await _local_copies(member) == BEFORE, "the member's leaf server holds them too"
+    assert _source_errors(fleet) == [], "no Signal reached central's stream twice"
 
     subjects = ClusterSubjects.of("leafy", fleet.hub.bus)
     remote = RemoteBackend(central.bus, subjects=subjects, timeout=10, ping_timeout=5)
@@ -110,10 +117,35 @@ async def test_a_cut_link_blocks_nothing_and_loses_nothing(fleet: Fleet, central
     await until(lambda: _is(_health(central, "cutleaf"), "ok"), timeout=30, what="the agent ok again")
     assert await store.count_signals(cluster_id="cutleaf") == BEFORE + DURING
     assert await _central_copies(fleet, central, "cutleaf") == BEFORE + DURING, "each Signal once"
+    assert _source_errors(fleet) == []
 
 
 async def _is(found: Any, status: str) -> bool:
     return (await found).get("status") == status
+
+
+async def test_a_direct_member_moved_to_leaf_mode_keeps_flowing(fleet: Fleet, central: Central) -> None:
+    """Its new agent relists and sends again what central already has: stored once, and the
+    source takes it without an error (nats-server 2.9 retries a source at each id central's
+    stream has seen, seconds each: a relist of thousands would hold the new Signals for hours)."""
+    sim = await fleet.sim("mover", None)
+    for i in range(BEFORE):
+        sim.create(event_obj(f"before-{i}", namespace="shop"))
+    direct = await fleet.join("mover", sim=sim)
+    store = central.store
+
+    async def stored(n: int) -> bool:
+        return await store.count_signals(cluster_id="mover") >= n
+
+    await until(lambda: stored(BEFORE), timeout=60, what="the direct member's Signals stored")
+    await direct.stop()
+    leaf = await fleet.join("mover", sim=sim, leaf_domain="edge-mover")
+    await until(lambda: _local_copies(leaf), timeout=60, what="the relisted Signals in the leaf's stream")
+    for i in range(DURING):
+        sim.create(event_obj(f"after-{i}", namespace="shop"))
+    await until(lambda: stored(BEFORE + DURING), timeout=60, what="the leaf member's new Signals stored")
+    assert await store.count_signals(cluster_id="mover") == BEFORE + DURING
+    assert _source_errors(fleet) == []
 
 
 async def test_a_leaf_speaks_for_its_own_cluster_only(fleet: Fleet, central: Central) -> None:

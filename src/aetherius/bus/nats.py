@@ -200,12 +200,15 @@ class NatsBus:
         identity: NatsIdentity | None = None,
         provision: bool = True,
         max_age: float = 0.0,
+        msg_id_prefix: str = "",
     ) -> None:
         self.settings = settings
         self.name = name
         self.identity = identity
         self.provision = provision
         self.max_age = max_age  # seconds a stored Signal is kept at most; 0: no limit (central)
+        # Before each ``Nats-Msg-Id``: a leaf member's ids never equal what it once sent directly.
+        self.msg_id_prefix = msg_id_prefix
         self.stream = settings.stream
         self.prefix = settings.subject_prefix
         self.dead_stream = f"{settings.stream}_DEAD"
@@ -407,8 +410,8 @@ class NatsBus:
         pipeline = self._pipeline
         assert pipeline is not None
         started = time.perf_counter()
-        subject_for, encode = self.subject_for, encode_signal
-        messages = [(subject_for(s), encode(s), s.msg_id) for s in signals]
+        subject_for, encode, prefix = self.subject_for, encode_signal, self.msg_id_prefix
+        messages = [(subject_for(s), encode(s), prefix + s.msg_id) for s in signals]
         try:
             async with asyncio.timeout(self.settings.publish_timeout.total_seconds()):
                 duplicates = await pipeline.publish(messages)

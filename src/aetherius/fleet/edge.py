@@ -41,6 +41,7 @@ from aetherius.watch.service import register_watcher_checks
 from aetherius.watch.watcher import Watcher
 
 log = get_logger(__name__)
+LEAF_MSG_ID_PREFIX = "leaf"
 
 
 def read_token(settings: Settings, env: dict[str, str] | None = None) -> str:
@@ -84,6 +85,11 @@ def edge_bus(settings: Settings, *, cluster: str, seed: str) -> NatsBus:
         identity=NatsIdentity(seed=seed, inbox_prefix=subjects.inbox_prefix),
         provision=bool(fleet.leaf_domain),
         max_age=fleet.leaf_max_age.total_seconds() if fleet.leaf_domain else 0.0,
+        # NB: central's stream deduplicates sourced messages too, and nats-server 2.9 retries a
+        # source at each duplicate (seconds each): a cluster moved to leaf mode re-sends what it
+        # sent directly (it relists, its cursors were central's), so its ids must not be those
+        # central saw (the store keeps each Signal once all the same).
+        msg_id_prefix=f"{LEAF_MSG_ID_PREFIX}." if fleet.leaf_domain else "",
     )
 
 

@@ -112,8 +112,8 @@ class ClusterSubjects:
         On a leaf connection "publish" is what the leaf may send into central and "subscribe"
         what central may send into the leaf. No Signal subject and no KV key: central takes the
         cluster's Signals and heartbeat only through its sources of the leaf's stream and bucket
-        (a Signal arriving both ways would be a duplicate, and nats-server 2.9 stops a source at
-        a duplicate message id). In: the sources' deliveries, replies (the sources'
+        (a Signal arriving both ways would be a duplicate, and nats-server 2.9 takes a duplicate
+        message id in a source for an error: it retries the source, seconds for each one). In: the sources' deliveries, replies (the sources'
         consumer-create ``$JSC.R.>``, gateway answers to the cluster's own ``gateway_inbox``: a
         leaf connection has no ``allow_responses``, and central's shared ``_INBOX`` must stay
         out of reach). Out: the cluster's gateway queries, its domain's JetStream API, the
