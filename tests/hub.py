@@ -46,7 +46,6 @@ class Hub:
         bus: MessageBusSettings | None = None,
         tls: tuple[Path, Path] | None = None,
         websocket: bool = False,
-        leafnodes: bool = True,
     ) -> None:
         binary = shutil.which("nats-server")
         if binary is None:
@@ -60,7 +59,7 @@ class Hub:
         self.port = free_port()
         self.tls = tls  # (certificate, key): clients must dial tls://
         self.ws_port = free_port() if websocket else 0
-        self.leaf_port = free_port() if leafnodes else 0  # leaf members' servers connect here
+        self.leaf_port = free_port()  # leaf members' servers connect here
         # The credentials ``add`` handed out: ``reload`` waits until the server admits each.
         self.credentials: dict[str, EdgeCredential] = {}
         self.process: subprocess.Popen[bytes] | None = None
@@ -108,7 +107,7 @@ class Hub:
             store_dir=self.directory / "jetstream",
             users_file=self.registry.users_file,
             pid_file=self.pid_file,
-            leafnode_port=self.leaf_port or None,
+            leafnode_port=self.leaf_port,
         )
         extra = ""
         if self.tls:

@@ -452,7 +452,8 @@ class FleetSettings(_Section):
     mode: Literal["in-cluster", "central", "edge"] = "in-cluster"
     central_endpoint: str = Field(
         default="",
-        description="edge: central NATS, nats:// or tls:// (or wss:// where only 443 leaves the cluster)",
+        description="edge: central NATS, nats:// or tls:// (or wss:// where only 443 leaves the cluster); "
+        "in leaf mode, the member's own leaf nats-server",
     )
     token_env: str = Field(
         default="AGENT_TOKEN", description="edge: the variable holding the cluster's token"
