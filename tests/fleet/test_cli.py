@@ -170,8 +170,13 @@ def test_add_a_leaf_member_prints_its_leaf_server_config_and_central_sources_it(
         assert checked.returncode == 0, checked.stderr
         assert asyncio.run(_source_filters(central)) == ["aetherius.signals.edge1.>"]
 
-        invalid = run("add", "edge2", "--leaf-domain", "edge.2", "--config", str(config), auth=auth)
-        assert invalid.returncode == 2 and "--leaf-domain" in invalid.stderr and invalid.stdout == ""
+        for bad in (
+            ["--leaf-domain", "edge.2"],
+            ["--leaf-domain", "edge-2", "--central-leaf-endpoint", "host:7422"],
+        ):
+            invalid = run("add", "edge2", *bad, "--config", str(config), auth=auth)
+            assert invalid.returncode == 2 and bad[-2] in invalid.stderr and invalid.stdout == ""
+            assert not (auth / "clusters" / "edge2.json").exists()
 
         removed = run(
             "remove", "edge1", "--nats-pid-file", str(central.pid_file), "--config", str(config), auth=auth

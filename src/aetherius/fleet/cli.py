@@ -26,7 +26,7 @@ from aetherius.bus.nats import NatsBus, NatsIdentity
 from aetherius.cli.common import ConfigOption, fail, settings_from_cli
 from aetherius.config import LEAF_DOMAIN, MessageBusSettings
 from aetherius.fleet.identity import EdgeCredential, central_seed
-from aetherius.fleet.leaf import leaf_server_config, sync_sources
+from aetherius.fleet.leaf import check_leaf_url, leaf_server_config, sync_sources
 from aetherius.fleet.registry import (
     Registry,
     RegistryError,
@@ -224,6 +224,11 @@ def add(
     domain = leaf_domain or ""
     if domain and not LEAF_DOMAIN.fullmatch(domain):
         raise fail(f"aetherius cluster: --leaf-domain {domain[:80]!r}: 1-63 letters, digits, '-' and '_'")
+    if central_leaf_endpoint:
+        try:
+            check_leaf_url(central_leaf_endpoint)
+        except ValueError as exc:
+            raise fail(f"aetherius cluster: --central-leaf-endpoint {exc}") from None
     registry, bus = _registry(config, auth_dir)
     with _clear_errors():
         previous = registry.get(cluster)

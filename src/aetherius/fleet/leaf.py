@@ -21,7 +21,7 @@ gateway queries and their answers; while it is down, central's copy of the heart
 from __future__ import annotations
 
 import json
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from nats.js import api
 
@@ -66,11 +66,17 @@ async def sync_sources(bus: NatsBus, records: list[ClusterRecord]) -> bool:
     return changed
 
 
-def leaf_remote_url(central_leaf_url: str, credential: EdgeCredential) -> str:
-    """Central's leafnode URL (``nats-leaf://``/``tls://host:7422``) with the cluster's leaf login."""
+def check_leaf_url(central_leaf_url: str) -> SplitResult:
+    """Central's leafnode URL taken apart; ``ValueError`` unless it is ``nats-leaf|tls://host:port``."""
     parts = urlsplit(central_leaf_url)
     if parts.scheme not in ("nats-leaf", "nats", "tls") or not parts.hostname or not parts.port:
-        raise ValueError(f"{central_leaf_url!r}: want nats-leaf://host:port or tls://host:port")
+        raise ValueError(f"{central_leaf_url[:200]!r}: want nats-leaf://host:port or tls://host:port")
+    return parts
+
+
+def leaf_remote_url(central_leaf_url: str, credential: EdgeCredential) -> str:
+    """Central's leafnode URL (``nats-leaf://``/``tls://host:7422``) with the cluster's leaf login."""
+    parts = check_leaf_url(central_leaf_url)
     # NB: both parts are base32 or a DNS label: nothing to escape in a URL.
     netloc = f"{credential.leaf_user}:{credential.leaf_password}@{parts.hostname}:{parts.port}"
     return urlunsplit((parts.scheme, netloc, "", "", ""))
