@@ -146,6 +146,21 @@ def test_the_edge_configuration_loads_and_opens_no_metrics_port(
         settings = load_configmap(docs, tmp_path / source)
         assert settings.metrics.enabled is False
         assert settings.message_bus.max_reconnect_attempts == -1
+        assert settings.fleet.leaf_domain == "", "the direct mode unless asked"
+
+
+def test_edge_leaf_domain_puts_the_agent_in_leaf_mode(tmp_path: Path) -> None:
+    values = {
+        "mode": "edge",
+        "edge": {
+            "centralEndpoint": "nats://aetherius-leaf.aetherius-system:4222",
+            "leafDomain": "edge-prod-1",
+        },
+    }
+    settings = load_configmap(render_chart(values), tmp_path)
+    assert settings.fleet.leaf_domain == "edge-prod-1"
+    with pytest.raises(helm_python.HelmValuesError, match="leafDomain"):
+        render_chart({"mode": "edge", "edge": {"leafDomain": "edge.prod"}})
 
 
 def test_central_renders_the_control_plane_and_the_nats_configuration() -> None:
