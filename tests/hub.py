@@ -59,6 +59,7 @@ class Hub:
         self.port = free_port()
         self.tls = tls  # (certificate, key): clients must dial tls://
         self.ws_port = free_port() if websocket else 0
+        self.leaf_port = free_port()  # leaf members' servers connect here
         # The credentials ``add`` handed out: ``reload`` waits until the server admits each.
         self.credentials: dict[str, EdgeCredential] = {}
         self.process: subprocess.Popen[bytes] | None = None
@@ -82,9 +83,13 @@ class Hub:
             update["tls_ca_file"] = self.tls[0]
         return self.bus.model_copy(update=update)
 
-    def add(self, cluster: str) -> str:
+    @property
+    def leaf_url(self) -> str:
+        return f"nats-leaf://127.0.0.1:{self.leaf_port}"
+
+    def add(self, cluster: str, *, leaf_domain: str = "") -> str:
         """The agent token of a new member cluster (a fresh key; ``reload`` applies it)."""
-        credential = self.registry.add(cluster, rotate=True)
+        credential = self.registry.add(cluster, rotate=True, leaf_domain=leaf_domain)
         assert credential is not None
         self.credentials[cluster] = credential
         return credential.token
@@ -102,6 +107,7 @@ class Hub:
             store_dir=self.directory / "jetstream",
             users_file=self.registry.users_file,
             pid_file=self.pid_file,
+            leafnode_port=self.leaf_port,
         )
         extra = ""
         if self.tls:
@@ -131,7 +137,10 @@ class Hub:
         """
         reload_server(self.pid_file)
         deadline = time.monotonic() + timeout
+        leaf_members = {record.cluster for record in self.registry.leaf_members()}
         for credential in self.credentials.values():
+            if credential.cluster in leaf_members:
+                continue  # a leaf connection's user may not connect as a client
             while True:
                 try:
                     nc = await nats.connect(

@@ -67,6 +67,8 @@ def parse_duration(value: object) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+# A JetStream domain as the leaf mode names one (``fleet.leaf_domain``, ``cluster add --leaf-domain``).
+LEAF_DOMAIN = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
 
 def _normalize_severity(value: object) -> object:
@@ -450,7 +452,8 @@ class FleetSettings(_Section):
     mode: Literal["in-cluster", "central", "edge"] = "in-cluster"
     central_endpoint: str = Field(
         default="",
-        description="edge: central NATS, nats:// or tls:// (or wss:// where only 443 leaves the cluster)",
+        description="edge: central NATS, nats:// or tls:// (or wss:// where only 443 leaves the cluster); "
+        "in leaf mode, the member's own leaf nats-server",
     )
     token_env: str = Field(
         default="AGENT_TOKEN", description="edge: the variable holding the cluster's token"
@@ -461,12 +464,34 @@ class FleetSettings(_Section):
         default=timedelta(milliseconds=500), gt=timedelta(0), description="is the agent there at all"
     )
     gateway_concurrency: int = Field(default=4, ge=1, le=64, description="edge: reads answered at once")
+    leaf_domain: str = Field(
+        default="",
+        description="edge, leaf mode: the JetStream domain of the member cluster's own leaf nats-server "
+        "(central_endpoint is then that server); the agent's Signals are kept there until central has them",
+    )
+    leaf_max_age: Duration = Field(
+        default=timedelta(days=7),
+        gt=timedelta(0),
+        description="edge, leaf mode: how long the leaf server keeps a Signal central has not taken",
+    )
 
     @field_validator("central_endpoint")
     @classmethod
     def _endpoint_scheme(cls, value: str) -> str:
         if value and not value.startswith(("nats://", "tls://", "ws://", "wss://")):
             raise ValueError("must be nats://, tls://, ws:// or wss://host:port")
+        return value
+
+    @field_validator("leaf_domain")
+    @classmethod
+    def _domain_name(cls, value: str) -> str:
+        # NB: the domain is one token of ``$JS.<domain>.API``: a dot, a wildcard or a space would
+        # make central's source reach another domain's API, or none.
+        if value and not LEAF_DOMAIN.fullmatch(value):
+            raise ValueError(
+                f"{value[:80]!r} is not a JetStream domain: 1-63 letters, digits, '-' and '_' "
+                "(such as edge-<cluster>), the `jetstream { domain }` of the member's leaf nats-server"
+            )
         return value
 
 

@@ -146,6 +146,21 @@ def test_the_edge_configuration_loads_and_opens_no_metrics_port(
         settings = load_configmap(docs, tmp_path / source)
         assert settings.metrics.enabled is False
         assert settings.message_bus.max_reconnect_attempts == -1
+        assert settings.fleet.leaf_domain == "", "the direct mode unless asked"
+
+
+def test_edge_leaf_domain_puts_the_agent_in_leaf_mode(tmp_path: Path) -> None:
+    values = {
+        "mode": "edge",
+        "edge": {
+            "centralEndpoint": "nats://aetherius-leaf.aetherius-system:4222",
+            "leafDomain": "edge-prod-1",
+        },
+    }
+    settings = load_configmap(render_chart(values), tmp_path)
+    assert settings.fleet.leaf_domain == "edge-prod-1"
+    with pytest.raises(helm_python.HelmValuesError, match="leafDomain"):
+        render_chart({"mode": "edge", "edge": {"leafDomain": "edge.prod"}})
 
 
 def test_central_renders_the_control_plane_and_the_nats_configuration() -> None:
@@ -162,18 +177,22 @@ def test_central_renders_the_control_plane_and_the_nats_configuration() -> None:
     assert rbac_problems(docs) == [] and posture_problems(docs) == []
 
 
-def test_central_nats_configuration_runs_with_the_users_file_cluster_add_writes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("leafnodes", [0, 7422])
+def test_central_nats_configuration_runs_with_the_users_file_cluster_add_writes(
+    tmp_path: Path, leafnodes: int
+) -> None:
     binary = shutil.which("nats-server")
     assert binary is not None, "nats-server is required"
-    docs = render_chart(
-        {"mode": "central", "central": {"nats": {"jetstream": {"storeDir": str(tmp_path / "js")}}}}
-    )
+    nats = {"jetstream": {"storeDir": str(tmp_path / "js")}, "leafnodes": {"port": leafnodes}}
+    docs = render_chart({"mode": "central", "central": {"nats": nats}})
     config = next(c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"] == "aetherius-central-nats")
     text = config["data"]["nats.conf"]
     assert 'include "users/users.conf"' in text
+    assert ("leafnodes {" in text) == bool(leafnodes)
     # Laid out as the pod mounts it: the ConfigMap's file, the users Secret in users/ beside it.
     registry = Registry(tmp_path / "users")
     registry.add("prod-eu-1")
+    registry.add("prod-us-1", leaf_domain="edge-prod-us-1")
     (tmp_path / "nats.conf").write_text(text)
     result = subprocess.run(
         [binary, "-c", str(tmp_path / "nats.conf"), "-t"], capture_output=True, text=True, timeout=30

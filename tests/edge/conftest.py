@@ -17,11 +17,13 @@ from aetherius.bus.nats import NatsBus
 from aetherius.config import Settings
 from aetherius.fleet.edge import EdgeAgent, edge_bus
 from aetherius.fleet.identity import parse_token
+from aetherius.fleet.leaf import sync_sources
 from aetherius.kube import KubeClient
 from aetherius.orchestrator.process import OrchestratorProcess
 from aetherius.sim import SimCluster
 from aetherius.store import Store
 from tests.hub import Hub
+from tests.leaf import LeafServer
 from tests.store.databases import migrated_database
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -69,10 +71,13 @@ class Member:
     client: KubeClient
     bus: NatsBus
     agent: EdgeAgent
+    leaf: LeafServer | None = None  # leaf mode: the member's own nats-server
 
     async def stop(self) -> None:
         await self.agent.stop()
         await self.bus.close()
+        if self.leaf is not None:
+            self.leaf.stop()
 
 
 @dataclass
@@ -95,15 +100,32 @@ class Fleet:
         sim: SimCluster | None = None,
         reconnect_delay: str = "0.2s",
         url: str | None = None,
+        leaf_domain: str = "",
     ) -> Member:
-        """A member cluster with its agent connected, watching and answering."""
-        token = self.hub.add(name)
+        """A member cluster with its agent connected, watching and answering.
+
+        With ``leaf_domain`` it is a leaf member: its own leaf server is started, central's
+        stream sources it (as ``aetherius cluster add --leaf-domain`` makes it), and the agent
+        talks to that server only.
+        """
+        token = self.hub.add(name, leaf_domain=leaf_domain)
         await self.hub.reload()
+        leaf = None
+        if leaf_domain:
+            leaf = LeafServer(
+                self.tmp / f"leaf-{name}",
+                hub=self.hub,
+                credential=self.hub.credentials[name],
+                domain=leaf_domain,
+            )
+            leaf.start()
+            await self.sync_sources()
+            url = leaf.url
         sim = sim or await self.sim(name, scenario)
         client = await KubeClient.from_kubeconfig(sim.write_kubeconfig(self.tmp / f"{name}.kubeconfig"))
         self._stack.push_async_callback(client.close)
         cluster, seed = parse_token(token)
-        settings = fleet_settings(self.hub, mode="edge")
+        settings = fleet_settings(self.hub, mode="edge", fleet={"leaf_domain": leaf_domain})
         bus = settings.message_bus.model_copy(
             update={"reconnect_delay": _seconds(reconnect_delay), "url": url or settings.message_bus.url}
         )
@@ -112,9 +134,18 @@ class Fleet:
         await bus.connect()
         agent = EdgeAgent(settings, client=client, bus=bus, cluster=cluster)
         await agent.start()
-        member = Member(name=name, sim=sim, client=client, bus=bus, agent=agent)
+        member = Member(name=name, sim=sim, client=client, bus=bus, agent=agent, leaf=leaf)
         self.members[name] = member
         return member
+
+    async def sync_sources(self) -> None:
+        """Central's stream sources set from the registry's leaf members, as central's user."""
+        bus = self.hub.central_bus(name="sources")
+        try:
+            await bus.connect()
+            await sync_sources(bus, self.hub.registry.records())
+        finally:
+            await bus.close()
 
     async def close(self) -> None:
         for member in self.members.values():

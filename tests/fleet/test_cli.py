@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -135,3 +136,61 @@ def test_add_into_a_damaged_directory_writes_nothing(tmp_path: Path) -> None:
     result = run("add", "c", auth=auth)
     assert result.returncode == 1 and result.stdout == ""
     assert not (auth / "clusters" / "c.json").exists(), "no record whose token was never printed"
+
+
+def test_add_a_leaf_member_prints_its_leaf_server_config_and_central_sources_it(tmp_path: Path) -> None:
+    central = Hub(tmp_path / "hub")
+    auth = central.registry.auth_dir
+    config = tmp_path / "app.yaml"
+    config.write_text(yaml.safe_dump({"message_bus": {"url": central.url}}), encoding="utf-8")
+    central.start()
+    try:
+        added = run(
+            "add", "edge1", "--leaf-domain", "edge-edge1", "--central-leaf-endpoint", central.leaf_url,
+            "--nats-pid-file", str(central.pid_file), "--config", str(config), auth=auth,
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        assert "now source 1 leaf member(s)" in added.stderr
+        secret = yaml.safe_load(added.stdout)["stringData"]
+        credential = parse_credential(secret["token"])
+        leaf_conf = json.loads(secret["leaf.conf"])
+        assert leaf_conf["jetstream"]["domain"] == "edge-edge1"
+        assert leaf_conf["authorization"]["users"] == [{"nkey": credential.public_key}]
+        users = (auth / "users.conf").read_text()
+        assert "leaf-edge1" in users and credential.public_key not in users, "a leaf user, not the nkey"
+        for path in auth.rglob("*"):
+            text = path.read_text() if path.is_file() else ""
+            assert credential.seed not in text and credential.leaf_password not in text, path
+        server_conf = tmp_path / "leaf.conf"
+        leaf_conf["jetstream"]["store_dir"] = str(tmp_path / "leaf-store")
+        server_conf.write_text(json.dumps(leaf_conf), encoding="utf-8")
+        checked = subprocess.run(
+            [central.binary, "-t", "-c", str(server_conf)], capture_output=True, text=True, check=False
+        )
+        assert checked.returncode == 0, checked.stderr
+        assert asyncio.run(_source_filters(central)) == ["aetherius.signals.edge1.>"]
+
+        for bad in (
+            ["--leaf-domain", "edge.2"],
+            ["--leaf-domain", "edge-2", "--central-leaf-endpoint", "host:7422"],
+        ):
+            invalid = run("add", "edge2", *bad, "--config", str(config), auth=auth)
+            assert invalid.returncode == 2 and bad[-2] in invalid.stderr and invalid.stdout == ""
+            assert not (auth / "clusters" / "edge2.json").exists()
+
+        removed = run(
+            "remove", "edge1", "--nats-pid-file", str(central.pid_file), "--config", str(config), auth=auth
+        )
+        assert removed.returncode == 0, removed.stderr
+        assert asyncio.run(_source_filters(central)) == []
+    finally:
+        central.stop()
+
+
+async def _source_filters(central: Hub) -> list[str]:
+    nc = await central.connect_central()
+    try:
+        info = await nc.jetstream().stream_info(central.bus.stream)
+        return [str(source.filter_subject) for source in info.config.sources or []]
+    finally:
+        await nc.close()

@@ -8,6 +8,7 @@ import stat
 import subprocess
 from pathlib import Path
 
+import bcrypt
 import pytest
 
 from aetherius.config import MessageBusSettings
@@ -19,7 +20,7 @@ from aetherius.fleet.identity import (
     parse_token,
     public_key_of,
 )
-from aetherius.fleet.registry import Registry, write_server_config
+from aetherius.fleet.registry import Registry, RegistryError, write_server_config
 from aetherius.fleet.subjects import ClusterSubjects, InvalidClusterName
 
 
@@ -152,3 +153,35 @@ def test_the_generated_server_config_is_valid_for_nats_server(tmp_path: Path) ->
     )
     result = subprocess.run([binary, "-c", str(config), "-t"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_a_leaf_member_has_a_leaf_user_with_its_own_subjects_and_a_hashed_password(tmp_path: Path) -> None:
+    bus = MessageBusSettings(subject_prefix="sig", kv_bucket="state")
+    registry = Registry(tmp_path / "auth", bus=bus)
+    a = registry.add("a", leaf_domain="edge-a")
+    assert a is not None
+    text = registry.users_file.read_text()
+    assert a.seed not in text and a.leaf_password not in text and a.public_key not in text
+    _, user = json.loads(text.split("users = ", 1)[1])
+    assert user["user"] == "leaf-a" and bcrypt.checkpw(a.leaf_password.encode(), user["password"].encode())
+    assert user["allowed_connection_types"] == ["LEAFNODE"]
+    assert user["permissions"] == ClusterSubjects.of("a", bus).leaf_permissions("edge-a")
+    allowed = user["permissions"]["publish"]["allow"] + user["permissions"]["subscribe"]["allow"]
+    for subject in allowed:
+        assert subject not in (">", "$JS.API.>", "_INBOX.>") and not subject.startswith("sig."), subject
+        assert ".a." in subject or subject.startswith(("$JSC.R.", "$JS.FC.", "$JS.edge-a.")), subject
+    assert registry.get("a") == registry.leaf_members()[0]
+
+
+@pytest.mark.parametrize("domain", ["edge.a", "edge-*", "edge a", "x" * 64])
+def test_a_bad_or_taken_leaf_domain_is_refused_before_anything_is_written(
+    tmp_path: Path, domain: str
+) -> None:
+    registry = Registry(tmp_path / "auth")
+    assert registry.add("a", leaf_domain="edge-a") is not None
+    users = registry.users_file.read_text()
+    with pytest.raises(RegistryError, match="leaf domain"):
+        registry.add("b", leaf_domain=domain)
+    with pytest.raises(RegistryError, match="another cluster's"):
+        registry.add("b", leaf_domain="edge-a")
+    assert registry.get("b") is None and registry.users_file.read_text() == users

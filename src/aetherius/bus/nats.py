@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import secrets
 import ssl
 import time
 from collections.abc import Sequence
@@ -198,11 +199,16 @@ class NatsBus:
         name: str = "aetherius",
         identity: NatsIdentity | None = None,
         provision: bool = True,
+        max_age: float = 0.0,
+        msg_id_prefix: str = "",
     ) -> None:
         self.settings = settings
         self.name = name
         self.identity = identity
         self.provision = provision
+        self.max_age = max_age  # seconds a stored Signal is kept at most; 0: no limit (central)
+        # Before each ``Nats-Msg-Id``: a leaf member's ids never equal what it once sent directly.
+        self.msg_id_prefix = msg_id_prefix
         self.stream = settings.stream
         self.prefix = settings.subject_prefix
         self.dead_stream = f"{settings.stream}_DEAD"
@@ -286,11 +292,30 @@ class NatsBus:
                         subjects=[subject],
                         duplicate_window=duplicate_window,
                         max_msgs=max_msgs,
+                        max_age=self.max_age or None,
                         discard=api.DiscardPolicy.NEW,
                     )
                     log.info("bus stream created", stream=name, subjects=subject)
         except _NATS_ERRORS as exc:
             raise BusUnavailable(f"cannot create stream {self.stream}: {type(exc).__name__}: {exc}") from exc
+
+    async def set_sources(self, stream: str, sources: list[api.StreamSource]) -> bool:
+        """Make ``sources`` the sources of ``stream`` (central: its leaf members); ``True`` if changed.
+
+        A source added resumes where its consumer stopped; one removed stops being read.
+        """
+        js = await self._ensure()
+        try:
+            config = (await js.stream_info(stream)).config
+            current = [source.as_dict() for source in config.sources or []]
+            if sorted(map(repr, current)) == sorted(repr(source.as_dict()) for source in sources):
+                return False
+            config.sources = sources or None
+            await js.update_stream(config)
+        except _NATS_ERRORS as exc:
+            raise BusUnavailable(f"cannot set the sources of {stream}: {type(exc).__name__}: {exc}") from exc
+        log.info("bus stream sources set", stream=stream, sources=[s.filter_subject for s in sources])
+        return True
 
     def _identity_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {}
@@ -319,12 +344,24 @@ class NatsBus:
     def nc(self) -> NatsClient | None:
         return self._nc
 
-    async def request(self, subject: str, payload: bytes, *, timeout: float) -> bytes:
-        """One request/reply; ``NoResponders`` when nobody listens, ``TimeoutError`` when late."""
+    async def request(
+        self, subject: str, payload: bytes, *, timeout: float, reply_prefix: str | None = None
+    ) -> bytes:
+        """One request/reply; ``NoResponders`` when nobody listens, ``TimeoutError`` when late.
+
+        ``reply_prefix``: the answer comes to ``<reply_prefix>.<random>``, not to the
+        connection's shared inbox, so that a server may let one responder publish to its own
+        prefix only (a leaf connection has no ``allow_responses``: see ``leaf_permissions``).
+        """
         await self._ensure()
         assert self._nc is not None
         try:
-            msg = await self._nc.request(subject, payload, timeout=timeout)
+            if reply_prefix is None:
+                msg = await self._nc.request(subject, payload, timeout=timeout)
+            else:
+                msg = await self._request_to(
+                    f"{reply_prefix}.{secrets.token_hex(16)}", subject, payload, timeout
+                )
         except nats.errors.NoRespondersError:
             raise NoResponders(subject) from None
         except (TimeoutError, nats.errors.TimeoutError):
@@ -332,6 +369,20 @@ class NatsBus:
         except _NATS_ERRORS as exc:
             raise BusUnavailable(f"request {subject}: {type(exc).__name__}: {exc}") from exc
         return bytes(msg.data)
+
+    async def _request_to(self, inbox: str, subject: str, payload: bytes, timeout: float) -> Msg:
+        """A request whose answer (or the server's no-responders status) comes to ``inbox``."""
+        assert self._nc is not None
+        subscription = await self._nc.subscribe(inbox, max_msgs=1)
+        try:
+            await self._nc.publish(subject, payload, reply=inbox)
+            msg = await subscription.next_msg(timeout=timeout)
+        finally:
+            with contextlib.suppress(*_NATS_ERRORS):
+                await subscription.unsubscribe()
+        if msg.headers and msg.headers.get("Status") == "503" and not msg.data:
+            raise nats.errors.NoRespondersError
+        return msg
 
     async def _on_error(self, exc: Exception) -> None:
         self._last_error = f"{type(exc).__name__}: {exc}"[:300]
@@ -359,8 +410,8 @@ class NatsBus:
         pipeline = self._pipeline
         assert pipeline is not None
         started = time.perf_counter()
-        subject_for, encode = self.subject_for, encode_signal
-        messages = [(subject_for(s), encode(s), s.msg_id) for s in signals]
+        subject_for, encode, prefix = self.subject_for, encode_signal, self.msg_id_prefix
+        messages = [(subject_for(s), encode(s), prefix + s.msg_id) for s in signals]
         try:
             async with asyncio.timeout(self.settings.publish_timeout.total_seconds()):
                 duplicates = await pipeline.publish(messages)

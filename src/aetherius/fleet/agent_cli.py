@@ -51,7 +51,8 @@ def agent(
         str | None,
         typer.Option(
             "--central-endpoint",
-            help="edge: central NATS (nats://, tls://, wss://); default $CENTRAL_ENDPOINT.",
+            help="edge: central NATS (nats://, tls://, wss://), or in leaf mode (fleet.leaf_domain) "
+            "the member's own leaf server; default $CENTRAL_ENDPOINT.",
         ),
     ] = None,
     health_port: Annotated[int | None, typer.Option("--health-port", help="Default 8080.")] = None,

@@ -12,6 +12,10 @@ and answer for that name alone. It opens no port but its own probes and metrics.
 - The responder answers central's gateway reads for this cluster, redacted and audited here.
 - The heartbeat (the watcher's health, version, Signals behind) goes to the cluster's KV key.
 
+In leaf mode (``fleet.leaf_domain``) the endpoint is the member cluster's own leaf nats-server
+(``aetherius.fleet.leaf``): the agent provisions the Signal stream and the KV bucket there, and its
+cursors advance once that server acknowledged, so a cut link blocks nothing and loses nothing.
+
 Connection loss is never fatal: nats-py reconnects forever, with capped and jittered backoff.
 """
 
@@ -37,6 +41,7 @@ from aetherius.watch.service import register_watcher_checks
 from aetherius.watch.watcher import Watcher
 
 log = get_logger(__name__)
+LEAF_MSG_ID_PREFIX = "leaf"
 
 
 def read_token(settings: Settings, env: dict[str, str] | None = None) -> str:
@@ -64,19 +69,27 @@ def agent_credential(token: str) -> tuple[str, str]:
 
 
 def edge_bus(settings: Settings, *, cluster: str, seed: str) -> NatsBus:
-    """Central's bus as this cluster's NATS user: no provisioning, reconnecting forever."""
+    """The agent's bus as this cluster's NATS user, reconnecting forever.
+
+    Direct mode: central's server, no provisioning (the JetStream API is central's alone).
+    Leaf mode: the member's own leaf server, whose stream and bucket the agent provisions.
+    """
+    fleet = settings.fleet
     bus_settings = settings.message_bus.model_copy(
-        update={
-            "url": settings.fleet.central_endpoint or settings.message_bus.url,
-            "max_reconnect_attempts": -1,
-        }
+        update={"url": fleet.central_endpoint or settings.message_bus.url, "max_reconnect_attempts": -1}
     )
     subjects = ClusterSubjects.of(cluster, bus_settings)
     return NatsBus(
         bus_settings,
         name=f"aetherius-edge-{cluster}",
         identity=NatsIdentity(seed=seed, inbox_prefix=subjects.inbox_prefix),
-        provision=False,
+        provision=bool(fleet.leaf_domain),
+        max_age=fleet.leaf_max_age.total_seconds() if fleet.leaf_domain else 0.0,
+        # NB: central's stream deduplicates sourced messages too, and nats-server 2.9 retries a
+        # source at each duplicate (seconds each): a cluster moved to leaf mode re-sends what it
+        # sent directly (it relists, its cursors were central's), so its ids must not be those
+        # central saw (the store keeps each Signal once all the same).
+        msg_id_prefix=f"{LEAF_MSG_ID_PREFIX}." if fleet.leaf_domain else "",
     )
 
 
@@ -151,7 +164,12 @@ async def run_edge_agent(settings: Settings, *, ready_file: str | None = None) -
             bus = edge_bus(settings, cluster=cluster, seed=seed)
             agent = EdgeAgent(settings, client=client, bus=bus, cluster=cluster)
             health = HealthServer(settings.health)
-            register_watcher_checks(health, watcher=agent.watcher, bus=bus, bus_name="central")
+            register_watcher_checks(
+                health,
+                watcher=agent.watcher,
+                bus=bus,
+                bus_name="leaf" if settings.fleet.leaf_domain else "central",
+            )
             try:
                 failed = await serve(
                     agent,
@@ -163,6 +181,7 @@ async def run_edge_agent(settings: Settings, *, ready_file: str | None = None) -
                     before=lambda: connect_waiting(bus, stop=stop),
                     cluster_id=cluster,
                     central=settings.fleet.central_endpoint or settings.message_bus.url,
+                    leaf_domain=settings.fleet.leaf_domain or None,
                 )
             finally:
                 await bus.close()

@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
+import hmac
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from aetherius.config import MessageBusSettings
 from aetherius.fleet.subjects import ClusterSubjects, InvalidClusterName, check_cluster_name
 
 CENTRAL_SEED_FILE = "central.nk"
+_LEAF_PASSWORD_CONTEXT = b"aetherius leaf connection v1"
 _SEED_BYTES = 2 + 32 + 2  # prefix bytes, the ed25519 seed, CRC-16
 
 
@@ -83,6 +86,16 @@ class EdgeCredential:
     def public_key(self) -> str:
         return public_key_of(self.seed)
 
+    @property
+    def leaf_user(self) -> str:
+        """The user name of the cluster's leaf connection to central (leaf mode)."""
+        return leaf_user(self.cluster)
+
+    @property
+    def leaf_password(self) -> str:
+        """The password of that connection, derived from the seed (see ``leaf_password``)."""
+        return leaf_password(self.seed)
+
     def connect_options(self, bus: MessageBusSettings) -> dict[str, Any]:
         """Keyword arguments for ``nats.connect`` that make the agent this cluster's user.
 
@@ -94,6 +107,22 @@ class EdgeCredential:
             "inbox_prefix": ClusterSubjects.of(self.cluster, bus).inbox_prefix,
             "name": f"aetherius-edge-{self.cluster}",
         }
+
+
+def leaf_user(cluster: str) -> str:
+    return f"leaf-{check_cluster_name(cluster)}"
+
+
+def leaf_password(seed: str) -> str:
+    """The leaf connection's password: an HMAC of the cluster's seed, so one token carries both.
+
+    NB: nats-server 2.9 authenticates a leaf connection by a JWT credentials file or by a user
+    and password, not by a bare nkey; central keeps only the bcrypt hash of this password, as it
+    keeps only the public half of the key.
+    """
+    _check_seed(seed)
+    digest = hmac.new(seed.encode("ascii"), _LEAF_PASSWORD_CONTEXT, hashlib.sha256).digest()
+    return base64.b32encode(digest).decode("ascii").rstrip("=")
 
 
 def new_credential(cluster: str) -> EdgeCredential:

@@ -4,6 +4,8 @@ The auth directory holds what central must keep, and nothing an attacker could u
 
 - ``clusters/<name>.json``: one small record per member cluster, its public key and when it was
   made (the seed was printed once, into the member cluster's Secret, and is kept nowhere here);
+  a leaf member (``cluster add --leaf-domain``) adds its leaf server's JetStream domain and the
+  bcrypt hash of its leaf connection's password;
 - ``central.nk``: the central user's own seed (0600), made on first use;
 - ``users.conf``: the ``users = [...]`` list that the central nats-server ``include``s inside its
   ``authorization {}`` block. It is regenerated from the records every time, never edited in
@@ -24,8 +26,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aetherius.config import MessageBusSettings
-from aetherius.fleet.identity import EdgeCredential, central_seed, new_credential, public_key_of
+import bcrypt
+
+from aetherius.config import LEAF_DOMAIN, MessageBusSettings
+from aetherius.fleet.identity import (
+    EdgeCredential,
+    central_seed,
+    leaf_user,
+    new_credential,
+    public_key_of,
+)
 from aetherius.fleet.subjects import ClusterSubjects, check_cluster_name
 
 USERS_FILE = "users.conf"
@@ -50,13 +60,14 @@ class ClusterRecord:
     cluster: str
     public_key: str
     created_at: str  # ISO 8601, UTC
+    leaf_domain: str = ""  # leaf mode: the JetStream domain of the member's leaf server
+    leaf_password_hash: str = ""  # leaf mode: bcrypt hash of its leaf connection's password
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"cluster": self.cluster, "public_key": self.public_key, "created_at": self.created_at},
-            indent=2,
-            sort_keys=True,
-        )
+        data = {"cluster": self.cluster, "public_key": self.public_key, "created_at": self.created_at}
+        if self.leaf_domain:
+            data.update(leaf_domain=self.leaf_domain, leaf_password_hash=self.leaf_password_hash)
+        return json.dumps(data, indent=2, sort_keys=True)
 
 
 def _atomic_write(path: Path, text: str, *, mode: int = 0o600) -> None:
@@ -103,12 +114,18 @@ class Registry:
                 cluster=str(data["cluster"]),
                 public_key=str(data["public_key"]),
                 created_at=str(data["created_at"]),
+                leaf_domain=str(data.get("leaf_domain", "")),
+                leaf_password_hash=str(data.get("leaf_password_hash", "")),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise RegistryError(f"{path}: not a cluster record ({type(exc).__name__}: {exc})") from None
         # NB: a record renamed by hand would give one cluster's key another cluster's subjects.
         if record.cluster != cluster or not record.public_key.startswith("U"):
             raise RegistryError(f"{path}: the record does not match its file name or holds no user key")
+        if record.leaf_domain and (
+            not LEAF_DOMAIN.fullmatch(record.leaf_domain) or not record.leaf_password_hash.startswith("$2")
+        ):
+            raise RegistryError(f"{path}: the record's leaf domain or password hash is not valid")
         return record
 
     def records(self) -> list[ClusterRecord]:
@@ -119,23 +136,36 @@ class Registry:
         found = [self.get(path.stem) for path in sorted(folder.glob("*.json"))]
         return [record for record in found if record is not None]
 
-    def add(self, cluster: str, *, rotate: bool = False) -> EdgeCredential | None:
+    def add(self, cluster: str, *, rotate: bool = False, leaf_domain: str = "") -> EdgeCredential | None:
         """Register ``cluster`` and return its new credential, or ``None`` when it already is one.
 
         ``rotate`` replaces the key of a registered cluster: the old token stops working once
-        the server has reloaded the users file.
+        the server has reloaded the users file. ``leaf_domain`` makes it a leaf member (its
+        Signals reach central by the source of its leaf server's stream in that domain); a
+        registered cluster changes mode only with a new credential (``rotate``), since the leaf
+        password derives from the seed, which central does not keep.
         """
+        if leaf_domain and not LEAF_DOMAIN.fullmatch(leaf_domain):
+            raise RegistryError(f"leaf domain {leaf_domain[:80]!r}: 1-63 letters, digits, '-' and '_'")
         credential = new_credential(cluster)
         self._prepare()
         # NB: every record is checked before anything is written: a damaged directory must not
         # end up with a new record whose token was never printed.
-        self.records()
+        others = [record for record in self.records() if record.cluster != credential.cluster]
         if self.get(cluster) is not None and not rotate:
             return None
+        if leaf_domain and any(record.leaf_domain == leaf_domain for record in others):
+            raise RegistryError(f"leaf domain {leaf_domain!r} is another cluster's already")
+        password_hash = ""
+        if leaf_domain:
+            # NB: bcrypt is slow on purpose; a low cost keeps `cluster add` and each leaf connect quick.
+            password_hash = bcrypt.hashpw(credential.leaf_password.encode(), bcrypt.gensalt(10)).decode()
         record = ClusterRecord(
             cluster=credential.cluster,
             public_key=credential.public_key,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            leaf_domain=leaf_domain,
+            leaf_password_hash=password_hash,
         )
         _atomic_write(self._record_path(cluster), record.to_json() + "\n")
         self.write_users_file()
@@ -152,12 +182,30 @@ class Registry:
         self.write_users_file()
         return True
 
+    def leaf_members(self) -> list[ClusterRecord]:
+        """The clusters whose Signals central takes from their leaf servers (by name)."""
+        return [record for record in self.records() if record.leaf_domain]
+
     def users(self) -> list[dict[str, Any]]:
-        """The ``users`` list: central (everything) first, then each cluster with its own subjects."""
+        """The ``users`` list: central (everything) first, then each cluster with its own subjects.
+
+        A leaf member has its leaf connection's user instead of its nkey user: its agent talks to
+        its own leaf server only, and nothing of it reaches central but through that connection.
+        """
         users: list[dict[str, Any]] = [{"nkey": public_key_of(central_seed(self.auth_dir))}]
         for record in self.records():
-            permissions = ClusterSubjects.of(record.cluster, self.bus).permissions()
-            users.append({"nkey": record.public_key, "permissions": permissions})
+            subjects = ClusterSubjects.of(record.cluster, self.bus)
+            if record.leaf_domain:
+                users.append(
+                    {
+                        "user": leaf_user(record.cluster),
+                        "password": record.leaf_password_hash,
+                        "permissions": subjects.leaf_permissions(record.leaf_domain),
+                        "allowed_connection_types": ["LEAFNODE"],
+                    }
+                )
+            else:
+                users.append({"nkey": record.public_key, "permissions": subjects.permissions()})
         return users
 
     def render_users(self) -> str:
@@ -184,6 +232,7 @@ def write_server_config(
     users_file: Path,
     host: str = "127.0.0.1",
     pid_file: Path | None = None,
+    leafnode_port: int | None = None,
 ) -> Path:
     """A complete central nats-server configuration (for tests and development).
 
@@ -199,6 +248,9 @@ def write_server_config(
     ]
     if pid_file is not None:
         lines.append(f"pid_file: {json.dumps(str(pid_file))}")
+    if leafnode_port is not None:
+        # Leaf members' servers connect here, authenticated by the same users file.
+        lines.append(f"leafnodes {{ listen: {json.dumps(f'{host}:{leafnode_port}')} }}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 

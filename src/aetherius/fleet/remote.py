@@ -42,7 +42,9 @@ class Requester(Protocol):
     """A request/reply transport (``NatsBus.request``): raises ``NoResponders``, ``TimeoutError``
     or ``BusUnavailable``."""
 
-    async def request(self, subject: str, payload: bytes, *, timeout: float) -> bytes: ...
+    async def request(
+        self, subject: str, payload: bytes, *, timeout: float, reply_prefix: str | None = None
+    ) -> bytes: ...
 
 
 class AgentUnavailable(NoReader):
@@ -79,7 +81,10 @@ class RemoteBackend:
         try:
             with timer:
                 data = await self.transport.request(
-                    self.subjects.gateway(request.op), encode(request), timeout=wait
+                    self.subjects.gateway(request.op),
+                    encode(request),
+                    timeout=wait,
+                    reply_prefix=self.subjects.gateway_inbox,
                 )
         except NoResponders:
             outcome = "no_responders"

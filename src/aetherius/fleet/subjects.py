@@ -20,6 +20,7 @@ from aetherius.config import MessageBusSettings
 
 _CLUSTER_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 GATEWAY_PREFIX = "aetherius.gateway"
+LEAF_DELIVER_PREFIX = "aetherius.leaf"
 HEALTH_KEY_PREFIX = "health"  # aetherius.watch.health.HEALTH_PREFIX
 
 
@@ -76,6 +77,12 @@ class ClusterSubjects:
         return f"{GATEWAY_PREFIX}.{self.cluster}.{operation}"
 
     @property
+    def gateway_inbox(self) -> str:
+        """Where central's gateway queries for this cluster get their answers: a prefix of the
+        cluster's own, the one inbox its leaf connection may publish into."""
+        return f"_INBOX_gateway.{self.cluster}"
+
+    @property
     def inbox_prefix(self) -> str:
         """The agent's reply inbox prefix (nats-py ``inbox_prefix``): its own, not ``_INBOX``."""
         return f"_INBOX_{self.cluster}"
@@ -91,4 +98,28 @@ class ClusterSubjects:
             "publish": {"allow": [self.signals, self.kv_state, self.kv_health, self.kv_direct_get]},
             "subscribe": {"allow": [self.gateway(), f"{self.inbox_prefix}.>"]},
             "allow_responses": {"max": 1, "expires": "1m"},
+        }
+
+    @property
+    def leaf_deliver(self) -> str:
+        """Where central's source consumer in the cluster's leaf domain delivers: its own prefix,
+        so that the leaf may send into this cluster's source and no other (``$JS.S.>`` is everyone's)."""
+        return f"{LEAF_DELIVER_PREFIX}.{self.cluster}.deliver"
+
+    def leaf_permissions(self, domain: str) -> dict[str, Any]:
+        """The permissions of the cluster's leaf connection to central (server-enforced).
+
+        On a leaf connection "publish" is what the leaf may send into central and "subscribe"
+        what central may send into the leaf. No Signal subject and no KV key: central takes the
+        cluster's Signals and heartbeat only through its sources of the leaf's stream and bucket
+        (a Signal arriving both ways would be a duplicate, and nats-server 2.9 takes a duplicate
+        message id in a source for an error: it retries the source, seconds for each one). In: the sources' deliveries, replies (the sources'
+        consumer-create ``$JSC.R.>``, gateway answers to the cluster's own ``gateway_inbox``: a
+        leaf connection has no ``allow_responses``, and central's shared ``_INBOX`` must stay
+        out of reach). Out: the cluster's gateway queries, its domain's JetStream API, the
+        sources' flow control.
+        """
+        return {
+            "publish": {"allow": [f"{self.leaf_deliver}.>", "$JSC.R.>", f"{self.gateway_inbox}.>"]},
+            "subscribe": {"allow": [self.gateway(), f"$JS.{domain}.API.>", "$JS.FC.>"]},
         }

@@ -194,8 +194,8 @@ def watch_gap(incident: Incident) -> ReportDraft:
         recommendations=[
             "Check the incidents of that window against `kubectl get events -A --sort-by=.lastTimestamp` "
             "while the API server still has them (an hour by default).",
-            "If the cut was the link to central, consider the leaf-node mode (docs/multi-cluster.md), "
-            "which keeps Signals in the member cluster for days.",
+            "If the cut was the link to central, consider the leaf mode (`aetherius cluster add "
+            "--leaf-domain`, docs/multi-cluster.md), which keeps Signals in the member cluster for days.",
         ],
     )
 
