@@ -187,22 +187,36 @@ async def _latency(
                 break
             await asyncio.sleep(0.2)
         rows = await connection.fetch(
-            "SELECT i.cluster_id, i.object_name, i.owner_name, min(r.created_at) AS at FROM reports r"
+            "SELECT i.cluster_id, i.object_name, i.owner_name, min(r.created_at) AS at,"
+            " min(i.created_at) AS opened FROM reports r"
             " JOIN incidents i ON i.id = r.incident_id WHERE i.cluster_id LIKE 'member-%'"
             " GROUP BY i.cluster_id, i.object_name, i.owner_name"
         )
     finally:
         await connection.close()
-    latencies = []
+    latencies: list[float] = []
+    to_open: list[float] = []  # the pod's creation → central opened its incident
+    to_report: list[float] = []  # the incident opened → its first report (reads through the agent)
     for row in rows:
         # NB: the incident is the pod's workload (its ReplicaSet, or the pod): either names it.
         name = next((n for n in (row["owner_name"], row["object_name"]) if n and "-7d9f8c6b5" in n), "")
         key = (row["cluster_id"], name.split("-7d9f8c6b5")[0] + "-7d9f8c6b5")
         if key in emitted:
             latencies.append((row["at"].timestamp() - emitted[key]) * 1000)
+            to_open.append((row["opened"].timestamp() - emitted[key]) * 1000)
+            to_report.append((row["at"] - row["opened"]).total_seconds() * 1000)
     if not latencies:
         raise RuntimeError(f"no report matched the failures emitted ({len(rows)} reports)")
+    # NB: where the time goes, for whoever chases the latency: on stderr, beside the trials.
+    for stage, values in (("created → incident opened", to_open), ("opened → first report", to_report)):
+        print(f"fleet: latency {stage}: {_percentiles(values)}", file=sys.stderr)
     return latencies
+
+
+def _percentiles(values: list[float]) -> str:
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"p50 {statistics.median(ordered):.1f} ms, p99 {p99:.1f} ms"
 
 
 def _peak_rss_mib(pid: int) -> float:
