@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from aetherius.config import OrchestratorSettings
 from aetherius.orchestrator.cooldown import MemoryCooldown
 from aetherius.orchestrator.model import Incident, ReportDraft
 from aetherius.orchestrator.ratelimit import MemoryRateLimiter
 from aetherius.orchestrator.resolver import Resolver
-from aetherius.orchestrator.service import Orchestrator, Outcome
+from aetherius.orchestrator.service import Orchestrator, Outcome, Pending
 from tests.orchestrator.factories import pod_signal
 from tests.orchestrator.memory_repository import MemoryRepository
+from tests.waiting import until
 
 
 class Clock:
@@ -283,3 +286,88 @@ async def test_failure_seen_by_another_replica_stops_this_replicas_healthy_clock
     other_replica.clock = clock
     await other_replica.handle(pod_signal(reason="FailedMount", occurrence=2))
     assert orch.health.since(repo.incidents[first.incident_id]) is None
+
+
+class GatedDiagnoser(RecordingDiagnoser):
+    """A diagnosis that stays under way until the test opens the gate (the first call only)."""
+
+    def __init__(self, *, fail_first: bool = False) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.fail_first = fail_first
+
+    async def diagnose(self, incident: Incident, *, diagnosis_id: str) -> ReportDraft:
+        first = not self.calls
+        self.calls.append(incident.id)
+        if first:
+            await self.gate.wait()
+            if self.fail_first:
+                raise RuntimeError("engine failed")
+        return ReportDraft(
+            summary="fails", root_cause=self.root_cause, severity=incident.severity, findings=[]
+        )
+
+
+def _shared_count() -> float:
+    return REGISTRY.get_sample_value("aetherius_orchestrator_diagnoses_total", {"result": "shared"}) or 0.0
+
+
+async def test_signals_stored_before_a_diagnosis_began_share_it() -> None:
+    """A new workload's first Signals carry different evidence and arrive together: one diagnosis
+    reads the cluster for them all, each Signal is answered with its report."""
+    diag = GatedDiagnoser()
+    orch, repo, _, _ = build(diagnoser=diag)
+    steps = await orch.record(
+        [(pod_signal(reason="OOMKilled"), False), (pod_signal(reason="BackOff"), False)]
+    )
+    first, second = steps
+    assert isinstance(first, Pending) and isinstance(second, Pending), steps
+    assert first.digest != second.digest, "two pieces of evidence, each claimed"
+    shared_before = _shared_count()
+    running = asyncio.create_task(orch.diagnose(first))
+    await until(lambda: diag.calls, "the first diagnosis under way")
+    waiting = asyncio.create_task(orch.diagnose(second))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    diag.gate.set()
+    done, shared = await running, await waiting
+    assert done.outcome is Outcome.DIAGNOSED and shared.outcome is Outcome.RECORDED
+    assert shared.report_version == done.report_version == 1
+    assert len(diag.calls) == 1 and len(repo.reports) == 1
+    assert _shared_count() == shared_before + 1
+
+
+async def test_a_signal_stored_after_the_diagnosis_began_gets_its_own() -> None:
+    """What a diagnosis under way read may predate the Signal: it is not taken for the Signal's."""
+    diag = GatedDiagnoser()
+    orch, repo, _, clock = build(diagnoser=diag)
+    (first,) = await orch.record([(pod_signal(reason="OOMKilled"), False)])
+    assert isinstance(first, Pending)
+    running = asyncio.create_task(orch.diagnose(first))
+    await until(lambda: diag.calls, "the first diagnosis under way")
+    clock.advance(1)
+    (later,) = await orch.record([(pod_signal(reason="BackOff"), False)])
+    assert isinstance(later, Pending)
+    own = await orch.diagnose(later)
+    assert own.outcome is Outcome.DIAGNOSED and len(diag.calls) == 2
+    diag.gate.set()
+    assert (await running).outcome is Outcome.DIAGNOSED
+    assert len(repo.reports) == 2
+
+
+async def test_when_the_shared_diagnosis_fails_the_waiting_signal_runs_its_own() -> None:
+    diag = GatedDiagnoser(fail_first=True)
+    orch, repo, _, _ = build(diagnoser=diag)
+    first, second = await orch.record(
+        [(pod_signal(reason="OOMKilled"), False), (pod_signal(reason="BackOff"), False)]
+    )
+    assert isinstance(first, Pending) and isinstance(second, Pending)
+    running = asyncio.create_task(orch.diagnose(first))
+    await until(lambda: diag.calls, "the first diagnosis under way")
+    waiting = asyncio.create_task(orch.diagnose(second))
+    diag.gate.set()
+    with pytest.raises(RuntimeError, match="engine failed"):
+        await running
+    own = await waiting
+    assert own.outcome is Outcome.DIAGNOSED, "nothing is lost with the failed diagnosis"
+    assert len(diag.calls) == 2 and len(repo.reports) == 1

@@ -285,7 +285,15 @@ class Consumer:
             del self._lanes[lane]
 
     async def _diagnosis(self, held: _Held, pending: Pending) -> None:
-        """Run the diagnosis a Signal owes; when the budget is spent, wait for it, still holding.
+        """Run the diagnosis a Signal owes, or share one of its incident already under way."""
+        # NB: waiting for a diagnosis under way that serves this Signal too takes no place among
+        # the ``diagnosis_concurrency`` reading clusters.
+        step = await self.orchestrator.share(pending) or await self._own_diagnosis(held, pending)
+        self._waiting -= 1
+        await self._settle(held, step)
+
+    async def _own_diagnosis(self, held: _Held, pending: Pending) -> Handled | Exception:
+        """The Signal's own diagnosis; when the budget is spent, wait for it, still holding.
 
         NB: a deferral must not go back to the bus: each redelivery counts towards
         ``max_deliver``, and a burst of sixty failures would dead-letter most of them with no
@@ -307,8 +315,7 @@ class Consumer:
                 await asyncio.wait_for(self._stopping.wait(), timeout=max(0.05, step.retry_after))
         if isinstance(step, Exception) or step.outcome is Outcome.DEFERRED:
             await self._release(held, pending)
-        self._waiting -= 1
-        await self._settle(held, step)
+        return step
 
     async def _release(self, held: _Held, pending: Pending) -> None:
         try:

@@ -13,6 +13,7 @@ the Signal's lane. ``handle`` does both, for one Signal.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import uuid
 from collections.abc import Callable, Sequence
@@ -49,7 +50,11 @@ REDIAGNOSE_LABEL = "aetherius.io/rediagnose"
 _HELD_BELIEVED = 30.0
 _HELD_REMEMBERED = 20_000
 
-DIAGNOSES = Counter("aetherius_orchestrator_diagnoses_total", "Diagnoses run, by result", ["result"])
+DIAGNOSES = Counter(
+    "aetherius_orchestrator_diagnoses_total",
+    "Diagnoses by result (shared: a Signal served by a diagnosis of its incident already under way)",
+    ["result"],
+)
 SIGNAL_RETRIES = Counter(
     "aetherius_orchestrator_inconclusive_signal_retries_total",
     "Re-diagnoses of an Unknown incident on its next crash or restart Signal, by result",
@@ -91,6 +96,20 @@ class Pending:
     incident: Incident
     digest: str
     claim_key: str = ""  # the cooldown mark the Signal holds for it ("": none, a person's request)
+    # When its Signal was stored; a diagnosis of the incident that began since then sees what the
+    # Signal reports, and serves it too (None: a person asked for this diagnosis, run it).
+    recorded_at: datetime | None = None
+
+
+class _Running:
+    """A diagnosis under way on this replica, for the Signals that may share it."""
+
+    __slots__ = ("done", "started", "version")
+
+    def __init__(self, started: datetime) -> None:
+        self.started = started
+        self.done = asyncio.Event()
+        self.version: int | None = None  # its report's version once stored; None: it failed
 
 
 Step = Handled | Pending
@@ -133,6 +152,7 @@ class Orchestrator:
         self.clusters = clusters
         # cooldown key -> (clock) timestamp until which it is known to be held (by anyone)
         self._held: dict[str, float] = {}
+        self._running: dict[str, _Running] = {}  # incident id -> its newest diagnosis under way
 
     async def handle(self, signal: Signal, *, redelivered: bool = False) -> Handled:
         """Handle one Signal; raises when the store or the diagnosis fails (the caller naks)."""
@@ -168,11 +188,38 @@ class Orchestrator:
     async def diagnose(self, pending: Pending) -> Handled:
         """Run the diagnosis a Signal owes (unless the rate limit defers it) and keep the report."""
         incident = pending.incident
+        shared = await self.share(pending)
+        if shared is not None:
+            return shared
         wait = await self.limiter.try_acquire(incident.cluster_id)
         if wait > 0:
             return Handled(Outcome.DEFERRED, incident_id=incident.id, retry_after=wait)
-        version, _ = await self._diagnose(incident, digest=pending.digest)
+        running = self._running[incident.id] = _Running(self.clock())
+        try:
+            version, _ = await self._diagnose(incident, digest=pending.digest)
+            running.version = version
+        finally:
+            running.done.set()
+            if self._running.get(incident.id) is running:
+                del self._running[incident.id]
         return Handled(Outcome.DIAGNOSED, incident_id=incident.id, report_version=version)
+
+    async def share(self, pending: Pending) -> Handled | None:
+        """The outcome of a diagnosis under way that serves this Signal too, if there is one.
+
+        A new workload's first Signals (its pod's state, then its BackOff Event) carry different
+        evidence, arrive together, and would each read the cluster for a diagnosis: a diagnosis
+        that began after this Signal was stored reads a cluster that already shows what the
+        Signal reports, so its report is this Signal's. One that began before may have missed it.
+        """
+        running = self._running.get(pending.incident.id)
+        if running is None or pending.recorded_at is None or running.started < pending.recorded_at:
+            return None
+        await running.done.wait()
+        if running.version is None:
+            return None  # that diagnosis failed: this Signal's own is tried
+        DIAGNOSES.labels(result="shared").inc()
+        return Handled(Outcome.RECORDED, incident_id=pending.incident.id, report_version=running.version)
 
     async def _prepare(self, signal: Signal) -> Signal:
         if self.clusters is not None:
@@ -233,7 +280,7 @@ class Orchestrator:
             return Handled(Outcome.DUPLICATE, incident_id=incident.id)
         # Here: the claim is ours, or this redelivered Signal may have taken it before its
         # replica died — finishing its diagnosis is what keeps a report from being lost.
-        return Pending(incident, digest=digest, claim_key=claim_key)
+        return Pending(incident, digest=digest, claim_key=claim_key, recorded_at=now)
 
     async def release(self, pending: Pending, *, owner: str) -> None:
         """The diagnosis a Signal owed did not happen (failed, or handed back): free its claim."""
