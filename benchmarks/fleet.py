@@ -46,7 +46,7 @@ from aetherius.sim import SimCluster
 from aetherius.store import migrate
 from aetherius.store.engine import create_engine, resolve_url
 from benchmarks.cgroups import cpu_limits_work
-from benchmarks.pipeline import SimProcess, _admin, _consuming, _throughput, bench_scenario
+from benchmarks.pipeline import SimProcess, _admin, _consuming, _throughput, bench_scenario, p50_p99
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432"
 
@@ -224,9 +224,8 @@ async def _latency(
 
 
 def _percentiles(values: list[float]) -> str:
-    ordered = sorted(values)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return f"p50 {statistics.median(ordered):.1f} ms, p99 {p99:.1f} ms"
+    p50, p99 = p50_p99(values)
+    return f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -355,11 +354,10 @@ async def run(
             rss = await _agent_rss(tmp, events=agent_events)
     finally:
         await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    ordered = sorted(latencies) or [float("nan")]
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    p50, p99 = p50_p99(latencies)
     return {
         "clusters": clusters,
-        "p50_ms": round(statistics.median(ordered), 1),
+        "p50_ms": round(p50, 1),
         "p99_ms": round(p99, 1),
         "signals_per_s_1": round(one, 1) if not scale_note else None,
         "signals_per_s_3": round(three, 1) if not scale_note else None,

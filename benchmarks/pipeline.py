@@ -380,6 +380,12 @@ async def _throughput(
     return float((backlog - first_count) / max(now - first, 1e-6))
 
 
+def p50_p99(values: list[float]) -> tuple[float, float]:
+    """The median and the 99th percentile (nearest rank) of ``values``; NaN when there are none."""
+    ordered = sorted(values) or [float("nan")]
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
 async def run(
     *, smoke: bool = False, rate: int = 200, seconds: float = 20, backlog: int = 6000
 ) -> dict[str, float]:
@@ -408,10 +414,9 @@ async def run(
                 sim.stop()
     finally:
         await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    ordered = sorted(latencies) or [float("nan")]
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    p50, p99 = p50_p99(latencies)
     return {
-        "p50_ms": round(statistics.median(ordered), 1),
+        "p50_ms": round(p50, 1),
         "p99_ms": round(p99, 1),
         "signals_per_s_1": round(one, 1),
         "signals_per_s_3": round(three, 1),
